@@ -1,0 +1,126 @@
+//! HTTP paths and response bodies shared by the agent, the dispatcher and
+//! their tests, so that a path or a field can only change in one place.
+
+use serde::{Deserialize, Serialize};
+
+/// Agent: the latest [`LoadReport`](crate::LoadReport), polled by dispatchers.
+pub const LOAD: &str = "/load";
+/// Agent and dispatcher: liveness, 200 while the process can serve.
+pub const HEALTHZ: &str = "/healthz";
+/// Agent: switch the reported state to `draining`.
+pub const DRAIN: &str = "/drain";
+/// Agent: switch the reported state back to `ready`.
+pub const READY: &str = "/ready";
+/// Dispatcher control listener: agents push reports here.
+pub const REPORT: &str = "/v1/report";
+/// Dispatcher control listener: the pool as JSON.
+pub const DASHBOARD: &str = "/dashboard";
+/// Dispatcher control listener: Prometheus text exposition.
+pub const METRICS: &str = "/metrics";
+
+/// The largest report body accepted (413 beyond), for push and poll alike.
+pub const MAX_REPORT_BYTES: usize = 64 * 1024;
+
+/// The body of `GET /dashboard`: the whole pool as an operator sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DashboardView {
+    /// The `--strategy` in force.
+    pub strategy: String,
+    /// Redirects answered since start.
+    pub redirects_total: u64,
+    /// Requests answered 503 because no backend was eligible.
+    pub no_backend_total: u64,
+    /// Backends that are eligible right now.
+    pub eligible: usize,
+    /// Every known backend, eligible or not, ordered by id.
+    pub backends: Vec<BackendView>,
+}
+
+/// One backend's row on the dashboard.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackendView {
+    /// The node id.
+    pub id: String,
+    /// Where clients are sent; empty while no URL is known yet.
+    pub url: String,
+    /// What the dispatcher makes of the node now.
+    pub state: BackendState,
+    /// Whether a new client can be sent here now.
+    pub eligible: bool,
+    /// A backup takes clients only while no primary is eligible.
+    pub backup: bool,
+    /// CPU utilisation from the last report, 0–100.
+    pub cpu_percent: f64,
+    /// Memory in use from the last report, 0–100.
+    pub mem_percent: f64,
+    /// Established connections from the last report.
+    pub connections: u64,
+    /// Static weight (configured × reported).
+    pub weight: f64,
+    /// The weight in force after memory pressure and ramp-up.
+    pub effective_weight: f64,
+    /// Utilisation the strategy is using now: the report plus what was sent
+    /// since, 0–1 and beyond.
+    pub projected_load: f64,
+    /// Milliseconds since the last accepted report, by the dispatcher's
+    /// clock; absent when no report has arrived yet.
+    pub report_age_ms: Option<u64>,
+    /// Redirects sent to this backend since start.
+    pub redirects_total: u64,
+    /// Result of health checking: the agent's probe, and active checks where
+    /// configured.
+    pub health: Health,
+    /// Version of the reporting agent, empty when unknown.
+    pub agent_version: String,
+}
+
+/// What the dispatcher makes of a backend, worst reason first: a node that
+/// is both stale and in maintenance shows `stale`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendState {
+    /// Eligible for new clients.
+    Ready,
+    /// Keeps pinned clients, takes no new ones.
+    Draining,
+    /// Takes no clients.
+    Maintenance,
+    /// No fresh report: never sent anyone.
+    Stale,
+    /// Health checks fail: never sent anyone.
+    Down,
+}
+
+/// The health verdict shown on the dashboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    /// Every configured check passes.
+    Passing,
+    /// The agent's probe or an active check fails.
+    Failing,
+    /// Nothing has been heard yet.
+    Unknown,
+}
+
+impl BackendState {
+    /// Every state, for exporting a gauge per state even when it is zero.
+    pub const ALL: [BackendState; 5] = [
+        BackendState::Ready,
+        BackendState::Draining,
+        BackendState::Maintenance,
+        BackendState::Stale,
+        BackendState::Down,
+    ];
+
+    /// The lower-case name used on the wire and in metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendState::Ready => "ready",
+            BackendState::Draining => "draining",
+            BackendState::Maintenance => "maintenance",
+            BackendState::Stale => "stale",
+            BackendState::Down => "down",
+        }
+    }
+}

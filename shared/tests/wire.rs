@@ -1,0 +1,36 @@
+//! Golden wire fixtures: each must parse, validate and serialise back to the
+//! same JSON value. A failure here means the protocol changed under agents
+//! and dispatchers already deployed.
+
+use serde::{Serialize, de::DeserializeOwned};
+use serde_json::Value;
+use signpost_shared::{DashboardView, LoadReport};
+
+fn fixture(name: &str) -> String {
+    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("read {path}: {err}"))
+}
+
+fn assert_round_trip<T: Serialize + DeserializeOwned>(name: &str) -> T {
+    let text = fixture(name);
+    let parsed: T = serde_json::from_str(&text).unwrap();
+    let original: Value = serde_json::from_str(&text).unwrap();
+    let again = serde_json::to_value(&parsed).unwrap();
+    assert_eq!(again, original, "{name} does not round-trip");
+    parsed
+}
+
+#[test]
+fn reports_round_trip_unchanged() {
+    for name in ["report_full.json", "report_draining_no_url.json"] {
+        let report: LoadReport = assert_round_trip(name);
+        let validated = LoadReport::from_json(fixture(name).as_bytes()).unwrap();
+        assert_eq!(validated, report, "{name}: validation changed a valid report");
+    }
+}
+
+#[test]
+fn dashboard_round_trips_unchanged() {
+    let view: DashboardView = assert_round_trip("dashboard.json");
+    assert_eq!(view.backends.len(), 2);
+}
