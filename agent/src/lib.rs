@@ -1,0 +1,186 @@
+//! # signpost-agent: a node's live load, served and pushed
+//!
+//! The agent runs on every backend node. It samples the node once per
+//! interval (CPU and memory, cgroup-aware; load average; established
+//! connections to the advertised port), serves the latest
+//! [`LoadReport`](signpost_shared::LoadReport) at `GET /load`, and, in push
+//! mode, POSTs it to every configured dispatcher. `POST /drain` and
+//! `POST /ready` switch the reported state; `--backend-health` turns a
+//! failing local application into `healthy: false`.
+//!
+//! The agent binds only after its first sample (which needs two CPU readings
+//! an interval apart), so `/load` never answers without a real report.
+//!
+//! | flag | env | default |
+//! |---|---|---|
+//! | `--config FILE` | `SIGNPOST_AGENT_CONFIG` | none |
+//! | `--listen ADDR` | `SIGNPOST_AGENT_LISTEN` | `127.0.0.1:9101` |
+//! | `--advertise URL` | `SIGNPOST_AGENT_ADVERTISE` | none |
+//! | `--node-id ID` | `SIGNPOST_AGENT_NODE_ID` | the hostname |
+//! | `--weight N` | `SIGNPOST_AGENT_WEIGHT` | `1` |
+//! | `--interval DUR` | `SIGNPOST_AGENT_INTERVAL` | `1s` (at least `200ms`) |
+//! | `--dispatcher URL` (repeatable) | `SIGNPOST_AGENT_DISPATCHER` (comma-separated) | none |
+//! | `--token SECRET` | `SIGNPOST_AGENT_TOKEN` | none |
+//! | `--backend-health URL` | `SIGNPOST_AGENT_BACKEND_HEALTH` | none |
+//! | `--log-format text\|json` | `SIGNPOST_AGENT_LOG_FORMAT` | `text` |
+//!
+//! Precedence: flag > env > config file > default. Logs go to stderr,
+//! filtered by `RUST_LOG` (default `info`).
+
+pub mod cgroup;
+pub mod client;
+pub mod config;
+pub mod netstat;
+pub mod probe;
+pub mod push;
+pub mod sample;
+pub mod serve;
+
+use std::io::Write as _;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use signpost_shared::LoadReport;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{Config, LogFormat};
+use crate::sample::Sampler;
+
+/// How long background tasks get to stop after the server has drained.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// Runs the agent until `shutdown` is cancelled: first sample, bind, print
+/// `listening agent <addr>`, then serve, sample, push and probe.
+pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let client = outgoing_client(&config, !config.dispatchers.is_empty())?;
+    let (sampler, report) = first_sample(&config, client.as_ref()).await?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("bind {}", config.listen))?;
+    announce("agent", &listener)?;
+
+    let (reports, _) = watch::channel(report);
+    let mut tasks = JoinSet::new();
+    let sampling = sample::run(sampler, reports.clone(), config.interval);
+    spawn_until(&mut tasks, &shutdown, sampling);
+    if let Some(client) = &client {
+        if let Some(url) = &config.backend_health {
+            let probe = probe::run(
+                client.clone(),
+                url.clone(),
+                reports.clone(),
+                config.interval,
+            );
+            spawn_until(&mut tasks, &shutdown, probe);
+        }
+        for dispatcher in &config.dispatchers {
+            let target = push::Target::new(dispatcher, config.token.clone());
+            let push = push::run(client.clone(), target, reports.subscribe(), config.interval);
+            spawn_until(&mut tasks, &shutdown, push);
+        }
+    }
+
+    let app = serve::router(reports, config.token.clone());
+    let served = serve::serve(listener, app, shutdown.clone()).await;
+    shutdown.cancel();
+    let _ = tokio::time::timeout(STOP_GRACE, tasks.join_all()).await;
+    served.context("serve /load")
+}
+
+/// Samples once (two CPU readings an interval apart, plus one probe if
+/// configured) and returns the report `signpost-agent once` prints.
+pub async fn once(config: &Config) -> anyhow::Result<LoadReport> {
+    let client = outgoing_client(config, false)?;
+    let (_, report) = first_sample(config, client.as_ref()).await?;
+    Ok(report)
+}
+
+/// Cancels `shutdown` when the process receives SIGTERM or SIGINT. If the
+/// handlers cannot be installed it logs why and leaves the agent running.
+pub async fn cancel_on_signal(shutdown: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (term, int) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(term), Ok(int)) => (term, int),
+        (Err(err), _) | (_, Err(err)) => {
+            tracing::error!(error = %err, "cannot listen for SIGTERM/SIGINT");
+            return;
+        }
+    };
+    let (mut term, mut int) = (term, int);
+    let name = tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    };
+    tracing::info!("{name} received, shutting down");
+    shutdown.cancel();
+}
+
+/// Sends logs to stderr in the configured format, filtered by `RUST_LOG`
+/// (default `info`).
+pub fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// The client for pushes and probes, built only when one of them is
+/// configured (`pushing` is false for `once`, which never pushes).
+fn outgoing_client(config: &Config, pushing: bool) -> anyhow::Result<Option<reqwest::Client>> {
+    if !pushing && config.backend_health.is_none() {
+        return Ok(None);
+    }
+    let client = client::build(config.request_timeout()).context("set up pushes and probes")?;
+    Ok(Some(client))
+}
+
+/// Takes the first real sample, and probes the application meanwhile, so
+/// the first report published is complete.
+async fn first_sample(
+    config: &Config,
+    client: Option<&reqwest::Client>,
+) -> anyhow::Result<(Sampler, LoadReport)> {
+    let mut sampler =
+        Sampler::new(config.advertise_port, Instant::now()).context("start sampling")?;
+    let probe = async {
+        match (client, &config.backend_health) {
+            (Some(client), Some(url)) => probe::check(client, url).await.is_ok(),
+            _ => true,
+        }
+    };
+    let (healthy, ()) = tokio::join!(probe, tokio::time::sleep(config.interval));
+    let report = sample::first_report(config, sampler.sample(Instant::now()), healthy);
+    Ok((sampler, report))
+}
+
+/// Runs a background loop until `shutdown`.
+fn spawn_until(
+    tasks: &mut JoinSet<Option<()>>,
+    shutdown: &CancellationToken,
+    task: impl Future<Output = ()> + Send + 'static,
+) {
+    tasks.spawn(shutdown.clone().run_until_cancelled_owned(task));
+}
+
+/// Prints the `listening <name> <addr>` line that scripts and tests wait
+/// for, and flushes it: stdout is a pipe for them, not a terminal.
+fn announce(name: &str, listener: &TcpListener) -> anyhow::Result<()> {
+    let addr = listener.local_addr().context("read the bound address")?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "listening {name} {addr}").context("write to stdout")?;
+    stdout.flush().context("flush stdout")?;
+    tracing::info!(%addr, "serving /load");
+    Ok(())
+}

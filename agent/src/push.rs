@@ -1,0 +1,136 @@
+//! Push mode: every report is POSTed to `{dispatcher}/v1/report` on each
+//! configured dispatcher.
+//!
+//! Each dispatcher gets its own task, so a dead or hanging one never delays
+//! the others: a request is bounded by the client's timeout (below the
+//! interval), and after a failure that task alone backs off, exponentially
+//! with jitter and capped, until a push succeeds again. Only the first
+//! failure and the recovery are logged at warn/info, not every attempt.
+
+use std::time::Duration;
+
+use rand::RngExt;
+use reqwest::header::AUTHORIZATION;
+use signpost_shared::{LoadReport, api};
+use tokio::sync::watch;
+
+use crate::client;
+
+/// The longest wait between two attempts at a failing dispatcher.
+pub const BACKOFF_CAP: Duration = Duration::from_secs(30);
+
+/// Where and how one task pushes.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The full report URL: the dispatcher base URL plus [`api::REPORT`].
+    pub url: String,
+    /// Bearer token to present, if configured.
+    pub token: Option<String>,
+}
+
+// === impl Target ===
+
+impl Target {
+    /// The push target for a dispatcher base URL such as
+    /// `http://10.0.0.1:9100` (a trailing `/` is allowed).
+    pub fn new(dispatcher: &str, token: Option<String>) -> Self {
+        let url = format!("{}{}", dispatcher.trim_end_matches('/'), api::REPORT);
+        Target { url, token }
+    }
+
+    /// Sends one report; any answer but 2xx is a failure.
+    pub async fn push(&self, client: &reqwest::Client, report: &LoadReport) -> Result<(), String> {
+        let mut request = client.post(&self.url).json(report);
+        if let Some(token) = &self.token {
+            request = request.header(AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let response = request.send().await.map_err(|err| client::describe(&err))?;
+        let status = response.status();
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(format!("answered {status}"))
+        }
+    }
+}
+
+/// Pushes each new report to `target` until cancelled or until the sampler
+/// is gone. After a failure it waits [`backoff`] and then pushes the latest
+/// report, rather than replaying the one that failed.
+pub async fn run(
+    client: reqwest::Client,
+    target: Target,
+    mut reports: watch::Receiver<LoadReport>,
+    interval: Duration,
+) {
+    let mut failures: u32 = 0;
+    loop {
+        let report = reports.borrow_and_update().clone();
+        match target.push(&client, &report).await {
+            Ok(()) => {
+                if failures > 0 {
+                    tracing::info!(dispatcher = %target.url, failures, "push recovered");
+                }
+                failures = 0;
+                if reports.changed().await.is_err() {
+                    return;
+                }
+            }
+            Err(reason) => {
+                if failures == 0 {
+                    tracing::warn!(dispatcher = %target.url, %reason, "push failed; backing off");
+                } else {
+                    tracing::debug!(dispatcher = %target.url, %reason, failures, "push failed again");
+                }
+                failures = failures.saturating_add(1);
+                let jitter = rand::rng().random_range(0.0..=1.0);
+                tokio::time::sleep(backoff(failures, interval, jitter)).await;
+            }
+        }
+    }
+}
+
+/// The wait after `failures` consecutive failures: a point, chosen by
+/// `jitter` in 0–1, between `base` and `base · 2^failures` capped at
+/// [`BACKOFF_CAP`]. Never sooner than the interval (retrying faster than
+/// reports are made is pointless) and spread so that agents that lost the
+/// same dispatcher do not all return at the same instant.
+pub fn backoff(failures: u32, base: Duration, jitter: f64) -> Duration {
+    let growth = 2f64.powi(failures.min(16) as i32);
+    let ceiling = base.mul_f64(growth).min(BACKOFF_CAP).max(base);
+    base + (ceiling - base).mul_f64(jitter.clamp(0.0, 1.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_caps_and_jitters_within_bounds() {
+        let second = Duration::from_secs(1);
+        let cases = [
+            (1, second, 0.0, 1000),
+            (1, second, 1.0, 2000),
+            (3, second, 1.0, 8000),
+            (3, second, 0.5, 4500),
+            (10, second, 1.0, 30_000),
+            (u32::MAX, second, 1.0, 30_000),
+            (2, Duration::from_secs(60), 1.0, 60_000),
+        ];
+        for (failures, base, jitter, want_ms) in cases {
+            let got = backoff(failures, base, jitter);
+            assert_eq!(
+                got,
+                Duration::from_millis(want_ms),
+                "{failures} failures, jitter {jitter}"
+            );
+        }
+    }
+
+    #[test]
+    fn target_url_joins_without_doubling_the_slash() {
+        for base in ["http://d:9100", "http://d:9100/"] {
+            assert_eq!(Target::new(base, None).url, "http://d:9100/v1/report");
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! The sampler: turns the node's live figures into the published
+//! [`LoadReport`], once per interval.
+//!
+//! One long-lived `sysinfo::System` gives host CPU and memory (CPU usage is a
+//! difference between two readings, so the first is discarded); the cgroup
+//! reader overrides both when the process runs under a quota or limit; the
+//! socket tables give the connection count. Each sample is written into a
+//! `watch` channel, so `/load` and the push tasks read the latest report and
+//! never wait for sampling.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use signpost_shared::{LoadReport, NodeState, VERSION};
+use sysinfo::System;
+use tokio::sync::watch;
+use tokio::time::{Instant, MissedTickBehavior};
+
+use crate::cgroup::{self, Cgroup};
+use crate::config::Config;
+use crate::netstat;
+
+/// Reads the node's figures; one per agent, kept for its whole life because
+/// CPU usage is measured between consecutive readings.
+#[derive(Debug)]
+pub struct Sampler {
+    system: System,
+    cgroup: Option<Cgroup>,
+    port: Option<u16>,
+    /// The cgroup's cumulative CPU time at the previous reading.
+    last_cgroup_cpu: Option<(Instant, Duration)>,
+}
+
+/// One sample's measured figures, before they are stamped into a report.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Figures {
+    /// CPU utilisation, 0–100, of the cgroup quota if there is one.
+    pub cpu_percent: f64,
+    /// Memory in use, 0–100, of the cgroup limit if there is one.
+    pub mem_percent: f64,
+    /// One-minute load average of the host.
+    pub load1: f64,
+    /// CPUs available: the quota rounded up, or the host's.
+    pub cores: u32,
+    /// Established connections to the advertised port.
+    pub connections: u64,
+}
+
+/// Why sampling cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum SampleError {
+    /// sysinfo cannot read the system on this platform.
+    #[error("cannot read system figures: {0}")]
+    System(#[from] sysinfo::Error),
+}
+
+// === impl Sampler ===
+
+impl Sampler {
+    /// Takes the first (discarded) CPU reading; the next [`Sampler::sample`]
+    /// should come at least `sysinfo::MINIMUM_CPU_UPDATE_INTERVAL` later.
+    /// `port` is the local port whose connections are counted.
+    pub fn new(port: Option<u16>, now: Instant) -> Result<Self, SampleError> {
+        let proc_self = std::fs::read_to_string(cgroup::PROC_SELF_CGROUP).unwrap_or_default();
+        let cgroup = Cgroup::discover(cgroup::MOUNT_ROOT.as_ref(), &proc_self);
+        let mut sampler = Sampler {
+            system: System::new()?,
+            last_cgroup_cpu: None,
+            cgroup,
+            port,
+        };
+        sampler.system.refresh_cpu_usage();
+        sampler.last_cgroup_cpu = sampler.cgroup_cpu_time(now);
+        Ok(sampler)
+    }
+
+    /// Reads every figure now.
+    pub fn sample(&mut self, now: Instant) -> Figures {
+        self.system.refresh_cpu_usage();
+        self.system.refresh_memory();
+        let quota = self.cgroup.as_ref().and_then(Cgroup::cpu_limit);
+        let host_cores = u32::try_from(self.system.cpus().len()).unwrap_or(u32::MAX);
+        Figures {
+            cpu_percent: clamp_percent(self.cpu_percent(quota, now)),
+            mem_percent: clamp_percent(self.mem_percent()),
+            load1: System::load_average().map_or(0.0, |avg| avg.one),
+            cores: quota.map_or(host_cores, |cpus| cpus.ceil() as u32),
+            connections: self.port.map_or(0, netstat::established),
+        }
+    }
+
+    /// CPU use against the quota when there is one: cgroup CPU time per
+    /// wall-clock time, divided by the CPUs allowed. Otherwise the host's.
+    fn cpu_percent(&mut self, quota: Option<f64>, now: Instant) -> f64 {
+        let current = self.cgroup_cpu_time(now);
+        let previous = std::mem::replace(&mut self.last_cgroup_cpu, current);
+        match (quota, previous, current) {
+            (Some(cpus), Some((t0, used0)), Some((t1, used1))) if t1 > t0 => {
+                let busy = used1.saturating_sub(used0).as_secs_f64();
+                busy / (t1 - t0).as_secs_f64() / cpus * 100.0
+            }
+            _ => f64::from(self.system.global_cpu_usage()),
+        }
+    }
+
+    /// Memory use against the cgroup limit when it is tighter than the host.
+    fn mem_percent(&self) -> f64 {
+        let total = self.system.total_memory();
+        match self.cgroup.as_ref().and_then(Cgroup::memory) {
+            Some(memory) if memory.limit < total => ratio(memory.used, memory.limit),
+            _ => ratio(self.system.used_memory(), total),
+        }
+    }
+
+    fn cgroup_cpu_time(&self, now: Instant) -> Option<(Instant, Duration)> {
+        let used = self.cgroup.as_ref()?.cpu_usage()?;
+        Some((now, used))
+    }
+}
+
+/// Builds the first report from the configured identity and a sample.
+pub fn first_report(config: &Config, figures: Figures, healthy: bool) -> LoadReport {
+    let mut report = LoadReport {
+        node_id: config.node_id.clone(),
+        url: config.advertise.clone(),
+        cpu_percent: 0.0,
+        mem_percent: 0.0,
+        load1: 0.0,
+        cores: 0,
+        connections: 0,
+        weight: config.weight,
+        state: NodeState::Ready,
+        healthy,
+        seq: 0,
+        sampled_at_ms: 0,
+        agent_version: VERSION.to_owned(),
+    };
+    record(&mut report, figures);
+    report
+}
+
+/// Stamps a sample into `report`: new figures, the next `seq`, wall-clock
+/// time. State and health are left as they are; they change on their own.
+pub fn record(report: &mut LoadReport, figures: Figures) {
+    report.cpu_percent = figures.cpu_percent;
+    report.mem_percent = figures.mem_percent;
+    report.load1 = figures.load1;
+    report.cores = figures.cores;
+    report.connections = figures.connections;
+    report.seq += 1;
+    report.sampled_at_ms = wall_clock_ms();
+}
+
+/// Samples every `interval` into `reports`; runs until cancelled.
+pub async fn run(mut sampler: Sampler, reports: watch::Sender<LoadReport>, interval: Duration) {
+    let mut ticks = tokio::time::interval_at(Instant::now() + interval, interval);
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let figures = sampler.sample(Instant::now());
+        reports.send_modify(|report| record(report, figures));
+    }
+}
+
+fn ratio(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        return 0.0;
+    }
+    part as f64 / whole as f64 * 100.0
+}
+
+/// Keeps a figure inside 0–100 so that measurement noise (a cgroup counter
+/// read a little late) never makes a report the dispatcher would refuse.
+fn clamp_percent(value: f64) -> f64 {
+    if value.is_finite() {
+        value.clamp(0.0, 100.0)
+    } else {
+        0.0
+    }
+}
+
+fn wall_clock_ms() -> u64 {
+    let since_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentages_are_clamped_and_finite() {
+        let cases = [
+            (-1.0, 0.0),
+            (37.5, 37.5),
+            (100.2, 100.0),
+            (f64::NAN, 0.0),
+            (f64::INFINITY, 0.0),
+        ];
+        for (input, want) in cases {
+            assert_eq!(clamp_percent(input), want, "{input}");
+        }
+        assert_eq!(ratio(1, 4), 25.0);
+        assert_eq!(ratio(1, 0), 0.0);
+    }
+
+    #[test]
+    fn a_sample_advances_seq_and_keeps_state_and_health() {
+        let config = crate::config::Config::merge(Default::default(), Default::default(), || {
+            Some("n1".into())
+        })
+        .unwrap();
+        let figures = Figures {
+            cpu_percent: 12.5,
+            mem_percent: 40.0,
+            load1: 0.5,
+            cores: 2,
+            connections: 7,
+        };
+        let mut report = first_report(&config, figures, false);
+        assert_eq!(
+            (report.seq, report.healthy, report.node_id.as_str()),
+            (1, false, "n1")
+        );
+        report.state = NodeState::Draining;
+        record(
+            &mut report,
+            Figures {
+                cpu_percent: 90.0,
+                ..figures
+            },
+        );
+        assert_eq!(report.seq, 2);
+        assert_eq!(report.cpu_percent, 90.0);
+        assert_eq!((report.state, report.healthy), (NodeState::Draining, false));
+        assert!(report.sampled_at_ms > 1_700_000_000_000);
+    }
+}

@@ -1,0 +1,112 @@
+//! The agent's HTTP endpoints: `GET /load`, `GET /healthz`, and the
+//! operator's `POST /drain` and `POST /ready`.
+//!
+//! `/load` answers from the `watch` channel the sampler writes, so it never
+//! waits for a sample. `/drain` and `/ready` change the state in that same
+//! channel, so the next `/load` and the next push carry it at once. They are
+//! allowed from loopback (the node's own operator) or with the bearer token.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{Value, json};
+use signpost_shared::{LoadReport, NodeState, api};
+use subtle::ConstantTimeEq;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+/// What every handler shares: the report channel and the operator token.
+#[derive(Debug, Clone)]
+struct AppState {
+    reports: watch::Sender<LoadReport>,
+    token: Option<Arc<str>>,
+}
+
+/// Builds the router. Handlers need the peer address, so serve it with
+/// `into_make_service_with_connect_info::<SocketAddr>()` (as [`serve`] does).
+pub fn router(reports: watch::Sender<LoadReport>, token: Option<String>) -> Router {
+    let state = AppState {
+        reports,
+        token: token.map(Arc::from),
+    };
+    Router::new()
+        .route(api::LOAD, get(load))
+        .route(api::HEALTHZ, get(|| async { StatusCode::OK }))
+        .route(
+            api::DRAIN,
+            post(|s, p, h| set_state(s, p, h, NodeState::Draining)),
+        )
+        .route(
+            api::READY,
+            post(|s, p, h| set_state(s, p, h, NodeState::Ready)),
+        )
+        .with_state(state)
+}
+
+/// Serves `app` on `listener` until `shutdown`, then lets in-flight requests
+/// finish.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let app = app.into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+}
+
+/// Whether a state change may proceed: always from a loopback peer,
+/// otherwise only with `Authorization: Bearer <token>` matching the
+/// configured token (compared in constant time). Without a token, remote
+/// peers are refused.
+pub fn authorize(peer: IpAddr, auth_header: Option<&str>, token: Option<&str>) -> bool {
+    if peer.to_canonical().is_loopback() {
+        return true;
+    }
+    let (Some(presented), Some(token)) = (auth_header, token) else {
+        return false;
+    };
+    let Some(presented) = presented.strip_prefix("Bearer ") else {
+        return false;
+    };
+    presented.as_bytes().ct_eq(token.as_bytes()).into()
+}
+
+async fn load(State(state): State<AppState>) -> Json<LoadReport> {
+    Json(state.reports.borrow().clone())
+}
+
+/// Switches the reported state and answers with the report now published.
+/// `seq` advances so a dispatcher that drops repeated sequence numbers still
+/// takes the change before the next sample.
+async fn set_state(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    to: NodeState,
+) -> Result<Json<LoadReport>, (StatusCode, Json<Value>)> {
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if !authorize(peer.ip(), auth, state.token.as_deref()) {
+        let error = json!({ "error": "state changes need a loopback peer or the bearer token" });
+        return Err((StatusCode::FORBIDDEN, Json(error)));
+    }
+    state.reports.send_modify(|report| {
+        if report.state != to {
+            report.state = to;
+            report.seq += 1;
+        }
+    });
+    tracing::info!(%peer, state = ?to, "state changed by operator");
+    Ok(Json(state.reports.borrow().clone()))
+}
+
+#[cfg(test)]
+mod tests;
