@@ -1,0 +1,99 @@
+//! The control listener: dashboard, metrics, liveness and report ingest.
+//! Loopback by default: it is for operators and agents, not clients.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, CONTENT_TYPE};
+use http::{HeaderMap, StatusCode};
+use serde_json::json;
+use signpost_shared::{DashboardView, LoadReport, MAX_REPORT_BYTES, api};
+use subtle::ConstantTimeEq;
+use tokio::time::Instant;
+
+use super::error::ApiError;
+use crate::app::App;
+use crate::registry::{Observed, Source};
+
+/// The control API's routes.
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route(api::DASHBOARD, get(dashboard))
+        .route(api::METRICS, get(metrics))
+        .route(api::HEALTHZ, get(healthz))
+        .route(api::REPORT, post(report))
+        .layer(DefaultBodyLimit::max(MAX_REPORT_BYTES))
+        .with_state(app)
+}
+
+async fn dashboard(State(app): State<Arc<App>>) -> Json<DashboardView> {
+    Json(app.dashboard(Instant::now()))
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> Result<impl IntoResponse, ApiError> {
+    let body = app
+        .metrics
+        .render(app.dashboard(Instant::now()))
+        .map_err(|err| ApiError::Internal(format!("encode metrics: {err}")))?;
+    let content_type = "text/plain; version=0.0.4; charset=utf-8";
+    Ok(([(CONTENT_TYPE, content_type)], body))
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// `POST /v1/report`: an agent pushes its report.
+async fn report(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if !authorized(&headers, app.config.token.as_deref()) {
+        return Err(ApiError::Unauthorized);
+    }
+    let refuse = |err: ApiError, reason: &'static str| {
+        app.metrics.reject(reason);
+        tracing::warn!(error = %err, "pushed report refused");
+        err
+    };
+    let body = body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => refuse(ApiError::TooLarge(MAX_REPORT_BYTES), "too_large"),
+        _ => refuse(ApiError::Body(rejection.body_text()), "body"),
+    })?;
+    let report = LoadReport::from_json(&body).map_err(|err| {
+        let reason = err.reason();
+        refuse(err.into(), reason)
+    })?;
+    let node = report.node_id.clone();
+    match app.ingest(Source::Push, report, Instant::now()) {
+        Ok(Observed::Accepted) => Ok(Json(json!({ "status": "accepted" }))),
+        Ok(Observed::Replay { seq, latest }) => {
+            tracing::debug!(%node, seq, latest, "pushed report ignored: not newer than the last");
+            Ok(Json(json!({ "status": "ignored", "reason": "replay" })))
+        }
+        Err(err) => {
+            tracing::warn!(%node, error = %err, "pushed report refused");
+            Err(err.into())
+        }
+    }
+}
+
+/// True when no token is configured, or the request carries it as a
+/// bearer token. The comparison takes the same time wherever it differs.
+pub fn authorized(headers: &HeaderMap, token: Option<&str>) -> bool {
+    let Some(token) = token else {
+        return true;
+    };
+    let presented = headers
+        .get(AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    presented.as_bytes().ct_eq(token.as_bytes()).into()
+}

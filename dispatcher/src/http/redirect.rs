@@ -1,0 +1,191 @@
+//! The public listener: every request, whatever its path or method, is
+//! answered by a redirect to a backend — the hot path.
+//!
+//! It is served by hyper directly, without a router: there is nothing to
+//! route. Per request it loads the pool snapshot (lock-free), picks with a
+//! thread-local RNG, bumps two atomics, and allocates only the `Location`
+//! value. Request bodies are never read.
+
+use std::cell::RefCell;
+use std::convert::Infallible;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{CACHE_CONTROL, LOCATION, RETRY_AFTER};
+use http::{HeaderValue, Method, Request, Response, StatusCode, Uri};
+use http_body_util::Full;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+use tokio::net::TcpListener;
+use tokio::time::{Instant, sleep};
+use tokio_util::sync::CancellationToken;
+
+use crate::app::App;
+use crate::select;
+
+/// Every redirect and 503 carries this, so a browser never replays a
+/// redirect to a backend that has since died.
+const NO_STORE: HeaderValue = HeaderValue::from_static("no-store");
+
+/// One pick in this many is timed for the latency histogram: timing costs
+/// two clock reads, which is noticeable next to a ~100 ns pick.
+const PICK_SAMPLE_MASK: u64 = 15;
+
+thread_local! {
+    /// Each runtime thread has its own generator: no lock, no contention.
+    static RNG: RefCell<SmallRng> = RefCell::new(SmallRng::from_rng(&mut rand::rng()));
+}
+
+/// Serves redirects on `listener` until `shutdown`, then lets in-flight
+/// requests finish.
+pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: CancellationToken) {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(app.config.client_timeout)
+        .max_header_size(app.config.max_header_bytes)
+        .keep_alive(true);
+    let graceful = GracefulShutdown::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Typically EMFILE: back off instead of spinning.
+                    tracing::warn!(error = %err, "public listener: accept failed");
+                    sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        // Redirect responses are tiny; send them without waiting for Nagle.
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let client = peer.ip();
+        let service = service_fn(move |request| {
+            std::future::ready(Ok::<_, Infallible>(respond(&app, client, &request)))
+        });
+        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(%client, error = %err, "public connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
+
+/// Answers one request: a redirect to the chosen backend, or 503.
+pub fn respond<B>(app: &App, client: IpAddr, request: &Request<B>) -> Response<Full<Bytes>> {
+    let pool = app.pool();
+    let choice = select::Request {
+        client,
+        headers: request.headers(),
+    };
+    let picked = RNG.with(|rng| {
+        let rng = &mut *rng.borrow_mut();
+        if rand::Rng::next_u64(rng) & PICK_SAMPLE_MASK == 0 {
+            let started = Instant::now();
+            let picked = pool.pick(&choice, rng);
+            app.metrics.observe_pick(started.elapsed());
+            picked
+        } else {
+            pool.pick(&choice, rng)
+        }
+    });
+    let Some(backend) = picked else {
+        app.metrics.no_backend_available();
+        return unavailable(app);
+    };
+    backend.live.record();
+    app.metrics.redirected();
+    let status = if matches!(*request.method(), Method::GET | Method::HEAD) {
+        app.config.redirect_code
+    } else {
+        app.config.redirect_code_other
+    };
+    redirect(status, &backend.base_url, request.uri())
+}
+
+/// The `Location` for `base` (no trailing `/`) and the request target:
+/// base + path + query, byte for byte. The result always stays on the
+/// backend's origin, because what follows the base always starts with `/`
+/// — so `//evil`, `@evil` or `\evil` can only ever be path segments.
+pub fn location(base: &str, target: &Uri) -> String {
+    let path_and_query = target.path_and_query().map_or("/", |pq| pq.as_str());
+    let mut out = String::with_capacity(base.len() + path_and_query.len() + 1);
+    out.push_str(base);
+    if !path_and_query.starts_with('/') {
+        out.push('/');
+    }
+    out.push_str(path_and_query);
+    out
+}
+
+fn redirect(status: u16, base: &str, target: &Uri) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::new()));
+    // A parsed request target is always a valid header value, but a bad
+    // one must be a 400, never a panic.
+    let (status, value) = match HeaderValue::try_from(location(base, target)) {
+        Ok(value) => (StatusCode::from_u16(status).unwrap_or(StatusCode::FOUND), Some(value)),
+        Err(_) => (StatusCode::BAD_REQUEST, None),
+    };
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    if let Some(value) = value {
+        headers.insert(LOCATION, value);
+    }
+    headers.insert(CACHE_CONTROL, NO_STORE);
+    response
+}
+
+fn unavailable(app: &App) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from_static(b"no backend available\n")));
+    *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    let retry = app.config.stale_after.as_secs().max(1);
+    let headers = response.headers_mut();
+    headers.insert(RETRY_AFTER, HeaderValue::from(retry));
+    headers.insert(CACHE_CONTROL, NO_STORE);
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (backend base, request target, expected Location).
+    #[test]
+    fn location_stays_on_the_backends_origin() {
+        let cases = [
+            ("http://b:8000", "/", "http://b:8000/"),
+            ("http://b:8000", "/a/b?x=1&y=%2F", "http://b:8000/a/b?x=1&y=%2F"),
+            ("http://b", "//evil.example/x", "http://b//evil.example/x"),
+            ("http://b", "/%0d%0aSet-Cookie:%20x=1", "http://b/%0d%0aSet-Cookie:%20x=1"),
+            ("http://b", "/../../etc/passwd", "http://b/../../etc/passwd"),
+            ("http://b", "/@evil.example", "http://b/@evil.example"),
+            ("http://b", "/%2F%2Fevil.example", "http://b/%2F%2Fevil.example"),
+            // Byte-exact; browsers read `\` as `/`, which is still a path.
+            ("http://b", "/\\evil.example", "http://b/\\evil.example"),
+            ("http://b/app", "/x", "http://b/app/x"),
+            ("http://b/app", "/", "http://b/app/"),
+            ("http://b:8000", "http://evil.example/p?q", "http://b:8000/p?q"),
+            ("http://b:8000", "*", "http://b:8000/*"),
+            ("http://[::1]:8000", "/?", "http://[::1]:8000/?"),
+        ];
+        for (base, target, want) in cases {
+            let uri: Uri = target.parse().unwrap();
+            let got = location(base, &uri);
+            assert_eq!(got, want, "{base} + {target}");
+            let parsed = url::Url::parse(&got).unwrap();
+            let origin = url::Url::parse(base).unwrap();
+            assert_eq!(parsed.origin(), origin.origin(), "{got} left the origin");
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! # signpost-dispatcher
+//!
+//! Answers every client request with a redirect to the backend with the
+//! most headroom. Data flows one way:
+//!
+//! ```text
+//! ingest (poll | push) ─> registry ─> pool snapshot (ArcSwap) ─> strategy ─> 302/307
+//! ```
+//!
+//! [`registry`], [`load`], [`pool`] and [`select`] are pure: no clock, no
+//! socket, no environment. [`app`] joins them to the listeners in [`http`]
+//! and the background loops ([`poll`], [`App::maintain`](app::App::maintain)).
+
+pub mod app;
+pub mod config;
+pub mod http;
+pub mod load;
+pub mod metrics;
+pub mod poll;
+pub mod pool;
+pub mod registry;
+pub mod select;
+pub mod signal;
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::app::App;
+use crate::config::Config;
+use crate::select::Strategy;
+
+/// How long in-flight requests and background tasks get after a shutdown
+/// signal before the process exits anyway.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Timeout of every outgoing request's connection attempt.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The dispatcher's two bound listeners.
+#[derive(Debug)]
+pub struct Listeners {
+    /// Where clients are redirected from.
+    pub public: TcpListener,
+    /// Dashboard, metrics and ingest.
+    pub control: TcpListener,
+}
+
+impl Listeners {
+    /// Binds both listeners of `config` and prints one `listening <name>
+    /// <addr>` line for each on stdout, so `--listen 127.0.0.1:0` is usable.
+    pub async fn bind(config: &Config) -> anyhow::Result<Self> {
+        let public = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("bind public listener {}", config.listen))?;
+        let control = TcpListener::bind(config.control_listen)
+            .await
+            .with_context(|| format!("bind control listener {}", config.control_listen))?;
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "listening public {}", public.local_addr()?)?;
+        writeln!(stdout, "listening control {}", control.local_addr()?)?;
+        stdout.flush()?;
+        Ok(Listeners { public, control })
+    }
+}
+
+/// Runs the dispatcher with `config` until SIGINT or SIGTERM.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let listeners = Listeners::bind(&config).await?;
+    let shutdown = CancellationToken::new();
+    tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            if let Err(err) = signal::cancel_on_shutdown(shutdown).await {
+                tracing::error!(error = %err, "cannot install signal handlers");
+            }
+        }
+    });
+    serve(config, listeners, shutdown).await
+}
+
+/// Serves on already-bound `listeners` until `shutdown` is cancelled, then
+/// drains for at most [`SHUTDOWN_GRACE`].
+pub async fn serve(
+    config: Config,
+    listeners: Listeners,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let strategy = Strategy::new(config.strategy, &config.hash_key).context(
+        "--strategy fastest ranks backends by active health-check latency, \
+         which this version does not measure yet; choose another strategy",
+    )?;
+    let app = Arc::new(App::new(config, strategy));
+    let client = reqwest::Client::builder()
+        .user_agent(concat!("signpost-dispatcher/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(CONNECT_TIMEOUT)
+        .build()
+        .context("build the agent polling client")?;
+
+    let tasks = TaskTracker::new();
+    tasks.spawn({
+        let (app, shutdown) = (app.clone(), shutdown.clone());
+        async move { app.maintain(shutdown).await }
+    });
+    for (slot, agent) in app.agents() {
+        tasks.spawn(poll::run(app.clone(), slot, agent, client.clone(), shutdown.clone()));
+    }
+    tasks.spawn(http::redirect::serve(listeners.public, app.clone(), shutdown.clone()));
+    let control = axum::serve(listeners.control, http::control::router(app.clone()))
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    tasks.spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            if let Err(err) = control.await {
+                tracing::error!(error = %err, "control listener failed; shutting down");
+                shutdown.cancel();
+            }
+        }
+    });
+    tracing::info!(
+        strategy = app.strategy().name(),
+        agents = app.agents().len(),
+        "dispatcher running"
+    );
+
+    shutdown.cancelled().await;
+    tasks.close();
+    if tokio::time::timeout(SHUTDOWN_GRACE, tasks.wait()).await.is_err() {
+        tracing::warn!("in-flight work did not finish within {SHUTDOWN_GRACE:?}; exiting anyway");
+    }
+    Ok(())
+}

@@ -1,0 +1,129 @@
+//! Pull ingest: one task per configured agent fetches `GET {agent}/load`
+//! every poll interval.
+//!
+//! Each agent has its own task, its own timeout (below the interval) and its
+//! own backoff, so a refused, hanging or garbage-spewing agent never delays
+//! another agent or the request path; it simply stops being fresh and goes
+//! stale. Backoff never exceeds `stale_after`, so a recovered agent rejoins
+//! within one stale period.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::RngExt;
+use signpost_shared::{LoadReport, MAX_REPORT_BYTES, ReportError, api};
+use tokio::time::{Instant, sleep_until};
+use tokio_util::sync::CancellationToken;
+
+use crate::app::App;
+use crate::registry::{Observed, Source};
+
+/// Why one poll failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PollError {
+    /// Connect, timeout or protocol failure.
+    #[error("request failed: {0}")]
+    Request(#[from] reqwest::Error),
+    /// The agent answered with an error status.
+    #[error("agent answered {0}")]
+    Status(reqwest::StatusCode),
+    /// The body exceeds the report limit.
+    #[error("report body exceeds {MAX_REPORT_BYTES} bytes")]
+    TooLarge,
+    /// The body is not a valid report.
+    #[error(transparent)]
+    Report(#[from] ReportError),
+}
+
+/// Polls the agent of configured backend `slot` until `shutdown`.
+pub async fn run(app: Arc<App>, slot: usize, agent: String, client: reqwest::Client, shutdown: CancellationToken) {
+    let url = format!("{}{}", agent.trim_end_matches('/'), api::LOAD);
+    let interval = app.config.poll_interval;
+    let timeout = interval.mul_f64(0.75);
+    let mut failures = 0u32;
+    loop {
+        let started = Instant::now();
+        match fetch(&client, &url, timeout).await {
+            Ok(report) => {
+                if failures > 0 {
+                    tracing::info!(%agent, after = failures, "agent answers again");
+                }
+                failures = 0;
+                file(&app, slot, &agent, report);
+            }
+            Err(err) => {
+                failures += 1;
+                app.metrics.poll_failed();
+                if let PollError::Report(report) = &err {
+                    app.metrics.reject(report.reason());
+                }
+                if failures == 1 {
+                    tracing::warn!(%agent, error = %err, "agent poll failed; backing off");
+                }
+            }
+        }
+        let wake = started + backoff(interval, app.config.stale_after, failures);
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = sleep_until(wake) => {}
+        }
+    }
+}
+
+/// Delay before the next poll: the interval, doubling per consecutive
+/// failure up to `ceiling`, with ±10% jitter so agents that failed together
+/// do not retry together.
+pub fn backoff(interval: Duration, ceiling: Duration, failures: u32) -> Duration {
+    let doubled = interval.saturating_mul(1 << failures.min(16));
+    let base = if failures == 0 { interval } else { doubled.min(ceiling.max(interval)) };
+    base.mul_f64(rand::rng().random_range(0.9..1.1))
+}
+
+async fn fetch(client: &reqwest::Client, url: &str, timeout: Duration) -> Result<LoadReport, PollError> {
+    let mut response = client.get(url).timeout(timeout).send().await?;
+    if !response.status().is_success() {
+        return Err(PollError::Status(response.status()));
+    }
+    if response.content_length().is_some_and(|len| len > MAX_REPORT_BYTES as u64) {
+        return Err(PollError::TooLarge);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > MAX_REPORT_BYTES {
+            return Err(PollError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(LoadReport::from_json(&body)?)
+}
+
+fn file(app: &App, slot: usize, agent: &str, report: LoadReport) {
+    match app.ingest(Source::Poll(slot), report, Instant::now()) {
+        Ok(Observed::Accepted) => {}
+        Ok(Observed::Replay { seq, .. }) => {
+            tracing::debug!(%agent, seq, "agent served the same sample again");
+        }
+        Err(err) => tracing::warn!(%agent, error = %err, "polled report refused"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_ceiling() {
+        let interval = Duration::from_millis(100);
+        let ceiling = Duration::from_millis(400);
+        let within = |d: Duration, ms: f64| {
+            let got = d.as_secs_f64() * 1000.0;
+            assert!((ms * 0.9..=ms * 1.1).contains(&got), "{got} not within 10% of {ms}");
+        };
+        within(backoff(interval, ceiling, 0), 100.0);
+        within(backoff(interval, ceiling, 1), 200.0);
+        within(backoff(interval, ceiling, 2), 400.0);
+        within(backoff(interval, ceiling, 30), 400.0);
+        // A ceiling below the interval never makes polling faster.
+        within(backoff(interval, Duration::from_millis(10), 3), 100.0);
+    }
+}
