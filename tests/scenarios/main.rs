@@ -1,0 +1,4 @@
+//! End-to-end scenarios: the real binaries on ephemeral loopback ports.
+//! One test target, one module per binary.
+
+mod agent;
