@@ -1,0 +1,228 @@
+//! The first stage of parsing: `Args`, the flags and their `SIGNPOST_*`
+//! environment variables as clap sees them, and the built-in defaults.
+//!
+//! Every field is optional and has no clap default, so "unset" stays visible
+//! and a value from the config file can still win over the default.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::{HashKey, LogFormat, Sticky, StrategyKind};
+
+/// Default of `--listen`.
+pub const DEFAULT_LISTEN: SocketAddr = addr([0, 0, 0, 0], 8080);
+/// Default of `--control-listen`: loopback only.
+pub const DEFAULT_CONTROL_LISTEN: SocketAddr = addr([127, 0, 0, 1], 9100);
+/// Default of `--poll-interval`.
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// Default of `--stale-after`.
+pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(3);
+/// Default of `--forget-after`.
+pub const DEFAULT_FORGET_AFTER: Duration = Duration::from_secs(5 * 60);
+/// Default of `--strategy`.
+pub const DEFAULT_STRATEGY: StrategyKind = StrategyKind::LeastLoad;
+/// Default of `--hash-key`.
+pub const DEFAULT_HASH_KEY: HashKey = HashKey::ClientIp;
+/// Default of `--sticky`.
+pub const DEFAULT_STICKY: Sticky = Sticky::None;
+/// Default of `--redirect-code`.
+pub const DEFAULT_REDIRECT_CODE: u16 = 302;
+/// Default of `--redirect-code-other`.
+pub const DEFAULT_REDIRECT_CODE_OTHER: u16 = 307;
+/// Default of `--slow-start`.
+pub const DEFAULT_SLOW_START: Duration = Duration::from_secs(10);
+/// Default of `--mem-high-water`, in percent.
+pub const DEFAULT_MEM_HIGH_WATER: f64 = 85.0;
+/// Default of `--health-interval`.
+pub const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(5);
+/// Default of `--health-timeout`.
+pub const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(1);
+/// Default of `--health-rise`.
+pub const DEFAULT_HEALTH_RISE: u32 = 2;
+/// Default of `--health-fall`.
+pub const DEFAULT_HEALTH_FALL: u32 = 3;
+/// Default of `--health-max-latency`.
+pub const DEFAULT_HEALTH_MAX_LATENCY: Duration = Duration::from_millis(500);
+/// Default of `--max-header-bytes`.
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 16 * 1024;
+/// Default of `--client-timeout`.
+pub const DEFAULT_CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default of `--log-format`.
+pub const DEFAULT_LOG_FORMAT: LogFormat = LogFormat::Text;
+
+/// Default of `--workers`: the available parallelism, or 1 when unknown.
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+const fn addr(ip: [u8; 4], port: u16) -> SocketAddr {
+    let [a, b, c, d] = ip;
+    SocketAddr::V4(std::net::SocketAddrV4::new(
+        std::net::Ipv4Addr::new(a, b, c, d),
+        port,
+    ))
+}
+
+/// Parses a humantime duration such as `250ms`, `3s` or `5m`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("invalid duration {s:?}: {e}"))
+}
+
+/// Flags of `signpost-dispatcher` and `signpost-dispatcher demo`.
+///
+/// Each flag can also be set by its `SIGNPOST_*` environment variable and by
+/// the same key, in snake_case, in the `--config` file; a flag beats its
+/// variable, which beats the file, which beats the default.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct Args {
+    /// TOML config file; its keys are the flags' names in snake_case,
+    /// with the health flags in a [health] table [default: none]
+    #[arg(long, env = "SIGNPOST_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Public listener: every request on it is answered by a redirect
+    /// [default: 0.0.0.0:8080]
+    #[arg(long, env = "SIGNPOST_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+
+    /// Control listener: dashboard, metrics, report ingest, admin
+    /// [default: 127.0.0.1:9100]
+    #[arg(long, env = "SIGNPOST_CONTROL_LISTEN", value_name = "ADDR")]
+    pub control_listen: Option<SocketAddr>,
+
+    /// Agent base URL to poll at /load; repeat the flag, or separate URLs
+    /// with commas in the variable [default: none]
+    #[arg(
+        long = "agent",
+        env = "SIGNPOST_AGENTS",
+        value_name = "URL",
+        value_delimiter = ','
+    )]
+    pub agents: Vec<String>,
+
+    /// How often agents are polled [default: 1s]
+    #[arg(long, env = "SIGNPOST_POLL_INTERVAL", value_name = "DURATION", value_parser = parse_duration)]
+    pub poll_interval: Option<Duration>,
+
+    /// A backend whose last report is older than this is stale; at least
+    /// twice --poll-interval [default: 3s]
+    #[arg(long, env = "SIGNPOST_STALE_AFTER", value_name = "DURATION", value_parser = parse_duration)]
+    pub stale_after: Option<Duration>,
+
+    /// A pushing backend silent for this long is forgotten [default: 5m]
+    #[arg(long, env = "SIGNPOST_FORGET_AFTER", value_name = "DURATION", value_parser = parse_duration)]
+    pub forget_after: Option<Duration>,
+
+    /// Balancing strategy [default: least-load]
+    #[arg(long, env = "SIGNPOST_STRATEGY", value_name = "NAME")]
+    pub strategy: Option<StrategyKind>,
+
+    /// Key of consistent-hash: ip, header:NAME or cookie:NAME [default: ip]
+    #[arg(long, env = "SIGNPOST_HASH_KEY", value_name = "KEY")]
+    pub hash_key: Option<HashKey>,
+
+    /// Client pinning [default: none]
+    #[arg(long, env = "SIGNPOST_STICKY", value_name = "MODE")]
+    pub sticky: Option<Sticky>,
+
+    /// HMAC secret of sticky cookies, at least 16 bytes; share it between
+    /// replicas [default: random per process]
+    #[arg(
+        long,
+        env = "SIGNPOST_COOKIE_SECRET",
+        value_name = "SECRET",
+        hide_env_values = true
+    )]
+    pub cookie_secret: Option<String>,
+
+    /// Bearer token agents must present to push reports [default: none,
+    /// pushes are not authenticated]
+    #[arg(
+        long,
+        env = "SIGNPOST_TOKEN",
+        value_name = "SECRET",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+
+    /// Bearer token of the admin API [default: none]
+    #[arg(
+        long,
+        env = "SIGNPOST_ADMIN_TOKEN",
+        value_name = "SECRET",
+        hide_env_values = true
+    )]
+    pub admin_token: Option<String>,
+
+    /// Redirect status for GET and HEAD: 301, 302, 303, 307 or 308
+    /// [default: 302]
+    #[arg(long, env = "SIGNPOST_REDIRECT_CODE", value_name = "CODE")]
+    pub redirect_code: Option<u16>,
+
+    /// Redirect status for every other method: 307 or 308 [default: 307]
+    #[arg(long, env = "SIGNPOST_REDIRECT_CODE_OTHER", value_name = "CODE")]
+    pub redirect_code_other: Option<u16>,
+
+    /// Ramp-up time of a joining backend; 0s disables [default: 10s]
+    #[arg(long, env = "SIGNPOST_SLOW_START", value_name = "DURATION", value_parser = parse_duration)]
+    pub slow_start: Option<Duration>,
+
+    /// Memory percentage, in (0, 100], above which a backend's weight is
+    /// halved [default: 85]
+    #[arg(long, env = "SIGNPOST_MEM_HIGH_WATER", value_name = "PERCENT")]
+    pub mem_high_water: Option<f64>,
+
+    /// Path of active health checks, such as /healthz [default: none,
+    /// checks off]
+    #[arg(long, env = "SIGNPOST_HEALTH_PATH", value_name = "PATH")]
+    pub health_path: Option<String>,
+
+    /// Period of health checks, 1s to 30s [default: 5s]
+    #[arg(long, env = "SIGNPOST_HEALTH_INTERVAL", value_name = "DURATION", value_parser = parse_duration)]
+    pub health_interval: Option<Duration>,
+
+    /// Timeout of one health check, shorter than the interval [default: 1s]
+    #[arg(long, env = "SIGNPOST_HEALTH_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
+    pub health_timeout: Option<Duration>,
+
+    /// Consecutive passes that bring a backend back [default: 2]
+    #[arg(long, env = "SIGNPOST_HEALTH_RISE", value_name = "N")]
+    pub health_rise: Option<u32>,
+
+    /// Consecutive failures that take a backend down [default: 3]
+    #[arg(long, env = "SIGNPOST_HEALTH_FALL", value_name = "N")]
+    pub health_fall: Option<u32>,
+
+    /// Slower health answers count as failures [default: 500ms]
+    #[arg(long, env = "SIGNPOST_HEALTH_MAX_LATENCY", value_name = "DURATION", value_parser = parse_duration)]
+    pub health_max_latency: Option<Duration>,
+
+    /// PEM certificate chain of the public listener; needs --tls-key
+    /// [default: none, plain HTTP]
+    #[arg(long, env = "SIGNPOST_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of the public listener; needs --tls-cert
+    /// [default: none]
+    #[arg(long, env = "SIGNPOST_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Runtime worker threads [default: available parallelism]
+    #[arg(long, env = "SIGNPOST_WORKERS", value_name = "N")]
+    pub workers: Option<usize>,
+
+    /// Largest request head accepted on the public listener, 8192 to
+    /// 1048576 [default: 16384]
+    #[arg(long, env = "SIGNPOST_MAX_HEADER_BYTES", value_name = "BYTES")]
+    pub max_header_bytes: Option<usize>,
+
+    /// Time a client has to send its request head, and the keep-alive idle
+    /// limit [default: 10s]
+    #[arg(long, env = "SIGNPOST_CLIENT_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
+    pub client_timeout: Option<Duration>,
+
+    /// Log output format [default: text]
+    #[arg(long, env = "SIGNPOST_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+}

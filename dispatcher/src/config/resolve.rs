@@ -1,0 +1,370 @@
+//! The second stage: merges flag > env > file > default into a [`Config`]
+//! and checks every rule, collecting all the errors rather than stopping at
+//! the first.
+//!
+//! Each value is carried as a [`Val`] with its file key and where it came
+//! from, so that an error can point at the flag, the file line or the
+//! default. A rule between two values blames the one set most specifically:
+//! a `[backend.health]` override before a global value, a written value
+//! before a default.
+
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+use std::path::Path;
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::file::{Field, FileConfig, FromFile};
+use super::*;
+
+/// Allowed `redirect_code` values.
+const REDIRECT_CODES: [u16; 5] = [301, 302, 303, 307, 308];
+/// Allowed `redirect_code_other` values: those that keep the method.
+const REDIRECT_CODES_OTHER: [u16; 2] = [307, 308];
+/// Allowed `max_header_bytes`; hyper refuses buffers under 8 KiB.
+const HEADER_BYTES: RangeInclusive<usize> = 8192..=1024 * 1024;
+/// Allowed `workers`.
+const WORKERS: RangeInclusive<usize> = 1..=1024;
+/// Shortest accepted cookie secret, in bytes.
+const MIN_SECRET_LEN: usize = 16;
+
+/// `pick!(self, field, default)` merges the top-level setting `field`: its
+/// flag or variable, else its file key (the same name), else `default`.
+/// `pick!(self, field)` does the same for a setting without a default.
+macro_rules! pick {
+    ($r:ident, $field:ident, $default:expr) => {{
+        let (arg, file) = ($r.args.$field.clone(), $r.file);
+        $r.pick(stringify!($field), arg, &file.$field, $default)
+    }};
+    ($r:ident, $field:ident) => {{
+        let (arg, file) = ($r.args.$field.clone().map(Some), $r.file);
+        $r.pick(stringify!($field), arg, &file.$field, None)
+    }};
+}
+
+/// Merges `args` over `file` over the defaults and checks every rule.
+pub(super) fn resolve(args: &Args, file: &FileConfig) -> Result<Config, ConfigErrors> {
+    let r = Resolver {
+        args,
+        file,
+        errors: RefCell::default(),
+    };
+    let config = r.config();
+    let mut errors = r.errors.into_inner();
+    let mut seen = HashSet::new();
+    errors.retain(|e| seen.insert(e.to_string()));
+    errors.sort_by_key(order);
+    match errors.is_empty() {
+        true => Ok(config),
+        false => Err(ConfigErrors(errors)),
+    }
+}
+
+/// Where a value came from.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum At {
+    Arg,
+    File { line: usize },
+    Default,
+}
+
+/// A value with its file key and origin.
+#[derive(Debug, Clone)]
+pub(super) struct Val<T> {
+    pub(super) value: T,
+    pub(super) key: String,
+    pub(super) at: At,
+}
+
+/// Merges values and collects the errors found on the way (in a `RefCell`,
+/// as serde_derive's `Ctxt` does, so that checks can nest).
+pub(super) struct Resolver<'a> {
+    pub(super) args: &'a Args,
+    pub(super) file: &'a FileConfig,
+    errors: RefCell<Vec<ConfigError>>,
+}
+
+// === impl Val ===
+
+impl<T> Val<T> {
+    pub(super) fn new(key: impl Into<String>, value: T, at: At) -> Self {
+        Self {
+            value,
+            key: key.into(),
+            at,
+        }
+    }
+
+    /// How specifically the value was set: default, global, per backend.
+    fn rank(&self) -> u8 {
+        u8::from(!matches!(self.at, At::Default)) + u8::from(self.key.starts_with("backend["))
+    }
+}
+
+// === impl Resolver ===
+
+impl Resolver<'_> {
+    fn config(&self) -> Config {
+        let (listen, control_listen) = self.listeners();
+        let (poll_interval, stale_after, forget_after) = self.timing();
+        let health = self.global_health();
+        Config {
+            listen,
+            control_listen,
+            poll_interval,
+            stale_after,
+            forget_after,
+            strategy: pick!(self, strategy, DEFAULT_STRATEGY).value,
+            hash_key: pick!(self, hash_key, DEFAULT_HASH_KEY).value,
+            sticky: pick!(self, sticky, DEFAULT_STICKY).value,
+            cookie_secret: self.secret(pick!(self, cookie_secret), MIN_SECRET_LEN),
+            token: self.secret(pick!(self, token), 1),
+            admin_token: self.secret(pick!(self, admin_token), 1),
+            redirect_code: self.one_of(
+                pick!(self, redirect_code, DEFAULT_REDIRECT_CODE),
+                &REDIRECT_CODES,
+            ),
+            redirect_code_other: self.one_of(
+                pick!(self, redirect_code_other, DEFAULT_REDIRECT_CODE_OTHER),
+                &REDIRECT_CODES_OTHER,
+            ),
+            slow_start: pick!(self, slow_start, DEFAULT_SLOW_START).value,
+            mem_high_water: self.percent(pick!(self, mem_high_water, DEFAULT_MEM_HIGH_WATER)),
+            tls: self.tls(),
+            backends: self.backends(&health),
+            health: health.config(),
+            workers: self.within(pick!(self, workers, default_workers()), WORKERS),
+            max_header_bytes: self.within(
+                pick!(self, max_header_bytes, DEFAULT_MAX_HEADER_BYTES),
+                HEADER_BYTES,
+            ),
+            client_timeout: self
+                .nonzero(pick!(self, client_timeout, DEFAULT_CLIENT_TIMEOUT))
+                .value,
+            log_format: pick!(self, log_format, DEFAULT_LOG_FORMAT).value,
+            config_file: self.args.config.clone(),
+        }
+    }
+
+    /// The flag (or env) value, else the file's, else `default`.
+    pub(super) fn pick<T: FromFile>(
+        &self,
+        key: &str,
+        arg: Option<T>,
+        file: &Field<T::Raw>,
+        default: T,
+    ) -> Val<T> {
+        self.layer(key, arg, file, Val::new(key, default, At::Default))
+    }
+
+    /// The flag (or env) value, else the file's, else `fallback`. A file
+    /// value that does not parse is reported and `fallback` used instead.
+    pub(super) fn layer<T: FromFile>(
+        &self,
+        key: &str,
+        arg: Option<T>,
+        file: &Field<T::Raw>,
+        fallback: Val<T>,
+    ) -> Val<T> {
+        if let Some(value) = arg {
+            return Val::new(key, value, At::Arg);
+        }
+        let Some(spanned) = file else { return fallback };
+        let at = self.at(spanned);
+        match T::from_file(spanned.get_ref()) {
+            Ok(value) => Val::new(key, value, at),
+            Err(reason) => {
+                self.fail(&Val::new(key, (), at), reason);
+                fallback
+            }
+        }
+    }
+
+    /// The origin of a file value.
+    pub(super) fn at<T>(&self, spanned: &Spanned<T>) -> At {
+        At::File {
+            line: self.file.source.line(spanned.span().start),
+        }
+    }
+
+    /// Reports `reason` against `val`.
+    pub(super) fn fail<T>(&self, val: &Val<T>, reason: impl Into<String>) {
+        let key = val.key.clone();
+        let at = match val.at {
+            At::Arg => Location::Arg { key },
+            At::File { line } => Location::File {
+                path: self.file.source.path.clone(),
+                line,
+                key,
+            },
+            At::Default => Location::Default { key },
+        };
+        let reason = reason.into();
+        self.errors
+            .borrow_mut()
+            .push(ConfigError::Invalid { at, reason });
+    }
+
+    /// Reports `reason()` against `val` unless `ok`; returns `ok`.
+    pub(super) fn require<T>(
+        &self,
+        val: &Val<T>,
+        ok: bool,
+        reason: impl FnOnce() -> String,
+    ) -> bool {
+        if !ok {
+            self.fail(val, reason());
+        }
+        ok
+    }
+
+    /// Reports a broken rule between `a` and `b` against the one set more
+    /// specifically (`a` on a tie): that is the value to change.
+    pub(super) fn relate<A, B>(
+        &self,
+        (a, b): (&Val<A>, &Val<B>),
+        ok: bool,
+        reason: impl FnOnce() -> String,
+    ) {
+        let blamed = if b.rank() > a.rank() { &b.key } else { &a.key };
+        let at = if b.rank() > a.rank() { b.at } else { a.at };
+        self.require(&Val::new(blamed.clone(), (), at), ok, reason);
+    }
+
+    /// Checks that a duration is not zero.
+    pub(super) fn nonzero(&self, val: Val<Duration>) -> Val<Duration> {
+        self.require(&val, !val.value.is_zero(), || {
+            "must be greater than 0".to_owned()
+        });
+        val
+    }
+
+    fn within(&self, val: Val<usize>, range: RangeInclusive<usize>) -> usize {
+        let (lo, hi) = range.clone().into_inner();
+        self.require(&val, range.contains(&val.value), || {
+            format!("must be between {lo} and {hi}, got {}", val.value)
+        });
+        val.value
+    }
+
+    fn one_of(&self, val: Val<u16>, allowed: &[u16]) -> u16 {
+        let list = allowed
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        self.require(&val, allowed.contains(&val.value), || {
+            format!("must be one of {list}, got {}", val.value)
+        });
+        val.value
+    }
+
+    fn percent(&self, val: Val<f64>) -> f64 {
+        let ok = val.value > 0.0 && val.value <= 100.0;
+        self.require(&val, ok, || {
+            format!("must be greater than 0 and at most 100, got {}", val.value)
+        });
+        val.value
+    }
+
+    /// A secret that, when set, is at least `min_len` bytes long.
+    fn secret(&self, val: Val<Option<String>>, min_len: usize) -> Option<String> {
+        let len = val.value.as_ref().map_or(min_len, String::len);
+        let reason = match min_len {
+            1 => "must not be empty".to_owned(),
+            n => format!("must be at least {n} bytes long, got {len}"),
+        };
+        self.require(&val, len >= min_len, || reason);
+        val.value
+    }
+
+    fn listeners(&self) -> (SocketAddr, SocketAddr) {
+        let listen = pick!(self, listen, DEFAULT_LISTEN);
+        let control = pick!(self, control_listen, DEFAULT_CONTROL_LISTEN);
+        let clash = listen.value == control.value && listen.value.port() != 0;
+        self.relate((&control, &listen), !clash, || {
+            format!(
+                "listen and control_listen must differ, both are {}",
+                listen.value
+            )
+        });
+        (listen.value, control.value)
+    }
+
+    fn timing(&self) -> (Duration, Duration, Duration) {
+        let poll = self.nonzero(pick!(self, poll_interval, DEFAULT_POLL_INTERVAL));
+        let stale = self.nonzero(pick!(self, stale_after, DEFAULT_STALE_AFTER));
+        let forget = self.nonzero(pick!(self, forget_after, DEFAULT_FORGET_AFTER));
+        let (p, s, g) = (poll.value, stale.value, forget.value);
+        self.relate((&stale, &poll), s >= 2 * p, || {
+            format!(
+                "stale_after ({}) must be at least twice poll_interval ({})",
+                fmt(s),
+                fmt(p)
+            )
+        });
+        self.relate((&forget, &stale), g >= s, || {
+            format!(
+                "forget_after ({}) must not be shorter than stale_after ({})",
+                fmt(g),
+                fmt(s)
+            )
+        });
+        (p, s, g)
+    }
+
+    fn tls(&self) -> Option<TlsConfig> {
+        let cert = pick!(self, tls_cert);
+        let key = pick!(self, tls_key);
+        match (&cert.value, &key.value) {
+            (Some(cert_path), Some(key_path)) => {
+                let cert_ok = self.readable(&cert, cert_path);
+                let key_ok = self.readable(&key, key_path);
+                (cert_ok && key_ok).then(|| TlsConfig {
+                    cert: cert_path.clone(),
+                    key: key_path.clone(),
+                })
+            }
+            (Some(_), None) => {
+                self.fail(&cert, "is set but tls_key is not");
+                None
+            }
+            (None, Some(_)) => {
+                self.fail(&key, "is set but tls_cert is not");
+                None
+            }
+            (None, None) => None,
+        }
+    }
+
+    /// Whether the file at `path` can be opened for reading.
+    fn readable<T>(&self, val: &Val<T>, path: &Path) -> bool {
+        match std::fs::File::open(path) {
+            Ok(_) => true,
+            Err(e) => {
+                self.fail(val, format!("cannot read {}: {e}", path.display()));
+                false
+            }
+        }
+    }
+}
+
+/// Sorts errors as flags, then file lines, then defaults.
+fn order(error: &ConfigError) -> (u8, usize) {
+    match error {
+        ConfigError::Invalid { at, .. } => match at {
+            Location::Arg { .. } => (0, 0),
+            Location::File { line, .. } => (1, *line),
+            Location::Default { .. } => (2, 0),
+        },
+        ConfigError::Read { .. } | ConfigError::Syntax { .. } => (1, 0),
+    }
+}
+
+/// A duration as humantime writes it.
+pub(super) fn fmt(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
