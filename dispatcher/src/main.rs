@@ -1,1 +1,73 @@
-fn main() {}
+//! `signpost-dispatcher`: parses the command line and hands over to the lib.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use signpost_dispatcher::config::{Args, Config};
+
+/// `EX_USAGE` of sysexits.h: a bad command line or config.
+const EX_USAGE: u8 = 64;
+
+/// A load balancer that answers every request with a redirect to the backend
+/// with the most headroom, as reported live by an agent on each node.
+#[derive(Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    args: Args,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate FILE, with the environment and flags before the subcommand
+    /// applied, and exit: 0 when valid, 64 when not
+    CheckConfig {
+        /// The TOML config file
+        file: PathBuf,
+    },
+    /// Run a dispatcher, three agents and three demo backends on loopback
+    Demo {
+        #[command(flatten)]
+        args: Box<Args>,
+    },
+}
+
+fn main() -> anyhow::Result<ExitCode> {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            e.print()?;
+            return Ok(ExitCode::from(if e.use_stderr() { EX_USAGE } else { 0 }));
+        }
+    };
+    let loaded = match &cli.command {
+        Some(Command::CheckConfig { file }) => Config::check_file(file, &cli.args),
+        Some(Command::Demo { args }) => Config::load(args),
+        None => Config::load(&cli.args),
+    };
+    let config = match loaded {
+        Ok(config) => config,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return Ok(ExitCode::from(EX_USAGE));
+        }
+    };
+    if let Some(Command::CheckConfig { .. }) = cli.command {
+        println!("config ok: {} backends", config.backends.len());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.workers)
+        .enable_all()
+        .build()
+        .context("start the tokio runtime")?;
+    match cli.command {
+        Some(Command::Demo { args }) => runtime.block_on(signpost_dispatcher::demo(*args))?,
+        _ => runtime.block_on(signpost_dispatcher::run(config))?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
