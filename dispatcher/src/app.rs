@@ -73,7 +73,10 @@ impl App {
     /// The agents to poll, as (slot, base URL).
     pub fn agents(&self) -> Vec<(usize, String)> {
         let registry = self.registry();
-        registry.agents().map(|(slot, url)| (slot, url.to_owned())).collect()
+        registry
+            .agents()
+            .map(|(slot, url)| (slot, url.to_owned()))
+            .collect()
     }
 
     /// Files a validated report received at `now` and counts the outcome.
@@ -135,6 +138,8 @@ impl App {
     fn registry(&self) -> MutexGuard<'_, Registry> {
         // A panic while holding the lock leaves the registry consistent
         // (every write is a single assignment), so poisoning is ignored.
-        self.registry.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.registry
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }

@@ -13,6 +13,7 @@
 
 pub mod app;
 pub mod config;
+mod demo;
 pub mod http;
 pub mod load;
 pub mod metrics;
@@ -22,7 +23,7 @@ pub mod registry;
 pub mod select;
 pub mod signal;
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,9 +31,10 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing_subscriber::EnvFilter;
 
 use crate::app::App;
-use crate::config::Config;
+use crate::config::{Config, LogFormat};
 use crate::select::Strategy;
 
 /// How long in-flight requests and background tasks get after a shutdown
@@ -69,18 +71,28 @@ impl Listeners {
     }
 }
 
+pub use demo::demo;
+
+/// Sends logs to stderr (stdout carries the `listening` lines) in `format`,
+/// filtered by `RUST_LOG` (default `info`). A second call is a no-op.
+pub fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
 /// Runs the dispatcher with `config` until SIGINT or SIGTERM.
 pub async fn run(config: Config) -> anyhow::Result<()> {
+    init_logging(config.log_format);
     let listeners = Listeners::bind(&config).await?;
     let shutdown = CancellationToken::new();
-    tokio::spawn({
-        let shutdown = shutdown.clone();
-        async move {
-            if let Err(err) = signal::cancel_on_shutdown(shutdown).await {
-                tracing::error!(error = %err, "cannot install signal handlers");
-            }
-        }
-    });
+    tokio::spawn(signal::cancel_on_shutdown(shutdown.clone()));
     serve(config, listeners, shutdown).await
 }
 
@@ -108,9 +120,19 @@ pub async fn serve(
         async move { app.maintain(shutdown).await }
     });
     for (slot, agent) in app.agents() {
-        tasks.spawn(poll::run(app.clone(), slot, agent, client.clone(), shutdown.clone()));
+        tasks.spawn(poll::run(
+            app.clone(),
+            slot,
+            agent,
+            client.clone(),
+            shutdown.clone(),
+        ));
     }
-    tasks.spawn(http::redirect::serve(listeners.public, app.clone(), shutdown.clone()));
+    tasks.spawn(http::redirect::serve(
+        listeners.public,
+        app.clone(),
+        shutdown.clone(),
+    ));
     let control = axum::serve(listeners.control, http::control::router(app.clone()))
         .with_graceful_shutdown(shutdown.clone().cancelled_owned());
     tasks.spawn({
@@ -130,7 +152,10 @@ pub async fn serve(
 
     shutdown.cancelled().await;
     tasks.close();
-    if tokio::time::timeout(SHUTDOWN_GRACE, tasks.wait()).await.is_err() {
+    if tokio::time::timeout(SHUTDOWN_GRACE, tasks.wait())
+        .await
+        .is_err()
+    {
         tracing::warn!("in-flight work did not finish within {SHUTDOWN_GRACE:?}; exiting anyway");
     }
     Ok(())

@@ -79,7 +79,9 @@ impl Metrics {
 
     /// Counts a refused or ignored report under `reason`.
     pub fn reject(&self, reason: &'static str) {
-        self.reports_rejected.get_or_create(&Reason { reason }).inc();
+        self.reports_rejected
+            .get_or_create(&Reason { reason })
+            .inc();
     }
 
     /// Counts a failed poll of an agent.
@@ -149,7 +151,10 @@ impl Histogram {
                 cumulative += count.load(Ordering::Relaxed);
                 (bound as f64 / 1e9, cumulative)
             })
-            .chain(std::iter::once((f64::INFINITY, self.count.load(Ordering::Relaxed))))
+            .chain(std::iter::once((
+                f64::INFINITY,
+                self.count.load(Ordering::Relaxed),
+            )))
             .collect();
         let sum = self.sum_ns.load(Ordering::Relaxed) as f64 / 1e9;
         (sum, self.count.load(Ordering::Relaxed), buckets)
@@ -168,7 +173,9 @@ impl Collector for PickCollector {
             None,
             MetricType::Histogram,
         )?;
-        metric.encode_histogram::<prometheus_client::encoding::NoLabelSet>(*sum, *count, buckets, None)
+        metric.encode_histogram::<prometheus_client::encoding::NoLabelSet>(
+            *sum, *count, buckets, None,
+        )
     }
 }
 

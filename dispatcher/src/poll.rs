@@ -36,7 +36,13 @@ pub enum PollError {
 }
 
 /// Polls the agent of configured backend `slot` until `shutdown`.
-pub async fn run(app: Arc<App>, slot: usize, agent: String, client: reqwest::Client, shutdown: CancellationToken) {
+pub async fn run(
+    app: Arc<App>,
+    slot: usize,
+    agent: String,
+    client: reqwest::Client,
+    shutdown: CancellationToken,
+) {
     let url = format!("{}{}", agent.trim_end_matches('/'), api::LOAD);
     let interval = app.config.poll_interval;
     let timeout = interval.mul_f64(0.75);
@@ -75,16 +81,27 @@ pub async fn run(app: Arc<App>, slot: usize, agent: String, client: reqwest::Cli
 /// do not retry together.
 pub fn backoff(interval: Duration, ceiling: Duration, failures: u32) -> Duration {
     let doubled = interval.saturating_mul(1 << failures.min(16));
-    let base = if failures == 0 { interval } else { doubled.min(ceiling.max(interval)) };
+    let base = if failures == 0 {
+        interval
+    } else {
+        doubled.min(ceiling.max(interval))
+    };
     base.mul_f64(rand::rng().random_range(0.9..1.1))
 }
 
-async fn fetch(client: &reqwest::Client, url: &str, timeout: Duration) -> Result<LoadReport, PollError> {
+async fn fetch(
+    client: &reqwest::Client,
+    url: &str,
+    timeout: Duration,
+) -> Result<LoadReport, PollError> {
     let mut response = client.get(url).timeout(timeout).send().await?;
     if !response.status().is_success() {
         return Err(PollError::Status(response.status()));
     }
-    if response.content_length().is_some_and(|len| len > MAX_REPORT_BYTES as u64) {
+    if response
+        .content_length()
+        .is_some_and(|len| len > MAX_REPORT_BYTES as u64)
+    {
         return Err(PollError::TooLarge);
     }
     let mut body = Vec::new();
@@ -117,7 +134,10 @@ mod tests {
         let ceiling = Duration::from_millis(400);
         let within = |d: Duration, ms: f64| {
             let got = d.as_secs_f64() * 1000.0;
-            assert!((ms * 0.9..=ms * 1.1).contains(&got), "{got} not within 10% of {ms}");
+            assert!(
+                (ms * 0.9..=ms * 1.1).contains(&got),
+                "{got} not within 10% of {ms}"
+            );
         };
         within(backoff(interval, ceiling, 0), 100.0);
         within(backoff(interval, ceiling, 1), 200.0);

@@ -3,14 +3,23 @@
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
-/// Cancels `token` on the first SIGINT or SIGTERM.
-pub async fn cancel_on_shutdown(token: CancellationToken) -> std::io::Result<()> {
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut interrupt = signal(SignalKind::interrupt())?;
+/// Cancels `token` on the first SIGINT or SIGTERM. If the handlers cannot
+/// be installed it says so and returns; the process then stops only when
+/// killed.
+pub async fn cancel_on_shutdown(token: CancellationToken) {
+    let (mut terminate, mut interrupt) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(terminate), Ok(interrupt)) => (terminate, interrupt),
+        (Err(err), _) | (_, Err(err)) => {
+            tracing::error!(error = %err, "cannot install SIGTERM/SIGINT handlers");
+            return;
+        }
+    };
     tokio::select! {
         _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),
         _ = interrupt.recv() => tracing::info!("SIGINT: shutting down"),
     }
     token.cancel();
-    Ok(())
 }

@@ -13,9 +13,9 @@ fn fixture(name: &str) -> String {
 
 fn assert_round_trip<T: Serialize + DeserializeOwned>(name: &str) -> T {
     let text = fixture(name);
-    let parsed: T = serde_json::from_str(&text).unwrap();
-    let original: Value = serde_json::from_str(&text).unwrap();
-    let again = serde_json::to_value(&parsed).unwrap();
+    let parsed: T = serde_json::from_str(&text).expect("fixture parses as its type");
+    let original: Value = serde_json::from_str(&text).expect("fixture is JSON");
+    let again = serde_json::to_value(&parsed).expect("serialises");
     assert_eq!(again, original, "{name} does not round-trip");
     parsed
 }
@@ -25,7 +25,10 @@ fn reports_round_trip_unchanged() {
     for name in ["report_full.json", "report_draining_no_url.json"] {
         let report: LoadReport = assert_round_trip(name);
         let validated = LoadReport::from_json(fixture(name).as_bytes()).unwrap();
-        assert_eq!(validated, report, "{name}: validation changed a valid report");
+        assert_eq!(
+            validated, report,
+            "{name}: validation changed a valid report"
+        );
     }
 }
 

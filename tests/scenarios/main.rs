@@ -2,3 +2,4 @@
 //! One test target, one module per binary.
 
 mod agent;
+mod dispatcher;

@@ -104,6 +104,17 @@ pub fn client() -> reqwest::Client {
         .expect("build the test HTTP client")
 }
 
+/// A TOML config file holding `contents`, deleted when dropped.
+pub fn config_file(contents: &str) -> tempfile::NamedTempFile {
+    let mut file = tempfile::Builder::new()
+        .prefix("signpost-e2e-")
+        .suffix(".toml")
+        .tempfile()
+        .expect("create a temp config file");
+    std::io::Write::write_all(&mut file, contents.as_bytes()).expect("write the temp config file");
+    file
+}
+
 /// A loopback URL on which nothing listens, so connections are refused: a
 /// port bound and released at once.
 pub fn refused_url() -> String {

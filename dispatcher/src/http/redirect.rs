@@ -134,7 +134,10 @@ fn redirect(status: u16, base: &str, target: &Uri) -> Response<Full<Bytes>> {
     // A parsed request target is always a valid header value, but a bad
     // one must be a 400, never a panic.
     let (status, value) = match HeaderValue::try_from(location(base, target)) {
-        Ok(value) => (StatusCode::from_u16(status).unwrap_or(StatusCode::FOUND), Some(value)),
+        Ok(value) => (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::FOUND),
+            Some(value),
+        ),
         Err(_) => (StatusCode::BAD_REQUEST, None),
     };
     *response.status_mut() = status;
@@ -165,17 +168,33 @@ mod tests {
     fn location_stays_on_the_backends_origin() {
         let cases = [
             ("http://b:8000", "/", "http://b:8000/"),
-            ("http://b:8000", "/a/b?x=1&y=%2F", "http://b:8000/a/b?x=1&y=%2F"),
+            (
+                "http://b:8000",
+                "/a/b?x=1&y=%2F",
+                "http://b:8000/a/b?x=1&y=%2F",
+            ),
             ("http://b", "//evil.example/x", "http://b//evil.example/x"),
-            ("http://b", "/%0d%0aSet-Cookie:%20x=1", "http://b/%0d%0aSet-Cookie:%20x=1"),
+            (
+                "http://b",
+                "/%0d%0aSet-Cookie:%20x=1",
+                "http://b/%0d%0aSet-Cookie:%20x=1",
+            ),
             ("http://b", "/../../etc/passwd", "http://b/../../etc/passwd"),
             ("http://b", "/@evil.example", "http://b/@evil.example"),
-            ("http://b", "/%2F%2Fevil.example", "http://b/%2F%2Fevil.example"),
+            (
+                "http://b",
+                "/%2F%2Fevil.example",
+                "http://b/%2F%2Fevil.example",
+            ),
             // Byte-exact; browsers read `\` as `/`, which is still a path.
             ("http://b", "/\\evil.example", "http://b/\\evil.example"),
             ("http://b/app", "/x", "http://b/app/x"),
             ("http://b/app", "/", "http://b/app/"),
-            ("http://b:8000", "http://evil.example/p?q", "http://b:8000/p?q"),
+            (
+                "http://b:8000",
+                "http://evil.example/p?q",
+                "http://b:8000/p?q",
+            ),
             ("http://b:8000", "*", "http://b:8000/*"),
             ("http://[::1]:8000", "/?", "http://[::1]:8000/?"),
         ];

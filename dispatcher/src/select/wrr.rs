@@ -127,6 +127,6 @@ mod tests {
         let weights: Vec<f64> = (1..=5000).map(f64::from).collect();
         let order = cycle(&weights);
         assert!(order.len() as u64 <= MAX_CYCLE + 5000);
-        assert!(order.iter().any(|&i| i == 0), "every backend keeps a slot");
+        assert!(order.contains(&0), "every backend keeps a slot");
     }
 }

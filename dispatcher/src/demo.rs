@@ -1,0 +1,101 @@
+//! `signpost-dispatcher demo`: the zero-config way to see signpost work.
+//!
+//! Starts three tiny backends that answer "hello from backend-N", three
+//! in-process agents (the real `signpost-agent` library) that push their
+//! reports to this dispatcher, and the dispatcher itself, all on loopback.
+//! Pushing means the agents need no known port: they find the dispatcher's
+//! control listener, which is bound first.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Args, Config};
+use crate::{Listeners, init_logging, serve, signal};
+
+/// How many backends (each with its agent) the demo runs.
+const BACKENDS: usize = 3;
+
+/// Where demo clients connect unless `--listen` says otherwise: loopback,
+/// because the demo's backends are only reachable from this machine.
+const DEMO_LISTEN: &str = "127.0.0.1:8080";
+
+/// Runs the demo until SIGINT or SIGTERM.
+pub async fn demo(mut args: Args) -> anyhow::Result<()> {
+    if args.listen.is_none() {
+        args.listen = Some(DEMO_LISTEN.parse()?);
+    }
+    let config = Config::load(&args).map_err(|errors| anyhow::anyhow!("{errors}"))?;
+    init_logging(config.log_format);
+    let listeners = Listeners::bind(&config).await?;
+    let public = listeners.public.local_addr()?;
+    let control = listeners.control.local_addr()?;
+    let shutdown = CancellationToken::new();
+    tokio::spawn(signal::cancel_on_shutdown(shutdown.clone()));
+
+    let mut backends = Vec::new();
+    for n in 1..=BACKENDS {
+        let name = format!("backend-{n}");
+        let addr = start_backend(&name, shutdown.clone()).await?;
+        start_agent(&name, addr, control, shutdown.clone())?;
+        backends.push((name, addr));
+    }
+    println!(
+        "\nsignpost demo: a dispatcher, {BACKENDS} agents and {BACKENDS} backends on loopback"
+    );
+    println!("  clients go to   http://{public}/");
+    println!("  dashboard       http://{control}/dashboard");
+    println!("  metrics         http://{control}/metrics");
+    for (name, addr) in &backends {
+        println!("  {name}       http://{addr}/");
+    }
+    println!("\nThe agents report within about two seconds; then try:");
+    println!("  curl -L http://{public}/hello");
+    println!("Ctrl-C stops everything.\n");
+    serve(config, listeners, shutdown).await
+}
+
+/// A backend answering `hello from <name>` on any path.
+async fn start_backend(name: &str, shutdown: CancellationToken) -> anyhow::Result<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .with_context(|| format!("bind demo {name}"))?;
+    let addr = listener.local_addr()?;
+    let greeting = format!("hello from {name}\n");
+    let app = Router::new().fallback(move || std::future::ready(greeting.clone()));
+    let server = axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned());
+    tokio::spawn(async move {
+        if let Err(err) = server.await {
+            tracing::error!(error = %err, "demo backend failed");
+        }
+    });
+    Ok(addr)
+}
+
+/// The real agent, advertising `backend` and pushing to `control`.
+fn start_agent(
+    name: &str,
+    backend: SocketAddr,
+    control: SocketAddr,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let args = signpost_agent::config::Args {
+        listen: Some("127.0.0.1:0".parse()?),
+        advertise: Some(format!("http://{backend}")),
+        node_id: Some(name.to_owned()),
+        dispatcher: vec![format!("http://{control}")],
+        ..Default::default()
+    };
+    let config = signpost_agent::config::Config::load(args)
+        .with_context(|| format!("configure the agent of {name}"))?;
+    let name = name.to_owned();
+    tokio::spawn(async move {
+        if let Err(err) = signpost_agent::run(config, shutdown).await {
+            tracing::error!(agent = %name, error = %err, "demo agent failed");
+        }
+    });
+    Ok(())
+}
