@@ -9,6 +9,7 @@
 use std::error::Error as _;
 use std::time::Duration;
 
+use reqwest::StatusCode;
 use reqwest::redirect::Policy;
 
 /// Why the client cannot be built.
@@ -27,9 +28,24 @@ pub fn build(timeout: Duration) -> Result<reqwest::Client, ClientError> {
     Ok(client)
 }
 
+/// Sends `request` and accepts the answer when `acceptable(status)`;
+/// otherwise says why not, in words fit for a log line.
+pub async fn send(
+    request: reqwest::RequestBuilder,
+    acceptable: fn(StatusCode) -> bool,
+) -> Result<(), String> {
+    let response = request.send().await.map_err(|err| describe(&err))?;
+    let status = response.status();
+    if acceptable(status) {
+        Ok(())
+    } else {
+        Err(format!("answered {status}"))
+    }
+}
+
 /// A reqwest error with its causes, so a log line says "connection
 /// refused" rather than just "error sending request".
-pub fn describe(err: &reqwest::Error) -> String {
+fn describe(err: &reqwest::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {

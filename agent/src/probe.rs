@@ -13,17 +13,8 @@ use crate::client;
 /// Probes `url` once: healthy on any 2xx or 3xx answer within the client's
 /// timeout; otherwise the reason it is not.
 pub async fn check(client: &reqwest::Client, url: &str) -> Result<(), String> {
-    let response = client
-        .get(url)
-        .send()
-        .await
-        .map_err(|err| client::describe(&err))?;
-    let status = response.status();
-    if status.is_success() || status.is_redirection() {
-        Ok(())
-    } else {
-        Err(format!("answered {status}"))
-    }
+    let healthy = |status: reqwest::StatusCode| status.is_success() || status.is_redirection();
+    client::send(client.get(url), healthy).await
 }
 
 /// Probes `url` every `interval` and writes the verdict into `reports`,

@@ -44,13 +44,7 @@ impl Target {
         if let Some(token) = &self.token {
             request = request.header(AUTHORIZATION, format!("Bearer {token}"));
         }
-        let response = request.send().await.map_err(|err| client::describe(&err))?;
-        let status = response.status();
-        if status.is_success() {
-            Ok(())
-        } else {
-            Err(format!("answered {status}"))
-        }
+        client::send(request, |status| status.is_success()).await
     }
 }
 
