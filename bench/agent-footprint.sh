@@ -68,16 +68,21 @@ done
 agent_samples=$(curl -fs "$agent_url" | sed -E 's/.*"seq":([0-9]+).*/\1/')
 ticks_per_second=$(getconf CLK_TCK)
 
-# Prints: name, VmRSS in MB, total CPU ms, samples, CPU ms per sample.
+# Prints: name, VmRSS and its anonymous (private, not file-backed) part in
+# MB, total CPU ms, samples, CPU ms per sample. Most of a Rust binary's RSS
+# is its mapped text and libc, shared page cache; RssAnon is what each
+# agent adds.
 row() {
-  local name=$1 pid=$2 samples=$3 rss_kb cpu_ticks
+  local name=$1 pid=$2 samples=$3 rss_kb anon_kb cpu_ticks
   rss_kb=$(awk '/^VmRSS:/{print $2}' "/proc/$pid/status")
+  anon_kb=$(awk '/^RssAnon:/{print $2}' "/proc/$pid/status")
   # Fields after the ")" closing the command name: utime and stime are 12th and 13th.
   cpu_ticks=$(sed 's/.*) //' "/proc/$pid/stat" | awk '{print $12 + $13}')
-  awk -v n="$name" -v kb="$rss_kb" -v t="$cpu_ticks" -v hz="$ticks_per_second" -v s="$samples" \
-    'BEGIN { ms = t * 1000 / hz; printf "%-26s %8.1f %10.0f %8d %12.3f\n", n, kb / 1024, ms, s, ms / s }'
+  awk -v n="$name" -v kb="$rss_kb" -v anon="$anon_kb" -v t="$cpu_ticks" \
+    -v hz="$ticks_per_second" -v s="$samples" 'BEGIN { ms = t * 1000 / hz
+      printf "%-26s %8.1f %8.1f %10.0f %8d %14.3f\n", n, kb / 1024, anon / 1024, ms, s, ms / s }'
 }
 
-printf "%-26s %8s %10s %8s %12s\n" process "RSS MB" "CPU ms" samples "CPU ms/sample"
+printf "%-26s %8s %8s %10s %8s %14s\n" process "RSS MB" "anon MB" "CPU ms" samples "CPU ms/sample"
 row signpost-agent "$agent_pid" "$agent_samples"
 row prometheus-node-exporter "$exporter_pid" "$scrapes"

@@ -104,17 +104,15 @@ pub async fn once(config: &Config) -> anyhow::Result<LoadReport> {
 /// handlers cannot be installed it logs why and leaves the agent running.
 pub async fn cancel_on_signal(shutdown: CancellationToken) {
     use tokio::signal::unix::{SignalKind, signal};
-    let (term, int) = match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
-        (Ok(term), Ok(int)) => (term, int),
-        (Err(err), _) | (_, Err(err)) => {
+    let signals = signal(SignalKind::terminate())
+        .and_then(|term| Ok((term, signal(SignalKind::interrupt())?)));
+    let (mut term, mut int) = match signals {
+        Ok(signals) => signals,
+        Err(err) => {
             tracing::error!(error = %err, "cannot listen for SIGTERM/SIGINT");
             return;
         }
     };
-    let (mut term, mut int) = (term, int);
     let name = tokio::select! {
         _ = term.recv() => "SIGTERM",
         _ = int.recv() => "SIGINT",
