@@ -1,24 +1,29 @@
 //! The running dispatcher's shared state, and the one place where the
-//! writer side (ingest, expiry) meets the reader side (the request path).
+//! writer side (ingest, health checks, admin, reload, expiry) meets the
+//! reader side (the request path).
 //!
 //! Writers take the registry's mutex, never across an `.await`, and wake the
 //! maintenance loop, which rebuilds the pool snapshot and swaps it in. The
 //! request path only ever loads the current `Arc<Pool>`: no lock, no wait.
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use signpost_shared::{DashboardView, LoadReport};
+use rand::Rng as _;
+use signpost_shared::{DashboardView, LoadReport, NodeState};
 use tokio::sync::Notify;
 use tokio::time::{Instant, sleep, sleep_until};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Config;
+use crate::config::{Config, Sticky};
+use crate::health::{Outcome, Target};
 use crate::metrics::Metrics;
-use crate::pool::Pool;
-use crate::registry::{IngestError, Observed, Registry, Settings, Source};
+use crate::pool::{Policy, Pool};
+use crate::registry::{IngestError, Observed, Registry, Settings, Source, UnknownNode};
 use crate::select::Strategy;
+use crate::sticky::CookieSigner;
 
 /// Rebuilds are at least this far apart, so a flood of reports costs a
 /// bounded amount of CPU while staying visible within a few milliseconds.
@@ -30,32 +35,38 @@ pub struct App {
     /// The snapshot the request path reads.
     pool: ArcSwap<Pool>,
     registry: Mutex<Registry>,
-    strategy: Strategy,
+    strategy: ArcSwap<Strategy>,
+    policy: ArcSwap<Policy>,
+    config: ArcSwap<Config>,
+    /// The cookie secret used when none is configured: random, but kept
+    /// across reloads so cookies already issued stay valid.
+    fallback_secret: [u8; 32],
     /// Wakes the maintenance loop when the registry changed.
     changed: Notify,
     /// Counters and histograms exported at `/metrics`.
     pub metrics: Metrics,
-    /// The configuration in force.
-    pub config: Config,
 }
 
 // === impl App ===
 
 impl App {
     /// State for `config`, with an empty pool until reports arrive.
-    pub fn new(config: Config, strategy: Strategy) -> Self {
-        let settings = Settings {
-            stale_after: config.stale_after,
-            forget_after: config.forget_after,
-            mem_high_water: config.mem_high_water,
-        };
+    pub fn new(config: Config) -> Self {
+        let mut fallback_secret = [0u8; 32];
+        rand::rng().fill_bytes(&mut fallback_secret);
+        let strategy = Strategy::new(config.strategy, &config.hash_key);
+        let policy = Arc::new(Policy::new(&config));
+        let signer = signer(&config, &fallback_secret);
+        let registry = Registry::new(&config.backends, settings(&config), signer);
         App {
-            pool: ArcSwap::from_pointee(Pool::empty(&strategy)),
-            registry: Mutex::new(Registry::new(&config.backends, settings)),
-            strategy,
+            pool: ArcSwap::from_pointee(Pool::empty(&strategy, policy.clone())),
+            registry: Mutex::new(registry),
+            strategy: ArcSwap::from_pointee(strategy),
+            policy: ArcSwap::new(policy),
+            config: ArcSwap::from_pointee(config),
+            fallback_secret,
             changed: Notify::new(),
             metrics: Metrics::default(),
-            config,
         }
     }
 
@@ -65,9 +76,14 @@ impl App {
         self.pool.load()
     }
 
-    /// The strategy in force.
-    pub fn strategy(&self) -> &Strategy {
-        &self.strategy
+    /// The configuration in force.
+    pub fn config(&self) -> Arc<Config> {
+        self.config.load_full()
+    }
+
+    /// The name of the strategy in force.
+    pub fn strategy_name(&self) -> &'static str {
+        self.strategy.load().name()
     }
 
     /// The agents to poll, as (slot, base URL).
@@ -77,6 +93,11 @@ impl App {
             .agents()
             .map(|(slot, url)| (slot, url.to_owned()))
             .collect()
+    }
+
+    /// What the health checker should probe.
+    pub fn health_targets(&self) -> Vec<Target> {
+        self.registry().health_targets()
     }
 
     /// Files a validated report received at `now` and counts the outcome.
@@ -98,21 +119,59 @@ impl App {
         observed
     }
 
+    /// Files one health check of node `id`, logging a flip of its verdict.
+    pub fn observe_health(&self, id: &str, outcome: &Outcome) {
+        let flipped = self.registry().observe_health(id, outcome);
+        match (flipped, outcome) {
+            (Some(false), Outcome::Fail(reason)) => {
+                tracing::warn!(backend = id, %reason, "health check failing: backend down");
+            }
+            (Some(true), _) => tracing::info!(backend = id, "health check passing: backend up"),
+            _ => {}
+        }
+        // Latency feeds `fastest`, so every check may change the pool.
+        self.changed.notify_one();
+    }
+
+    /// Sets or clears (`None`) the admin override of node `id`.
+    pub fn set_admin(&self, id: &str, state: Option<NodeState>) -> Result<(), UnknownNode> {
+        self.registry().set_admin(id, state)?;
+        tracing::info!(backend = id, state = ?state, "admin override");
+        self.changed.notify_one();
+        Ok(())
+    }
+
+    /// Swaps in `config` (SIGHUP): strategy, policy and backends change;
+    /// what is known about backends that remain is kept.
+    pub fn reload(&self, config: Config) {
+        let signer = signer(&config, &self.fallback_secret);
+        self.registry()
+            .reconfigure(&config.backends, settings(&config), signer);
+        self.strategy
+            .store(Arc::new(Strategy::new(config.strategy, &config.hash_key)));
+        self.policy.store(Arc::new(Policy::new(&config)));
+        self.config.store(Arc::new(config));
+        self.changed.notify_one();
+    }
+
     /// Expires what is due at `now` and swaps in a fresh snapshot.
     pub fn rebuild(&self, now: Instant) {
+        let strategy = self.strategy.load();
         let mut registry = self.registry();
         registry.expire(now);
-        let pool = registry.snapshot(now, &self.strategy);
+        let members = registry.members(now, strategy.metric());
         drop(registry);
+        let pool = Pool::new(members, &strategy, self.policy.load_full());
         self.pool.store(Arc::new(pool));
     }
 
     /// The dashboard's view of the pool at `now`.
     pub fn dashboard(&self, now: Instant) -> DashboardView {
         let pool = self.pool();
-        let backends = self.registry().views(now, &pool);
+        let active: HashSet<&str> = pool.backends().iter().map(|b| &*b.id).collect();
+        let backends = self.registry().views(now, &|id| active.contains(id));
         DashboardView {
-            strategy: self.strategy.name().to_owned(),
+            strategy: self.strategy_name().to_owned(),
             redirects_total: self.metrics.redirects(),
             no_backend_total: self.metrics.no_backend(),
             eligible: pool.backends().len(),
@@ -126,11 +185,11 @@ impl App {
         loop {
             self.rebuild(Instant::now());
             let deadline = self.registry().next_deadline(Instant::now());
-            let wake_at = deadline.unwrap_or_else(|| Instant::now() + self.config.stale_after);
+            let idle = Instant::now() + self.config.load().stale_after;
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 () = self.changed.notified() => sleep(MIN_REBUILD_GAP).await,
-                () = sleep_until(wake_at) => {}
+                () = sleep_until(deadline.unwrap_or(idle)) => {}
             }
         }
     }
@@ -142,4 +201,36 @@ impl App {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// The registry's rules from `config`.
+fn settings(config: &Config) -> Settings {
+    Settings {
+        stale_after: config.stale_after,
+        forget_after: config.forget_after,
+        mem_high_water: config.mem_high_water,
+        slow_start: config.slow_start,
+        health: config.health.clone(),
+    }
+}
+
+/// The cookie signer `config` asks for; cookies are `Secure` when asked or
+/// when the public listener speaks TLS.
+fn signer(config: &Config, fallback_secret: &[u8]) -> Option<CookieSigner> {
+    if config.sticky != Sticky::Cookie {
+        return None;
+    }
+    let secret = match &config.cookie_secret {
+        Some(secret) => secret.as_bytes(),
+        None => {
+            tracing::warn!(
+                "--sticky cookie without --cookie-secret: using a random secret; \
+                 other dispatcher replicas (and this one after a restart) will not \
+                 honour the cookies it issues"
+            );
+            fallback_secret
+        }
+    };
+    let secure = config.cookie_secure || config.tls.is_some();
+    Some(CookieSigner::new(secret, secure, config.cookie_max_age))
 }

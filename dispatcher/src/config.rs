@@ -22,6 +22,9 @@
 //! | `--hash-key` | `SIGNPOST_HASH_KEY` | `hash_key` | `ip` |
 //! | `--sticky` | `SIGNPOST_STICKY` | `sticky` | `none` |
 //! | `--cookie-secret` | `SIGNPOST_COOKIE_SECRET` | `cookie_secret` | random per process |
+//! | `--cookie-secure` | `SIGNPOST_COOKIE_SECURE` | `cookie_secure` | `false` (always on with TLS) |
+//! | `--cookie-max-age` | `SIGNPOST_COOKIE_MAX_AGE` | `cookie_max_age` | none (session cookie) |
+//! | `--trust-forwarded CIDR` (repeatable) | `SIGNPOST_TRUST_FORWARDED` (comma-separated) | `trust_forwarded = [..]` | none (never trusted) |
 //! | `--token` | `SIGNPOST_TOKEN` | `token` | none |
 //! | `--admin-token` | `SIGNPOST_ADMIN_TOKEN` | `admin_token` | none |
 //! | `--redirect-code` | `SIGNPOST_REDIRECT_CODE` | `redirect_code` | `302` |
@@ -34,6 +37,7 @@
 //! | `--health-rise` | `SIGNPOST_HEALTH_RISE` | `[health] rise` | `2` |
 //! | `--health-fall` | `SIGNPOST_HEALTH_FALL` | `[health] fall` | `3` |
 //! | `--health-max-latency` | `SIGNPOST_HEALTH_MAX_LATENCY` | `[health] max_latency` | `500ms` |
+//! | `--health-status` | `SIGNPOST_HEALTH_STATUS` | `[health] status` | `200-399` |
 //! | `--tls-cert` | `SIGNPOST_TLS_CERT` | `tls_cert` | none (plain HTTP) |
 //! | `--tls-key` | `SIGNPOST_TLS_KEY` | `tls_key` | none |
 //! | `--workers` | `SIGNPOST_WORKERS` | `workers` | available parallelism |
@@ -85,6 +89,12 @@ pub struct Config {
     pub sticky: Sticky,
     /// HMAC secret of sticky cookies.
     pub cookie_secret: Option<String>,
+    /// Mark sticky cookies `Secure` (they always are when TLS is on).
+    pub cookie_secure: bool,
+    /// `Max-Age` of sticky cookies; `None` for a session cookie.
+    pub cookie_max_age: Option<Duration>,
+    /// Peers whose `X-Forwarded-For`/`Forwarded` headers may name the client.
+    pub trust_forwarded: Vec<ipnet::IpNet>,
     /// Bearer token agents must present to push.
     pub token: Option<String>,
     /// Bearer token of the admin API.
@@ -234,6 +244,60 @@ pub struct HealthConfig {
     pub fall: u32,
     /// Slower answers count as failures.
     pub max_latency: Duration,
+    /// Statuses that pass.
+    pub status: StatusRange,
+}
+
+/// An inclusive range of HTTP statuses, written `200-399` (or `204`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusRange {
+    /// Lowest passing status.
+    pub low: u16,
+    /// Highest passing status.
+    pub high: u16,
+}
+
+impl Default for HealthConfig {
+    /// Checks off, every other setting at its default.
+    fn default() -> Self {
+        HealthConfig {
+            path: None,
+            interval: DEFAULT_HEALTH_INTERVAL,
+            timeout: DEFAULT_HEALTH_TIMEOUT,
+            rise: DEFAULT_HEALTH_RISE,
+            fall: DEFAULT_HEALTH_FALL,
+            max_latency: DEFAULT_HEALTH_MAX_LATENCY,
+            status: DEFAULT_HEALTH_STATUS,
+        }
+    }
+}
+
+impl StatusRange {
+    /// Whether `status` passes.
+    pub fn contains(&self, status: u16) -> bool {
+        (self.low..=self.high).contains(&status)
+    }
+}
+
+impl FromStr for StatusRange {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("invalid status range {s:?}, expected LOW-HIGH such as 200-399");
+        let (low, high) = s.split_once('-').unwrap_or((s, s));
+        let parse = |x: &str| x.trim().parse::<u16>().map_err(|_| bad());
+        let (low, high) = (parse(low)?, parse(high)?);
+        if !(100..=599).contains(&low) || !(low..=599).contains(&high) {
+            return Err(bad());
+        }
+        Ok(StatusRange { low, high })
+    }
+}
+
+impl fmt::Display for StatusRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.low, self.high)
+    }
 }
 
 /// Certificate and key of the public listener.

@@ -55,7 +55,7 @@ pub async fn demo(mut args: Args) -> anyhow::Result<()> {
     println!("\nThe agents report within about two seconds; then try:");
     println!("  curl -L http://{public}/hello");
     println!("Ctrl-C stops everything.\n");
-    serve(config, listeners, shutdown).await
+    serve(config, args, listeners, shutdown).await
 }
 
 /// A backend answering `hello from <name>` on any path.

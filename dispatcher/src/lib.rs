@@ -14,6 +14,7 @@
 pub mod app;
 pub mod config;
 mod demo;
+pub mod health;
 pub mod http;
 pub mod load;
 pub mod metrics;
@@ -22,6 +23,7 @@ pub mod pool;
 pub mod registry;
 pub mod select;
 pub mod signal;
+pub mod sticky;
 
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
@@ -34,8 +36,7 @@ use tokio_util::task::TaskTracker;
 use tracing_subscriber::EnvFilter;
 
 use crate::app::App;
-use crate::config::{Config, LogFormat};
-use crate::select::Strategy;
+use crate::config::{Args, Config, LogFormat};
 
 /// How long in-flight requests and background tasks get after a shutdown
 /// signal before the process exits anyway.
@@ -87,27 +88,27 @@ pub fn init_logging(format: LogFormat) {
     };
 }
 
-/// Runs the dispatcher with `config` until SIGINT or SIGTERM.
-pub async fn run(config: Config) -> anyhow::Result<()> {
+/// Runs the dispatcher with `config` (loaded from `args`, which SIGHUP
+/// reloads) until SIGINT or SIGTERM.
+pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
     init_logging(config.log_format);
     let listeners = Listeners::bind(&config).await?;
     let shutdown = CancellationToken::new();
     tokio::spawn(signal::cancel_on_shutdown(shutdown.clone()));
-    serve(config, listeners, shutdown).await
+    serve(config, args, listeners, shutdown).await
 }
 
 /// Serves on already-bound `listeners` until `shutdown` is cancelled, then
-/// drains for at most [`SHUTDOWN_GRACE`].
+/// drains for at most [`SHUTDOWN_GRACE`]. SIGHUP reloads the configuration
+/// from `args`.
 pub async fn serve(
     config: Config,
+    args: Args,
     listeners: Listeners,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let strategy = Strategy::new(config.strategy, &config.hash_key).context(
-        "--strategy fastest ranks backends by active health-check latency, \
-         which this version does not measure yet; choose another strategy",
-    )?;
-    let app = Arc::new(App::new(config, strategy));
+    let app = Arc::new(App::new(config));
+    let tls = http::tls::Tls::from_config(&app.config()).context("TLS on the public listener")?;
     let client = reqwest::Client::builder()
         .user_agent(concat!("signpost-dispatcher/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(CONNECT_TIMEOUT)
@@ -119,18 +120,25 @@ pub async fn serve(
         let (app, shutdown) = (app.clone(), shutdown.clone());
         async move { app.maintain(shutdown).await }
     });
-    for (slot, agent) in app.agents() {
-        tasks.spawn(poll::run(
-            app.clone(),
-            slot,
-            agent,
-            client.clone(),
-            shutdown.clone(),
-        ));
+    tasks.spawn(reload_on_hangup(
+        app.clone(),
+        args,
+        client.clone(),
+        tasks.clone(),
+        shutdown.clone(),
+    ));
+    tasks.spawn(health::supervise(
+        app.clone(),
+        client.clone(),
+        shutdown.clone(),
+    ));
+    if let Some(tls) = &tls {
+        tasks.spawn(tls.reload_on_hangup(shutdown.clone()));
     }
     tasks.spawn(http::redirect::serve(
         listeners.public,
         app.clone(),
+        tls,
         shutdown.clone(),
     ));
     let control = axum::serve(listeners.control, http::control::router(app.clone()))
@@ -145,7 +153,7 @@ pub async fn serve(
         }
     });
     tracing::info!(
-        strategy = app.strategy().name(),
+        strategy = app.strategy_name(),
         agents = app.agents().len(),
         "dispatcher running"
     );
@@ -159,4 +167,64 @@ pub async fn serve(
         tracing::warn!("in-flight work did not finish within {SHUTDOWN_GRACE:?}; exiting anyway");
     }
     Ok(())
+}
+
+/// Polls every configured agent, one task each, until `stop`.
+fn spawn_pollers(
+    app: &Arc<App>,
+    client: &reqwest::Client,
+    tasks: &TaskTracker,
+    stop: &CancellationToken,
+) {
+    for (slot, agent) in app.agents() {
+        let poller = poll::run(app.clone(), slot, agent, client.clone(), stop.clone());
+        tasks.spawn(poller);
+    }
+}
+
+/// Runs the pollers and, on every SIGHUP, reloads the configuration from
+/// `args` through the same checks as `check-config`: a bad file is logged
+/// and the running configuration stays; a good one is swapped in and the
+/// pollers restarted, without dropping a connection.
+async fn reload_on_hangup(
+    app: Arc<App>,
+    args: Args,
+    client: reqwest::Client,
+    tasks: TaskTracker,
+    shutdown: CancellationToken,
+) {
+    let mut pollers = shutdown.child_token();
+    spawn_pollers(&app, &client, &tasks, &pollers);
+    let Some(mut hangups) = signal::hangups() else {
+        return;
+    };
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = hangups.recv() => {}
+        }
+        let config = match Config::load(&args) {
+            Ok(config) => config,
+            Err(errors) => {
+                app.metrics.reload_failed();
+                tracing::error!(
+                    "SIGHUP: new configuration refused, the running one stays:\n{errors}"
+                );
+                continue;
+            }
+        };
+        let running = app.config();
+        if (config.listen, config.control_listen) != (running.listen, running.control_listen) {
+            tracing::warn!("SIGHUP: listen addresses change only with a restart");
+        }
+        app.reload(config);
+        pollers.cancel();
+        pollers = shutdown.child_token();
+        spawn_pollers(&app, &client, &tasks, &pollers);
+        app.metrics.reloaded();
+        tracing::info!(
+            strategy = app.strategy_name(),
+            "SIGHUP: configuration reloaded"
+        );
+    }
 }

@@ -67,7 +67,7 @@ fn main() -> anyhow::Result<ExitCode> {
         .context("start the tokio runtime")?;
     match cli.command {
         Some(Command::Demo { args }) => runtime.block_on(signpost_dispatcher::demo(*args))?,
-        _ => runtime.block_on(signpost_dispatcher::run(config))?,
+        _ => runtime.block_on(signpost_dispatcher::run(config, cli.args))?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -32,6 +32,7 @@ pub struct Metrics {
     pub reports_accepted: Counter,
     reports_rejected: Family<Reason, Counter>,
     polls_failed: Counter,
+    reloads: Family<Outcome, Counter>,
     pick: Histogram,
 }
 
@@ -39,6 +40,12 @@ pub struct Metrics {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct Reason {
     reason: &'static str,
+}
+
+/// The `outcome` label of configuration reloads.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct Outcome {
+    outcome: &'static str,
 }
 
 /// A lock-free histogram with fixed buckets.
@@ -89,6 +96,20 @@ impl Metrics {
         self.polls_failed.inc();
     }
 
+    /// Counts a configuration reload that took effect.
+    pub fn reloaded(&self) {
+        self.reloads
+            .get_or_create(&Outcome { outcome: "success" })
+            .inc();
+    }
+
+    /// Counts a configuration reload refused for a bad config.
+    pub fn reload_failed(&self) {
+        self.reloads
+            .get_or_create(&Outcome { outcome: "failure" })
+            .inc();
+    }
+
     /// Records how long one pick took.
     #[inline]
     pub fn observe_pick(&self, took: Duration) {
@@ -113,6 +134,11 @@ impl Metrics {
             "signpost_agent_polls_failed",
             "Agent polls that failed (refused, timed out, bad status or body)",
             self.polls_failed.clone(),
+        );
+        registry.register(
+            "signpost_config_reloads",
+            "SIGHUP reloads, by outcome",
+            self.reloads.clone(),
         );
         registry.register_collector(Box::new(PoolCollector(view)));
         let mut out = String::new();

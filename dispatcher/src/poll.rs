@@ -44,7 +44,8 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let url = format!("{}{}", agent.trim_end_matches('/'), api::LOAD);
-    let interval = app.config.poll_interval;
+    let config = app.config();
+    let interval = config.poll_interval;
     let timeout = interval.mul_f64(0.75);
     let mut failures = 0u32;
     loop {
@@ -68,7 +69,7 @@ pub async fn run(
                 }
             }
         }
-        let wake = started + backoff(interval, app.config.stale_after, failures);
+        let wake = started + backoff(interval, config.stale_after, failures);
         tokio::select! {
             () = shutdown.cancelled() => return,
             () = sleep_until(wake) => {}

@@ -3,17 +3,24 @@
 //! swapped in atomically.
 //!
 //! The request path loads one `Arc<Pool>` and never takes a lock: everything
-//! it reads is frozen here, except the per-backend redirect counters in
+//! it reads is frozen here — backends, the strategy's tables, pins and the
+//! answering [`Policy`] — except the per-backend redirect counters in
 //! [`Live`], which are atomics shared by every snapshot of the same node so
 //! counts survive rebuilds.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use http::{HeaderMap, HeaderValue, StatusCode};
+use ipnet::IpNet;
 use rand::Rng;
 
+use crate::config::{Config, Sticky};
 use crate::load::Projection;
-use crate::select::{Picker, Request, Strategy};
+use crate::select::{Picker, Request, Ring, Strategy, ip_hash};
+use crate::sticky::{PinCookie, claimed};
 
 /// A backend a client may be sent to, as frozen in one snapshot.
 #[derive(Debug, Clone)]
@@ -29,6 +36,46 @@ pub struct Backend {
     pub load: Projection,
     /// Counters the request path writes.
     pub live: Arc<Live>,
+    /// The sticky cookie naming this backend, when cookies are on.
+    pub pin: Option<Arc<PinCookie>>,
+}
+
+/// The registry's answer to "who may take clients now".
+#[derive(Debug, Default)]
+pub struct Members {
+    /// Eligible primaries, or eligible backups while no primary is.
+    pub active: Vec<Backend>,
+    /// Draining nodes: they keep pinned clients only.
+    pub draining: Vec<Backend>,
+    /// True when `active` holds backups.
+    pub on_backups: bool,
+}
+
+/// How requests are answered, frozen with the pool so a reload swaps both
+/// at once.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Status for GET and HEAD.
+    pub redirect_code: StatusCode,
+    /// Status for other methods.
+    pub redirect_code_other: StatusCode,
+    /// `Retry-After` of a 503.
+    pub retry_after: HeaderValue,
+    /// Client pinning.
+    pub sticky: Sticky,
+    /// Proxies whose forwarding headers name the client.
+    pub trusted: Vec<IpNet>,
+}
+
+/// Where a request goes.
+#[derive(Debug, Clone, Copy)]
+pub enum Choice<'p> {
+    /// Its valid sticky cookie names this backend: no new cookie needed.
+    Pinned(&'p Backend),
+    /// Chosen afresh; with cookies on, the answer pins the client here.
+    Picked(&'p Backend),
+    /// No backend can take it.
+    Unavailable,
 }
 
 /// Per-node counters shared by the registry and every snapshot.
@@ -46,6 +93,11 @@ pub struct Pool {
     on_backups: bool,
     /// Precomputed tables of the strategy in force.
     picker: Picker,
+    /// Nodes a sticky cookie may name (active and draining), by id.
+    pinnable: HashMap<Arc<str>, Backend>,
+    /// Ring of the active backends, for `--sticky ip`.
+    ip_ring: Option<Ring>,
+    policy: Arc<Policy>,
 }
 
 // === impl Backend ===
@@ -77,19 +129,76 @@ impl Live {
 // === impl Pool ===
 
 impl Pool {
-    /// Freezes `active` with the tables `strategy` needs.
-    pub fn new(active: Vec<Backend>, on_backups: bool, strategy: &Strategy) -> Self {
+    /// Freezes `members` with the tables `strategy` and `policy` need.
+    pub fn new(members: Members, strategy: &Strategy, policy: Arc<Policy>) -> Self {
+        let Members {
+            active,
+            draining,
+            on_backups,
+        } = members;
         let picker = strategy.prepare(&active);
+        let pinnable = match policy.sticky {
+            Sticky::Cookie => active
+                .iter()
+                .chain(&draining)
+                .map(|b| (b.id.clone(), b.clone()))
+                .collect(),
+            Sticky::None | Sticky::Ip => HashMap::new(),
+        };
+        let ip_ring = (policy.sticky == Sticky::Ip)
+            .then(|| Ring::new(active.iter().map(|b| (&*b.id, b.weight))));
         Pool {
             active,
             on_backups,
             picker,
+            pinnable,
+            ip_ring,
+            policy,
         }
     }
 
     /// A pool with no backends: every request gets a 503.
-    pub fn empty(strategy: &Strategy) -> Self {
-        Pool::new(Vec::new(), false, strategy)
+    pub fn empty(strategy: &Strategy, policy: Arc<Policy>) -> Self {
+        Pool::new(Members::default(), strategy, policy)
+    }
+
+    /// How requests are answered.
+    #[inline]
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Whether `id` may take new clients now.
+    pub fn is_active(&self, id: &str) -> bool {
+        self.active.iter().any(|b| &*b.id == id)
+    }
+
+    /// Decides where `request` goes: to the node its valid sticky cookie
+    /// names if that node is active or draining, else to the node its
+    /// address hashes to with `--sticky ip`, else where the strategy says.
+    #[inline]
+    pub fn choose<R: Rng + ?Sized>(&self, request: &Request<'_>, rng: &mut R) -> Choice<'_> {
+        if let Some(pinned) = self.pinned(request.headers) {
+            return Choice::Pinned(pinned);
+        }
+        let picked = match &self.ip_ring {
+            Some(ring) => ring
+                .lookup(ip_hash(request.client))
+                .and_then(|i| self.active.get(i)),
+            None => self.pick(request, rng),
+        };
+        picked.map_or(Choice::Unavailable, Choice::Picked)
+    }
+
+    /// The backend a valid sticky cookie in `headers` names, if it may
+    /// still take its pinned clients.
+    fn pinned(&self, headers: &HeaderMap) -> Option<&Backend> {
+        if self.pinnable.is_empty() {
+            return None;
+        }
+        let (id, presented) = claimed(headers)?;
+        let backend = self.pinnable.get(id)?;
+        backend.pin.as_ref()?.matches(presented).then_some(backend)
     }
 
     /// The backends clients may be sent to.
@@ -102,9 +211,36 @@ impl Pool {
         self.on_backups
     }
 
-    /// Chooses a backend for `request`, or `None` when the pool is empty.
+    /// Chooses a backend for `request` by the strategy alone, or `None`
+    /// when the pool is empty.
     #[inline]
     pub fn pick<R: Rng + ?Sized>(&self, request: &Request<'_>, rng: &mut R) -> Option<&Backend> {
         self.picker.pick(&self.active, request, rng)
+    }
+}
+
+// === impl Policy ===
+
+impl Policy {
+    /// The policy `config` asks for.
+    pub fn new(config: &Config) -> Self {
+        let status = |code| StatusCode::from_u16(code).unwrap_or(StatusCode::FOUND);
+        Policy {
+            redirect_code: status(config.redirect_code),
+            redirect_code_other: status(config.redirect_code_other),
+            retry_after: HeaderValue::from(config.stale_after.as_secs().max(1)),
+            sticky: config.sticky,
+            trusted: config.trust_forwarded.clone(),
+        }
+    }
+
+    /// The client's address, given the socket's `peer`.
+    #[inline]
+    pub fn client(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        if self.trusted.is_empty() {
+            peer
+        } else {
+            crate::sticky::client_ip(peer, headers, &self.trusted)
+        }
     }
 }

@@ -9,6 +9,11 @@
 //! Configured backends (from `[[backend]]` and `--agent`) are created at
 //! start and never forgotten; pushed nodes appear with their first report
 //! and are forgotten after `forget_after` of silence.
+//!
+//! Besides reports, a node's state is shaped by active health checks
+//! ([`HealthState`]), by the admin API (an override that wins over the
+//! agent's `state` until cleared with `ready`), and by slow start: a node
+//! that becomes eligible ramps its weight up linearly over `slow_start`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,16 +22,26 @@ use std::time::Duration;
 use signpost_shared::{BackendState, BackendView, Health, LoadReport, NodeState};
 use tokio::time::Instant;
 
-use crate::config::BackendConfig;
+use crate::config::{BackendConfig, HealthConfig};
+use crate::health::{HealthState, Outcome, Target};
 use crate::load::{CostModel, PooledCost, Projection};
-use crate::pool::{Backend, Live, Pool};
-use crate::select::{Metric, Strategy};
+use crate::pool::{Backend, Live, Members};
+use crate::select::Metric;
+use crate::sticky::{CookieSigner, PinCookie};
 
 /// Memory above the high-water mark halves a node's weight.
 const MEMORY_PRESSURE_FACTOR: f64 = 0.5;
 
+/// A ramping node never weighs less than this share of its weight, so the
+/// weighted tables never see a zero.
+const RAMP_FLOOR: f64 = 0.01;
+
+/// Snapshots are rebuilt this many times over a slow start, so the ramp is
+/// smooth without rebuilding continuously.
+const RAMP_STEPS: u32 = 20;
+
 /// Timing and weighting rules the registry applies.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
     /// A report older than this, by the dispatcher's clock, is stale.
     pub stale_after: Duration,
@@ -34,6 +49,10 @@ pub struct Settings {
     pub forget_after: Duration,
     /// Memory percentage above which weight is halved.
     pub mem_high_water: f64,
+    /// Ramp-up time of a node that becomes eligible; zero disables.
+    pub slow_start: Duration,
+    /// Health checks of pushed nodes (configured ones carry their own).
+    pub health: HealthConfig,
 }
 
 /// Where a report came from.
@@ -73,6 +92,11 @@ pub enum IngestError {
     IdConflict(String),
 }
 
+/// The admin API named a node the registry does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no backend with id {0}")]
+pub struct UnknownNode(pub String);
+
 impl IngestError {
     /// A short, fixed label for `signpost_reports_rejected_total{reason}`.
     pub fn reason(&self) -> &'static str {
@@ -94,6 +118,8 @@ pub struct Registry {
     /// How many leading entries of `nodes` are configured.
     configured: usize,
     settings: Settings,
+    /// Signs sticky cookies, when they are on.
+    signer: Option<CookieSigner>,
 }
 
 #[derive(Debug)]
@@ -106,10 +132,19 @@ struct Node {
     url: Option<String>,
     weight: f64,
     backup: bool,
+    /// Health check settings.
+    checks: HealthConfig,
     last: Option<Received>,
     cpu: CostModel,
     connections: CostModel,
     live: Arc<Live>,
+    /// Set by the admin API; wins over the report's state.
+    admin: Option<NodeState>,
+    health: HealthState,
+    /// When the node last became eligible, for slow start.
+    ready_since: Option<Instant>,
+    /// The sticky cookie naming this node.
+    pin: Option<Arc<PinCookie>>,
 }
 
 #[derive(Debug)]
@@ -124,19 +159,63 @@ struct Received {
 
 impl Registry {
     /// A registry holding the configured backends, none reported yet.
-    pub fn new(backends: &[BackendConfig], settings: Settings) -> Self {
-        let nodes: Vec<Node> = backends.iter().map(Node::configured).collect();
-        let by_id = nodes
-            .iter()
-            .enumerate()
-            .filter_map(|(i, n)| Some((n.id.clone()?, i)))
-            .collect();
-        Registry {
-            configured: nodes.len(),
-            nodes,
-            by_id,
+    pub fn new(
+        backends: &[BackendConfig],
+        settings: Settings,
+        signer: Option<CookieSigner>,
+    ) -> Self {
+        let mut registry = Registry {
+            nodes: Vec::new(),
+            by_id: HashMap::new(),
+            configured: 0,
             settings,
+            signer,
+        };
+        registry.reconfigure(backends, registry.settings.clone(), registry.signer.clone());
+        registry
+    }
+
+    /// Applies a new configuration (SIGHUP) without losing what is known:
+    /// a configured backend that stays (same id, or same agent for id-less
+    /// ones) keeps its reports, counters and health; pushed nodes stay.
+    pub fn reconfigure(
+        &mut self,
+        backends: &[BackendConfig],
+        settings: Settings,
+        signer: Option<CookieSigner>,
+    ) {
+        let mut old: Vec<Node> = self.nodes.drain(..).collect();
+        let pushed = old.split_off(self.configured);
+        let mut nodes: Vec<Node> = backends
+            .iter()
+            .map(|config| {
+                let same = |n: &Node| match &config.id {
+                    Some(id) => n.id.as_deref() == Some(id.as_str()),
+                    None => n.agent.is_some() && n.agent == config.agent,
+                };
+                match old.iter().position(same) {
+                    Some(i) => old.swap_remove(i).reconfigured(config),
+                    None => Node::configured(config),
+                }
+            })
+            .collect();
+        self.configured = nodes.len();
+        let taken = |n: &Node| nodes.iter().any(|m| m.id.is_some() && m.id == n.id);
+        let pushed: Vec<Node> = pushed.into_iter().filter(|n| !taken(n)).collect();
+        nodes.extend(pushed.into_iter().map(|n| Node {
+            checks: settings.health.clone(),
+            ..n
+        }));
+        self.nodes = nodes;
+        self.settings = settings;
+        self.signer = signer;
+        for node in &mut self.nodes {
+            node.pin = node
+                .id
+                .as_deref()
+                .and_then(|id| sign(self.signer.as_ref(), id));
         }
+        self.reindex();
     }
 
     /// The agents to poll: (slot, agent base URL).
@@ -178,6 +257,40 @@ impl Registry {
         Ok(Observed::Accepted)
     }
 
+    /// Folds in an active health check of node `id`; returns the new
+    /// verdict when it flipped.
+    pub fn observe_health(&mut self, id: &str, outcome: &Outcome) -> Option<bool> {
+        let node = &mut self.nodes[*self.by_id.get(id)?];
+        let (rise, fall) = (node.checks.rise, node.checks.fall);
+        node.health.observe(outcome, rise, fall)
+    }
+
+    /// Sets (or, with `None`, clears) the admin override of node `id`.
+    pub fn set_admin(&mut self, id: &str, state: Option<NodeState>) -> Result<(), UnknownNode> {
+        let index = *self
+            .by_id
+            .get(id)
+            .ok_or_else(|| UnknownNode(id.to_owned()))?;
+        self.nodes[index].admin = state;
+        Ok(())
+    }
+
+    /// What the health checker should probe now.
+    pub fn health_targets(&self) -> Vec<Target> {
+        self.nodes
+            .iter()
+            .filter_map(|node| {
+                let path = node.checks.path.as_deref()?;
+                let url = node.url()?;
+                Some(Target {
+                    id: node.id.clone()?,
+                    url: format!("{}{path}", url.trim_end_matches('/')),
+                    config: node.checks.clone(),
+                })
+            })
+            .collect()
+    }
+
     /// Forgets pushed nodes silent for `forget_after`; true if any went.
     pub fn expire(&mut self, now: Instant) -> bool {
         let forget_after = self.settings.forget_after;
@@ -194,56 +307,75 @@ impl Registry {
         true
     }
 
-    /// The next instant at which a node goes stale or is forgotten, so the
-    /// maintenance loop can sleep exactly until then.
+    /// The next instant at which the pool must be rebuilt: a node goes
+    /// stale, is forgotten, or takes its next slow-start step.
     pub fn next_deadline(&self, now: Instant) -> Option<Instant> {
         let Settings {
             stale_after,
             forget_after,
+            slow_start,
             ..
         } = self.settings;
-        self.nodes
-            .iter()
-            .enumerate()
-            .filter_map(|(i, node)| {
-                let at = node.last.as_ref()?.at;
-                let pushed = i >= self.configured;
-                [Some(at + stale_after), pushed.then_some(at + forget_after)]
-                    .into_iter()
-                    .flatten()
-                    .find(|&deadline| deadline > now)
-            })
-            .min()
+        let ramping = self.nodes.iter().any(|n| n.ramp(slow_start, now) < 1.0);
+        let ramp_step =
+            ramping.then(|| now + (slow_start / RAMP_STEPS).max(Duration::from_millis(10)));
+        let expiries = self.nodes.iter().enumerate().filter_map(|(i, node)| {
+            let at = node.last.as_ref()?.at;
+            let pushed = i >= self.configured;
+            [Some(at + stale_after), pushed.then_some(at + forget_after)]
+                .into_iter()
+                .flatten()
+                .find(|&deadline| deadline > now)
+        });
+        expiries.chain(ramp_step).min()
     }
 
-    /// The immutable pool of backends eligible at `now`.
-    pub fn snapshot(&self, now: Instant, strategy: &Strategy) -> Pool {
-        let metric = strategy.metric();
+    /// The backends clients may be sent to at `now`, with the load of
+    /// `metric` projected. Also notes when nodes became eligible, for slow
+    /// start.
+    pub fn members(&mut self, now: Instant, metric: Metric) -> Members {
+        let stale_after = self.settings.stale_after;
+        for node in &mut self.nodes {
+            let ready = node.state(stale_after, now) == BackendState::Ready;
+            node.ready_since = match (ready, node.ready_since) {
+                (true, None) => Some(now),
+                (true, since) => since,
+                (false, _) => None,
+            };
+        }
         let pooled = self.pooled_cost(metric);
+        let fallback_latency = self.mean_latency();
+        let mut members = Members::default();
         let (mut primaries, mut backups) = (Vec::new(), Vec::new());
         for node in &self.nodes {
-            if let Some(backend) = self.backend(node, metric, pooled, now) {
-                if node.backup {
-                    backups.push(backend);
-                } else {
-                    primaries.push(backend);
-                }
+            let state = node.state(stale_after, now);
+            let Some(backend) = self.backend(node, metric, pooled, fallback_latency, now) else {
+                continue;
+            };
+            match (state, node.backup) {
+                (BackendState::Ready, false) => primaries.push(backend),
+                (BackendState::Ready, true) => backups.push(backend),
+                (BackendState::Draining, _) => members.draining.push(backend),
+                _ => {}
             }
         }
-        if primaries.is_empty() && !backups.is_empty() {
-            Pool::new(backups, true, strategy)
+        members.on_backups = primaries.is_empty() && !backups.is_empty();
+        members.active = if members.on_backups {
+            backups
         } else {
-            Pool::new(primaries, false, strategy)
-        }
+            primaries
+        };
+        members
     }
 
-    /// Every node as the dashboard shows it, ordered by id.
-    pub fn views(&self, now: Instant, pool: &Pool) -> Vec<BackendView> {
+    /// Every node as the dashboard shows it, ordered by id. `eligible` are
+    /// the ids in the current pool.
+    pub fn views(&self, now: Instant, eligible: &dyn Fn(&str) -> bool) -> Vec<BackendView> {
         let pooled = self.pooled_cost(Metric::Cpu);
         let mut views: Vec<BackendView> = self
             .nodes
             .iter()
-            .map(|node| self.view(node, now, pool, pooled))
+            .map(|node| self.view(node, now, eligible, pooled))
             .collect();
         views.sort_by(|a, b| a.id.cmp(&b.id));
         views
@@ -259,9 +391,11 @@ impl Registry {
                     if self.by_id.contains_key(id.as_str()) {
                         return Err(IngestError::IdConflict(id));
                     }
+                    let pin = sign(self.signer.as_ref(), &id);
                     let id: Arc<str> = id.into();
                     self.by_id.insert(id.clone(), slot);
                     self.nodes[slot].id = Some(id);
+                    self.nodes[slot].pin = pin;
                 }
                 Ok(slot)
             }
@@ -289,9 +423,12 @@ impl Registry {
     }
 
     fn add_pushed(&mut self, id: &str) -> usize {
+        let pin = sign(self.signer.as_ref(), id);
         let id: Arc<str> = id.into();
         self.nodes.push(Node {
             id: Some(id.clone()),
+            checks: self.settings.health.clone(),
+            pin,
             ..Node::empty()
         });
         self.by_id.insert(id, self.nodes.len() - 1);
@@ -310,46 +447,80 @@ impl Registry {
     fn pooled_cost(&self, metric: Metric) -> f64 {
         let mut pooled = PooledCost::default();
         for node in &self.nodes {
-            node.cost_model(metric).add_to(&mut pooled);
+            if let Some(model) = node.cost_model(metric) {
+                model.add_to(&mut pooled);
+            }
         }
         pooled.cost()
     }
 
-    /// The node as a pool member, if it is eligible at `now`.
-    fn backend(&self, node: &Node, metric: Metric, pooled: f64, now: Instant) -> Option<Backend> {
-        if node.state(self.settings.stale_after, now) != BackendState::Ready {
-            return None;
+    /// Mean health-check latency, in seconds, stood in for nodes not yet
+    /// measured so `fastest` neither shuns nor floods them.
+    fn mean_latency(&self) -> f64 {
+        let known: Vec<f64> = self
+            .nodes
+            .iter()
+            .filter_map(|n| Some(n.health.latency()?.as_secs_f64()))
+            .collect();
+        if known.is_empty() {
+            0.0
+        } else {
+            known.iter().sum::<f64>() / known.len() as f64
         }
+    }
+
+    /// The node as a pool member (whatever its state), if it has reported
+    /// and has a URL.
+    fn backend(
+        &self,
+        node: &Node,
+        metric: Metric,
+        pooled: f64,
+        fallback_latency: f64,
+        now: Instant,
+    ) -> Option<Backend> {
         let last = node.last.as_ref()?;
-        let url = node.url.as_deref().or(last.report.url.as_deref())?;
-        let base = match metric {
-            Metric::Cpu => last.report.cpu_percent / 100.0,
-            Metric::Connections => last.report.connections as f64,
+        let url = node.url()?;
+        let (base, cost) = match metric {
+            Metric::Cpu => (last.report.cpu_percent / 100.0, node.cpu.cost(pooled)),
+            Metric::Connections => (
+                last.report.connections as f64,
+                node.connections.cost(pooled),
+            ),
+            Metric::Latency => {
+                let latency = node.health.latency().map(|l| l.as_secs_f64());
+                (latency.unwrap_or(fallback_latency), 0.0)
+            }
         };
+        let ramp = node.ramp(self.settings.slow_start, now);
         Some(Backend {
             id: node.id.clone()?,
             base_url: url.trim_end_matches('/').into(),
-            weight: node.effective_weight(self.settings.mem_high_water),
+            weight: node.effective_weight(self.settings.mem_high_water) * ramp,
             load: Projection {
                 base,
                 sent_at_report: last.sent,
-                cost: node.cost_model(metric).cost(pooled),
+                cost,
             },
             live: node.live.clone(),
+            pin: node.pin.clone(),
         })
     }
 
-    fn view(&self, node: &Node, now: Instant, pool: &Pool, pooled: f64) -> BackendView {
+    fn view(
+        &self,
+        node: &Node,
+        now: Instant,
+        eligible: &dyn Fn(&str) -> bool,
+        pooled: f64,
+    ) -> BackendView {
         let state = node.state(self.settings.stale_after, now);
         let report = node.last.as_ref().map(|last| &last.report);
         let id = node.display_id();
-        let in_pool = pool.backends().iter().any(|b| *b.id == *id);
+        let in_pool = eligible(&id);
+        let ramp = node.ramp(self.settings.slow_start, now);
         BackendView {
-            url: node
-                .url
-                .clone()
-                .or_else(|| report.and_then(|r| r.url.clone()))
-                .unwrap_or_default(),
+            url: node.url().unwrap_or_default().to_owned(),
             state,
             eligible: in_pool,
             backup: node.backup,
@@ -358,7 +529,7 @@ impl Registry {
             connections: report.map_or(0, |r| r.connections),
             weight: node.weight * report.map_or(1.0, |r| r.weight),
             effective_weight: if in_pool {
-                node.effective_weight(self.settings.mem_high_water)
+                node.effective_weight(self.settings.mem_high_water) * ramp
             } else {
                 0.0
             },
@@ -375,15 +546,16 @@ impl Registry {
                 .as_ref()
                 .map(|last| now.saturating_duration_since(last.at).as_millis() as u64),
             redirects_total: node.live.sent(),
-            health: match report {
-                None => Health::Unknown,
-                Some(r) if r.healthy => Health::Passing,
-                Some(_) => Health::Failing,
-            },
+            health: node.health_view(),
             agent_version: report.map(|r| r.agent_version.clone()).unwrap_or_default(),
             id: id.to_string(),
         }
     }
+}
+
+/// The sticky cookie of `id`, when cookies are on.
+fn sign(signer: Option<&CookieSigner>, id: &str) -> Option<Arc<PinCookie>> {
+    signer?.pin(id).map(Arc::new)
 }
 
 /// True if `report` is not newer than `latest`. A restarted agent counts
@@ -407,22 +579,50 @@ impl Node {
             url: None,
             weight: 1.0,
             backup: false,
+            checks: HealthConfig::default(),
             last: None,
             cpu: CostModel::default(),
             connections: CostModel::default(),
             live: Arc::default(),
+            admin: None,
+            health: HealthState::default(),
+            ready_since: None,
+            pin: None,
         }
     }
 
     fn configured(config: &BackendConfig) -> Self {
         Node {
             id: config.id.as_deref().map(Arc::from),
+            ..Node::empty().reconfigured(config)
+        }
+    }
+
+    /// This node with `config`'s settings, keeping what it learnt.
+    fn reconfigured(self, config: &BackendConfig) -> Self {
+        let health = if config.health == self.checks {
+            self.health
+        } else {
+            HealthState::default()
+        };
+        Node {
             agent: config.agent.clone(),
             url: config.url.clone(),
             weight: config.weight,
             backup: config.backup,
-            ..Node::empty()
+            checks: config.health.clone(),
+            health,
+            ..self
         }
+    }
+
+    /// The configured URL, else the reported one.
+    fn url(&self) -> Option<&str> {
+        let reported = self
+            .last
+            .as_ref()
+            .and_then(|last| last.report.url.as_deref());
+        self.url.as_deref().or(reported)
     }
 
     /// The id, or the agent URL while the node has not reported yet.
@@ -442,13 +642,32 @@ impl Node {
         if now.saturating_duration_since(last.at) >= stale_after {
             return BackendState::Stale;
         }
-        if !last.report.healthy {
+        if !last.report.healthy || !self.health.passing() {
             return BackendState::Down;
         }
-        match last.report.state {
+        match self.admin.unwrap_or(last.report.state) {
             NodeState::Maintenance => BackendState::Maintenance,
             NodeState::Draining => BackendState::Draining,
             NodeState::Ready => BackendState::Ready,
+        }
+    }
+
+    fn health_view(&self) -> Health {
+        match &self.last {
+            Some(last) if !last.report.healthy || !self.health.passing() => Health::Failing,
+            Some(_) => Health::Passing,
+            None => Health::Unknown,
+        }
+    }
+
+    /// Share of its weight the node has ramped up to at `now`.
+    fn ramp(&self, slow_start: Duration, now: Instant) -> f64 {
+        match self.ready_since {
+            Some(since) if !slow_start.is_zero() => {
+                let elapsed = now.saturating_duration_since(since).as_secs_f64();
+                (elapsed / slow_start.as_secs_f64()).clamp(RAMP_FLOOR, 1.0)
+            }
+            _ => 1.0,
         }
     }
 
@@ -471,10 +690,11 @@ impl Node {
         self.weight * last.report.weight * pressure
     }
 
-    fn cost_model(&self, metric: Metric) -> &CostModel {
+    fn cost_model(&self, metric: Metric) -> Option<&CostModel> {
         match metric {
-            Metric::Cpu => &self.cpu,
-            Metric::Connections => &self.connections,
+            Metric::Cpu => Some(&self.cpu),
+            Metric::Connections => Some(&self.connections),
+            Metric::Latency => None,
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Process signals: SIGINT and SIGTERM ask for a graceful shutdown.
+//! Process signals: SIGINT and SIGTERM ask for a graceful shutdown,
+//! SIGHUP for a configuration reload.
 
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
@@ -22,4 +23,11 @@ pub async fn cancel_on_shutdown(token: CancellationToken) {
         _ = interrupt.recv() => tracing::info!("SIGINT: shutting down"),
     }
     token.cancel();
+}
+
+/// A stream of SIGHUPs, or `None` (logged) if it cannot be installed.
+pub fn hangups() -> Option<tokio::signal::unix::Signal> {
+    signal(SignalKind::hangup())
+        .inspect_err(|err| tracing::error!(error = %err, "cannot install the SIGHUP handler"))
+        .ok()
 }

@@ -528,7 +528,7 @@ async fn dashboard_and_metrics_show_every_backend() {
 
 #[tokio::test]
 async fn real_agents_feed_the_dispatcher_by_push_and_by_poll() {
-    let disp = dispatcher(&["--token", "t0k"]).await;
+    let disp = dispatcher_timed("200ms", "1s", &["--token", "t0k"]).await;
     let control = disp.url("control");
     let pusher = Proc::spawn(
         "signpost-agent",
@@ -562,23 +562,17 @@ async fn real_agents_feed_the_dispatcher_by_push_and_by_poll() {
         ],
     )
     .await;
-    let poller = dispatcher(&["--agent", &polled.url("agent")]).await;
-    eventually("the pushing agent is ready", || async {
-        state_of(&disp, "pusher").await == Some(BackendState::Ready)
+    let poller = dispatcher_timed("200ms", "1s", &["--agent", &polled.url("agent")]).await;
+    eventually("the pushing agent's backend takes clients", || async {
+        redirect(&disp, "/x").await.as_deref() == Ok("http://127.0.0.1:7501/x")
     })
     .await;
-    eventually("the polled agent is ready", || async {
-        state_of(&poller, "polled").await == Some(BackendState::Ready)
+    eventually("the polled agent's backend takes clients", || async {
+        redirect(&poller, "/y").await.as_deref() == Ok("http://127.0.0.1:7502/y")
     })
     .await;
-    assert_eq!(
-        redirect(&disp, "/x").await.as_deref(),
-        Ok("http://127.0.0.1:7501/x")
-    );
-    assert_eq!(
-        redirect(&poller, "/y").await.as_deref(),
-        Ok("http://127.0.0.1:7502/y")
-    );
+    assert_eq!(state_of(&disp, "pusher").await, Some(BackendState::Ready));
+    assert_eq!(state_of(&poller, "polled").await, Some(BackendState::Ready));
 
     // The agent dies: its node goes stale, and clients stop going there.
     drop(pusher);

@@ -2,4 +2,5 @@
 //! One test target, one module per binary.
 
 mod agent;
+mod browser;
 mod dispatcher;

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{HashKey, LogFormat, Sticky, StrategyKind};
+use super::{HashKey, LogFormat, StatusRange, Sticky, StrategyKind};
 
 /// Default of `--listen`.
 pub const DEFAULT_LISTEN: SocketAddr = addr([0, 0, 0, 0], 8080);
@@ -44,6 +44,11 @@ pub const DEFAULT_HEALTH_RISE: u32 = 2;
 pub const DEFAULT_HEALTH_FALL: u32 = 3;
 /// Default of `--health-max-latency`.
 pub const DEFAULT_HEALTH_MAX_LATENCY: Duration = Duration::from_millis(500);
+/// Statuses that pass a health check by default: 2xx and 3xx.
+pub const DEFAULT_HEALTH_STATUS: StatusRange = StatusRange {
+    low: 200,
+    high: 399,
+};
 /// Default of `--max-header-bytes`.
 pub const DEFAULT_MAX_HEADER_BYTES: usize = 16 * 1024;
 /// Default of `--client-timeout`.
@@ -136,6 +141,33 @@ pub struct Args {
     )]
     pub cookie_secret: Option<String>,
 
+    /// Mark sticky cookies Secure, so browsers send them over HTTPS only;
+    /// always on with --tls-cert [default: false]
+    #[arg(
+        long,
+        env = "SIGNPOST_COOKIE_SECURE",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        default_missing_value = "true"
+    )]
+    pub cookie_secure: Option<bool>,
+
+    /// Lifetime of sticky cookies [default: none, they last until the
+    /// browser closes]
+    #[arg(long, env = "SIGNPOST_COOKIE_MAX_AGE", value_name = "DURATION", value_parser = parse_duration)]
+    pub cookie_max_age: Option<Duration>,
+
+    /// Proxies allowed to name the client in X-Forwarded-For or Forwarded,
+    /// as CIDRs; repeat the flag or separate with commas [default: none,
+    /// the socket's peer is the client]
+    #[arg(
+        long,
+        env = "SIGNPOST_TRUST_FORWARDED",
+        value_name = "CIDR",
+        value_delimiter = ','
+    )]
+    pub trust_forwarded: Vec<ipnet::IpNet>,
+
     /// Bearer token agents must present to push reports [default: none,
     /// pushes are not authenticated]
     #[arg(
@@ -197,6 +229,11 @@ pub struct Args {
     /// Slower health answers count as failures [default: 500ms]
     #[arg(long, env = "SIGNPOST_HEALTH_MAX_LATENCY", value_name = "DURATION", value_parser = parse_duration)]
     pub health_max_latency: Option<Duration>,
+
+    /// HTTP statuses that pass a health check, as LOW-HIGH
+    /// [default: 200-399]
+    #[arg(long, env = "SIGNPOST_HEALTH_STATUS", value_name = "RANGE")]
+    pub health_status: Option<StatusRange>,
 
     /// PEM certificate chain of the public listener; needs --tls-key
     /// [default: none, plain HTTP]

@@ -28,6 +28,7 @@ pub(super) struct HealthVals {
     rise: Val<u32>,
     fall: Val<u32>,
     max_latency: Val<Duration>,
+    status: Val<StatusRange>,
 }
 
 /// Backend ids and agent URLs met so far, to find duplicates.
@@ -53,6 +54,7 @@ impl HealthVals {
                 DEFAULT_HEALTH_MAX_LATENCY,
                 At::Default,
             ),
+            status: Val::new("health.status", DEFAULT_HEALTH_STATUS, At::Default),
         }
     }
 
@@ -65,6 +67,7 @@ impl HealthVals {
             rise: self.rise.value,
             fall: self.fall.value,
             max_latency: self.max_latency.value,
+            status: self.status.value,
         }
     }
 }
@@ -117,6 +120,7 @@ impl Resolver<'_> {
                 &f.max_latency,
                 base.max_latency,
             ),
+            status: self.layer(&key("status"), args.health_status, &f.status, base.status),
         };
         self.check_health(&health);
         health

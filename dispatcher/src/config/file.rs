@@ -12,7 +12,7 @@ use clap::ValueEnum;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{ConfigError, HashKey, LogFormat, Sticky, StrategyKind, parse_duration};
+use super::{ConfigError, HashKey, LogFormat, StatusRange, Sticky, StrategyKind, parse_duration};
 
 /// A value of the file and where it stands.
 pub(super) type Field<T> = Option<Spanned<T>>;
@@ -32,6 +32,9 @@ pub struct FileConfig {
     pub(super) hash_key: Field<String>,
     pub(super) sticky: Field<String>,
     pub(super) cookie_secret: Field<String>,
+    pub(super) cookie_secure: Field<bool>,
+    pub(super) cookie_max_age: Field<String>,
+    pub(super) trust_forwarded: Option<Vec<Spanned<String>>>,
     pub(super) token: Field<String>,
     pub(super) admin_token: Field<String>,
     pub(super) redirect_code: Field<u16>,
@@ -62,6 +65,7 @@ pub(super) struct FileHealth {
     pub(super) rise: Field<u32>,
     pub(super) fall: Field<u32>,
     pub(super) max_latency: Field<String>,
+    pub(super) status: Field<String>,
 }
 
 /// A `[[backend]]` table.
@@ -154,7 +158,7 @@ macro_rules! from_file_as_is {
         }
     )*};
 }
-from_file_as_is!(String, PathBuf, u16, u32, usize, f64);
+from_file_as_is!(String, PathBuf, u16, u32, usize, f64, bool);
 
 /// Types the file names by their `--help` value names.
 macro_rules! from_file_by_name {
@@ -181,6 +185,13 @@ impl FromFile for SocketAddr {
     fn from_file(raw: &String) -> Result<Self, String> {
         raw.parse()
             .map_err(|_| format!("invalid address {raw:?}, expected IP:PORT"))
+    }
+}
+
+impl FromFile for StatusRange {
+    type Raw = String;
+    fn from_file(raw: &String) -> Result<Self, String> {
+        raw.parse()
     }
 }
 

@@ -121,6 +121,9 @@ impl Resolver<'_> {
             hash_key: pick!(self, hash_key, DEFAULT_HASH_KEY).value,
             sticky: pick!(self, sticky, DEFAULT_STICKY).value,
             cookie_secret: self.secret(pick!(self, cookie_secret), MIN_SECRET_LEN),
+            cookie_secure: pick!(self, cookie_secure, false).value,
+            cookie_max_age: pick!(self, cookie_max_age).value,
+            trust_forwarded: self.trust_forwarded(),
             token: self.secret(pick!(self, token), 1),
             admin_token: self.secret(pick!(self, admin_token), 1),
             redirect_code: self.one_of(
@@ -147,6 +150,28 @@ impl Resolver<'_> {
             log_format: pick!(self, log_format, DEFAULT_LOG_FORMAT).value,
             config_file: self.args.config.clone(),
         }
+    }
+
+    /// The `--trust-forwarded` CIDRs, or else the file's list.
+    fn trust_forwarded(&self) -> Vec<ipnet::IpNet> {
+        if !self.args.trust_forwarded.is_empty() {
+            return self.args.trust_forwarded.clone();
+        }
+        let listed = self.file.trust_forwarded.iter().flatten().enumerate();
+        listed
+            .filter_map(|(i, cidr)| {
+                let val = Val::new(format!("trust_forwarded[{i}]"), (), self.at(cidr));
+                let parsed = cidr.get_ref().parse::<ipnet::IpNet>();
+                let reason = || {
+                    format!(
+                        "invalid CIDR {:?}, expected such as 10.0.0.0/8",
+                        cidr.get_ref()
+                    )
+                };
+                self.require(&val, parsed.is_ok(), reason);
+                parsed.ok()
+            })
+            .collect()
     }
 
     /// The flag (or env) value, else the file's, else `default`.

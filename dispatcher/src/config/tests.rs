@@ -101,6 +101,7 @@ fn default_health() -> HealthConfig {
         rise: 2,
         fall: 3,
         max_latency: ms(500),
+        status: DEFAULT_HEALTH_STATUS,
     }
 }
 
@@ -181,6 +182,7 @@ fn file_values_are_used_when_no_flag_is_set() {
         rise: 1,
         fall: 4,
         max_latency: ms(200),
+        status: DEFAULT_HEALTH_STATUS,
     };
     assert_eq!(config.health, health);
     let web1 = BackendConfig {

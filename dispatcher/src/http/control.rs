@@ -23,6 +23,7 @@ use crate::registry::{Observed, Source};
 /// The control API's routes.
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
+        .route("/", get(super::page::page))
         .route(api::DASHBOARD, get(dashboard))
         .route(api::METRICS, get(metrics))
         .route(api::HEALTHZ, get(healthz))
@@ -54,7 +55,7 @@ async fn report(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    if !authorized(&headers, app.config.token.as_deref()) {
+    if !authorized(&headers, app.config().token.as_deref()) {
         return Err(ApiError::Unauthorized);
     }
     let refuse = |err: ApiError, reason: &'static str| {

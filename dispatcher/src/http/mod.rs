@@ -3,6 +3,8 @@
 
 pub mod control;
 mod error;
+mod page;
 pub mod redirect;
+pub mod tls;
 
 pub use error::ApiError;

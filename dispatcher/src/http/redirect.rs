@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::header::{CACHE_CONTROL, LOCATION, RETRY_AFTER};
+use http::header::{CACHE_CONTROL, LOCATION, RETRY_AFTER, SET_COOKIE};
 use http::{HeaderValue, Method, Request, Response, StatusCode, Uri};
 use http_body_util::Full;
 use hyper::server::conn::http1;
@@ -25,7 +25,9 @@ use tokio::net::TcpListener;
 use tokio::time::{Instant, sleep};
 use tokio_util::sync::CancellationToken;
 
+use super::tls::Tls;
 use crate::app::App;
+use crate::pool::{Choice, Policy};
 use crate::select;
 
 /// Every redirect and 503 carries this, so a browser never replays a
@@ -42,13 +44,20 @@ thread_local! {
 }
 
 /// Serves redirects on `listener` until `shutdown`, then lets in-flight
-/// requests finish.
-pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: CancellationToken) {
+/// requests finish. With `tls`, each accepted connection is handed to it
+/// for the handshake and HTTP/1.1 or HTTP/2; without, nothing else changes.
+pub async fn serve(
+    listener: TcpListener,
+    app: Arc<App>,
+    tls: Option<Tls>,
+    shutdown: CancellationToken,
+) {
+    let config = app.config();
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(app.config.client_timeout)
-        .max_header_size(app.config.max_header_bytes)
+        .header_read_timeout(config.client_timeout)
+        .max_header_size(config.max_header_bytes)
         .keep_alive(true);
     let graceful = GracefulShutdown::new();
     loop {
@@ -71,6 +80,10 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: CancellationT
         let service = service_fn(move |request| {
             std::future::ready(Ok::<_, Infallible>(respond(&app, client, &request)))
         });
+        if let Some(tls) = &tls {
+            tls.serve_connection(stream, client, service, graceful.watcher());
+            continue;
+        }
         let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             if let Err(err) = connection.await {
@@ -82,36 +95,48 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: CancellationT
     graceful.shutdown().await;
 }
 
-/// Answers one request: a redirect to the chosen backend, or 503.
-pub fn respond<B>(app: &App, client: IpAddr, request: &Request<B>) -> Response<Full<Bytes>> {
+/// Answers one request from `peer`: a redirect to the chosen backend
+/// (pinning the client with a cookie when stickiness asks for it), or 503.
+pub fn respond<B>(app: &App, peer: IpAddr, request: &Request<B>) -> Response<Full<Bytes>> {
     let pool = app.pool();
+    let policy = pool.policy();
     let choice = select::Request {
-        client,
+        client: policy.client(peer, request.headers()),
         headers: request.headers(),
     };
-    let picked = RNG.with(|rng| {
+    let chosen = RNG.with(|rng| {
         let rng = &mut *rng.borrow_mut();
         if rand::Rng::next_u64(rng) & PICK_SAMPLE_MASK == 0 {
             let started = Instant::now();
-            let picked = pool.pick(&choice, rng);
+            let chosen = pool.choose(&choice, rng);
             app.metrics.observe_pick(started.elapsed());
-            picked
+            chosen
         } else {
-            pool.pick(&choice, rng)
+            pool.choose(&choice, rng)
         }
     });
-    let Some(backend) = picked else {
-        app.metrics.no_backend_available();
-        return unavailable(app);
+    let (backend, pin) = match chosen {
+        Choice::Pinned(backend) => (backend, None),
+        Choice::Picked(backend) => (backend, backend.pin.as_deref()),
+        Choice::Unavailable => {
+            app.metrics.no_backend_available();
+            return unavailable(policy);
+        }
     };
     backend.live.record();
     app.metrics.redirected();
     let status = if matches!(*request.method(), Method::GET | Method::HEAD) {
-        app.config.redirect_code
+        policy.redirect_code
     } else {
-        app.config.redirect_code_other
+        policy.redirect_code_other
     };
-    redirect(status, &backend.base_url, request.uri())
+    let mut response = redirect(status, &backend.base_url, request.uri());
+    if let Some(pin) = pin {
+        response
+            .headers_mut()
+            .insert(SET_COOKIE, pin.set_cookie.clone());
+    }
+    response
 }
 
 /// The `Location` for `base` (no trailing `/`) and the request target:
@@ -129,15 +154,12 @@ pub fn location(base: &str, target: &Uri) -> String {
     out
 }
 
-fn redirect(status: u16, base: &str, target: &Uri) -> Response<Full<Bytes>> {
+fn redirect(status: StatusCode, base: &str, target: &Uri) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::new()));
     // A parsed request target is always a valid header value, but a bad
     // one must be a 400, never a panic.
     let (status, value) = match HeaderValue::try_from(location(base, target)) {
-        Ok(value) => (
-            StatusCode::from_u16(status).unwrap_or(StatusCode::FOUND),
-            Some(value),
-        ),
+        Ok(value) => (status, Some(value)),
         Err(_) => (StatusCode::BAD_REQUEST, None),
     };
     *response.status_mut() = status;
@@ -149,12 +171,11 @@ fn redirect(status: u16, base: &str, target: &Uri) -> Response<Full<Bytes>> {
     response
 }
 
-fn unavailable(app: &App) -> Response<Full<Bytes>> {
+fn unavailable(policy: &Policy) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from_static(b"no backend available\n")));
     *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-    let retry = app.config.stale_after.as_secs().max(1);
     let headers = response.headers_mut();
-    headers.insert(RETRY_AFTER, HeaderValue::from(retry));
+    headers.insert(RETRY_AFTER, policy.retry_after.clone());
     headers.insert(CACHE_CONTROL, NO_STORE);
     response
 }

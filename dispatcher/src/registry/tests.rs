@@ -4,7 +4,8 @@ use signpost_shared::{BackendState, LoadReport, NodeState};
 use tokio::time::Instant;
 
 use super::*;
-use crate::config::{HashKey, HealthConfig, StrategyKind};
+use crate::config::HealthConfig;
+use signpost_shared::BackendView;
 
 const STALE: Duration = Duration::from_secs(3);
 const FORGET: Duration = Duration::from_secs(300);
@@ -14,7 +15,13 @@ fn settings() -> Settings {
         stale_after: STALE,
         forget_after: FORGET,
         mem_high_water: 85.0,
+        slow_start: Duration::ZERO,
+        health: HealthConfig::default(),
     }
+}
+
+fn new_registry(backends: &[BackendConfig]) -> Registry {
+    Registry::new(backends, settings(), None)
 }
 
 fn report(id: &str, seq: u64) -> LoadReport {
@@ -42,68 +49,64 @@ fn configured(id: Option<&str>, agent: Option<&str>, backup: bool) -> BackendCon
         agent: agent.map(Into::into),
         weight: 1.0,
         backup,
-        health: HealthConfig {
-            path: None,
-            interval: Duration::from_secs(5),
-            timeout: Duration::from_secs(1),
-            rise: 2,
-            fall: 3,
-            max_latency: Duration::from_millis(500),
-        },
+        health: HealthConfig::default(),
     }
 }
 
-fn strategy() -> Strategy {
-    Strategy::new(StrategyKind::RoundRobin, &HashKey::ClientIp).unwrap()
-}
-
-fn pool_ids(registry: &Registry, now: Instant) -> Vec<String> {
-    let pool = registry.snapshot(now, &strategy());
-    let mut ids: Vec<String> = pool.backends().iter().map(|b| b.id.to_string()).collect();
+fn pool_ids(registry: &mut Registry, now: Instant) -> Vec<String> {
+    let members = registry.members(now, Metric::Cpu);
+    let mut ids: Vec<String> = members.active.iter().map(|b| b.id.to_string()).collect();
     ids.sort();
     ids
 }
 
-fn state_of(registry: &Registry, id: &str, now: Instant) -> BackendState {
-    let pool = registry.snapshot(now, &strategy());
-    let views = registry.views(now, &pool);
-    views.iter().find(|v| v.id == id).unwrap().state
+fn view(registry: &mut Registry, id: &str, now: Instant) -> BackendView {
+    registry.members(now, Metric::Cpu);
+    let views = registry.views(now, &|_| false);
+    views.into_iter().find(|v| v.id == id).unwrap()
+}
+
+fn state_of(registry: &mut Registry, id: &str, now: Instant) -> BackendState {
+    view(registry, id, now).state
 }
 
 #[test]
 fn staleness_is_judged_by_receipt_time() {
     let t0 = Instant::now();
-    let mut registry = Registry::new(&[], settings());
+    let mut registry = new_registry(&[]);
     registry.observe(Source::Push, report("a", 1), t0).unwrap();
-    assert_eq!(pool_ids(&registry, t0), ["a"]);
+    assert_eq!(pool_ids(&mut registry, t0), ["a"]);
     assert_eq!(
-        pool_ids(&registry, t0 + STALE - Duration::from_millis(1)),
+        pool_ids(&mut registry, t0 + STALE - Duration::from_millis(1)),
         ["a"]
     );
-    assert!(pool_ids(&registry, t0 + STALE).is_empty());
-    assert_eq!(state_of(&registry, "a", t0 + STALE), BackendState::Stale);
+    assert!(pool_ids(&mut registry, t0 + STALE).is_empty());
+    assert_eq!(
+        state_of(&mut registry, "a", t0 + STALE),
+        BackendState::Stale
+    );
 
     // A fresh report revives it.
     registry
         .observe(Source::Push, report("a", 2), t0 + STALE)
         .unwrap();
-    assert_eq!(pool_ids(&registry, t0 + STALE), ["a"]);
+    assert_eq!(pool_ids(&mut registry, t0 + STALE), ["a"]);
 }
 
 #[test]
 fn agent_wall_clock_is_ignored() {
     let t0 = Instant::now();
-    let mut registry = Registry::new(&[], settings());
+    let mut registry = new_registry(&[]);
     let mut skewed = report("a", 1);
     skewed.sampled_at_ms = 1; // an agent whose clock is decades behind
     registry.observe(Source::Push, skewed, t0).unwrap();
-    assert_eq!(pool_ids(&registry, t0 + Duration::from_secs(1)), ["a"]);
+    assert_eq!(pool_ids(&mut registry, t0 + Duration::from_secs(1)), ["a"]);
 }
 
 #[test]
 fn replays_and_reordering_are_ignored_but_restarts_are_not() {
     let t0 = Instant::now();
-    let mut registry = Registry::new(&[], settings());
+    let mut registry = new_registry(&[]);
     assert_eq!(
         registry.observe(Source::Push, report("a", 5), t0),
         Ok(Observed::Accepted)
@@ -117,7 +120,7 @@ fn replays_and_reordering_are_ignored_but_restarts_are_not() {
         Ok(Observed::Replay { seq: 4, latest: 5 })
     );
     // A replay does not refresh freshness.
-    assert!(pool_ids(&registry, t0 + STALE).is_empty());
+    assert!(pool_ids(&mut registry, t0 + STALE).is_empty());
 
     // The agent restarted: seq starts over, but it sampled later.
     let mut restarted = report("a", 1);
@@ -143,7 +146,7 @@ fn replays_and_reordering_are_ignored_but_restarts_are_not() {
 #[test]
 fn states_follow_the_report_worst_first() {
     let t0 = Instant::now();
-    let mut registry = Registry::new(&[], settings());
+    let mut registry = new_registry(&[]);
     let cases = [
         ("ready", NodeState::Ready, true, BackendState::Ready),
         (
@@ -173,15 +176,15 @@ fn states_follow_the_report_worst_first() {
         registry.observe(Source::Push, r, t0).unwrap();
     }
     for (id, _, _, want) in cases {
-        assert_eq!(state_of(&registry, id, t0), want, "{id}");
+        assert_eq!(state_of(&mut registry, id, t0), want, "{id}");
         // Stale trumps everything.
         assert_eq!(
-            state_of(&registry, id, t0 + STALE),
+            state_of(&mut registry, id, t0 + STALE),
             BackendState::Stale,
             "{id}"
         );
     }
-    assert_eq!(pool_ids(&registry, t0), ["ready"]);
+    assert_eq!(pool_ids(&mut registry, t0), ["ready"]);
 }
 
 #[test]
@@ -191,30 +194,30 @@ fn backups_serve_only_while_no_primary_is_eligible() {
         configured(Some("primary"), None, false),
         configured(Some("spare"), None, true),
     ];
-    let mut registry = Registry::new(&backends, settings());
+    let mut registry = new_registry(&backends);
     registry
         .observe(Source::Push, report("spare", 1), t0)
         .unwrap();
     // The primary has not reported: the backup serves.
-    assert_eq!(pool_ids(&registry, t0), ["spare"]);
-    assert!(registry.snapshot(t0, &strategy()).on_backups());
+    assert_eq!(pool_ids(&mut registry, t0), ["spare"]);
+    assert!(registry.members(t0, Metric::Cpu).on_backups);
 
     registry
         .observe(Source::Push, report("primary", 1), t0)
         .unwrap();
-    assert_eq!(pool_ids(&registry, t0), ["primary"]);
+    assert_eq!(pool_ids(&mut registry, t0), ["primary"]);
 
     // The primary drains: backups again.
     let mut draining = report("primary", 2);
     draining.state = NodeState::Draining;
     registry.observe(Source::Push, draining, t0).unwrap();
-    assert_eq!(pool_ids(&registry, t0), ["spare"]);
+    assert_eq!(pool_ids(&mut registry, t0), ["spare"]);
 }
 
 #[test]
 fn pushed_nodes_are_forgotten_configured_ones_are_not() {
     let t0 = Instant::now();
-    let mut registry = Registry::new(&[configured(Some("kept"), None, false)], settings());
+    let mut registry = new_registry(&[configured(Some("kept"), None, false)]);
     registry
         .observe(Source::Push, report("kept", 1), t0)
         .unwrap();
@@ -223,20 +226,20 @@ fn pushed_nodes_are_forgotten_configured_ones_are_not() {
         .unwrap();
     assert!(!registry.expire(t0 + FORGET - Duration::from_millis(1)));
     assert!(registry.expire(t0 + FORGET));
-    let views = registry.views(t0 + FORGET, &Pool::empty(&strategy()));
+    let views = registry.views(t0 + FORGET, &|_| false);
     let ids: Vec<&str> = views.iter().map(|v| v.id.as_str()).collect();
     assert_eq!(ids, ["kept"]);
     // The forgotten node can come back.
     registry
         .observe(Source::Push, report("pushed", 9), t0 + FORGET)
         .unwrap();
-    assert_eq!(pool_ids(&registry, t0 + FORGET), ["pushed"]);
+    assert_eq!(pool_ids(&mut registry, t0 + FORGET), ["pushed"]);
 }
 
 #[test]
 fn next_deadline_is_the_earliest_staleness_or_forgetting() {
     let t0 = Instant::now();
-    let mut registry = Registry::new(&[], settings());
+    let mut registry = new_registry(&[]);
     assert_eq!(registry.next_deadline(t0), None);
     registry.observe(Source::Push, report("a", 1), t0).unwrap();
     let t1 = t0 + Duration::from_secs(1);
@@ -253,7 +256,7 @@ fn polled_nodes_learn_their_id_and_seed_reports_take_the_agents_address() {
         configured(None, Some("http://127.0.0.1:9101"), false),
         configured(None, Some("http://127.0.0.1:9102"), false),
     ];
-    let mut registry = Registry::new(&backends, settings());
+    let mut registry = new_registry(&backends);
     let slots: Vec<(usize, String)> = registry.agents().map(|(s, a)| (s, a.into())).collect();
     assert_eq!(slots.len(), 2);
 
@@ -263,10 +266,10 @@ fn polled_nodes_learn_their_id_and_seed_reports_take_the_agents_address() {
     let mut seed = report("", 0);
     seed.url = Some("http://127.0.0.1:8002".into());
     registry.observe(Source::Poll(1), seed, t0).unwrap();
-    assert_eq!(pool_ids(&registry, t0), ["127.0.0.1:9102", "web-1"]);
+    assert_eq!(pool_ids(&mut registry, t0), ["127.0.0.1:9102", "web-1"]);
 
     // Another backend claiming an id already taken is refused.
-    let mut registry = Registry::new(&backends, settings());
+    let mut registry = new_registry(&backends);
     registry
         .observe(Source::Poll(0), report("web-1", 1), t0)
         .unwrap();
@@ -279,24 +282,24 @@ fn polled_nodes_learn_their_id_and_seed_reports_take_the_agents_address() {
 #[test]
 fn reports_without_any_url_are_refused_without_a_trace() {
     let t0 = Instant::now();
-    let mut registry = Registry::new(&[], settings());
+    let mut registry = new_registry(&[]);
     let mut no_url = report("a", 1);
     no_url.url = None;
     assert_eq!(
         registry.observe(Source::Push, no_url.clone(), t0),
         Err(IngestError::NoUrl("a".into()))
     );
-    assert!(registry.views(t0, &Pool::empty(&strategy())).is_empty());
+    assert!(registry.views(t0, &|_| false).is_empty());
 
     // A configured url makes the same report acceptable.
     let mut with_url = configured(Some("a"), None, false);
     with_url.url = Some("http://a.test/".into());
-    let mut registry = Registry::new(&[with_url], settings());
+    let mut registry = new_registry(&[with_url]);
     registry.observe(Source::Push, no_url, t0).unwrap();
-    let pool = registry.snapshot(t0, &strategy());
-    assert_eq!(&*pool.backends()[0].base_url, "http://a.test");
+    let members = registry.members(t0, Metric::Cpu);
+    assert_eq!(&*members.active[0].base_url, "http://a.test");
 
-    let mut registry = Registry::new(&[], settings());
+    let mut registry = new_registry(&[]);
     assert_eq!(
         registry.observe(Source::Push, report("", 1), t0),
         Err(IngestError::MissingNodeId)
@@ -306,20 +309,14 @@ fn reports_without_any_url_are_refused_without_a_trace() {
 #[test]
 fn memory_pressure_halves_weight() {
     let t0 = Instant::now();
-    let mut registry = Registry::new(&[], settings());
+    let mut registry = new_registry(&[]);
     let mut pressed = report("a", 1);
     pressed.mem_percent = 90.0;
     pressed.weight = 2.0;
     registry.observe(Source::Push, pressed, t0).unwrap();
     registry.observe(Source::Push, report("b", 1), t0).unwrap();
-    let pool = registry.snapshot(t0, &strategy());
-    let weight = |id: &str| {
-        pool.backends()
-            .iter()
-            .find(|b| &*b.id == id)
-            .unwrap()
-            .weight
-    };
+    let members = registry.members(t0, Metric::Cpu);
+    let weight = |id: &str| members.active.iter().find(|b| &*b.id == id).unwrap().weight;
     assert_eq!(weight("a"), 1.0);
     assert_eq!(weight("b"), 1.0);
 }
@@ -327,10 +324,10 @@ fn memory_pressure_halves_weight() {
 #[test]
 fn projection_starts_from_the_report_and_counts_redirects_since() {
     let t0 = Instant::now();
-    let mut registry = Registry::new(&[], settings());
+    let mut registry = new_registry(&[]);
     registry.observe(Source::Push, report("a", 1), t0).unwrap();
-    let pool = registry.snapshot(t0, &strategy());
-    let a = &pool.backends()[0];
+    let members = registry.members(t0, Metric::Cpu);
+    let a = &members.active[0];
     assert!((a.projected() - 0.10).abs() < 1e-9);
     for _ in 0..10 {
         a.live.record();
@@ -338,10 +335,10 @@ fn projection_starts_from_the_report_and_counts_redirects_since() {
     assert!(a.projected() > 0.10);
     // A new report resets the projection to the reported figure.
     registry.observe(Source::Push, report("a", 2), t0).unwrap();
-    let pool = registry.snapshot(t0, &strategy());
-    assert!((pool.backends()[0].projected() - 0.10).abs() < 1e-9);
+    let members = registry.members(t0, Metric::Cpu);
+    assert!((members.active[0].projected() - 0.10).abs() < 1e-9);
     assert_eq!(
-        pool.backends()[0].live.sent(),
+        members.active[0].live.sent(),
         10,
         "counters survive rebuilds"
     );

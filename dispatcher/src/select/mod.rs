@@ -45,6 +45,8 @@ pub enum Strategy {
     Random,
     /// Power of two choices on projected agent-reported connections.
     LeastConnections,
+    /// Power of two choices on health-check latency.
+    Fastest,
     /// Consistent hash of the client address.
     IpHash,
     /// Consistent hash of a configured key.
@@ -58,6 +60,8 @@ pub enum Metric {
     Cpu,
     /// Established connections.
     Connections,
+    /// Health-check latency, in seconds.
+    Latency,
 }
 
 /// A strategy's tables for one snapshot.
@@ -87,10 +91,9 @@ pub struct Request<'a> {
 // === impl Strategy ===
 
 impl Strategy {
-    /// The strategy for a configured kind; `None` for `fastest`, which
-    /// needs health-check latencies.
-    pub fn new(kind: StrategyKind, hash_key: &HashKey) -> Option<Self> {
-        Some(match kind {
+    /// The strategy for a configured kind.
+    pub fn new(kind: StrategyKind, hash_key: &HashKey) -> Self {
+        match kind {
             StrategyKind::LeastLoad => Strategy::LeastLoad,
             StrategyKind::RoundRobin => Strategy::RoundRobin(Arc::default()),
             StrategyKind::WeightedRoundRobin => Strategy::WeightedRoundRobin(Arc::default()),
@@ -98,8 +101,8 @@ impl Strategy {
             StrategyKind::LeastConnections => Strategy::LeastConnections,
             StrategyKind::IpHash => Strategy::IpHash,
             StrategyKind::ConsistentHash => Strategy::ConsistentHash(hash_key.clone()),
-            StrategyKind::Fastest => return None,
-        })
+            StrategyKind::Fastest => Strategy::Fastest,
+        }
     }
 
     /// The `--strategy` name, for the dashboard.
@@ -110,6 +113,7 @@ impl Strategy {
             Strategy::WeightedRoundRobin(_) => "weighted-round-robin",
             Strategy::Random => "random",
             Strategy::LeastConnections => "least-connections",
+            Strategy::Fastest => "fastest",
             Strategy::IpHash => "ip-hash",
             Strategy::ConsistentHash(_) => "consistent-hash",
         }
@@ -119,6 +123,7 @@ impl Strategy {
     pub fn metric(&self) -> Metric {
         match self {
             Strategy::LeastConnections => Metric::Connections,
+            Strategy::Fastest => Metric::Latency,
             _ => Metric::Cpu,
         }
     }
@@ -135,7 +140,9 @@ impl Strategy {
                     .collect();
                 Picker::TwoChoices(AliasTable::new(&draw))
             }
-            Strategy::LeastConnections => Picker::TwoChoices(AliasTable::new(&weights())),
+            Strategy::LeastConnections | Strategy::Fastest => {
+                Picker::TwoChoices(AliasTable::new(&weights()))
+            }
             Strategy::Random => Picker::Random(AliasTable::new(&weights())),
             Strategy::RoundRobin(next) => Picker::RoundRobin(next.clone()),
             Strategy::WeightedRoundRobin(next) => {

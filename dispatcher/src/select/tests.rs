@@ -8,7 +8,7 @@ use rand::rngs::SmallRng;
 
 use super::*;
 use crate::load::Projection;
-use crate::pool::{Live, Pool};
+use crate::pool::{Live, Members, Policy, Pool};
 
 fn backend(id: &str, weight: f64, load: f64) -> Backend {
     Backend {
@@ -21,6 +21,7 @@ fn backend(id: &str, weight: f64, load: f64) -> Backend {
             cost: 0.01,
         },
         live: Arc::new(Live::default()),
+        pin: None,
     }
 }
 
@@ -53,7 +54,15 @@ fn shares(ids: &[String]) -> HashMap<String, usize> {
 }
 
 fn pool(strategy: &Strategy, backends: Vec<Backend>) -> Pool {
-    Pool::new(backends, false, strategy)
+    let members = Members {
+        active: backends,
+        ..Members::default()
+    };
+    Pool::new(members, strategy, Arc::new(policy()))
+}
+
+fn policy() -> Policy {
+    Policy::new(&crate::config::Config::load(&crate::config::Args::default()).unwrap())
 }
 
 #[test]
@@ -69,8 +78,8 @@ fn empty_pool_picks_nothing() {
         StrategyKind::IpHash,
         StrategyKind::ConsistentHash,
     ] {
-        let strategy = Strategy::new(kind, &HashKey::ClientIp).unwrap();
-        let pool = Pool::empty(&strategy);
+        let strategy = Strategy::new(kind, &HashKey::ClientIp);
+        let pool = Pool::empty(&strategy, Arc::new(policy()));
         assert!(
             pool.pick(&request(&headers, 1), &mut rng).is_none(),
             "{kind:?}"
@@ -80,7 +89,7 @@ fn empty_pool_picks_nothing() {
 
 #[test]
 fn weighted_round_robin_is_exact_and_interleaved() {
-    let strategy = Strategy::new(StrategyKind::WeightedRoundRobin, &HashKey::ClientIp).unwrap();
+    let strategy = Strategy::new(StrategyKind::WeightedRoundRobin, &HashKey::ClientIp);
     let pool = pool(
         &strategy,
         vec![
@@ -103,7 +112,7 @@ fn weighted_round_robin_is_exact_and_interleaved() {
 
 #[test]
 fn round_robin_visits_each_in_turn_across_rebuilds() {
-    let strategy = Strategy::new(StrategyKind::RoundRobin, &HashKey::ClientIp).unwrap();
+    let strategy = Strategy::new(StrategyKind::RoundRobin, &HashKey::ClientIp);
     let ids = || {
         vec![
             backend("a", 1.0, 0.9),
@@ -149,7 +158,7 @@ fn two_choices_never_returns_the_worse_candidate() {
 
 #[test]
 fn least_load_prefers_headroom() {
-    let strategy = Strategy::new(StrategyKind::LeastLoad, &HashKey::ClientIp).unwrap();
+    let strategy = Strategy::new(StrategyKind::LeastLoad, &HashKey::ClientIp);
     let pool = pool(
         &strategy,
         vec![backend("busy", 1.0, 0.9), backend("idle", 1.0, 0.1)],
@@ -164,7 +173,7 @@ fn projection_spreads_a_burst_instead_of_herding() {
     // One node looked idle at the last report. Without projection every
     // client of a burst would land on it; with it, the burst spreads once
     // its projected load catches up with the others.
-    let strategy = Strategy::new(StrategyKind::LeastLoad, &HashKey::ClientIp).unwrap();
+    let strategy = Strategy::new(StrategyKind::LeastLoad, &HashKey::ClientIp);
     let pool = pool(
         &strategy,
         vec![
@@ -186,7 +195,7 @@ fn projection_spreads_a_burst_instead_of_herding() {
 
 #[test]
 fn least_connections_follows_projected_connections() {
-    let strategy = Strategy::new(StrategyKind::LeastConnections, &HashKey::ClientIp).unwrap();
+    let strategy = Strategy::new(StrategyKind::LeastConnections, &HashKey::ClientIp);
     let mut few = backend("few", 1.0, 2.0);
     let mut many = backend("many", 1.0, 50.0);
     few.load.cost = 1.0;
@@ -200,7 +209,7 @@ fn least_connections_follows_projected_connections() {
 
 #[test]
 fn random_follows_weights() {
-    let strategy = Strategy::new(StrategyKind::Random, &HashKey::ClientIp).unwrap();
+    let strategy = Strategy::new(StrategyKind::Random, &HashKey::ClientIp);
     let pool = pool(
         &strategy,
         vec![backend("a", 3.0, 0.0), backend("b", 1.0, 0.0)],
@@ -212,7 +221,7 @@ fn random_follows_weights() {
 
 #[test]
 fn ip_hash_is_stable_and_moves_only_the_leavers_clients() {
-    let strategy = Strategy::new(StrategyKind::IpHash, &HashKey::ClientIp).unwrap();
+    let strategy = Strategy::new(StrategyKind::IpHash, &HashKey::ClientIp);
     let all: Vec<Backend> = ["a", "b", "c"]
         .iter()
         .map(|id| backend(id, 1.0, 0.0))
@@ -242,8 +251,7 @@ fn consistent_hash_uses_header_then_cookie_then_falls_back_to_ip() {
         &Strategy::new(
             StrategyKind::ConsistentHash,
             &HashKey::Header("x-user".into()),
-        )
-        .unwrap(),
+        ),
         backends.clone(),
     );
     let mut headers = HeaderMap::new();
@@ -265,7 +273,7 @@ fn consistent_hash_uses_header_then_cookie_then_falls_back_to_ip() {
     }
 
     let cookie_pool = pool(
-        &Strategy::new(StrategyKind::ConsistentHash, &HashKey::Cookie("sid".into())).unwrap(),
+        &Strategy::new(StrategyKind::ConsistentHash, &HashKey::Cookie("sid".into())),
         backends,
     );
     let mut with_cookie = HeaderMap::new();

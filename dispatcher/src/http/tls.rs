@@ -1,0 +1,351 @@
+//! TLS on the public listener (`--tls-cert`, `--tls-key`): rustls with the
+//! aws-lc-rs provider reqwest already links, so the binary carries one
+//! crypto stack and no OpenSSL.
+//!
+//! [`redirect::serve`](super::redirect::serve) accepts as usual and hands
+//! each connection to [`Tls::serve_connection`], which runs the handshake
+//! under the client timeout and serves HTTP/1.1 or HTTP/2, as ALPN agreed,
+//! with the same redirect service. Plain HTTP never enters this module.
+//!
+//! The certificate is a [`ResolvesServerCert`] over an [`ArcSwap`]: every
+//! handshake loads the current one, and SIGHUP
+//! ([`Tls::reload_on_hangup`]) reads the files again and swaps the new pair
+//! in. A reload that fails is logged and the old certificate stays.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::Service;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::Watcher;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::{self, PemObject};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use rustls::{InconsistentKeys, ServerConfig};
+use tokio::net::TcpStream;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, TlsConfig};
+
+/// ALPN protocols offered, most preferred first.
+const ALPN: [&[u8]; 2] = [b"h2", b"http/1.1"];
+
+/// A TLS-terminating public listener's shared parts: the acceptor over a
+/// reloadable certificate, and the HTTP/1.1 + HTTP/2 connection builder.
+#[derive(Clone)]
+pub struct Tls {
+    acceptor: TlsAcceptor,
+    certs: Arc<Certs>,
+    http: Arc<auto::Builder<TokioExecutor>>,
+    handshake_timeout: Duration,
+}
+
+/// Why the certificate or key could not be used. Every variant names the
+/// file at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// The file could not be read, or is not valid PEM.
+    #[error("cannot read {}: {source}", path.display())]
+    Pem {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        source: pem::Error,
+    },
+    /// The certificate file holds no `CERTIFICATE` block.
+    #[error("{}: no PEM certificate found", path.display())]
+    NoCertificate {
+        /// The `--tls-cert` file.
+        path: PathBuf,
+    },
+    /// The key file holds no private key block.
+    #[error("{}: no PEM private key found (PKCS#8, PKCS#1 or SEC1)", path.display())]
+    NoKey {
+        /// The `--tls-key` file.
+        path: PathBuf,
+    },
+    /// The key is of a kind or algorithm rustls cannot sign with.
+    #[error("{}: unusable private key: {source}", path.display())]
+    Key {
+        /// The `--tls-key` file.
+        path: PathBuf,
+        /// What rustls said.
+        source: rustls::Error,
+    },
+    /// The key is not the certificate's, or the certificate is malformed.
+    #[error("{} does not match the certificate in {}: {source}", key.display(), cert.display())]
+    Mismatch {
+        /// The `--tls-key` file.
+        key: PathBuf,
+        /// The `--tls-cert` file.
+        cert: PathBuf,
+        /// What rustls said.
+        source: rustls::Error,
+    },
+    /// rustls refused the protocol settings (a build problem, not a file).
+    #[error("TLS settings: {0}")]
+    Settings(rustls::Error),
+}
+
+// === impl Tls ===
+
+impl Tls {
+    /// The TLS listener parts for `config`, or `None` when `config.tls` is
+    /// unset (plain HTTP). Fails, naming the file, when the certificate or
+    /// key cannot be read, parsed or paired.
+    pub fn from_config(config: &Config) -> Result<Option<Self>, TlsError> {
+        let Some(files) = &config.tls else {
+            return Ok(None);
+        };
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let certs = Arc::new(Certs {
+            current: ArcSwap::from_pointee(load(files, &provider)?),
+            files: files.clone(),
+            provider: provider.clone(),
+        });
+        let mut server = ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(TlsError::Settings)?
+            .with_no_client_auth()
+            .with_cert_resolver(certs.clone());
+        server.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
+
+        let mut http = auto::Builder::new(TokioExecutor::new());
+        http.http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(config.client_timeout)
+            // The HTTP/1 head must fit the read buffer, as --max-header-bytes
+            // bounds it on the plain listener (config keeps it >= 8192).
+            .max_buf_size(config.max_header_bytes)
+            .keep_alive(true);
+        http.http2()
+            .timer(TokioTimer::new())
+            .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX))
+            .keep_alive_interval(config.client_timeout);
+        Ok(Some(Tls {
+            acceptor: TlsAcceptor::from(Arc::new(server)),
+            certs,
+            http: Arc::new(http),
+            handshake_timeout: config.client_timeout,
+        }))
+    }
+
+    /// Runs the handshake on `stream` from `client` (bounded by the client
+    /// timeout) and then serves `service` over HTTP/1.1 or HTTP/2, on a
+    /// task of its own, watched by `graceful`.
+    pub fn serve_connection<S>(
+        &self,
+        stream: TcpStream,
+        client: IpAddr,
+        service: S,
+        graceful: Watcher,
+    ) where
+        S: Service<Request<Incoming>, Response = Response<Full<Bytes>>, Error = Infallible>
+            + Send
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        let (acceptor, http) = (self.acceptor.clone(), self.http.clone());
+        let handshake_timeout = self.handshake_timeout;
+        tokio::spawn(async move {
+            let stream =
+                match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(err)) => {
+                        tracing::debug!(%client, error = %err, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%client, "TLS handshake timed out");
+                        return;
+                    }
+                };
+            let connection = http.serve_connection(TokioIo::new(stream), service);
+            if let Err(err) = graceful.watch(connection).await {
+                tracing::debug!(%client, error = %err, "public TLS connection ended with an error");
+            }
+        });
+    }
+
+    /// Reloads the certificate and key from their files on every SIGHUP
+    /// until `shutdown`. A reload that fails is logged and the certificate
+    /// in use stays.
+    pub fn reload_on_hangup(
+        &self,
+        shutdown: CancellationToken,
+    ) -> impl Future<Output = ()> + use<> {
+        let certs = self.certs.clone();
+        async move {
+            let mut hangup = match signal(SignalKind::hangup()) {
+                Ok(hangup) => hangup,
+                Err(err) => {
+                    tracing::error!(error = %err, "cannot install the SIGHUP handler; TLS certificate reload is off");
+                    return;
+                }
+            };
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    Some(()) = hangup.recv() => certs.reload(),
+                }
+            }
+        }
+    }
+}
+
+/// The certificate in use, swapped whole on reload.
+#[derive(Debug)]
+struct Certs {
+    current: ArcSwap<CertifiedKey>,
+    files: TlsConfig,
+    provider: Arc<CryptoProvider>,
+}
+
+// === impl Certs ===
+
+impl Certs {
+    /// Reads the files again and swaps the pair in, or logs why not. The
+    /// files are a few KiB, read once per signal: blocking is harmless.
+    fn reload(&self) {
+        match load(&self.files, &self.provider) {
+            Ok(key) => {
+                self.current.store(Arc::new(key));
+                tracing::info!(cert = %self.files.cert.display(), "SIGHUP: TLS certificate reloaded");
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "SIGHUP: TLS certificate reload failed; keeping the old one");
+            }
+        }
+    }
+}
+
+impl ResolvesServerCert for Certs {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.current.load_full())
+    }
+}
+
+/// Reads the PEM chain and key named by `files` and checks they pair up.
+fn load(files: &TlsConfig, provider: &CryptoProvider) -> Result<CertifiedKey, TlsError> {
+    let pem_error = |path: &PathBuf| {
+        let path = path.clone();
+        move |source| TlsError::Pem { path, source }
+    };
+    let chain = CertificateDer::pem_file_iter(&files.cert)
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .map_err(pem_error(&files.cert))?;
+    if chain.is_empty() {
+        return Err(TlsError::NoCertificate {
+            path: files.cert.clone(),
+        });
+    }
+    let key = match PrivateKeyDer::from_pem_file(&files.key) {
+        Ok(key) => key,
+        Err(pem::Error::NoItemsFound) => {
+            return Err(TlsError::NoKey {
+                path: files.key.clone(),
+            });
+        }
+        Err(source) => return Err(pem_error(&files.key)(source)),
+    };
+    let signer = provider
+        .key_provider
+        .load_private_key(key)
+        .map_err(|source| TlsError::Key {
+            path: files.key.clone(),
+            source,
+        })?;
+    let certified = CertifiedKey::new(chain, signer);
+    match certified.keys_match() {
+        // A key type whose public half rustls cannot derive: let it be.
+        Ok(()) | Err(rustls::Error::InconsistentKeys(InconsistentKeys::Unknown)) => Ok(certified),
+        Err(source) => Err(TlsError::Mismatch {
+            key: files.key.clone(),
+            cert: files.cert.clone(),
+            source,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh self-signed certificate and its key, as PEM.
+    fn self_signed() -> (String, String) {
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        (cert.cert.pem(), cert.signing_key.serialize_pem())
+    }
+
+    fn write(dir: &tempfile::TempDir, name: &str, contents: &str) -> PathBuf {
+        let path = dir.path().join(name);
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+
+    /// (cert PEM, key PEM, substrings the error must hold; empty: loads).
+    #[test]
+    fn bad_files_are_refused_with_their_name() {
+        let (cert, key) = self_signed();
+        let (_, other_key) = self_signed();
+        let cases: [(&str, &str, &[&str]); 6] = [
+            (&cert, &key, &[]),
+            ("", &key, &["cert.pem", "no PEM certificate"]),
+            (
+                "-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n",
+                &key,
+                &["cert.pem", "base64"],
+            ),
+            (&cert, &cert, &["key.pem", "no PEM private key"]),
+            (&cert, &other_key, &["key.pem does not match", "cert.pem"]),
+            (&key, &key, &["cert.pem", "no PEM certificate"]),
+        ];
+        let provider = rustls::crypto::aws_lc_rs::default_provider();
+        for (i, (cert, key, want)) in cases.into_iter().enumerate() {
+            let dir = tempfile::tempdir().unwrap();
+            let files = TlsConfig {
+                cert: write(&dir, "cert.pem", cert),
+                key: write(&dir, "key.pem", key),
+            };
+            match (load(&files, &provider), want.is_empty()) {
+                (Ok(_), true) => {}
+                (Ok(_), false) => panic!("case {i}: loaded, expected {want:?}"),
+                (Err(err), _) => {
+                    let message = err.to_string();
+                    assert!(
+                        !want.is_empty() && want.iter().all(|w| message.contains(w)),
+                        "case {i}: {message:?} lacks {want:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_missing_file_is_named() {
+        let files = TlsConfig {
+            cert: PathBuf::from("/nonexistent/cert.pem"),
+            key: PathBuf::from("/nonexistent/key.pem"),
+        };
+        let provider = rustls::crypto::aws_lc_rs::default_provider();
+        let err = load(&files, &provider).err().unwrap().to_string();
+        assert!(
+            err.starts_with("cannot read /nonexistent/cert.pem: "),
+            "{err}"
+        );
+    }
+}
