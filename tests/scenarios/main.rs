@@ -4,3 +4,4 @@
 mod agent;
 mod browser;
 mod dispatcher;
+mod tls;

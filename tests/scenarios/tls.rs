@@ -1,0 +1,225 @@
+//! `signpost-dispatcher --tls-cert --tls-key`: the public listener over
+//! HTTPS, HTTP/1.1 and HTTP/2 by ALPN, with a certificate made at test time
+//! and reloaded on SIGHUP; a bad certificate stops the start.
+
+use std::path::{Path, PathBuf};
+
+use reqwest::{StatusCode, Version};
+use serde_json::json;
+use signpost_e2e::{Proc, client, eventually, eventually_some};
+use signpost_shared::api;
+
+const BIN: &str = "signpost-dispatcher";
+
+/// A self-signed certificate for 127.0.0.1 and localhost, as PEM files in
+/// a temp folder of its own (deleted on drop).
+struct CertFiles {
+    dir: tempfile::TempDir,
+    cert_pem: String,
+}
+
+impl CertFiles {
+    fn new() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("signpost-e2e-tls-")
+            .tempdir()
+            .expect("create a temp folder");
+        let mut files = CertFiles {
+            dir,
+            cert_pem: String::new(),
+        };
+        files.renew();
+        files
+    }
+
+    /// Overwrites the files with a fresh certificate and key.
+    fn renew(&mut self) {
+        let names = vec!["127.0.0.1".to_owned(), "localhost".to_owned()];
+        let made = rcgen::generate_simple_self_signed(names).expect("generate a certificate");
+        self.cert_pem = made.cert.pem();
+        std::fs::write(self.cert(), &self.cert_pem).expect("write cert.pem");
+        std::fs::write(self.key(), made.signing_key.serialize_pem()).expect("write key.pem");
+    }
+
+    fn cert(&self) -> PathBuf {
+        self.dir.path().join("cert.pem")
+    }
+
+    fn key(&self) -> PathBuf {
+        self.dir.path().join("key.pem")
+    }
+}
+
+/// A client trusting the certificate `cert_pem` only, following no
+/// redirects; HTTP/1.1 only, or HTTP/2 when ALPN agrees.
+fn https_client(cert_pem: &str, http1_only: bool) -> reqwest::Client {
+    let cert = reqwest::Certificate::from_pem(cert_pem.as_bytes()).expect("parse the PEM");
+    let builder = reqwest::Client::builder()
+        .tls_certs_only([cert])
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(signpost_e2e::patience());
+    let builder = if http1_only {
+        builder.http1_only()
+    } else {
+        builder
+    };
+    builder.build().expect("build the HTTPS client")
+}
+
+/// Whether a GET of `/` on `disp` over HTTPS with `client` is redirected.
+async fn redirected(client: &reqwest::Client, disp: &Proc) -> bool {
+    let response = client.get(https(disp, "/")).send().await;
+    response.is_ok_and(|r| r.status() == StatusCode::FOUND)
+}
+
+fn path_str(path: &Path) -> &str {
+    path.to_str().expect("temp paths are UTF-8")
+}
+
+/// A dispatcher on ephemeral ports serving TLS with `files`.
+async fn tls_dispatcher(files: &CertFiles) -> Proc {
+    Proc::command(BIN)
+        .args(&["--listen", "127.0.0.1:0", "--control-listen", "127.0.0.1:0"])
+        .args(&["--tls-cert", path_str(&files.cert())])
+        .args(&["--tls-key", path_str(&files.key())])
+        .listeners(2)
+        .spawn()
+        .await
+}
+
+/// Pushes a fresh report for `web-1` over the plain control listener.
+async fn push_backend(disp: &Proc) {
+    let report = json!({
+        "node_id": "web-1", "url": "http://127.0.0.1:8001", "cpu_percent": 10.0,
+        "mem_percent": 20.0, "load1": 0.1, "cores": 2, "connections": 0,
+        "weight": 1.0, "state": "ready", "healthy": true, "seq": 1,
+        "sampled_at_ms": 1_763_700_000_000u64, "agent_version": "e2e"
+    });
+    let response = client()
+        .post(disp.url("control") + api::REPORT)
+        .json(&report)
+        .send()
+        .await
+        .expect("POST /v1/report over plain HTTP");
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+/// `https://<public>/<path>`.
+fn https(disp: &Proc, path: &str) -> String {
+    format!("https://{}{path}", disp.addr("public"))
+}
+
+#[tokio::test]
+async fn https_redirects_over_http1_and_http2() {
+    let files = CertFiles::new();
+    let disp = tls_dispatcher(&files).await;
+    push_backend(&disp).await;
+
+    for (http1_only, version) in [(true, Version::HTTP_11), (false, Version::HTTP_2)] {
+        let client = https_client(&files.cert_pem, http1_only);
+        let response = eventually_some("web-1 is in the pool", || async {
+            let response = client
+                .get(https(&disp, "/a/b?c=1"))
+                .send()
+                .await
+                .expect("GET over HTTPS");
+            (response.status() == StatusCode::FOUND).then_some(response)
+        })
+        .await;
+        assert_eq!(response.version(), version);
+        assert_eq!(
+            response.headers()["location"],
+            "http://127.0.0.1:8001/a/b?c=1"
+        );
+        assert_eq!(response.headers()["cache-control"], "no-store");
+    }
+    // The public listener speaks TLS only: a plain request gets no answer.
+    let plain = client().get(disp.url("public") + "/").send().await;
+    assert!(plain.is_err(), "plain HTTP was answered: {plain:?}");
+}
+
+#[tokio::test]
+async fn sighup_reloads_the_certificate() {
+    let mut files = CertFiles::new();
+    let disp = tls_dispatcher(&files).await;
+    push_backend(&disp).await;
+    let old_pem = files.cert_pem.clone();
+    let old_client = https_client(&old_pem, false);
+    eventually("the first certificate is served", || {
+        redirected(&old_client, &disp)
+    })
+    .await;
+
+    // Renewal: the same files, a new certificate, then `systemctl reload`.
+    files.renew();
+    hang_up(&files.cert());
+    let new_client = https_client(&files.cert_pem, false);
+    eventually("the renewed certificate is served", || {
+        redirected(&new_client, &disp)
+    })
+    .await;
+    // New connections no longer get the old certificate.
+    assert!(!redirected(&https_client(&old_pem, false), &disp).await);
+    assert!(
+        disp.stderr().contains("TLS certificate reloaded"),
+        "{}",
+        disp.stderr()
+    );
+}
+
+#[tokio::test]
+async fn a_bad_certificate_or_key_stops_the_start_and_names_the_file() {
+    let files = CertFiles::new();
+    let other = CertFiles::new();
+    let garbage = files.dir.path().join("garbage.pem");
+    std::fs::write(&garbage, "not a certificate\n").expect("write garbage.pem");
+    let cases = [
+        (
+            garbage.clone(),
+            files.key(),
+            "garbage.pem: no PEM certificate",
+        ),
+        (
+            files.cert(),
+            garbage.clone(),
+            "garbage.pem: no PEM private key",
+        ),
+        (files.cert(), other.key(), "does not match the certificate"),
+    ];
+    for (cert, key, want) in cases {
+        let out = Proc::command(BIN)
+            .args(&["--listen", "127.0.0.1:0", "--control-listen", "127.0.0.1:0"])
+            .args(&["--tls-cert", path_str(&cert), "--tls-key", path_str(&key)])
+            .output()
+            .await;
+        assert!(!out.status.success(), "started with {cert:?} {key:?}");
+        assert!(out.stderr.contains(want), "want {want:?} in {}", out.stderr);
+    }
+}
+
+/// Sends SIGHUP to the dispatcher started with `cert` on its command line
+/// (a unique temp path), through `kill(1)`: the workspace forbids `unsafe`.
+fn hang_up(cert: &Path) {
+    let pid = pid_with_arg(path_str(cert));
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -HUP {pid} failed: {status}");
+}
+
+/// The pid of the one process whose arguments include `arg`.
+fn pid_with_arg(arg: &str) -> String {
+    let has_arg = |pid: &Path| {
+        std::fs::read(pid.join("cmdline"))
+            .is_ok_and(|cmdline| cmdline.split(|b| *b == 0).any(|a| a == arg.as_bytes()))
+    };
+    std::fs::read_dir("/proc")
+        .expect("list /proc")
+        .filter_map(Result::ok)
+        .find(|entry| {
+            entry.file_name().to_string_lossy().parse::<u32>().is_ok() && has_arg(&entry.path())
+        })
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .unwrap_or_else(|| panic!("no process has {arg} among its arguments"))
+}
