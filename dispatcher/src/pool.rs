@@ -244,3 +244,88 @@ impl Policy {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::*;
+    use crate::config::{Args, HashKey, StrategyKind};
+    use crate::sticky::CookieSigner;
+
+    fn backend(id: &str, signer: &CookieSigner) -> Backend {
+        Backend {
+            id: id.into(),
+            base_url: format!("http://{id}.test").into(),
+            weight: 1.0,
+            load: Projection {
+                base: 0.0,
+                sent_at_report: 0,
+                cost: 0.01,
+            },
+            live: Arc::default(),
+            pin: signer.pin(id).map(Arc::new),
+        }
+    }
+
+    fn cookie_pool(signer: &CookieSigner) -> Pool {
+        let mut config = Config::load(&Args::default()).unwrap();
+        config.sticky = Sticky::Cookie;
+        let members = Members {
+            active: vec![backend("a", signer), backend("b", signer)],
+            draining: vec![backend("leaving", signer)],
+            on_backups: false,
+        };
+        let strategy = Strategy::new(StrategyKind::RoundRobin, &HashKey::ClientIp);
+        Pool::new(members, &strategy, Arc::new(Policy::new(&config)))
+    }
+
+    fn choose_with(pool: &Pool, cookie: Option<&str>) -> (String, bool) {
+        let mut headers = HeaderMap::new();
+        if let Some(cookie) = cookie {
+            headers.insert(http::header::COOKIE, cookie.parse().unwrap());
+        }
+        let request = Request {
+            client: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            headers: &headers,
+        };
+        match pool.choose(&request, &mut rand::rng()) {
+            Choice::Pinned(b) => (b.id.to_string(), true),
+            Choice::Picked(b) => (b.id.to_string(), false),
+            Choice::Unavailable => panic!("pool is not empty"),
+        }
+    }
+
+    fn cookie_of(signer: &CookieSigner, id: &str) -> String {
+        let pin = signer.pin(id).unwrap();
+        let header = pin.set_cookie.to_str().unwrap().to_owned();
+        header[..header.find(';').unwrap()].to_owned()
+    }
+
+    #[test]
+    fn valid_cookies_pin_to_active_and_draining_nodes_only() {
+        let signer = CookieSigner::new(b"0123456789abcdef", false, None);
+        let pool = cookie_pool(&signer);
+        // Pinned to b whatever round robin would say.
+        for _ in 0..5 {
+            assert_eq!(
+                choose_with(&pool, Some(&cookie_of(&signer, "b"))),
+                ("b".into(), true)
+            );
+        }
+        // A draining node keeps its pinned clients...
+        let leaving = cookie_of(&signer, "leaving");
+        assert_eq!(choose_with(&pool, Some(&leaving)), ("leaving".into(), true));
+        // ...but gets no new ones.
+        for _ in 0..10 {
+            assert_ne!(choose_with(&pool, None).0, "leaving");
+        }
+        // Unknown nodes and forgeries are picked afresh.
+        let gone = cookie_of(&signer, "gone");
+        let (_, pinned) = choose_with(&pool, Some(&gone));
+        assert!(!pinned);
+        let other = CookieSigner::new(b"another-secret-0000", false, None);
+        let (_, pinned) = choose_with(&pool, Some(&cookie_of(&other, "b")));
+        assert!(!pinned, "a cookie signed with another secret is ignored");
+    }
+}

@@ -18,6 +18,16 @@ pub const DASHBOARD: &str = "/dashboard";
 /// Dispatcher control listener: Prometheus text exposition.
 pub const METRICS: &str = "/metrics";
 
+/// Dispatcher control listener: admin actions on one backend live under
+/// `/v1/backends/{id}/{drain|ready|maintenance}`; see [`admin_path`].
+pub const BACKENDS: &str = "/v1/backends";
+
+/// The admin path that applies `action` (`drain`, `ready` or
+/// `maintenance`) to backend `id`.
+pub fn admin_path(id: &str, action: &str) -> String {
+    format!("{BACKENDS}/{id}/{action}")
+}
+
 /// The largest report body accepted (413 beyond), for push and poll alike.
 pub const MAX_REPORT_BYTES: usize = 64 * 1024;
 

@@ -3,5 +3,8 @@
 
 mod agent;
 mod browser;
+mod deploy;
 mod dispatcher;
+mod operations;
+mod sticky;
 mod tls;

@@ -98,17 +98,23 @@ impl Proc {
         lock(&self.stdout).clone()
     }
 
-    /// Sends SIGTERM (through `kill(1)`: the workspace forbids `unsafe`).
+    /// Sends SIGTERM.
     pub fn terminate(&self) {
+        self.signal("TERM");
+    }
+
+    /// Sends the signal `name` (`TERM`, `HUP`, ...) through `kill(1)`: the
+    /// workspace forbids `unsafe`.
+    pub fn signal(&self, name: &str) {
         let pid = self
             .child
             .id()
             .expect("the process has not been reaped yet");
         let status = std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
+            .args([format!("-{name}"), pid.to_string()])
             .status()
             .expect("run kill");
-        assert!(status.success(), "kill -TERM {pid} failed: {status}");
+        assert!(status.success(), "kill -{name} {pid} failed: {status}");
     }
 
     /// Waits for the process to exit and for its last output to be

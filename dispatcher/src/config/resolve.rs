@@ -111,13 +111,15 @@ impl Resolver<'_> {
         let (listen, control_listen) = self.listeners();
         let (poll_interval, stale_after, forget_after) = self.timing();
         let health = self.global_health();
+        let backends = self.backends(&health);
+        let strategy = self.strategy(&health, &backends);
         Config {
             listen,
             control_listen,
             poll_interval,
             stale_after,
             forget_after,
-            strategy: pick!(self, strategy, DEFAULT_STRATEGY).value,
+            strategy,
             hash_key: pick!(self, hash_key, DEFAULT_HASH_KEY).value,
             sticky: pick!(self, sticky, DEFAULT_STICKY).value,
             cookie_secret: self.secret(pick!(self, cookie_secret), MIN_SECRET_LEN),
@@ -137,7 +139,7 @@ impl Resolver<'_> {
             slow_start: pick!(self, slow_start, DEFAULT_SLOW_START).value,
             mem_high_water: self.percent(pick!(self, mem_high_water, DEFAULT_MEM_HIGH_WATER)),
             tls: self.tls(),
-            backends: self.backends(&health),
+            backends,
             health: health.config(),
             workers: self.within(pick!(self, workers, default_workers()), WORKERS),
             max_header_bytes: self.within(
@@ -150,6 +152,19 @@ impl Resolver<'_> {
             log_format: pick!(self, log_format, DEFAULT_LOG_FORMAT).value,
             config_file: self.args.config.clone(),
         }
+    }
+
+    /// The strategy; `fastest` needs health checks to rank backends by.
+    fn strategy(&self, health: &backend::HealthVals, backends: &[BackendConfig]) -> StrategyKind {
+        let strategy = pick!(self, strategy, DEFAULT_STRATEGY);
+        let checked =
+            health.config().path.is_some() || backends.iter().any(|b| b.health.path.is_some());
+        self.require(&strategy, strategy.value != StrategyKind::Fastest || checked, || {
+            "fastest ranks backends by health-check latency: set --health-path \
+             (or a [health] path)"
+                .to_owned()
+        });
+        strategy.value
     }
 
     /// The `--trust-forwarded` CIDRs, or else the file's list.

@@ -298,6 +298,19 @@ fn ephemeral_ports_may_be_shared() {
 #[test]
 fn every_rule() {
     let cases = [
+        // Strategy.
+        (
+            "strategy = \"fastest\"",
+            "test.toml:1: strategy: fastest ranks backends by health-check latency",
+        ),
+        (
+            "trust_forwarded = [\"10.0.0.0/8\", \"nonsense\"]",
+            "test.toml:1: trust_forwarded[1]: invalid CIDR \"nonsense\"",
+        ),
+        (
+            "[health]\nstatus = \"600-700\"",
+            "test.toml:2: health.status: invalid status range \"600-700\"",
+        ),
         // Durations and timing.
         (
             "poll_interval = \"0s\"",

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -12,7 +12,7 @@ use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderMap, StatusCode};
 use serde_json::json;
-use signpost_shared::{DashboardView, LoadReport, MAX_REPORT_BYTES, api};
+use signpost_shared::{DashboardView, LoadReport, MAX_REPORT_BYTES, NodeState, api};
 use subtle::ConstantTimeEq;
 use tokio::time::Instant;
 
@@ -28,6 +28,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route(api::METRICS, get(metrics))
         .route(api::HEALTHZ, get(healthz))
         .route(api::REPORT, post(report))
+        .route(&format!("{}/{{id}}/{{action}}", api::BACKENDS), post(admin))
         .layer(DefaultBodyLimit::max(MAX_REPORT_BYTES))
         .with_state(app)
 }
@@ -83,6 +84,27 @@ async fn report(
             Err(err.into())
         }
     }
+}
+
+/// `POST /v1/backends/{id}/{action}`: an operator drains a backend, puts
+/// it in maintenance, or clears the override with `ready`. The override
+/// wins over the agent's own state until cleared.
+async fn admin(
+    State(app): State<Arc<App>>,
+    Path((id, action)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if !authorized(&headers, app.config().admin_token.as_deref()) {
+        return Err(ApiError::Unauthorized);
+    }
+    let state = match action.as_str() {
+        "drain" => Some(NodeState::Draining),
+        "maintenance" => Some(NodeState::Maintenance),
+        "ready" => None,
+        _ => return Err(ApiError::UnknownAction(action)),
+    };
+    app.set_admin(&id, state)?;
+    Ok(Json(json!({ "id": id, "action": action })))
 }
 
 /// True when no token is configured, or the request carries it as a

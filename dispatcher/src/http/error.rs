@@ -7,7 +7,7 @@ use http::StatusCode;
 use http::header::WWW_AUTHENTICATE;
 use signpost_shared::ReportError;
 
-use crate::registry::IngestError;
+use crate::registry::{IngestError, UnknownNode};
 
 /// Why a control request failed. Bodies are `{"error": "..."}`.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +27,12 @@ pub enum ApiError {
     /// The report is valid but cannot be filed.
     #[error(transparent)]
     Ingest(#[from] IngestError),
+    /// The admin API named an unknown backend.
+    #[error(transparent)]
+    UnknownNode(#[from] UnknownNode),
+    /// The admin API named an unknown action.
+    #[error("unknown action {0:?}: expected drain, ready or maintenance")]
+    UnknownAction(String),
     /// Something on our side failed; details stay in the log.
     #[error("internal error")]
     Internal(String),
@@ -41,6 +47,7 @@ impl ApiError {
             ApiError::Body(_) | ApiError::Report(_) => StatusCode::BAD_REQUEST,
             ApiError::Ingest(IngestError::IdConflict(_)) => StatusCode::CONFLICT,
             ApiError::Ingest(_) => StatusCode::BAD_REQUEST,
+            ApiError::UnknownNode(_) | ApiError::UnknownAction(_) => StatusCode::NOT_FOUND,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -38,34 +38,26 @@ pub async fn page() -> impl IntoResponse {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
+    use axum::Router;
     use axum::body::Body;
+    use axum::routing::get;
     use http::{Request, StatusCode};
     use http_body_util::BodyExt;
     use signpost_shared::api;
     use tower::ServiceExt;
 
     use super::*;
-    use crate::app::App;
-    use crate::config::{Args, Config, FileConfig};
-    use crate::http::control;
-
-    fn app() -> Arc<App> {
-        let config = Config::try_from((&Args::default(), &FileConfig::default()))
-            .expect("the default config is valid");
-        Arc::new(App::new(config))
-    }
 
     #[tokio::test]
-    async fn control_root_serves_the_self_contained_page() {
+    async fn the_page_is_self_contained_html_that_polls_the_view() {
         let request = Request::get("/").body(Body::empty()).unwrap();
-        let response = control::router(app()).oneshot(request).await.unwrap();
+        let router = Router::new().route("/", get(page));
+        let response = router.oneshot(request).await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
         let headers = response.headers();
         assert_eq!(headers[CONTENT_TYPE], "text/html; charset=utf-8");
         assert_eq!(headers[CACHE_CONTROL], "no-store");
-        assert!(headers.contains_key(CONTENT_SECURITY_POLICY));
+        assert_eq!(headers[CONTENT_SECURITY_POLICY], POLICY);
         let body = response.into_body().collect().await.unwrap().to_bytes();
         let body = std::str::from_utf8(&body).unwrap();
         assert!(body.starts_with("<!doctype html>"));

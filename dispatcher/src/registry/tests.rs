@@ -343,3 +343,136 @@ fn projection_starts_from_the_report_and_counts_redirects_since() {
         "counters survive rebuilds"
     );
 }
+
+#[test]
+fn admin_overrides_win_until_cleared_with_ready() {
+    let t0 = Instant::now();
+    let mut registry = new_registry(&[]);
+    registry.observe(Source::Push, report("a", 1), t0).unwrap();
+    registry.set_admin("a", Some(NodeState::Draining)).unwrap();
+    assert_eq!(state_of(&mut registry, "a", t0), BackendState::Draining);
+    // The agent keeps saying ready: the override still wins.
+    registry.observe(Source::Push, report("a", 2), t0).unwrap();
+    assert_eq!(state_of(&mut registry, "a", t0), BackendState::Draining);
+    registry
+        .set_admin("a", Some(NodeState::Maintenance))
+        .unwrap();
+    assert_eq!(state_of(&mut registry, "a", t0), BackendState::Maintenance);
+    registry.set_admin("a", None).unwrap();
+    assert_eq!(state_of(&mut registry, "a", t0), BackendState::Ready);
+    assert_eq!(
+        registry.set_admin("nope", None),
+        Err(UnknownNode("nope".into()))
+    );
+}
+
+#[test]
+fn failing_health_checks_take_a_node_down_and_passing_ones_bring_it_back() {
+    let t0 = Instant::now();
+    let mut registry = new_registry(&[]);
+    registry.observe(Source::Push, report("a", 1), t0).unwrap();
+    let fail = crate::health::Outcome::Fail("500".into());
+    let pass = crate::health::Outcome::Pass(Duration::from_millis(5));
+    assert_eq!(registry.observe_health("a", &fail), Some(false));
+    assert_eq!(state_of(&mut registry, "a", t0), BackendState::Down);
+    assert_eq!(
+        view(&mut registry, "a", t0).health,
+        signpost_shared::Health::Failing
+    );
+    assert!(pool_ids(&mut registry, t0).is_empty());
+    // rise = 2 by default.
+    assert_eq!(registry.observe_health("a", &pass), None);
+    assert_eq!(registry.observe_health("a", &pass), Some(true));
+    assert_eq!(pool_ids(&mut registry, t0), ["a"]);
+    assert_eq!(registry.observe_health("unknown", &pass), None);
+}
+
+#[test]
+fn health_targets_need_a_path_and_a_url() {
+    let t0 = Instant::now();
+    let mut with_path = configured(Some("checked"), None, false);
+    with_path.health.path = Some("/healthz".into());
+    with_path.url = Some("http://checked.test/app/".into());
+    let mut registry = new_registry(&[with_path, configured(Some("unchecked"), None, false)]);
+    registry
+        .observe(Source::Push, report("unchecked", 1), t0)
+        .unwrap();
+    let targets = registry.health_targets();
+    assert_eq!(targets.len(), 1);
+    assert_eq!(targets[0].url, "http://checked.test/app/healthz");
+}
+
+#[test]
+fn slow_start_ramps_weight_after_joining_and_after_draining() {
+    let t0 = Instant::now();
+    let ramp = Duration::from_secs(10);
+    let mut registry = Registry::new(
+        &[],
+        Settings {
+            slow_start: ramp,
+            stale_after: Duration::from_secs(60),
+            ..settings()
+        },
+        None,
+    );
+    registry.observe(Source::Push, report("a", 1), t0).unwrap();
+    let weight = |registry: &mut Registry, at| registry.members(at, Metric::Cpu).active[0].weight;
+    assert!(weight(&mut registry, t0) <= 0.011);
+    assert!((weight(&mut registry, t0 + ramp / 2) - 0.5).abs() < 1e-9);
+    assert_eq!(weight(&mut registry, t0 + ramp), 1.0);
+    // The ramp schedules rebuilds while it runs.
+    assert!(registry.next_deadline(t0 + ramp / 2).unwrap() <= t0 + ramp / 2 + ramp / 20);
+
+    // Draining, then ready again: a fresh ramp.
+    let t1 = t0 + ramp;
+    registry.set_admin("a", Some(NodeState::Draining)).unwrap();
+    assert!(registry.members(t1, Metric::Cpu).active.is_empty());
+    registry.set_admin("a", None).unwrap();
+    assert!(weight(&mut registry, t1 + Duration::from_secs(1)) < 0.2);
+}
+
+#[test]
+fn reconfigure_keeps_what_is_known_about_remaining_backends() {
+    let t0 = Instant::now();
+    let backends = [
+        configured(Some("stays"), None, false),
+        configured(Some("goes"), None, false),
+    ];
+    let mut registry = new_registry(&backends);
+    registry
+        .observe(Source::Push, report("stays", 1), t0)
+        .unwrap();
+    registry
+        .observe(Source::Push, report("goes", 1), t0)
+        .unwrap();
+    registry
+        .observe(Source::Push, report("pushed", 1), t0)
+        .unwrap();
+    registry.members(t0, Metric::Cpu).active[0].live.record();
+    let sent_before = view(&mut registry, "stays", t0).redirects_total;
+
+    let mut weighted = configured(Some("stays"), None, true);
+    weighted.weight = 3.0;
+    registry.reconfigure(
+        &[weighted, configured(Some("new"), None, false)],
+        settings(),
+        None,
+    );
+    let ids: Vec<String> = registry
+        .views(t0, &|_| false)
+        .into_iter()
+        .map(|v| v.id)
+        .collect();
+    assert_eq!(ids, ["new", "pushed", "stays"]);
+    let stays = view(&mut registry, "stays", t0);
+    assert_eq!(
+        stays.redirects_total, sent_before,
+        "counters survive a reload"
+    );
+    assert_eq!(
+        stays.state,
+        BackendState::Ready,
+        "its report survives a reload"
+    );
+    assert!(stays.backup && stays.weight == 3.0, "new settings apply");
+}

@@ -1,0 +1,301 @@
+//! What operators do to a running dispatcher, and what it does on its own
+//! behalf: the admin API, SIGHUP reloads, active health checks and slow
+//! start.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use signpost_e2e::{Proc, Stub, client, config_file, eventually, eventually_within, scaled};
+use signpost_shared::{BackendState, Health, api};
+
+use super::dispatcher::{dashboard, push, report, state_of, steady_dispatcher};
+use super::sticky::{backends, get};
+
+/// A backend whose `/healthz` answers after a delay the test sets.
+struct SlowBackend {
+    url: String,
+    delay_ms: Arc<AtomicU64>,
+}
+
+impl SlowBackend {
+    async fn start() -> SlowBackend {
+        let delay_ms = Arc::new(AtomicU64::new(0));
+        let delay = delay_ms.clone();
+        let app = Router::new().fallback(move || {
+            let delay = Duration::from_millis(delay.load(Ordering::Relaxed));
+            async move {
+                tokio::time::sleep(delay).await;
+                "ok"
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
+        SlowBackend { url, delay_ms }
+    }
+}
+
+/// How many of `n` fresh clients are sent to `location`.
+async fn hits(disp: &Proc, n: usize, location: &str) -> usize {
+    let mut hits = 0;
+    for _ in 0..n {
+        if get(disp, None, None).await.0 == location {
+            hits += 1;
+        }
+    }
+    hits
+}
+
+async fn health_of(disp: &Proc, id: &str) -> Option<(BackendState, Health)> {
+    let view = dashboard(disp).await;
+    view.backends
+        .iter()
+        .find(|b| b.id == id)
+        .map(|b| (b.state, b.health))
+}
+
+const HEALTH_ARGS: [&str; 12] = [
+    "--health-path",
+    "/healthz",
+    "--health-interval",
+    "1s",
+    "--health-timeout",
+    "900ms",
+    "--health-fall",
+    "2",
+    "--health-rise",
+    "2",
+    "--health-max-latency",
+    "200ms",
+];
+
+#[tokio::test]
+async fn failing_health_checks_take_a_backend_down_and_passing_ones_bring_it_back() {
+    let app = Stub::start().await;
+    let disp = steady_dispatcher(&HEALTH_ARGS).await;
+    push(&disp, &report("web-1", &app.url(), 1)).await;
+    eventually("the first check passes", || async {
+        health_of(&disp, "web-1").await == Some((BackendState::Ready, Health::Passing))
+            && app.count("/healthz") >= 1
+    })
+    .await;
+
+    app.respond(500, "");
+    // fall = 2 at 1s intervals: down within about two seconds.
+    eventually_within(
+        "500s take it down",
+        scaled(std::time::Duration::from_secs(6)),
+        || async {
+            (health_of(&disp, "web-1").await == Some((BackendState::Down, Health::Failing)))
+                .then_some(())
+        },
+    )
+    .await;
+    let response = client()
+        .get(disp.url("public") + "/")
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(response.status(), 503, "a down backend gets no clients");
+
+    app.respond(200, "");
+    eventually("passing checks bring it back", || async {
+        health_of(&disp, "web-1").await == Some((BackendState::Ready, Health::Passing))
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn answers_slower_than_the_ceiling_count_as_failures() {
+    let slow = SlowBackend::start().await;
+    let disp = steady_dispatcher(&HEALTH_ARGS).await;
+    push(&disp, &report("web-1", &slow.url, 1)).await;
+    eventually("the first check passes", || async {
+        health_of(&disp, "web-1").await == Some((BackendState::Ready, Health::Passing))
+    })
+    .await;
+    slow.delay_ms.store(400, Ordering::Relaxed);
+    eventually("slow answers take it down", || async {
+        state_of(&disp, "web-1").await == Some(BackendState::Down)
+    })
+    .await;
+    slow.delay_ms.store(0, Ordering::Relaxed);
+    eventually("fast answers bring it back", || async {
+        state_of(&disp, "web-1").await == Some(BackendState::Ready)
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn fastest_prefers_the_quicker_backend() {
+    let quick = SlowBackend::start().await;
+    let sluggish = SlowBackend::start().await;
+    sluggish.delay_ms.store(120, Ordering::Relaxed);
+    let mut args = HEALTH_ARGS.to_vec();
+    args.extend(["--strategy", "fastest", "--slow-start", "0s"]);
+    let disp = steady_dispatcher(&args).await;
+    push(&disp, &report("quick", &quick.url, 1)).await;
+    push(&disp, &report("sluggish", &sluggish.url, 1)).await;
+    eventually("both are checked", || async {
+        let view = dashboard(&disp).await;
+        view.eligible == 2 && view.backends.iter().all(|b| b.health == Health::Passing)
+    })
+    .await;
+    let to_quick = hits(&disp, 100, &format!("{}/page", quick.url)).await;
+    assert!(
+        to_quick >= 65,
+        "only {to_quick} of 100 went to the quicker backend"
+    );
+}
+
+#[tokio::test]
+async fn slow_start_ramps_a_joining_backends_share() {
+    let disp = steady_dispatcher(&["--strategy", "random", "--slow-start", "3s"]).await;
+    backends(&disp, &[("old", 10.0)]).await;
+    eventually("the old backend has ramped up", || async {
+        let view = dashboard(&disp).await;
+        view.backends[0].effective_weight >= 1.0
+    })
+    .await;
+    backends(&disp, &[("old", 10.0), ("new", 10.0)]).await;
+    let early = hits(&disp, 100, "http://new.test/page").await;
+    let view = dashboard(&disp).await;
+    let new = view
+        .backends
+        .iter()
+        .find(|b| b.id == "new")
+        .expect("new is listed");
+    assert!(new.effective_weight < 1.0, "ramp visible on the dashboard");
+    eventually("the new backend has ramped up", || async {
+        let view = dashboard(&disp).await;
+        view.backends.iter().all(|b| b.effective_weight >= 1.0)
+    })
+    .await;
+    let late = hits(&disp, 200, "http://new.test/page").await;
+    assert!(
+        early < 35,
+        "{early} of the first 100 went to the joining backend"
+    );
+    assert!(late > 70, "only {late} of 200 once ramped");
+}
+
+#[tokio::test]
+async fn sighup_keeps_the_old_config_on_errors_and_swaps_a_good_one() {
+    let v1 = "strategy = \"round-robin\"\n\n[[backend]]\nid = \"a\"\nurl = \"http://a-v1.test\"\n";
+    let config = config_file(v1);
+    let path = config.path().to_str().expect("UTF-8 temp path").to_owned();
+    let disp = steady_dispatcher(&["--config", &path]).await;
+    let mut a = report("a", "", 1);
+    a.as_object_mut().expect("object").remove("url");
+    push(&disp, &a).await;
+    push(&disp, &report("b", "http://b.test", 1)).await;
+    eventually("both serve", || async {
+        dashboard(&disp).await.eligible == 2
+    })
+    .await;
+    assert_eq!(dashboard(&disp).await.strategy, "round-robin");
+
+    std::fs::write(config.path(), "strategy = \"nope\"\n").expect("write the broken config");
+    disp.signal("HUP");
+    eventually("the refusal is logged", || async {
+        disp.stderr().contains("refused")
+    })
+    .await;
+    let view = dashboard(&disp).await;
+    assert_eq!((view.strategy.as_str(), view.eligible), ("round-robin", 2));
+
+    let v2 = "strategy = \"weighted-round-robin\"\n\n[[backend]]\nid = \"a\"\nurl = \"http://a-v2.test\"\nweight = 2\n";
+    std::fs::write(config.path(), v2).expect("write the new config");
+    disp.signal("HUP");
+    eventually("the new config is in force", || async {
+        dashboard(&disp).await.strategy == "weighted-round-robin"
+    })
+    .await;
+    let view = dashboard(&disp).await;
+    assert_eq!(view.eligible, 2, "both backends kept their reports");
+    let a = view
+        .backends
+        .iter()
+        .find(|b| b.id == "a")
+        .expect("a is listed");
+    assert_eq!((a.url.as_str(), a.weight), ("http://a-v2.test", 2.0));
+    let control = client()
+        .get(disp.url("control") + api::HEALTHZ)
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(control.status(), 200, "the listeners never went away");
+}
+#[tokio::test]
+async fn admin_api_needs_its_token_and_wins_over_reports() {
+    let disp = steady_dispatcher(&["--admin-token", "adm1n"]).await;
+    backends(&disp, &[("a", 10.0), ("b", 10.0)]).await;
+    let url = disp.url("control") + &api::admin_path("a", "drain");
+    let status = client()
+        .post(&url)
+        .send()
+        .await
+        .expect("POST admin")
+        .status();
+    assert_eq!(status, 401);
+    let status = client()
+        .post(&url)
+        .bearer_auth("wrong")
+        .send()
+        .await
+        .expect("POST admin")
+        .status();
+    assert_eq!(status, 401);
+    let status = client()
+        .post(&url)
+        .bearer_auth("adm1n")
+        .send()
+        .await
+        .expect("POST admin")
+        .status();
+    assert_eq!(status, 200);
+    // Visible at once, and it outlives the agent's next report.
+    assert_eq!(
+        super::dispatcher::state_of(&disp, "a").await,
+        Some(signpost_shared::BackendState::Draining)
+    );
+    push(&disp, &report("a", "http://a.test", 20)).await;
+    for _ in 0..10 {
+        assert_eq!(get(&disp, None, None).await.0, "http://b.test/page");
+    }
+    let ready = disp.url("control") + &api::admin_path("a", "ready");
+    let status = client()
+        .post(&ready)
+        .bearer_auth("adm1n")
+        .send()
+        .await
+        .expect("POST admin")
+        .status();
+    assert_eq!(status, 200);
+    eventually("a takes clients again", || async {
+        get(&disp, None, None).await.0 == "http://a.test/page"
+    })
+    .await;
+    let unknown = disp.url("control") + &api::admin_path("nope", "drain");
+    let status = client()
+        .post(&unknown)
+        .bearer_auth("adm1n")
+        .send()
+        .await
+        .expect("POST admin")
+        .status();
+    assert_eq!(status, 404);
+    let bad_action = disp.url("control") + &api::admin_path("a", "explode");
+    let status = client()
+        .post(&bad_action)
+        .bearer_auth("adm1n")
+        .send()
+        .await
+        .expect("POST admin")
+        .status();
+    assert_eq!(status, 404);
+}

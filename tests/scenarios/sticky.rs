@@ -1,0 +1,207 @@
+//! Client pinning with the real dispatcher: signed cookies (across
+//! replicas) and client addresses.
+
+use std::collections::HashMap;
+
+use reqwest::StatusCode;
+use serde_json::json;
+use signpost_e2e::{Proc, client, eventually};
+
+use super::dispatcher::{push, report, steady_dispatcher};
+
+const SECRET: &str = "e2e-shared-cookie-secret-0123456789";
+
+/// One GET with `cookie`: (Location, the `signpost=...` pair it sets, if any).
+pub(crate) async fn get(
+    disp: &Proc,
+    cookie: Option<&str>,
+    forwarded_for: Option<&str>,
+) -> (String, Option<String>) {
+    let mut request = client().get(disp.url("public") + "/page");
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    if let Some(ip) = forwarded_for {
+        request = request.header("x-forwarded-for", ip);
+    }
+    let response = request.send().await.expect("GET public");
+    assert_eq!(response.status(), StatusCode::FOUND);
+    let location = response.headers()["location"]
+        .to_str()
+        .expect("ASCII")
+        .to_owned();
+    let set = response.headers().get("set-cookie").map(|v| {
+        let v = v.to_str().expect("ASCII cookie");
+        v[..v.find(';').unwrap_or(v.len())].to_owned()
+    });
+    (location, set)
+}
+
+/// Pushes `ids` (with cpu figures) to `disp` and waits until all are in the pool.
+pub(crate) async fn backends(disp: &Proc, ids: &[(&str, f64)]) {
+    for (seq, (id, cpu)) in ids.iter().enumerate() {
+        let mut r = report(id, &format!("http://{id}.test"), 1 + seq as u64);
+        r["cpu_percent"] = json!(cpu);
+        assert_eq!(push(disp, &r).await, 200);
+    }
+    eventually("every backend is eligible", || async {
+        super::dispatcher::dashboard(disp).await.eligible == ids.len()
+    })
+    .await;
+}
+
+fn cookie_args() -> Vec<&'static str> {
+    vec![
+        "--sticky",
+        "cookie",
+        "--cookie-secret",
+        SECRET,
+        "--slow-start",
+        "0s",
+    ]
+}
+
+#[tokio::test]
+async fn a_cookie_pins_the_client_even_to_the_busiest_node() {
+    let disp = steady_dispatcher(&cookie_args()).await;
+    backends(&disp, &[("busy", 95.0), ("idle", 2.0)]).await;
+    // A client without a cookie gets one with its redirect.
+    let (_, set) = get(&disp, None, None).await;
+    let set = set.expect("the first redirect pins the client");
+    assert!(set.starts_with("signpost="), "{set}");
+    // A cookie for the busy node keeps that client there, with no new cookie.
+    let busy_cookie = cookie_for(&disp, "busy").await;
+    for _ in 0..20 {
+        let (location, set) = get(&disp, Some(&busy_cookie), None).await;
+        assert_eq!(location, "http://busy.test/page");
+        assert_eq!(set, None, "a valid pin is not re-issued");
+    }
+}
+
+#[tokio::test]
+async fn forged_unknown_and_stale_pins_are_replaced() {
+    let disp = steady_dispatcher(&cookie_args()).await;
+    backends(&disp, &[("a", 10.0), ("b", 10.0)]).await;
+    let valid_a = cookie_for(&disp, "a").await;
+    let forged = format!("{}0", &valid_a[..valid_a.len() - 1]);
+    let unknown = valid_a.replace("signpost=a.", "signpost=zz.");
+    for bad in [forged.as_str(), unknown.as_str(), "signpost=garbage"] {
+        let (_, set) = get(&disp, Some(bad), None).await;
+        let set = set.unwrap_or_else(|| panic!("{bad} was honoured"));
+        assert!(
+            set == valid_a || set == cookie_for(&disp, "b").await,
+            "{set}"
+        );
+    }
+    // The pinned node leaves (maintenance): its clients are re-pinned.
+    let mut leaving = report("a", "http://a.test", 10);
+    leaving["state"] = json!("maintenance");
+    push(&disp, &leaving).await;
+    eventually("a leaves the pool", || async {
+        let (location, set) = get(&disp, Some(&valid_a), None).await;
+        location == "http://b.test/page" && set.is_some()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn draining_nodes_keep_pinned_clients_only() {
+    let disp = steady_dispatcher(&cookie_args()).await;
+    backends(&disp, &[("a", 10.0), ("b", 10.0)]).await;
+    let pinned_to_a = cookie_for(&disp, "a").await;
+    let mut draining = report("a", "http://a.test", 10);
+    draining["state"] = json!("draining");
+    push(&disp, &draining).await;
+    eventually("a is draining", || async {
+        super::dispatcher::state_of(&disp, "a").await
+            == Some(signpost_shared::BackendState::Draining)
+    })
+    .await;
+    for _ in 0..10 {
+        assert_eq!(
+            get(&disp, Some(&pinned_to_a), None).await.0,
+            "http://a.test/page"
+        );
+        assert_eq!(get(&disp, None, None).await.0, "http://b.test/page");
+    }
+}
+
+#[tokio::test]
+async fn replicas_with_the_same_secret_honour_each_others_cookies() {
+    let one = steady_dispatcher(&cookie_args()).await;
+    let two = steady_dispatcher(&cookie_args()).await;
+    for disp in [&one, &two] {
+        backends(disp, &[("a", 10.0), ("b", 10.0)]).await;
+    }
+    let (first, set) = get(&one, None, None).await;
+    let cookie = set.expect("replica one pins the client");
+    for _ in 0..10 {
+        let (location, set) = get(&two, Some(&cookie), None).await;
+        assert_eq!(location, first, "replica two honours replica one's pin");
+        assert_eq!(set, None);
+    }
+    // A replica with another secret does not.
+    let stranger = steady_dispatcher(&[
+        "--sticky",
+        "cookie",
+        "--cookie-secret",
+        "a-different-secret-0000",
+    ])
+    .await;
+    backends(&stranger, &[("a", 10.0), ("b", 10.0)]).await;
+    assert!(get(&stranger, Some(&cookie), None).await.1.is_some());
+}
+
+#[tokio::test]
+async fn ip_stickiness_is_stable_and_moves_only_the_leavers_clients() {
+    let disp = steady_dispatcher(&[
+        "--sticky",
+        "ip",
+        "--trust-forwarded",
+        "127.0.0.0/8",
+        "--slow-start",
+        "0s",
+    ])
+    .await;
+    backends(&disp, &[("a", 10.0), ("b", 10.0), ("c", 10.0)]).await;
+    let clients: Vec<String> = (1..=40).map(|i| format!("198.51.100.{i}")).collect();
+    let mut before = HashMap::new();
+    for ip in &clients {
+        let (first, _) = get(&disp, None, Some(ip)).await;
+        for _ in 0..2 {
+            assert_eq!(get(&disp, None, Some(ip)).await.0, first, "{ip} moved");
+        }
+        before.insert(ip.clone(), first);
+    }
+    let owners: std::collections::HashSet<&String> = before.values().collect();
+    assert!(
+        owners.len() >= 2,
+        "40 clients all hashed to one node: {owners:?}"
+    );
+
+    let mut leaving = report("b", "http://b.test", 10);
+    leaving["state"] = json!("maintenance");
+    push(&disp, &leaving).await;
+    eventually("b leaves", || async {
+        super::dispatcher::dashboard(&disp).await.eligible == 2
+    })
+    .await;
+    for ip in &clients {
+        let (now, _) = get(&disp, None, Some(ip)).await;
+        if before[ip] != "http://b.test/page" {
+            assert_eq!(now, before[ip], "{ip} was not on b but moved");
+        } else {
+            assert_ne!(now, "http://b.test/page");
+        }
+    }
+}
+
+/// A valid cookie for `id`, learnt by asking until a redirect pins there.
+async fn cookie_for(disp: &Proc, id: &str) -> String {
+    let want = format!("http://{id}.test/page");
+    signpost_e2e::eventually_some(&format!("a redirect pinning to {id}"), || async {
+        let (location, set) = get(disp, None, None).await;
+        (location == want).then_some(set?)
+    })
+    .await
+}
