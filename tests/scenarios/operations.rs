@@ -230,72 +230,33 @@ async fn sighup_keeps_the_old_config_on_errors_and_swaps_a_good_one() {
         .expect("GET");
     assert_eq!(control.status(), 200, "the listeners never went away");
 }
+/// `POST /v1/backends/{id}/{action}` with `token`, returning the status.
+async fn admin(disp: &Proc, id: &str, action: &str, token: Option<&str>) -> u16 {
+    let mut request = client().post(disp.url("control") + &api::admin_path(id, action));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.expect("POST admin").status().as_u16()
+}
+
 #[tokio::test]
 async fn admin_api_needs_its_token_and_wins_over_reports() {
     let disp = steady_dispatcher(&["--admin-token", "adm1n"]).await;
     backends(&disp, &[("a", 10.0), ("b", 10.0)]).await;
-    let url = disp.url("control") + &api::admin_path("a", "drain");
-    let status = client()
-        .post(&url)
-        .send()
-        .await
-        .expect("POST admin")
-        .status();
-    assert_eq!(status, 401);
-    let status = client()
-        .post(&url)
-        .bearer_auth("wrong")
-        .send()
-        .await
-        .expect("POST admin")
-        .status();
-    assert_eq!(status, 401);
-    let status = client()
-        .post(&url)
-        .bearer_auth("adm1n")
-        .send()
-        .await
-        .expect("POST admin")
-        .status();
-    assert_eq!(status, 200);
+    assert_eq!(admin(&disp, "a", "drain", None).await, 401);
+    assert_eq!(admin(&disp, "a", "drain", Some("wrong")).await, 401);
+    assert_eq!(admin(&disp, "a", "drain", Some("adm1n")).await, 200);
     // Visible at once, and it outlives the agent's next report.
-    assert_eq!(
-        super::dispatcher::state_of(&disp, "a").await,
-        Some(signpost_shared::BackendState::Draining)
-    );
+    assert_eq!(state_of(&disp, "a").await, Some(BackendState::Draining));
     push(&disp, &report("a", "http://a.test", 20)).await;
     for _ in 0..10 {
         assert_eq!(get(&disp, None, None).await.0, "http://b.test/page");
     }
-    let ready = disp.url("control") + &api::admin_path("a", "ready");
-    let status = client()
-        .post(&ready)
-        .bearer_auth("adm1n")
-        .send()
-        .await
-        .expect("POST admin")
-        .status();
-    assert_eq!(status, 200);
+    assert_eq!(admin(&disp, "a", "ready", Some("adm1n")).await, 200);
     eventually("a takes clients again", || async {
         get(&disp, None, None).await.0 == "http://a.test/page"
     })
     .await;
-    let unknown = disp.url("control") + &api::admin_path("nope", "drain");
-    let status = client()
-        .post(&unknown)
-        .bearer_auth("adm1n")
-        .send()
-        .await
-        .expect("POST admin")
-        .status();
-    assert_eq!(status, 404);
-    let bad_action = disp.url("control") + &api::admin_path("a", "explode");
-    let status = client()
-        .post(&bad_action)
-        .bearer_auth("adm1n")
-        .send()
-        .await
-        .expect("POST admin")
-        .status();
-    assert_eq!(status, 404);
+    assert_eq!(admin(&disp, "nope", "drain", Some("adm1n")).await, 404);
+    assert_eq!(admin(&disp, "a", "explode", Some("adm1n")).await, 404);
 }
