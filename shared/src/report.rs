@@ -329,24 +329,54 @@ mod tests {
         let cases: &[(&str, Option<&str>)] = &[
             ("{}", None),
             (r#"{"cpu_percent":100.4}"#, None),
-            (r#"{"cpu_percent":100.6}"#, Some("cpu_percent must be between 0 and 100, got 100.6")),
-            (r#"{"cpu_percent":-1}"#, Some("cpu_percent must be between 0 and 100, got -1")),
-            (r#"{"mem_percent":250}"#, Some("mem_percent must be between 0 and 100, got 250")),
-            (r#"{"load1":-0.5}"#, Some("load1 must not be negative, got -0.5")),
-            (r#"{"weight":0}"#, Some("weight must be greater than 0 and at most 1000, got 0")),
-            (r#"{"weight":1e9}"#, Some("weight must be greater than 0 and at most 1000")),
+            (
+                r#"{"cpu_percent":100.6}"#,
+                Some("cpu_percent must be between 0 and 100, got 100.6"),
+            ),
+            (
+                r#"{"cpu_percent":-1}"#,
+                Some("cpu_percent must be between 0 and 100, got -1"),
+            ),
+            (
+                r#"{"mem_percent":250}"#,
+                Some("mem_percent must be between 0 and 100, got 250"),
+            ),
+            (
+                r#"{"load1":-0.5}"#,
+                Some("load1 must not be negative, got -0.5"),
+            ),
+            (
+                r#"{"weight":0}"#,
+                Some("weight must be greater than 0 and at most 1000, got 0"),
+            ),
+            (
+                r#"{"weight":1e9}"#,
+                Some("weight must be greater than 0 and at most 1000"),
+            ),
             (r#"{"node_id":""}"#, None),
             (r#"{"node_id":"a b"}"#, Some("node_id may contain only")),
             (r#"{"node_id":"web;1"}"#, Some("node_id may contain only")),
             (r#"{"url":""}"#, Some(r#"url "" must not be empty"#)),
             (r#"{"url":"ftp://x"}"#, Some("must use http or https")),
             (r#"{"url":"not a url"}"#, Some("is not a valid URL")),
-            (r#"{"url":"http://u:p@host"}"#, Some("must not carry credentials")),
-            (r#"{"url":"http://host/?q=1"}"#, Some("must not have a query")),
+            (
+                r#"{"url":"http://u:p@host"}"#,
+                Some("must not carry credentials"),
+            ),
+            (
+                r#"{"url":"http://host/?q=1"}"#,
+                Some("must not have a query"),
+            ),
             (r#"{"url":"https://[::1]:8443/app"}"#, None),
             (r#"{"state":"draining"}"#, None),
-            (r#"{"state":"sleeping"}"#, Some("unknown variant `sleeping`")),
-            (r#"{"cpu_percent":"high"}"#, Some("malformed report: invalid type")),
+            (
+                r#"{"state":"sleeping"}"#,
+                Some("unknown variant `sleeping`"),
+            ),
+            (
+                r#"{"cpu_percent":"high"}"#,
+                Some("malformed report: invalid type"),
+            ),
             (r#"{"cores":-2}"#, Some("malformed report")),
         ];
         for (overrides, expected) in cases {

@@ -19,17 +19,17 @@ const STALE: Duration = Duration::from_millis(400);
 
 /// A dispatcher on ephemeral ports with short intervals, for scenarios
 /// about staleness, plus `args`.
-async fn dispatcher(args: &[&str]) -> Proc {
+pub(crate) async fn dispatcher(args: &[&str]) -> Proc {
     dispatcher_timed("100ms", "400ms", args).await
 }
 
 /// A dispatcher whose backends stay fresh for 10 s, for scenarios that
 /// must not race staleness on a busy machine.
-async fn steady_dispatcher(args: &[&str]) -> Proc {
+pub(crate) async fn steady_dispatcher(args: &[&str]) -> Proc {
     dispatcher_timed("1s", "10s", args).await
 }
 
-async fn dispatcher_timed(poll: &str, stale: &str, args: &[&str]) -> Proc {
+pub(crate) async fn dispatcher_timed(poll: &str, stale: &str, args: &[&str]) -> Proc {
     let base = [
         "--listen",
         "127.0.0.1:0",
@@ -49,7 +49,7 @@ async fn dispatcher_timed(poll: &str, stale: &str, args: &[&str]) -> Proc {
 }
 
 /// A full report for `id`, whose clients go to `url`.
-fn report(id: &str, url: &str, seq: u64) -> Value {
+pub(crate) fn report(id: &str, url: &str, seq: u64) -> Value {
     json!({
         "node_id": id, "url": url, "cpu_percent": 10.0, "mem_percent": 20.0,
         "load1": 0.1, "cores": 2, "connections": 3, "weight": 1.0,
@@ -58,7 +58,11 @@ fn report(id: &str, url: &str, seq: u64) -> Value {
     })
 }
 
-async fn push_with(disp: &Proc, body: &Value, token: Option<&str>) -> (StatusCode, Value) {
+pub(crate) async fn push_with(
+    disp: &Proc,
+    body: &Value,
+    token: Option<&str>,
+) -> (StatusCode, Value) {
     let mut request = client().post(disp.url("control") + api::REPORT).json(body);
     if let Some(token) = token {
         request = request.bearer_auth(token);
@@ -68,11 +72,11 @@ async fn push_with(disp: &Proc, body: &Value, token: Option<&str>) -> (StatusCod
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-async fn push(disp: &Proc, body: &Value) -> StatusCode {
+pub(crate) async fn push(disp: &Proc, body: &Value) -> StatusCode {
     push_with(disp, body, None).await.0
 }
 
-async fn dashboard(disp: &Proc) -> DashboardView {
+pub(crate) async fn dashboard(disp: &Proc) -> DashboardView {
     client()
         .get(disp.url("control") + api::DASHBOARD)
         .send()
@@ -83,13 +87,13 @@ async fn dashboard(disp: &Proc) -> DashboardView {
         .expect("dashboard JSON")
 }
 
-async fn state_of(disp: &Proc, id: &str) -> Option<BackendState> {
+pub(crate) async fn state_of(disp: &Proc, id: &str) -> Option<BackendState> {
     let view = dashboard(disp).await;
     view.backends.iter().find(|b| b.id == id).map(|b| b.state)
 }
 
 /// The `Location` of one GET to `path`, or the status if it is not a 302.
-async fn redirect(disp: &Proc, path: &str) -> Result<String, StatusCode> {
+pub(crate) async fn redirect(disp: &Proc, path: &str) -> Result<String, StatusCode> {
     let response = client()
         .get(disp.url("public") + path)
         .send()
@@ -104,7 +108,7 @@ async fn redirect(disp: &Proc, path: &str) -> Result<String, StatusCode> {
     }
 }
 
-async fn metrics(disp: &Proc) -> String {
+pub(crate) async fn metrics(disp: &Proc) -> String {
     client()
         .get(disp.url("control") + api::METRICS)
         .send()

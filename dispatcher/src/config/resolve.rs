@@ -159,11 +159,15 @@ impl Resolver<'_> {
         let strategy = pick!(self, strategy, DEFAULT_STRATEGY);
         let checked =
             health.config().path.is_some() || backends.iter().any(|b| b.health.path.is_some());
-        self.require(&strategy, strategy.value != StrategyKind::Fastest || checked, || {
-            "fastest ranks backends by health-check latency: set --health-path \
+        self.require(
+            &strategy,
+            strategy.value != StrategyKind::Fastest || checked,
+            || {
+                "fastest ranks backends by health-check latency: set --health-path \
              (or a [health] path)"
-                .to_owned()
-        });
+                    .to_owned()
+            },
+        );
         strategy.value
     }
 
