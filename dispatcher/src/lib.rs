@@ -114,44 +114,9 @@ pub async fn serve(
         .connect_timeout(CONNECT_TIMEOUT)
         .build()
         .context("build the agent polling client")?;
-
     let tasks = TaskTracker::new();
-    tasks.spawn({
-        let (app, shutdown) = (app.clone(), shutdown.clone());
-        async move { app.maintain(shutdown).await }
-    });
-    tasks.spawn(reload_on_hangup(
-        app.clone(),
-        args,
-        client.clone(),
-        tasks.clone(),
-        shutdown.clone(),
-    ));
-    tasks.spawn(health::supervise(
-        app.clone(),
-        client.clone(),
-        shutdown.clone(),
-    ));
-    if let Some(tls) = &tls {
-        tasks.spawn(tls.reload_on_hangup(shutdown.clone()));
-    }
-    tasks.spawn(http::redirect::serve(
-        listeners.public,
-        app.clone(),
-        tls,
-        shutdown.clone(),
-    ));
-    let control = axum::serve(listeners.control, http::control::router(app.clone()))
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
-    tasks.spawn({
-        let shutdown = shutdown.clone();
-        async move {
-            if let Err(err) = control.await {
-                tracing::error!(error = %err, "control listener failed; shutting down");
-                shutdown.cancel();
-            }
-        }
-    });
+    spawn_background(&tasks, &app, args, client, &shutdown);
+    spawn_listeners(&tasks, &app, listeners, tls, &shutdown);
     tracing::info!(
         strategy = app.strategy_name(),
         agents = app.agents().len(),
@@ -167,6 +132,58 @@ pub async fn serve(
         tracing::warn!("in-flight work did not finish within {SHUTDOWN_GRACE:?}; exiting anyway");
     }
     Ok(())
+}
+
+/// The loops that keep the pool current: snapshot maintenance, agent
+/// polling (restarted on reload), health checks.
+fn spawn_background(
+    tasks: &TaskTracker,
+    app: &Arc<App>,
+    args: Args,
+    client: reqwest::Client,
+    shutdown: &CancellationToken,
+) {
+    tasks.spawn({
+        let (app, shutdown) = (app.clone(), shutdown.clone());
+        async move { app.maintain(shutdown).await }
+    });
+    tasks.spawn(health::supervise(
+        app.clone(),
+        client.clone(),
+        shutdown.clone(),
+    ));
+    tasks.spawn(reload_on_hangup(
+        app.clone(),
+        args,
+        client,
+        tasks.clone(),
+        shutdown.clone(),
+    ));
+}
+
+/// The public (redirect) and control listeners; a failing control listener
+/// shuts the dispatcher down rather than leaving it unobservable.
+fn spawn_listeners(
+    tasks: &TaskTracker,
+    app: &Arc<App>,
+    listeners: Listeners,
+    tls: Option<http::tls::Tls>,
+    shutdown: &CancellationToken,
+) {
+    if let Some(tls) = &tls {
+        tasks.spawn(tls.reload_on_hangup(shutdown.clone()));
+    }
+    let public = http::redirect::serve(listeners.public, app.clone(), tls, shutdown.clone());
+    tasks.spawn(public);
+    let control = axum::serve(listeners.control, http::control::router(app.clone()))
+        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let shutdown = shutdown.clone();
+    tasks.spawn(async move {
+        if let Err(err) = control.await {
+            tracing::error!(error = %err, "control listener failed; shutting down");
+            shutdown.cancel();
+        }
+    });
 }
 
 /// Polls every configured agent, one task each, until `stop`.
