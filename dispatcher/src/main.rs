@@ -57,6 +57,11 @@ fn main() -> anyhow::Result<ExitCode> {
         }
     };
     if let Some(Command::CheckConfig { .. }) = cli.command {
+        // Load the certificate too, so ExecStartPre catches a bad PEM.
+        if let Err(err) = signpost_dispatcher::http::tls::Tls::from_config(&config) {
+            eprintln!("{err}");
+            return Ok(ExitCode::from(EX_USAGE));
+        }
         println!("config ok: {} backends", config.backends.len());
         return Ok(ExitCode::SUCCESS);
     }
