@@ -651,3 +651,30 @@ async fn unknown_strategy_or_bad_flag_exits_64() {
     assert_eq!(out.status.code(), Some(64), "{}", out.stderr);
     assert!(out.stderr.contains("stale_after"), "{}", out.stderr);
 }
+
+#[tokio::test]
+async fn a_seed_style_agent_works_with_the_url_from_the_config() {
+    // What a five-line Flask + psutil agent serves.
+    let seed = Stub::start().await;
+    seed.respond(
+        200,
+        r#"{"cpu": 12.0, "memory": 40.0, "timestamp": 1763700000.1}"#,
+    );
+    let config = config_file(&format!(
+        "[[backend]]\nid = \"legacy\"\nurl = \"http://127.0.0.1:7701\"\nagent = \"{}\"\n",
+        seed.url()
+    ));
+    let disp = dispatcher(&["--config", config.path().to_str().expect("UTF-8 path")]).await;
+    eventually("the seed agent's backend takes clients", || async {
+        redirect(&disp, "/x").await.as_deref() == Ok("http://127.0.0.1:7701/x")
+    })
+    .await;
+    let view = dashboard(&disp).await;
+    let legacy = view
+        .backends
+        .iter()
+        .find(|b| b.id == "legacy")
+        .expect("listed");
+    assert_eq!((legacy.cpu_percent, legacy.mem_percent), (12.0, 40.0));
+    assert!(seed.count(api::LOAD) >= 1);
+}
