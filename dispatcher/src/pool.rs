@@ -89,8 +89,6 @@ pub struct Live {
 pub struct Pool {
     /// Eligible primaries, or eligible backups while no primary is.
     active: Vec<Backend>,
-    /// True when `active` holds backups.
-    on_backups: bool,
     /// Precomputed tables of the strategy in force.
     picker: Picker,
     /// Nodes a sticky cookie may name (active and draining), by id.
@@ -132,9 +130,7 @@ impl Pool {
     /// Freezes `members` with the tables `strategy` and `policy` need.
     pub fn new(members: Members, strategy: &Strategy, policy: Arc<Policy>) -> Self {
         let Members {
-            active,
-            draining,
-            on_backups,
+            active, draining, ..
         } = members;
         let picker = strategy.prepare(&active);
         let pinnable = match policy.sticky {
@@ -149,7 +145,6 @@ impl Pool {
             .then(|| Ring::new(active.iter().map(|b| (&*b.id, b.weight))));
         Pool {
             active,
-            on_backups,
             picker,
             pinnable,
             ip_ring,
@@ -166,11 +161,6 @@ impl Pool {
     #[inline]
     pub fn policy(&self) -> &Policy {
         &self.policy
-    }
-
-    /// Whether `id` may take new clients now.
-    pub fn is_active(&self, id: &str) -> bool {
-        self.active.iter().any(|b| &*b.id == id)
     }
 
     /// Decides where `request` goes: to the node its valid sticky cookie
@@ -204,11 +194,6 @@ impl Pool {
     /// The backends clients may be sent to.
     pub fn backends(&self) -> &[Backend] {
         &self.active
-    }
-
-    /// True while primaries are all ineligible and backups serve.
-    pub fn on_backups(&self) -> bool {
-        self.on_backups
     }
 
     /// Chooses a backend for `request` by the strategy alone, or `None`
