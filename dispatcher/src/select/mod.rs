@@ -10,7 +10,10 @@
 //! keeps the one with the lower projected load per unit of weight (power of
 //! two choices). Pure arg-min over reports that are up to a second old
 //! sends every client to the same node; two random choices plus projection
-//! (see [`crate::load`]) does not herd and still follows load.
+//! (see [`crate::load`]) does not herd and still follows load. When even
+//! the better candidate is projected at full load, the pair told nothing
+//! apart (CPU saturates at 100% however long the queue), so one more pair
+//! is drawn. `bench/` simulates the choice; `bench/RESULTS.md` has numbers.
 
 mod alias;
 mod ring;
@@ -29,8 +32,14 @@ pub use alias::AliasTable;
 pub use ring::{Ring, hash64};
 
 /// Headroom never counts as less than this when drawing candidates, so a
-/// node reported at 100% still gets probed and can show it recovered.
-const HEADROOM_FLOOR: f64 = 0.05;
+/// node reported at 100% still gets probed and can show it recovered. Small,
+/// so that fresh reports find the few idle nodes of a busy pool: 0.05 left
+/// one pick in ten on a saturated node at 90% load (`bench/RESULTS.md`).
+const HEADROOM_FLOOR: f64 = 0.02;
+
+/// A projected CPU load at which a candidate is full: a pair of such
+/// candidates gets a second chance in [`two_choices`].
+const FULL_LOAD: f64 = 1.0;
 
 /// The configured strategy, with the state that must outlive snapshots.
 #[derive(Debug, Clone)]
@@ -67,8 +76,9 @@ pub enum Metric {
 /// A strategy's tables for one snapshot.
 #[derive(Debug)]
 pub enum Picker {
-    /// Two choices among candidates drawn from the table.
-    TwoChoices(AliasTable),
+    /// Two choices among candidates drawn from the table; a second pair
+    /// when the better one is projected at or above the given load.
+    TwoChoices(AliasTable, f64),
     /// One draw from the table.
     Random(AliasTable),
     /// `counter % n`.
@@ -138,10 +148,10 @@ impl Strategy {
                     .iter()
                     .map(|b| b.weight * (1.0 - b.load.base).max(HEADROOM_FLOOR))
                     .collect();
-                Picker::TwoChoices(AliasTable::new(&draw))
+                Picker::TwoChoices(AliasTable::new(&draw), FULL_LOAD)
             }
             Strategy::LeastConnections | Strategy::Fastest => {
-                Picker::TwoChoices(AliasTable::new(&weights()))
+                Picker::TwoChoices(AliasTable::new(&weights()), f64::INFINITY)
             }
             Strategy::Random => Picker::Random(AliasTable::new(&weights())),
             Strategy::RoundRobin(next) => Picker::RoundRobin(next.clone()),
@@ -169,7 +179,7 @@ impl Picker {
             return None;
         }
         let index = match self {
-            Picker::TwoChoices(table) => two_choices(backends, table, rng),
+            Picker::TwoChoices(table, full) => two_choices(backends, table, *full, rng),
             Picker::Random(table) => table.draw(rng),
             Picker::RoundRobin(next) => next.fetch_add(1, Ordering::Relaxed) % backends.len(),
             Picker::Cycle(next, cycle) => {
@@ -181,17 +191,48 @@ impl Picker {
     }
 }
 
+/// Power of two choices with one second chance: the better of two drawn
+/// candidates, unless even that one is projected at or above `full` — then
+/// the better of it and the winner of a second pair. At most four draws.
+#[inline]
+fn two_choices<R: Rng + ?Sized>(
+    backends: &[Backend],
+    table: &AliasTable,
+    full: f64,
+    rng: &mut R,
+) -> usize {
+    let first = better_of_two(backends, table, rng);
+    if backends[first].projected() < full {
+        return first;
+    }
+    let second = better_of_two(backends, table, rng);
+    if score(backends, second) < score(backends, first) {
+        second
+    } else {
+        first
+    }
+}
+
 /// Draws two candidates and keeps the one with less projected load per
 /// unit of weight; ties keep the first.
 #[inline]
-fn two_choices<R: Rng + ?Sized>(backends: &[Backend], table: &AliasTable, rng: &mut R) -> usize {
+fn better_of_two<R: Rng + ?Sized>(backends: &[Backend], table: &AliasTable, rng: &mut R) -> usize {
     let a = table.draw(rng);
     let b = table.draw(rng);
     if a == b {
         return a;
     }
-    let score = |i: usize| backends[i].projected() / backends[i].weight;
-    if score(b) < score(a) { b } else { a }
+    if score(backends, b) < score(backends, a) {
+        b
+    } else {
+        a
+    }
+}
+
+/// Projected load per unit of weight: lower is better.
+#[inline]
+fn score(backends: &[Backend], i: usize) -> f64 {
+    backends[i].projected() / backends[i].weight
 }
 
 /// The ring key of a request. A missing header or cookie falls back to the

@@ -145,7 +145,7 @@ fn two_choices_never_returns_the_worse_candidate() {
         // Replay the same two draws the picker will make.
         let mut replay = rng.clone();
         let (a, b) = (table.draw(&mut replay), table.draw(&mut replay));
-        let chosen = two_choices(&backends, &table, &mut rng);
+        let chosen = two_choices(&backends, &table, f64::INFINITY, &mut rng);
         let score = |i: usize| backends[i].projected() / backends[i].weight;
         assert!(chosen == a || chosen == b);
         assert!(
@@ -154,6 +154,44 @@ fn two_choices_never_returns_the_worse_candidate() {
         );
         backends[chosen].live.record();
     }
+}
+
+#[test]
+fn a_pair_of_full_candidates_gets_a_second_chance() {
+    // One node with headroom among nodes projected beyond full load.
+    let backends: Vec<Backend> = (0..6)
+        .map(|i| {
+            let load = if i == 0 {
+                0.3
+            } else {
+                1.0 + f64::from(i) / 10.0
+            };
+            backend(&format!("n{i}"), 1.0, load)
+        })
+        .collect();
+    let table = AliasTable::new(&vec![1.0; backends.len()]);
+    let load = |i: usize| backends[i].projected();
+    let mut rng = SmallRng::seed_from_u64(5);
+    let mut second_chances = 0;
+    for _ in 0..2_000 {
+        let mut replay = rng.clone();
+        let draws: Vec<usize> = (0..4).map(|_| table.draw(&mut replay)).collect();
+        let chosen = two_choices(&backends, &table, FULL_LOAD, &mut rng);
+        let first = if load(draws[1]) < load(draws[0]) {
+            draws[1]
+        } else {
+            draws[0]
+        };
+        if load(first) < FULL_LOAD {
+            assert_eq!(chosen, first, "a pair with headroom decides alone");
+            continue;
+        }
+        second_chances += 1;
+        let best = draws.iter().map(|&i| load(i)).fold(f64::INFINITY, f64::min);
+        assert_eq!(load(chosen), best, "the best of all four draws wins");
+    }
+    // Both of the first pair are full with probability (5/6)² ≈ 0.69.
+    assert!((1_200..1_600).contains(&second_chances), "{second_chances}");
 }
 
 #[test]
