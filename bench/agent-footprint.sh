@@ -39,7 +39,7 @@ free_port() {
 agent_pid=$!
 pids+=("$agent_pid")
 for _ in $(seq 100); do
-  grep -q '^listening agent ' "$work/agent.out" && break
+  grep -qs '^listening agent ' "$work/agent.out" && break
   sleep 0.1
 done
 agent_url="http://$(awk '/^listening agent /{print $3}' "$work/agent.out")/load"
