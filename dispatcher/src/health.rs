@@ -91,6 +91,11 @@ impl HealthState {
         self.passing != Some(false)
     }
 
+    /// Whether any check has completed.
+    pub fn checked(&self) -> bool {
+        self.passing.is_some()
+    }
+
     /// The latency moving average, if any check passed.
     pub fn latency(&self) -> Option<Duration> {
         self.latency.map(Duration::from_secs_f64)
@@ -189,7 +194,10 @@ mod tests {
     #[test]
     fn first_result_decides_then_rise_and_fall_apply() {
         let mut state = HealthState::default();
-        assert!(state.passing(), "unchecked backends pass");
+        assert!(
+            state.passing() && !state.checked(),
+            "unchecked backends pass"
+        );
         assert_eq!(state.observe(&PASS, 2, 3), Some(true));
         // Two failures: still passing; the third flips it.
         assert_eq!(state.observe(&fail(), 2, 3), None);

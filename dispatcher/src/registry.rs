@@ -652,9 +652,13 @@ impl Node {
         }
     }
 
+    /// Failing if the agent's probe or an active check fails; unknown
+    /// until the first report and, with active checks, the first check.
     fn health_view(&self) -> Health {
+        let awaiting_check = self.checks.path.is_some() && !self.health.checked();
         match &self.last {
             Some(last) if !last.report.healthy || !self.health.passing() => Health::Failing,
+            Some(_) if awaiting_check => Health::Unknown,
             Some(_) => Health::Passing,
             None => Health::Unknown,
         }

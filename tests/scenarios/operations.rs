@@ -13,20 +13,25 @@ use signpost_shared::{BackendState, Health, api};
 use super::dispatcher::{dashboard, push, report, state_of, steady_dispatcher};
 use super::sticky::{backends, get};
 
-/// A backend whose `/healthz` answers after a delay the test sets.
+/// A backend whose `/healthz` answers after a delay the test sets, and
+/// counts the requests it answered.
 struct SlowBackend {
     url: String,
     delay_ms: Arc<AtomicU64>,
+    answered: Arc<AtomicU64>,
 }
 
 impl SlowBackend {
     async fn start() -> SlowBackend {
         let delay_ms = Arc::new(AtomicU64::new(0));
-        let delay = delay_ms.clone();
+        let answered = Arc::new(AtomicU64::new(0));
+        let (delay, count) = (delay_ms.clone(), answered.clone());
         let app = Router::new().fallback(move || {
             let delay = Duration::from_millis(delay.load(Ordering::Relaxed));
+            let count = count.clone();
             async move {
                 tokio::time::sleep(delay).await;
+                count.fetch_add(1, Ordering::Relaxed);
                 "ok"
             }
         });
@@ -35,7 +40,11 @@ impl SlowBackend {
             .expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("address"));
         tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
-        SlowBackend { url, delay_ms }
+        SlowBackend {
+            url,
+            delay_ms,
+            answered,
+        }
     }
 }
 
@@ -140,9 +149,13 @@ async fn fastest_prefers_the_quicker_backend() {
     let disp = steady_dispatcher(&args).await;
     push(&disp, &report("quick", &quick.url, 1)).await;
     push(&disp, &report("sluggish", &sluggish.url, 1)).await;
+    // Two answers each: the first check's latency has been filed.
     eventually("both are checked", || async {
         let view = dashboard(&disp).await;
-        view.eligible == 2 && view.backends.iter().all(|b| b.health == Health::Passing)
+        let checked = [&quick, &sluggish]
+            .iter()
+            .all(|b| b.answered.load(Ordering::Relaxed) >= 2);
+        checked && view.eligible == 2 && view.backends.iter().all(|b| b.health == Health::Passing)
     })
     .await;
     let to_quick = hits(&disp, 100, &format!("{}/page", quick.url)).await;

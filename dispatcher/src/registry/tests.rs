@@ -476,3 +476,22 @@ fn reconfigure_keeps_what_is_known_about_remaining_backends() {
     );
     assert!(stays.backup && stays.weight == 3.0, "new settings apply");
 }
+
+#[test]
+fn health_is_unknown_until_a_configured_check_has_run() {
+    let t0 = Instant::now();
+    let mut checked = configured(Some("a"), None, false);
+    checked.health.path = Some("/healthz".into());
+    let mut registry = new_registry(&[checked]);
+    registry.observe(Source::Push, report("a", 1), t0).unwrap();
+    assert_eq!(
+        view(&mut registry, "a", t0).health,
+        signpost_shared::Health::Unknown
+    );
+    let pass = crate::health::Outcome::Pass(Duration::from_millis(5));
+    registry.observe_health("a", &pass);
+    assert_eq!(
+        view(&mut registry, "a", t0).health,
+        signpost_shared::Health::Passing
+    );
+}
