@@ -11,6 +11,8 @@
 //!   of two choices on the bare report) live here, in [`balancer`].
 //! - [`harness`]: the few lines that build a dispatcher pool the way the
 //!   dispatcher does, shared by the simulator and the criterion benches.
+//! - [`ingest`]: a load generator pushing reports from many node ids, and
+//!   a probe timing report-to-pool visibility, for `bench/ingest.sh`.
 //! - [`table`]: the grid of simulations behind `bench/RESULTS.md`, and the
 //!   goal checks.
 //!
@@ -19,6 +21,7 @@
 
 pub mod balancer;
 pub mod harness;
+pub mod ingest;
 pub mod queue;
 pub mod sim;
 pub mod table;

@@ -1,0 +1,114 @@
+# Shared helpers of bench/redirect.sh and bench/ingest.sh (sourced, not run).
+# Everything listens on 127.0.0.1 and every process started is killed on exit.
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Installs the Debian packages named, if their commands are missing.
+# Usage: need COMMAND PACKAGE...
+need() {
+  local cmd=$1
+  shift
+  command -v "$cmd" >/dev/null && return
+  echo "installing $*..." >&2
+  apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null
+}
+
+# A free loopback port, for servers that cannot bind port 0 and report it.
+free_port() {
+  local port
+  while :; do
+    port=$((20000 + RANDOM % 40000))
+    if ! ss -Htln "sport = :$port" | grep -q .; then echo "$port"; return; fi
+  done
+}
+
+# Waits until http://127.0.0.1:PORT/ answers at all.
+wait_http() {
+  for _ in $(seq 100); do
+    curl -s -o /dev/null "http://127.0.0.1:$1/" && return
+    sleep 0.05
+  done
+  echo "nothing answers on port $1" >&2
+  return 1
+}
+
+# Starts the release dispatcher pinned to CPU 0 with one worker and the
+# extra flags given; sets SP_PID, SP_PUBLIC and SP_CONTROL (host:port).
+start_signpost() {
+  local out="$work/signpost.$RANDOM"
+  taskset -c 0 target/release/signpost-dispatcher --workers 1 \
+    --listen 127.0.0.1:0 --control-listen 127.0.0.1:0 \
+    --poll-interval 1s --stale-after 600s --forget-after 900s "$@" \
+    >"$out.out" 2>"$out.err" &
+  SP_PID=$!
+  pids+=("$SP_PID")
+  for _ in $(seq 100); do
+    grep -q '^listening control ' "$out.out" 2>/dev/null && break
+    kill -0 "$SP_PID" 2>/dev/null || break
+    sleep 0.05
+  done
+  if ! grep -q '^listening control ' "$out.out" 2>/dev/null; then
+    echo "signpost-dispatcher $* did not start: $(head -c 300 "$out.err")" >&2
+    return 1
+  fi
+  SP_PUBLIC=$(awk '/^listening public /{print $3}' "$out.out")
+  SP_CONTROL=$(awk '/^listening control /{print $3}' "$out.out")
+}
+
+# Pushes one ready report for node ID (served at URL) to the control listener.
+push_report() {
+  curl -fsS -o /dev/null -H 'content-type: application/json' \
+    -d "{\"node_id\":\"$2\",\"url\":\"$3\",\"cpu_percent\":$4,\"mem_percent\":30,\"seq\":1,\"sampled_at_ms\":1}" \
+    "http://$1/v1/report"
+}
+
+# utime + stime (or utime alone with a second argument "user"), in clock
+# ticks, of PID and its children.
+cpu_ticks() {
+  local total=0 pid fields='$12 + $13'
+  [[ ${2:-} == user ]] && fields='$12'
+  for pid in "$1" $(pgrep -P "$1"); do
+    total=$((total + $(sed 's/.*) //' "/proc/$pid/stat" | awk "{print $fields}")))
+  done
+  echo "$total"
+}
+
+# Runs wrk pinned to CPU 1 against URL with the extra wrk flags given, and
+# prints "requests req_per_s p50_ms p90_ms cpu_us_per_request
+# user_cpu_us_per_request" where CPU is that of PID (and children) over the
+# run; the rest of it is kernel time, mostly loopback TCP.
+measure() {
+  local pid=$1 url=$2
+  shift 2
+  local before after user_before user_after out
+  before=$(cpu_ticks "$pid")
+  user_before=$(cpu_ticks "$pid" user)
+  out=$(taskset -c 1 wrk -t1 -d"${DURATION}s" --latency "$@" "$url")
+  after=$(cpu_ticks "$pid")
+  user_after=$(cpu_ticks "$pid" user)
+  echo "$out" | awk -v ticks=$((after - before)) -v user=$((user_after - user_before)) -v hz="$(getconf CLK_TCK)" '
+    function ms(v) {
+      if (v ~ /us$/) return v / 1000
+      if (v ~ /ms$/) return v + 0
+      if (v ~ /s$/) return v * 1000
+      return v
+    }
+    / requests in / { n = $1 }
+    /^Requests\/sec:/ { rps = $2 }
+    /^ +50%/ { p50 = ms($2) }
+    /^ +90%/ { p90 = ms($2) }
+    END { printf "%d %.0f %.3f %.3f %.2f %.2f\n", n, rps, p50, p90, (n ? ticks / hz * 1e6 / n : 0), (n ? user / hz * 1e6 / n : 0) }'
+}
+
+# Median of the numbers on stdin.
+median() {
+  sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}

@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# Redirect cost (issue #5 part 1): nginx `return 302`, HAProxy `http-request
+# redirect` and signpost-dispatcher, each pinned to CPU 0 with one worker,
+# loaded by wrk pinned to CPU 1. The primary figure is the server's CPU time
+# per request (utime + stime from /proc over the run ÷ requests); req/s and
+# p50/p90 come second. Prints one Markdown table per wrk mode, medians of
+# RUNS runs, with ratios against nginx and HAProxy. Not run in CI.
+#
+# Usage: bench/redirect.sh            (DURATION=10 RUNS=3 by default)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-10}
+RUNS=${RUNS:-3}
+PATH_QUERY=/app/page?id=42
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+
+need nginx nginx-light
+need haproxy haproxy
+need wrk wrk
+echo "building signpost-dispatcher (release)..." >&2
+cargo build --release -q -p signpost-dispatcher --bin signpost-dispatcher
+
+targets=() # name|pid|url|extra wrk flags
+
+nginx_port=$(free_port)
+cat >"$work/nginx.conf" <<CONF
+worker_processes 1;
+pid $work/nginx.pid;
+error_log $work/nginx.err;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 10000000;
+  server {
+    listen 127.0.0.1:$nginx_port;
+    location / { return 302 http://backend\$request_uri; }
+  }
+}
+CONF
+taskset -c 0 nginx -c "$work/nginx.conf" -p "$work" -g 'daemon off;' &
+pids+=($!)
+wait_http "$nginx_port"
+targets+=("nginx|$!|http://127.0.0.1:$nginx_port$PATH_QUERY|")
+
+haproxy_port=$(free_port)
+cat >"$work/haproxy.cfg" <<CONF
+global
+  nbthread 1
+  maxconn 8000
+defaults
+  mode http
+  timeout client 30s
+  timeout connect 5s
+  timeout server 30s
+frontend redirect
+  bind 127.0.0.1:$haproxy_port
+  http-request redirect prefix http://backend code 302
+CONF
+taskset -c 0 haproxy -db -f "$work/haproxy.cfg" &
+pids+=($!)
+wait_http "$haproxy_port"
+targets+=("haproxy|$!|http://127.0.0.1:$haproxy_port$PATH_QUERY|")
+
+# Three backends, reported once with a long --stale-after: the default
+# strategy (least-load) then has a real choice on every request.
+seed_backends() {
+  push_report "$SP_CONTROL" a http://127.0.0.1:18001 20
+  push_report "$SP_CONTROL" b http://127.0.0.1:18002 40
+  push_report "$SP_CONTROL" c http://127.0.0.1:18003 60
+  sleep 0.1
+}
+start_signpost
+seed_backends
+targets+=("signpost|$SP_PID|http://$SP_PUBLIC$PATH_QUERY|")
+
+secret=bench-secret-0123456789abcdefghij
+if start_signpost --sticky cookie --cookie-secret "$secret"; then
+  seed_backends
+  cookie=$(curl -s -D - -o /dev/null "http://$SP_PUBLIC/" |
+    awk 'tolower($1) == "set-cookie:" { sub(/;.*/, "", $2); print $2 }' | tr -d '\r')
+  if [[ -n $cookie ]]; then
+    targets+=("signpost --sticky cookie (new clients)|$SP_PID|http://$SP_PUBLIC$PATH_QUERY|")
+    targets+=("signpost --sticky cookie (valid cookie)|$SP_PID|http://$SP_PUBLIC$PATH_QUERY|Cookie: $cookie")
+  else
+    echo "note: --sticky cookie set no cookie; its rows are skipped" >&2
+  fi
+else
+  echo "note: --sticky cookie is not available in this build; its rows are skipped" >&2
+fi
+
+modes=("keep-alive, -c64|-c64|" "keep-alive, -c256|-c256|" "Connection: close, -c64|-c64|Connection: close")
+raw="$work/raw"
+for run in $(seq "$RUNS"); do
+  for mode in "${modes[@]}"; do
+    IFS='|' read -r mode_name conns mode_header <<<"$mode"
+    for target in "${targets[@]}"; do
+      IFS='|' read -r name pid url header <<<"$target"
+      flags=("$conns")
+      [[ -n $mode_header ]] && flags+=(-H "$mode_header")
+      [[ -n $header ]] && flags+=(-H "$header")
+      result=$(measure "$pid" "$url" "${flags[@]}")
+      echo "run $run | $mode_name | $name | $result" >&2
+      echo "$mode_name|$name|$result" >>"$raw"
+    done
+  done
+done
+
+# Median of column COL (1 = requests) for mode and target.
+med() { awk -F'|' -v m="$1" -v t="$2" '$1 == m && $2 == t { print $3 }' "$raw" | awk -v c="$3" '{ print $c }' | median; }
+
+echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load average before the table: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "wrk -t1 -d${DURATION}s --latency pinned to CPU 1; servers pinned to CPU 0; medians of $RUNS runs"
+for mode in "${modes[@]}"; do
+  IFS='|' read -r mode_name _ _ <<<"$mode"
+  nginx_cpu=$(med "$mode_name" nginx 5)
+  haproxy_cpu=$(med "$mode_name" haproxy 5)
+  nginx_rps=$(med "$mode_name" nginx 2)
+  echo
+  echo "#### $mode_name"
+  echo
+  echo "| server | CPU µs/req | ÷ nginx | ÷ HAProxy | of which user µs | req/s | req/s ÷ nginx | p50 ms | p90 ms |"
+  echo "|---|---|---|---|---|---|---|---|---|"
+  for target in "${targets[@]}"; do
+    IFS='|' read -r name _ _ _ <<<"$target"
+    cpu=$(med "$mode_name" "$name" 5)
+    rps=$(med "$mode_name" "$name" 2)
+    awk -v n="$name" -v cpu="$cpu" -v nc="$nginx_cpu" -v hc="$haproxy_cpu" -v rps="$rps" -v nr="$nginx_rps" \
+      -v p50="$(med "$mode_name" "$name" 3)" -v p90="$(med "$mode_name" "$name" 4)" -v user="$(med "$mode_name" "$name" 6)" \
+      'BEGIN { printf "| %s | %.2f | %.2f | %.2f | %.2f | %.0f | %.2f | %.3f | %.3f |\n", n, cpu, cpu / nc, cpu / hc, user, rps, rps / nr, p50, p90 }'
+  done
+done

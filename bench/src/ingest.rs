@@ -1,0 +1,217 @@
+//! The ingest load generator of issue #5 part 3: many distinct nodes, each
+//! pushing one report per interval to `POST /v1/report`, plus a probe that
+//! measures how long a report takes to reach the pool clients are sent from.
+//!
+//! Pushes are spread evenly over the interval by a few worker tasks on one
+//! keep-alive client, so 10 000 nodes at 1 s make a steady 10 000 reports
+//! per second rather than a burst each second. Every node's URL points at
+//! a loopback port nobody listens on: the dispatcher only writes it into
+//! `Location` headers, and nothing follows them.
+//!
+//! The probe flips a node between `ready` and `maintenance` and polls
+//! `/dashboard` until that node's `eligible` flag — which is read from the
+//! pool snapshot, not the registry — shows the flip. The visible latency is
+//! therefore an upper bound: it includes the last dashboard round trip,
+//! which is reported beside it.
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde_json::json;
+use signpost_shared::DashboardView;
+use tokio::time::{Instant, sleep, sleep_until};
+
+/// Id of the node the probe flips.
+const PROBE_ID: &str = "ingest-probe";
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Base URL of the dispatcher's control listener, e.g. `http://127.0.0.1:9100`.
+    pub control: String,
+    /// Distinct node ids pushing.
+    pub nodes: usize,
+    /// Each node pushes once per interval.
+    pub interval: Duration,
+    /// How long to push for.
+    pub duration: Duration,
+    /// Concurrent push tasks.
+    pub workers: usize,
+    /// Pause between two probes; `None` runs no probe.
+    pub probe_every: Option<Duration>,
+    /// Bearer token of `/v1/report`, if the dispatcher wants one.
+    pub token: Option<String>,
+}
+
+/// What happened.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    /// Reports answered 2xx.
+    pub accepted: u64,
+    /// Reports refused or failed.
+    pub failed: u64,
+    /// Round-trip times of the pushes.
+    pub push_rtt: Vec<Duration>,
+    /// How far behind schedule the pushes fell at worst.
+    pub max_lag: Duration,
+    /// Report sent → flip visible on the dashboard, per probe.
+    pub visible: Vec<Duration>,
+    /// The dashboard round trip that saw each flip.
+    pub last_poll: Vec<Duration>,
+}
+
+// === impl Summary ===
+
+impl Summary {
+    fn merge(&mut self, other: Summary) {
+        self.accepted += other.accepted;
+        self.failed += other.failed;
+        self.push_rtt.extend(other.push_rtt);
+        self.max_lag = self.max_lag.max(other.max_lag);
+        self.visible.extend(other.visible);
+        self.last_poll.extend(other.last_poll);
+    }
+}
+
+/// The `q` quantile (0–1) of `samples`, or zero if there are none.
+pub fn quantile(samples: &[Duration], q: f64) -> Duration {
+    let mut sorted = samples.to_vec();
+    sorted.sort_unstable();
+    let at = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+    sorted.get(at).copied().unwrap_or_default()
+}
+
+/// Runs `plan` to the end and sums up.
+pub async fn run(plan: Plan) -> anyhow::Result<Summary> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(plan.workers.max(1) + 1)
+        .timeout(Duration::from_secs(5))
+        .build()
+        .context("build the http client")?;
+    let start = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for worker in 0..plan.workers.max(1) {
+        tasks.spawn(push(client.clone(), plan.clone(), worker, start));
+    }
+    if let Some(every) = plan.probe_every {
+        tasks.spawn(probe(client.clone(), plan.clone(), every, start));
+    }
+    let mut summary = Summary::default();
+    while let Some(done) = tasks.join_next().await {
+        summary.merge(done.context("a generator task panicked")??);
+    }
+    Ok(summary)
+}
+
+/// A report of node `id` as an agent would push it.
+fn report(id: &str, port: usize, seq: u64, state: &str) -> serde_json::Value {
+    json!({
+        "node_id": id,
+        "url": format!("http://127.0.0.1:{port}"),
+        "cpu_percent": (seq % 90) as f64 + 5.0,
+        "mem_percent": 40.0,
+        "cores": 4,
+        "state": state,
+        "seq": seq,
+        "sampled_at_ms": seq * 1000,
+        "agent_version": "ingest-load",
+    })
+}
+
+async fn post(client: &reqwest::Client, plan: &Plan, body: &serde_json::Value) -> bool {
+    let mut request = client
+        .post(format!("{}/v1/report", plan.control))
+        .json(body);
+    if let Some(token) = &plan.token {
+        request = request.bearer_auth(token);
+    }
+    matches!(request.send().await, Ok(r) if r.status().is_success())
+}
+
+/// Worker `worker` pushes for nodes `worker`, `worker + workers`, … at
+/// evenly spaced instants.
+async fn push(
+    client: reqwest::Client,
+    plan: Plan,
+    worker: usize,
+    start: Instant,
+) -> anyhow::Result<Summary> {
+    let workers = plan.workers.max(1);
+    let mine: Vec<usize> = (worker..plan.nodes).step_by(workers).collect();
+    let mut summary = Summary::default();
+    if mine.is_empty() {
+        return Ok(summary);
+    }
+    let spacing = plan.interval / mine.len() as u32;
+    // Workers start staggered so their pushes interleave.
+    let offset = spacing * worker as u32 / workers as u32;
+    for k in 0u32.. {
+        let due = start + offset + spacing * k;
+        if due >= start + plan.duration {
+            break;
+        }
+        let now = Instant::now();
+        summary.max_lag = summary.max_lag.max(now.saturating_duration_since(due));
+        sleep_until(due).await;
+        let node = mine[k as usize % mine.len()];
+        let seq = u64::from(k) / mine.len() as u64 + 1;
+        let body = report(&format!("ingest-{node:05}"), 20_000 + node, seq, "ready");
+        let sent = Instant::now();
+        if post(&client, &plan, &body).await {
+            summary.accepted += 1;
+            summary.push_rtt.push(sent.elapsed());
+        } else {
+            summary.failed += 1;
+        }
+    }
+    Ok(summary)
+}
+
+/// Flips the probe node every `every` and times until the pool shows it.
+async fn probe(
+    client: reqwest::Client,
+    plan: Plan,
+    every: Duration,
+    start: Instant,
+) -> anyhow::Result<Summary> {
+    let mut summary = Summary::default();
+    // Let every node report once before timing anything.
+    sleep_until(start + plan.interval * 2).await;
+    let mut seq = 0;
+    while start.elapsed() + every < plan.duration {
+        seq += 1;
+        let ready = seq % 2 == 0;
+        let body = report(
+            PROBE_ID,
+            19_999,
+            seq,
+            if ready { "ready" } else { "maintenance" },
+        );
+        let sent = Instant::now();
+        if !post(&client, &plan, &body).await {
+            bail!("the probe's report was refused");
+        }
+        loop {
+            let polled = Instant::now();
+            let view: DashboardView = client
+                .get(format!("{}/dashboard", plan.control))
+                .send()
+                .await
+                .context("GET /dashboard")?
+                .json()
+                .await
+                .context("parse /dashboard")?;
+            let eligible = view.backends.iter().any(|b| b.id == PROBE_ID && b.eligible);
+            if eligible == ready {
+                summary.visible.push(sent.elapsed());
+                summary.last_poll.push(polled.elapsed());
+                break;
+            }
+            if sent.elapsed() > Duration::from_secs(5) {
+                bail!("the probe's flip was not visible after 5 s");
+            }
+        }
+        sleep(every).await;
+    }
+    Ok(summary)
+}
