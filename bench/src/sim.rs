@@ -57,6 +57,9 @@ pub struct Scenario {
     pub servers: usize,
     /// If true, the first half of the servers are twice as fast.
     pub mixed: bool,
+    /// If true, each agent reports its speed as its weight, as an operator
+    /// who knows the capacities would configure; otherwise every weight is 1.
+    pub weighted: bool,
     /// Arrival rate as a fraction of total capacity.
     pub load: f64,
     /// Arrivals simulated, warm-up included.
@@ -108,6 +111,7 @@ struct World {
     seq: u64,
     signal: Signal,
     refresh: f64,
+    weighted: bool,
 }
 
 /// Runs one cell to completion.
@@ -195,6 +199,7 @@ impl World {
             seq: 0,
             signal: cell.signal,
             refresh: cell.refresh,
+            weighted: cell.scenario.weighted,
         }
     }
 
@@ -255,7 +260,11 @@ impl World {
             load1: 0.0,
             cores: 1,
             connections: self.servers[node].queue_len(at) as u64,
-            weight: 1.0,
+            weight: if self.weighted {
+                self.servers[node].speed()
+            } else {
+                1.0
+            },
             state: NodeState::Ready,
             healthy: true,
             seq: self.seq,
@@ -286,6 +295,7 @@ mod tests {
             scenario: Scenario {
                 servers: 10,
                 mixed: false,
+                weighted: false,
                 load: 0.5,
                 jobs: 20_000,
                 warmup: 2_000,

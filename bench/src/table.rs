@@ -189,7 +189,9 @@ impl Grid {
 }
 
 fn heading(scenario: &Scenario, signal: Signal) -> String {
-    let speeds = if scenario.mixed {
+    let speeds = if scenario.mixed && scenario.weighted {
+        "half the servers 2× faster, weight = speed"
+    } else if scenario.mixed {
         "half the servers 2× faster"
     } else {
         "equal speeds"

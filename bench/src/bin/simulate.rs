@@ -25,6 +25,9 @@ struct Args {
     /// Also simulate a 2:1 capacity mix (half the servers twice as fast).
     #[arg(long)]
     mixed: bool,
+    /// With --mixed: agents report their speed as their weight.
+    #[arg(long)]
+    weighted: bool,
     /// Report signal: busy, queue, or both.
     #[arg(long, default_value = "both")]
     signal: String,
@@ -49,6 +52,7 @@ fn main() {
             scenarios.push(Scenario {
                 servers: args.servers,
                 mixed,
+                weighted: mixed && args.weighted,
                 load,
                 jobs: args.jobs,
                 warmup: args.jobs / 10,
