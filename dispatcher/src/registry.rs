@@ -130,6 +130,9 @@ struct Node {
     agent: Option<String>,
     /// Overrides the report's url.
     url: Option<String>,
+    /// The url in force without its trailing `/`, kept so that rebuilding
+    /// a snapshot shares it instead of allocating it again.
+    base_url: Option<Arc<str>>,
     weight: f64,
     backup: bool,
     /// Health check settings.
@@ -254,6 +257,7 @@ impl Registry {
             at: now,
             sent,
         });
+        node.refresh_base_url();
         Ok(Observed::Accepted)
     }
 
@@ -480,7 +484,6 @@ impl Registry {
         now: Instant,
     ) -> Option<Backend> {
         let last = node.last.as_ref()?;
-        let url = node.url()?;
         let (base, cost) = match metric {
             Metric::Cpu => (last.report.cpu_percent / 100.0, node.cpu.cost(pooled)),
             Metric::Connections => (
@@ -495,7 +498,7 @@ impl Registry {
         let ramp = node.ramp(self.settings.slow_start, now);
         Some(Backend {
             id: node.id.clone()?,
-            base_url: url.trim_end_matches('/').into(),
+            base_url: node.base_url.clone()?,
             weight: node.effective_weight(self.settings.mem_high_water) * ramp,
             load: Projection {
                 base,
@@ -577,6 +580,7 @@ impl Node {
             id: None,
             agent: None,
             url: None,
+            base_url: None,
             weight: 1.0,
             backup: false,
             checks: HealthConfig::default(),
@@ -605,7 +609,7 @@ impl Node {
         } else {
             HealthState::default()
         };
-        Node {
+        let mut node = Node {
             agent: config.agent.clone(),
             url: config.url.clone(),
             weight: config.weight,
@@ -613,6 +617,16 @@ impl Node {
             checks: config.health.clone(),
             health,
             ..self
+        };
+        node.refresh_base_url();
+        node
+    }
+
+    /// Recomputes `base_url` if the url in force changed.
+    fn refresh_base_url(&mut self) {
+        let wanted = self.url().map(|url| url.trim_end_matches('/'));
+        if self.base_url.as_deref() != wanted {
+            self.base_url = wanted.map(Arc::from);
         }
     }
 

@@ -495,3 +495,15 @@ fn health_is_unknown_until_a_configured_check_has_run() {
         signpost_shared::Health::Passing
     );
 }
+
+#[test]
+fn a_new_advertised_url_takes_effect_at_the_next_report() {
+    let t0 = Instant::now();
+    let mut registry = new_registry(&[]);
+    registry.observe(Source::Push, report("a", 1), t0).unwrap();
+    let mut moved = report("a", 2);
+    moved.url = Some("http://a.moved:9000/".into());
+    registry.observe(Source::Push, moved, t0).unwrap();
+    let members = registry.members(t0, Metric::Cpu);
+    assert_eq!(&*members.active[0].base_url, "http://a.moved:9000");
+}
