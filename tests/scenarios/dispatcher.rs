@@ -592,7 +592,8 @@ async fn real_agents_feed_the_dispatcher_by_push_and_by_poll() {
 
 #[tokio::test]
 async fn sigterm_drains_and_exits_zero() {
-    let mut disp = steady_dispatcher(&[]).await;
+    // One worker: the current-thread runtime, as benchmarked.
+    let mut disp = steady_dispatcher(&["--workers", "1"]).await;
     push(&disp, &report("web-1", "http://127.0.0.1:7601", 1)).await;
     disp.terminate();
     let status = disp.wait_exit(scaled(Duration::from_secs(10))).await;
