@@ -35,7 +35,7 @@ const REBUILD_GAP_FACTOR: u32 = 20;
 
 /// but never more than this apart, which keeps a report visible well
 /// within 50 ms (`bench/ingest.sh` measures it).
-const MAX_REBUILD_GAP: Duration = Duration::from_millis(25);
+const MAX_REBUILD_GAP: Duration = Duration::from_millis(15);
 
 /// Everything the listeners and background loops share.
 #[derive(Debug)]
