@@ -9,31 +9,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-60}
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 
 echo "building the agent (release)..." >&2
 cargo build --release -q -p signpost-agent --bin signpost-agent
 agent_bin=target/release/signpost-agent
 
-if ! command -v prometheus-node-exporter >/dev/null; then
-  echo "installing prometheus-node-exporter..." >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q prometheus-node-exporter >/dev/null
-fi
-
-# A free loopback port for the exporter (it cannot bind port 0 and report it).
-free_port() {
-  local port
-  while :; do
-    port=$((20000 + RANDOM % 40000))
-    if ! ss -Htln "sport = :$port" | grep -q .; then echo "$port"; return; fi
-  done
-}
+need prometheus-node-exporter prometheus-node-exporter
 
 "$agent_bin" --listen 127.0.0.1:0 --interval 1s >"$work/agent.out" 2>"$work/agent.err" &
 agent_pid=$!

@@ -14,7 +14,9 @@ use axum::response::Html;
 use axum::routing::get;
 use serde_json::{Value, json};
 use signpost_e2e::{Proc, client, config_file, eventually, eventually_some, scaled};
-use signpost_shared::{DashboardView, api};
+use signpost_shared::api;
+
+use super::dispatcher::dashboard;
 use tokio::process::Command;
 
 const BROWSER: &str = "chromium";
@@ -163,17 +165,6 @@ fn row_with<'a>(dom: &'a str, id: &str) -> Option<&'a str> {
     let start = dom.find(tag)?;
     let end = start + dom[start..].find("</tr>")?;
     Some(&dom[start..end])
-}
-
-async fn dashboard(disp: &Proc) -> DashboardView {
-    client()
-        .get(disp.url("control") + api::DASHBOARD)
-        .send()
-        .await
-        .expect("GET /dashboard")
-        .json()
-        .await
-        .expect("dashboard JSON")
 }
 
 #[tokio::test]

@@ -108,6 +108,13 @@ pub(crate) async fn redirect(disp: &Proc, path: &str) -> Result<String, StatusCo
     }
 }
 
+/// Asserts that `n` fresh requests for `/` all go to `location`.
+async fn every_redirect_goes_to(disp: &Proc, n: usize, location: &str) {
+    for _ in 0..n {
+        assert_eq!(redirect(disp, "/").await.as_deref(), Ok(location));
+    }
+}
+
 pub(crate) async fn metrics(disp: &Proc) -> String {
     client()
         .get(disp.url("control") + api::METRICS)
@@ -253,12 +260,7 @@ async fn backups_serve_only_while_no_primary_is_eligible() {
     spare["seq"] = json!(2);
     spare["sampled_at_ms"] = json!(1_763_700_000_002u64);
     push(&disp, &spare).await;
-    for _ in 0..20 {
-        assert_eq!(
-            redirect(&disp, "/").await.as_deref(),
-            Ok("http://127.0.0.1:7001/")
-        );
-    }
+    every_redirect_goes_to(&disp, 20, "http://127.0.0.1:7001/").await;
 }
 
 #[tokio::test]
@@ -276,12 +278,7 @@ async fn draining_and_unhealthy_nodes_get_no_new_clients() {
             && state_of(&disp, "leaving").await == Some(BackendState::Draining)
     })
     .await;
-    for _ in 0..30 {
-        assert_eq!(
-            redirect(&disp, "/").await.as_deref(),
-            Ok("http://127.0.0.1:7101/")
-        );
-    }
+    every_redirect_goes_to(&disp, 30, "http://127.0.0.1:7101/").await;
 }
 
 #[tokio::test]
