@@ -348,7 +348,10 @@ impl Registry {
             };
         }
         let pooled = self.pooled_cost(metric);
-        let fallback_latency = self.mean_latency();
+        let fallback_latency = match metric {
+            Metric::Latency => self.mean_latency(),
+            Metric::Cpu | Metric::Connections => 0.0,
+        };
         let mut members = Members::default();
         let (mut primaries, mut backups) = (Vec::new(), Vec::new());
         for node in &self.nodes {
@@ -461,15 +464,17 @@ impl Registry {
     /// Mean health-check latency, in seconds, stood in for nodes not yet
     /// measured so `fastest` neither shuns nor floods them.
     fn mean_latency(&self) -> f64 {
-        let known: Vec<f64> = self
+        let (sum, count) = self
             .nodes
             .iter()
-            .filter_map(|n| Some(n.health.latency()?.as_secs_f64()))
-            .collect();
-        if known.is_empty() {
+            .filter_map(|n| n.health.latency())
+            .fold((0.0, 0u32), |(sum, count), l| {
+                (sum + l.as_secs_f64(), count + 1)
+            });
+        if count == 0 {
             0.0
         } else {
-            known.iter().sum::<f64>() / known.len() as f64
+            sum / f64::from(count)
         }
     }
 
