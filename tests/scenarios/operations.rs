@@ -11,7 +11,7 @@ use signpost_e2e::{Proc, Stub, client, config_file, eventually, eventually_withi
 use signpost_shared::{BackendState, Health, api};
 
 use super::dispatcher::{dashboard, push, report, state_of, steady_dispatcher};
-use super::sticky::{backends, get};
+use super::sticky::{backends, get, next_seq};
 
 /// A backend whose `/healthz` answers after a delay the test sets, and
 /// counts the requests it answered.
@@ -167,7 +167,9 @@ async fn fastest_prefers_the_quicker_backend() {
 
 #[tokio::test]
 async fn slow_start_ramps_a_joining_backends_share() {
-    let disp = steady_dispatcher(&["--strategy", "random", "--slow-start", "3s"]).await;
+    // A ramp long enough that the early sample stays early on a slow machine:
+    // 50 requests within 1.5 s still see at most a quarter of the weight.
+    let disp = steady_dispatcher(&["--strategy", "random", "--slow-start", "6s"]).await;
     backends(&disp, &[("old", 10.0)]).await;
     eventually("the old backend has ramped up", || async {
         let view = dashboard(&disp).await;
@@ -175,7 +177,7 @@ async fn slow_start_ramps_a_joining_backends_share() {
     })
     .await;
     backends(&disp, &[("old", 10.0), ("new", 10.0)]).await;
-    let early = hits(&disp, 100, "http://new.test/page").await;
+    let early = hits(&disp, 50, "http://new.test/page").await;
     let view = dashboard(&disp).await;
     let new = view
         .backends
@@ -190,8 +192,8 @@ async fn slow_start_ramps_a_joining_backends_share() {
     .await;
     let late = hits(&disp, 200, "http://new.test/page").await;
     assert!(
-        early < 35,
-        "{early} of the first 100 went to the joining backend"
+        early < 20,
+        "{early} of the first 50 went to the joining backend"
     );
     assert!(late > 70, "only {late} of 200 once ramped");
 }
@@ -261,7 +263,7 @@ async fn admin_api_needs_its_token_and_wins_over_reports() {
     assert_eq!(admin(&disp, "a", "drain", Some("adm1n")).await, 200);
     // Visible at once, and it outlives the agent's next report.
     assert_eq!(state_of(&disp, "a").await, Some(BackendState::Draining));
-    push(&disp, &report("a", "http://a.test", 20)).await;
+    push(&disp, &report("a", "http://a.test", next_seq())).await;
     for _ in 0..10 {
         assert_eq!(get(&disp, None, None).await.0, "http://b.test/page");
     }

@@ -2,6 +2,7 @@
 //! replicas) and client addresses.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use reqwest::StatusCode;
 use serde_json::json;
@@ -37,10 +38,19 @@ pub(crate) async fn get(
     (location, set)
 }
 
-/// Pushes `ids` (with cpu figures) to `disp` and waits until all are in the pool.
+/// A `seq` higher than any pushed before by this test process, so a push
+/// is never dropped as a replay.
+pub(crate) fn next_seq() -> u64 {
+    static SEQ: AtomicU64 = AtomicU64::new(1);
+    SEQ.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Pushes `ids` (with cpu figures) to `disp` and waits until all are in the
+/// pool. Every push carries a new `seq`, so pushing a node again refreshes
+/// it rather than being dropped as a replay.
 pub(crate) async fn backends(disp: &Proc, ids: &[(&str, f64)]) {
-    for (seq, (id, cpu)) in ids.iter().enumerate() {
-        let mut r = report(id, &format!("http://{id}.test"), 1 + seq as u64);
+    for (id, cpu) in ids {
+        let mut r = report(id, &format!("http://{id}.test"), next_seq());
         r["cpu_percent"] = json!(cpu);
         assert_eq!(push(disp, &r).await, 200);
     }
@@ -94,7 +104,7 @@ async fn forged_unknown_and_stale_pins_are_replaced() {
         );
     }
     // The pinned node leaves (maintenance): its clients are re-pinned.
-    let mut leaving = report("a", "http://a.test", 10);
+    let mut leaving = report("a", "http://a.test", next_seq());
     leaving["state"] = json!("maintenance");
     push(&disp, &leaving).await;
     eventually("a leaves the pool", || async {
@@ -109,7 +119,7 @@ async fn draining_nodes_keep_pinned_clients_only() {
     let disp = steady_dispatcher(&cookie_args()).await;
     backends(&disp, &[("a", 10.0), ("b", 10.0)]).await;
     let pinned_to_a = cookie_for(&disp, "a").await;
-    let mut draining = report("a", "http://a.test", 10);
+    let mut draining = report("a", "http://a.test", next_seq());
     draining["state"] = json!("draining");
     push(&disp, &draining).await;
     eventually("a is draining", || async {
@@ -179,7 +189,7 @@ async fn ip_stickiness_is_stable_and_moves_only_the_leavers_clients() {
         "40 clients all hashed to one node: {owners:?}"
     );
 
-    let mut leaving = report("b", "http://b.test", 10);
+    let mut leaving = report("b", "http://b.test", next_seq());
     leaving["state"] = json!("maintenance");
     push(&disp, &leaving).await;
     eventually("b leaves", || async {
