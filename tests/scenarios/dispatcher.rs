@@ -14,7 +14,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 const BIN: &str = "signpost-dispatcher";
-const POLL: Duration = Duration::from_millis(100);
 const STALE: Duration = Duration::from_millis(400);
 
 /// A dispatcher on ephemeral ports with short intervals, for scenarios
@@ -201,12 +200,14 @@ async fn polled_agents_that_refuse_hang_or_lie_go_stale_and_healthy_ones_rejoin(
     })
     .await;
 
-    // The liar starts sending garbage; the healthy agent dies.
+    // The liar starts sending garbage; the healthy agent dies. Both are
+    // stale one stale_after after their last good poll (exactness is the
+    // registry's unit tests' job); the bound leaves room for a busy machine.
     garbage.respond(200, "{\"cpu_percent\": \"lots\"");
     healthy.respond(500, "");
     eventually_within(
-        "both go stale within stale_after + one poll",
-        scaled(STALE + POLL * 4),
+        "both go stale soon after stale_after",
+        scaled(STALE * 3),
         || async { (dashboard(&disp).await.eligible == 0).then_some(()) },
     )
     .await;
@@ -226,7 +227,7 @@ async fn polled_agents_that_refuse_hang_or_lie_go_stale_and_healthy_ones_rejoin(
 
     // The healthy agent comes back: it rejoins despite its backoff.
     healthy.respond(200, &report("good", "http://127.0.0.1:9001", 0).to_string());
-    eventually_within("the recovered agent rejoins", scaled(STALE * 4), || async {
+    eventually_within("the recovered agent rejoins", scaled(STALE * 6), || async {
         (redirect(&disp, "/").await.ok()? == "http://127.0.0.1:9001/").then_some(())
     })
     .await;

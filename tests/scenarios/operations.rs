@@ -10,7 +10,7 @@ use axum::Router;
 use signpost_e2e::{Proc, Stub, client, config_file, eventually, eventually_within, scaled};
 use signpost_shared::{BackendState, Health, api};
 
-use super::dispatcher::{dashboard, push, report, state_of, steady_dispatcher};
+use super::dispatcher::{dashboard, dispatcher_timed, push, report, state_of, steady_dispatcher};
 use super::sticky::{backends, get, next_seq};
 
 /// A backend whose `/healthz` answers after a delay the test sets, and
@@ -169,7 +169,8 @@ async fn fastest_prefers_the_quicker_backend() {
 async fn slow_start_ramps_a_joining_backends_share() {
     // A ramp long enough that the early sample stays early on a slow machine:
     // 50 requests within 1.5 s still see at most a quarter of the weight.
-    let disp = steady_dispatcher(&["--strategy", "random", "--slow-start", "6s"]).await;
+    // Two 6 s ramps back to back: reports must stay fresh for the whole test.
+    let disp = dispatcher_timed("1s", "60s", &["--strategy", "random", "--slow-start", "6s"]).await;
     backends(&disp, &[("old", 10.0)]).await;
     eventually("the old backend has ramped up", || async {
         let view = dashboard(&disp).await;
