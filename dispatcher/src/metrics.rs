@@ -141,17 +141,10 @@ impl Metrics {
             self.reloads.clone(),
         );
         registry.register_collector(Box::new(PoolCollector(view)));
-        let mut out = String::new();
-        prometheus_client::encoding::text::encode_registry(&mut out, &registry)?;
-        self.encode_pick(&mut out)?;
-        prometheus_client::encoding::text::encode_eof(&mut out)?;
-        Ok(out)
-    }
-
-    fn encode_pick(&self, out: &mut String) -> fmt::Result {
-        let mut registry = Registry::default();
         registry.register_collector(Box::new(PickCollector(self.pick.snapshot())));
-        prometheus_client::encoding::text::encode_registry(out, &registry)
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &registry)?;
+        Ok(out)
     }
 }
 

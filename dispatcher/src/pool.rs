@@ -9,7 +9,6 @@
 //! counts survive rebuilds.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -218,21 +217,11 @@ impl Policy {
             trusted: config.trust_forwarded.clone(),
         }
     }
-
-    /// The client's address, given the socket's `peer`.
-    #[inline]
-    pub fn client(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
-        if self.trusted.is_empty() {
-            peer
-        } else {
-            crate::sticky::client_ip(peer, headers, &self.trusted)
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::net::Ipv4Addr;
+    use std::net::{IpAddr, Ipv4Addr};
 
     use super::*;
     use crate::config::{Args, HashKey, StrategyKind};

@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 use super::tls::Tls;
 use crate::app::App;
 use crate::pool::{Choice, Policy};
-use crate::select;
+use crate::{select, sticky};
 
 /// Every redirect and 503 carries this, so a browser never replays a
 /// redirect to a backend that has since died.
@@ -101,7 +101,7 @@ pub fn respond<B>(app: &App, peer: IpAddr, request: &Request<B>) -> Response<Ful
     let pool = app.pool();
     let policy = pool.policy();
     let choice = select::Request {
-        client: policy.client(peer, request.headers()),
+        client: sticky::client_ip(peer, request.headers(), &policy.trusted),
         headers: request.headers(),
     };
     let chosen = RNG.with(|rng| {
