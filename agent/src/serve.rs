@@ -14,8 +14,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
-use signpost_shared::{LoadReport, NodeState, api};
-use subtle::ConstantTimeEq;
+use signpost_shared::{LoadReport, NodeState, api, bearer_matches};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -69,13 +68,7 @@ pub fn authorize(peer: IpAddr, auth_header: Option<&str>, token: Option<&str>) -
     if peer.to_canonical().is_loopback() {
         return true;
     }
-    let (Some(presented), Some(token)) = (auth_header, token) else {
-        return false;
-    };
-    let Some(presented) = presented.strip_prefix("Bearer ") else {
-        return false;
-    };
-    presented.as_bytes().ct_eq(token.as_bytes()).into()
+    token.is_some_and(|token| bearer_matches(auth_header, token))
 }
 
 async fn load(State(state): State<AppState>) -> Json<LoadReport> {

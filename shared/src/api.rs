@@ -2,6 +2,7 @@
 //! their tests, so that a path or a field can only change in one place.
 
 use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
 
 /// Agent: the latest [`LoadReport`](crate::LoadReport), polled by dispatchers.
 pub const LOAD: &str = "/load";
@@ -26,6 +27,16 @@ pub const BACKENDS: &str = "/v1/backends";
 /// `maintenance`) to backend `id`.
 pub fn admin_path(id: &str, action: &str) -> String {
     format!("{BACKENDS}/{id}/{action}")
+}
+
+/// Whether an `Authorization` header value is `Bearer <token>`, compared in
+/// constant time so the comparison does not leak how much of a guess was
+/// right. Pushes, admin calls and the agent's drain/ready all use it.
+pub fn bearer_matches(authorization: Option<&str>, token: &str) -> bool {
+    let presented = authorization
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    presented.as_bytes().ct_eq(token.as_bytes()).into()
 }
 
 /// The largest report body accepted (413 beyond), for push and poll alike.
@@ -131,6 +142,27 @@ impl BackendState {
             BackendState::Maintenance => "maintenance",
             BackendState::Stale => "stale",
             BackendState::Down => "down",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer_matches;
+
+    #[test]
+    fn bearer_tokens_match_exactly() {
+        let cases = [
+            (Some("Bearer s3cret"), true),
+            (Some("Bearer s3cret "), false),
+            (Some("Bearer s3cre"), false),
+            (Some("bearer s3cret"), false),
+            (Some("s3cret"), false),
+            (Some("Bearer "), false),
+            (None, false),
+        ];
+        for (header, want) in cases {
+            assert_eq!(bearer_matches(header, "s3cret"), want, "{header:?}");
         }
     }
 }

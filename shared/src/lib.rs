@@ -31,7 +31,7 @@
 pub mod api;
 mod report;
 
-pub use api::{BackendState, BackendView, DashboardView, Health, MAX_REPORT_BYTES};
+pub use api::{BackendState, BackendView, DashboardView, Health, MAX_REPORT_BYTES, bearer_matches};
 pub use report::{
     LoadReport, MAX_NODE_ID_LEN, MAX_WEIGHT, NodeState, PERCENT_SLACK, ReportError,
     validate_node_id, validate_url,

@@ -12,8 +12,9 @@ use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderMap, StatusCode};
 use serde_json::json;
-use signpost_shared::{DashboardView, LoadReport, MAX_REPORT_BYTES, NodeState, api};
-use subtle::ConstantTimeEq;
+use signpost_shared::{
+    DashboardView, LoadReport, MAX_REPORT_BYTES, NodeState, api, bearer_matches,
+};
 use tokio::time::Instant;
 
 use super::error::ApiError;
@@ -113,10 +114,6 @@ pub fn authorized(headers: &HeaderMap, token: Option<&str>) -> bool {
     let Some(token) = token else {
         return true;
     };
-    let presented = headers
-        .get(AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .unwrap_or_default();
-    presented.as_bytes().ct_eq(token.as_bytes()).into()
+    let presented = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+    bearer_matches(presented, token)
 }
