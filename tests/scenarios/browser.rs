@@ -14,9 +14,8 @@ use axum::response::Html;
 use axum::routing::get;
 use serde_json::{Value, json};
 use signpost_e2e::{Proc, client, config_file, eventually, eventually_some, scaled};
-use signpost_shared::api;
 
-use super::dispatcher::dashboard;
+use super::dispatcher::{dashboard, push};
 use tokio::process::Command;
 
 const BROWSER: &str = "chromium";
@@ -207,13 +206,8 @@ async fn the_page_renders_every_backend_with_its_live_state_in_chromium() {
     );
 
     for (index, node) in NODES.iter().enumerate() {
-        let pushed = client()
-            .post(disp.url("control") + api::REPORT)
-            .json(&report_of(index, node))
-            .send()
-            .await
-            .expect("POST /v1/report");
-        assert_eq!(pushed.status(), 200, "report of {}", node.id);
+        let pushed = push(&disp, &report_of(index, node)).await;
+        assert_eq!(pushed, 200, "report of {}", node.id);
     }
     // Three redirects, all to the one eligible backend.
     for _ in 0..3 {

@@ -75,12 +75,16 @@ pub(crate) async fn push(disp: &Proc, body: &Value) -> StatusCode {
     push_with(disp, body, None).await.0
 }
 
+/// `GET` of `path` on the control listener.
+pub(crate) async fn control(disp: &Proc, path: &str) -> reqwest::Response {
+    let url = disp.url("control") + path;
+    let response = client().get(&url).send().await;
+    response.unwrap_or_else(|err| panic!("GET {url}: {err}"))
+}
+
 pub(crate) async fn dashboard(disp: &Proc) -> DashboardView {
-    client()
-        .get(disp.url("control") + api::DASHBOARD)
-        .send()
+    control(disp, api::DASHBOARD)
         .await
-        .expect("GET /dashboard")
         .json()
         .await
         .expect("dashboard JSON")
@@ -115,11 +119,8 @@ async fn every_redirect_goes_to(disp: &Proc, n: usize, location: &str) {
 }
 
 pub(crate) async fn metrics(disp: &Proc) -> String {
-    client()
-        .get(disp.url("control") + api::METRICS)
-        .send()
+    control(disp, api::METRICS)
         .await
-        .expect("GET /metrics")
         .text()
         .await
         .expect("read /metrics")
@@ -455,14 +456,7 @@ async fn dashboard_and_metrics_show_every_backend() {
     for _ in 0..4 {
         redirect(&disp, "/").await.unwrap();
     }
-    let raw_view: Value = client()
-        .get(disp.url("control") + api::DASHBOARD)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let raw_view: Value = control(&disp, api::DASHBOARD).await.json().await.unwrap();
     for key in [
         "strategy",
         "redirects_total",
@@ -520,12 +514,7 @@ async fn dashboard_and_metrics_show_every_backend() {
         body.contains("signpost_pick_duration_seconds_count"),
         "{body}"
     );
-    let healthz = client()
-        .get(disp.url("control") + api::HEALTHZ)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(healthz.status(), 200);
+    assert_eq!(control(&disp, api::HEALTHZ).await.status(), 200);
 }
 
 #[tokio::test]

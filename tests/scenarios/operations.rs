@@ -10,7 +10,9 @@ use axum::Router;
 use signpost_e2e::{Proc, Stub, client, config_file, eventually, eventually_within, scaled};
 use signpost_shared::{BackendState, Health, api};
 
-use super::dispatcher::{dashboard, dispatcher_timed, push, report, state_of, steady_dispatcher};
+use super::dispatcher::{
+    control, dashboard, dispatcher_timed, push, report, state_of, steady_dispatcher,
+};
 use super::sticky::{backends, get, next_seq};
 
 /// A backend whose `/healthz` answers after a delay the test sets, and
@@ -239,12 +241,8 @@ async fn sighup_keeps_the_old_config_on_errors_and_swaps_a_good_one() {
         .find(|b| b.id == "a")
         .expect("a is listed");
     assert_eq!((a.url.as_str(), a.weight), ("http://a-v2.test", 2.0));
-    let control = client()
-        .get(disp.url("control") + api::HEALTHZ)
-        .send()
-        .await
-        .expect("GET");
-    assert_eq!(control.status(), 200, "the listeners never went away");
+    let healthz = control(&disp, api::HEALTHZ).await;
+    assert_eq!(healthz.status(), 200, "the listeners never went away");
 }
 /// `POST /v1/backends/{id}/{action}` with `token`, returning the status.
 async fn admin(disp: &Proc, id: &str, action: &str, token: Option<&str>) -> u16 {

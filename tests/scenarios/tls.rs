@@ -5,9 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use reqwest::{StatusCode, Version};
-use serde_json::json;
 use signpost_e2e::{Proc, client, eventually, eventually_some};
-use signpost_shared::api;
 
 const BIN: &str = "signpost-dispatcher";
 
@@ -89,19 +87,8 @@ async fn tls_dispatcher(files: &CertFiles) -> Proc {
 
 /// Pushes a fresh report for `web-1` over the plain control listener.
 async fn push_backend(disp: &Proc) {
-    let report = json!({
-        "node_id": "web-1", "url": "http://127.0.0.1:8001", "cpu_percent": 10.0,
-        "mem_percent": 20.0, "load1": 0.1, "cores": 2, "connections": 0,
-        "weight": 1.0, "state": "ready", "healthy": true, "seq": 1,
-        "sampled_at_ms": 1_763_700_000_000u64, "agent_version": "e2e"
-    });
-    let response = client()
-        .post(disp.url("control") + api::REPORT)
-        .json(&report)
-        .send()
-        .await
-        .expect("POST /v1/report over plain HTTP");
-    assert_eq!(response.status(), StatusCode::OK);
+    let report = super::dispatcher::report("web-1", "http://127.0.0.1:8001", 1);
+    assert_eq!(super::dispatcher::push(disp, &report).await, StatusCode::OK);
 }
 
 /// `https://<public>/<path>`.
