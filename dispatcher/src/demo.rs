@@ -47,7 +47,7 @@ pub async fn demo(mut args: Args) -> anyhow::Result<()> {
         "\nsignpost demo: a dispatcher, {BACKENDS} agents and {BACKENDS} backends on loopback"
     );
     println!("  clients go to   http://{public}/");
-    println!("  dashboard       http://{control}/dashboard");
+    println!("  dashboard       http://{control}/   (JSON: http://{control}/dashboard)");
     println!("  metrics         http://{control}/metrics");
     for (name, addr) in &backends {
         println!("  {name}       http://{addr}/");
