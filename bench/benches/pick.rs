@@ -54,12 +54,11 @@ fn backends(n: usize) -> Vec<Backend> {
             id: format!("node-{i}").into(),
             base_url: format!("http://10.0.{}.{}:8000", i / 256, i % 256).into(),
             weight: 1.0 + (i % 3) as f64,
-            load: Projection {
+            live: Arc::new(Live::new(Projection {
                 base: (i % 97) as f64 / 100.0,
                 sent_at_report: 0,
                 cost: 0.001,
-            },
-            live: Arc::new(Live::default()),
+            })),
             pin: None,
         })
         .collect()

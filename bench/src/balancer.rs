@@ -91,7 +91,7 @@ impl Balancer {
 
 /// The reported figure per unit of weight, without projection.
 fn reported(backend: &Backend) -> f64 {
-    backend.load.base / backend.weight
+    backend.projection().base / backend.weight
 }
 
 /// Arg-min of the report; ties are broken uniformly (reservoir sampling),
@@ -147,12 +147,11 @@ mod tests {
                 id: i.to_string().into(),
                 base_url: format!("http://{i}.test").into(),
                 weight: 1.0,
-                load: Projection {
+                live: Arc::new(Live::new(Projection {
                     base,
                     sent_at_report: 0,
                     cost: 0.01,
-                },
-                live: Arc::new(Live::default()),
+                })),
                 pin: None,
             })
             .collect();

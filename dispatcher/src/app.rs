@@ -5,6 +5,11 @@
 //! Writers take the registry's mutex, never across an `.await`, and wake the
 //! maintenance loop, which rebuilds the pool snapshot and swaps it in. The
 //! request path only ever loads the current `Arc<Pool>`: no lock, no wait.
+//!
+//! Most reports change only a node's load, which the registry publishes to
+//! the live snapshot directly ([`Change::Load`]); those ask for a lazy
+//! rebuild that refreshes what is derived from loads. A change of who takes
+//! clients ([`Change::Membership`]) asks for a prompt one.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -14,14 +19,14 @@ use arc_swap::ArcSwap;
 use rand::Rng as _;
 use signpost_shared::{DashboardView, LoadReport, NodeState};
 use tokio::sync::Notify;
-use tokio::time::{Instant, sleep, sleep_until};
+use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, Sticky};
 use crate::health::{Outcome, Target};
 use crate::metrics::Metrics;
 use crate::pool::{Policy, Pool};
-use crate::registry::{IngestError, Observed, Registry, Settings, Source, UnknownNode};
+use crate::registry::{Change, IngestError, Observed, Registry, Settings, Source, UnknownNode};
 use crate::select::Strategy;
 use crate::sticky::CookieSigner;
 
@@ -29,13 +34,21 @@ use crate::sticky::CookieSigner;
 /// bounded amount of CPU while staying visible within a few milliseconds,
 const MIN_REBUILD_GAP: Duration = Duration::from_millis(5);
 
-/// and at least this many times as long as the last rebuild took, so a
-/// large pool spends at most ~5% of a core rebuilding,
-const REBUILD_GAP_FACTOR: u32 = 20;
+/// and, after a membership change, at least this many times as long as the
+/// last rebuild took, so a large pool spends at most ~5% of a core on them,
+const MEMBERSHIP_GAP_FACTOR: u32 = 20;
 
-/// but never more than this apart, which keeps a report visible well
-/// within 50 ms (`bench/ingest.sh` measures it).
-const MAX_REBUILD_GAP: Duration = Duration::from_millis(15);
+/// but never more than this apart, which keeps a node joining or leaving
+/// visible well within 50 ms (`bench/ingest.sh` measures it).
+const MAX_MEMBERSHIP_GAP: Duration = Duration::from_millis(15);
+
+/// After load-only reports a rebuild waits this many times its last
+/// duration, so refreshing draw weights costs at most ~1% of a core,
+const LOAD_GAP_FACTOR: u32 = 100;
+
+/// and at most this long: the refreshed figures are averages over report
+/// intervals of a second or so, which this staleness does not change.
+const MAX_LOAD_GAP: Duration = Duration::from_millis(100);
 
 /// Everything the listeners and background loops share.
 #[derive(Debug)]
@@ -49,8 +62,10 @@ pub struct App {
     /// The cookie secret used when none is configured: random, but kept
     /// across reloads so cookies already issued stay valid.
     fallback_secret: [u8; 32],
-    /// Wakes the maintenance loop when the registry changed.
-    changed: Notify,
+    /// Wakes the maintenance loop for a prompt rebuild.
+    membership_changed: Notify,
+    /// Wakes the maintenance loop for a lazy rebuild.
+    load_changed: Notify,
     /// Counters and histograms exported at `/metrics`.
     pub metrics: Metrics,
 }
@@ -73,7 +88,8 @@ impl App {
             policy: ArcSwap::new(policy),
             config: ArcSwap::from_pointee(config),
             fallback_secret,
-            changed: Notify::new(),
+            membership_changed: Notify::new(),
+            load_changed: Notify::new(),
             metrics: Metrics::default(),
         }
     }
@@ -117,9 +133,12 @@ impl App {
     ) -> Result<Observed, IngestError> {
         let observed = self.registry().observe(source, report, now);
         match &observed {
-            Ok(Observed::Accepted) => {
+            Ok(Observed::Accepted(change)) => {
                 self.metrics.reports_accepted.inc();
-                self.changed.notify_one();
+                match change {
+                    Change::Load => self.load_changed.notify_one(),
+                    Change::Membership => self.membership_changed.notify_one(),
+                }
             }
             Ok(Observed::Replay { .. }) => self.metrics.reject("replay"),
             Err(err) => self.metrics.reject(err.reason()),
@@ -138,14 +157,14 @@ impl App {
             _ => {}
         }
         // Latency feeds `fastest`, so every check may change the pool.
-        self.changed.notify_one();
+        self.membership_changed.notify_one();
     }
 
     /// Sets or clears (`None`) the admin override of node `id`.
     pub fn set_admin(&self, id: &str, state: Option<NodeState>) -> Result<(), UnknownNode> {
         self.registry().set_admin(id, state)?;
         tracing::info!(backend = id, state = ?state, "admin override");
-        self.changed.notify_one();
+        self.membership_changed.notify_one();
         Ok(())
     }
 
@@ -159,7 +178,7 @@ impl App {
             .store(Arc::new(Strategy::new(config.strategy, &config.hash_key)));
         self.policy.store(Arc::new(Policy::new(&config)));
         self.config.store(Arc::new(config));
-        self.changed.notify_one();
+        self.membership_changed.notify_one();
     }
 
     /// Expires what is due at `now` and swaps in a fresh snapshot.
@@ -187,20 +206,33 @@ impl App {
         }
     }
 
-    /// Keeps the snapshot current: rebuilds when the registry changed and
-    /// exactly when the next node goes stale, until `shutdown`.
+    /// Keeps the snapshot current: rebuilds soon after a membership
+    /// change, a little later after load-only reports, and exactly when the
+    /// next node goes stale, until `shutdown`.
     pub async fn maintain(&self, shutdown: CancellationToken) {
         loop {
             let started = Instant::now();
             self.rebuild(started);
             let took = started.elapsed();
-            let gap = (took * REBUILD_GAP_FACTOR).clamp(MIN_REBUILD_GAP, MAX_REBUILD_GAP);
-            let deadline = self.registry().next_deadline(Instant::now());
-            let idle = Instant::now() + self.config.load().stale_after;
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                () = self.changed.notified() => sleep(gap).await,
-                () = sleep_until(deadline.unwrap_or(idle)) => {}
+            let membership_gap =
+                (took * MEMBERSHIP_GAP_FACTOR).clamp(MIN_REBUILD_GAP, MAX_MEMBERSHIP_GAP);
+            let load_gap = (took * LOAD_GAP_FACTOR).clamp(MIN_REBUILD_GAP, MAX_LOAD_GAP);
+            let now = Instant::now();
+            let mut due = self
+                .registry()
+                .next_deadline(now)
+                .unwrap_or(now + self.config.load().stale_after);
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = sleep_until(due) => break,
+                    () = self.membership_changed.notified() => {
+                        due = due.min(Instant::now() + membership_gap);
+                    }
+                    () = self.load_changed.notified() => {
+                        due = due.min(Instant::now() + load_gap);
+                    }
+                }
             }
         }
     }

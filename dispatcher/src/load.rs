@@ -17,6 +17,13 @@
 //!
 //! Projections are never clipped at 100%: their job is to order candidates,
 //! and clipping makes every busy node look the same.
+//!
+//! A node's current projection is published in a [`SharedProjection`] that
+//! every pool snapshot reads, so a report that changes only a node's load
+//! counts at once, without rebuilding the pool.
+
+use std::hint::spin_loop;
+use std::sync::atomic::{AtomicU64, Ordering, fence};
 
 /// Weight of the newest interval in the moving averages of [`CostModel`].
 const ALPHA: f64 = 0.3;
@@ -43,6 +50,19 @@ pub struct Projection {
     pub sent_at_report: u64,
     /// Load added by each redirect sent since.
     pub cost: f64,
+}
+
+/// A [`Projection`] that one writer (the registry, under its lock) replaces
+/// while the request path reads it, lock-free: a sequence lock over three
+/// atomics. A reader that overlaps a write retries, so it never sees the
+/// base of one report with the cost of another.
+#[derive(Debug, Default)]
+pub struct SharedProjection {
+    /// Odd while a write is in progress; bumped twice by every write.
+    version: AtomicU64,
+    base: AtomicU64,
+    sent_at_report: AtomicU64,
+    cost: AtomicU64,
 }
 
 /// Learns one node's per-redirect cost from its reports.
@@ -72,6 +92,54 @@ impl Projection {
     pub fn at(&self, sent_now: u64) -> Load {
         let since = sent_now.saturating_sub(self.sent_at_report) as f64;
         Load(self.base + since * self.cost)
+    }
+}
+
+// === impl SharedProjection ===
+
+impl SharedProjection {
+    /// Holding `projection` from the start.
+    pub fn new(projection: Projection) -> Self {
+        let shared = SharedProjection::default();
+        shared.publish(projection);
+        shared
+    }
+
+    /// The projection last published.
+    #[inline]
+    pub fn get(&self) -> Projection {
+        loop {
+            let before = self.version.load(Ordering::Acquire);
+            if before & 1 == 0 {
+                let projection = Projection {
+                    base: f64::from_bits(self.base.load(Ordering::Relaxed)),
+                    sent_at_report: self.sent_at_report.load(Ordering::Relaxed),
+                    cost: f64::from_bits(self.cost.load(Ordering::Relaxed)),
+                };
+                fence(Ordering::Acquire);
+                if self.version.load(Ordering::Relaxed) == before {
+                    return projection;
+                }
+            }
+            spin_loop();
+        }
+    }
+
+    /// Replaces the projection. Writers must not race each other: the
+    /// registry's lock serialises them.
+    pub fn publish(&self, projection: Projection) {
+        let version = self.version.load(Ordering::Relaxed);
+        self.version
+            .store(version.wrapping_add(1), Ordering::Relaxed);
+        fence(Ordering::Release);
+        self.base
+            .store(projection.base.to_bits(), Ordering::Relaxed);
+        self.sent_at_report
+            .store(projection.sent_at_report, Ordering::Relaxed);
+        self.cost
+            .store(projection.cost.to_bits(), Ordering::Relaxed);
+        self.version
+            .store(version.wrapping_add(2), Ordering::Release);
     }
 }
 
@@ -146,6 +214,40 @@ mod tests {
         // Never clipped: order survives past 100%.
         assert!(p.at(300) > p.at(250));
         assert!(p.at(300).0 > 1.0);
+    }
+
+    #[test]
+    fn shared_projection_is_never_torn() {
+        use std::sync::Arc;
+        // Every published projection has base == cost == sent_at_report;
+        // a torn read would mix two of them.
+        let shared = Arc::new(SharedProjection::new(Projection {
+            base: 0.0,
+            sent_at_report: 0,
+            cost: 0.0,
+        }));
+        let writer = {
+            let shared = shared.clone();
+            std::thread::spawn(move || {
+                for i in 1..=200_000u64 {
+                    let x = i as f64;
+                    shared.publish(Projection {
+                        base: x,
+                        sent_at_report: i,
+                        cost: x,
+                    });
+                }
+            })
+        };
+        let mut last = 0;
+        while last < 200_000 {
+            let p = shared.get();
+            assert_eq!(p.base, p.cost);
+            assert_eq!(p.base, p.sent_at_report as f64);
+            assert!(p.sent_at_report >= last, "went back in time");
+            last = p.sent_at_report;
+        }
+        writer.join().unwrap();
     }
 
     #[test]

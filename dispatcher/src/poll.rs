@@ -117,7 +117,7 @@ async fn fetch(
 
 fn file(app: &App, slot: usize, agent: &str, report: LoadReport) {
     match app.ingest(Source::Poll(slot), report, Instant::now()) {
-        Ok(Observed::Accepted) => {}
+        Ok(Observed::Accepted(_)) => {}
         Ok(Observed::Replay { seq, .. }) => {
             tracing::debug!(%agent, seq, "agent served the same sample again");
         }

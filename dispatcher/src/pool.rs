@@ -4,9 +4,10 @@
 //!
 //! The request path loads one `Arc<Pool>` and never takes a lock: everything
 //! it reads is frozen here — backends, the strategy's tables, pins and the
-//! answering [`Policy`] — except the per-backend redirect counters in
-//! [`Live`], which are atomics shared by every snapshot of the same node so
-//! counts survive rebuilds.
+//! answering [`Policy`] — except what is in each backend's [`Live`], shared
+//! by every snapshot of the same node: the redirect counter (so counts
+//! survive rebuilds) and the load projection (so a report that changes only
+//! a node's load needs no rebuild to count).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use ipnet::IpNet;
 use rand::Rng;
 
 use crate::config::{Config, Sticky};
-use crate::load::Projection;
+use crate::load::{Projection, SharedProjection};
 use crate::select::{Picker, Request, Ring, Strategy, ip_hash};
 use crate::sticky::{PinCookie, claimed};
 
@@ -31,9 +32,8 @@ pub struct Backend {
     pub base_url: Arc<str>,
     /// Effective weight (static × reported × memory pressure), > 0.
     pub weight: f64,
-    /// The load the strategy compares, projected from the last report.
-    pub load: Projection,
-    /// Counters the request path writes.
+    /// The load the strategy compares, and the counter the request path
+    /// bumps.
     pub live: Arc<Live>,
     /// The sticky cookie naming this backend, when cookies are on.
     pub pin: Option<Arc<PinCookie>>,
@@ -77,10 +77,13 @@ pub enum Choice<'p> {
     Unavailable,
 }
 
-/// Per-node counters shared by the registry and every snapshot.
+/// Per-node state shared by the registry and every snapshot: one small
+/// allocation, so a pick touches one cache line per candidate.
 #[derive(Debug, Default)]
 pub struct Live {
     redirects: AtomicU64,
+    /// Published by the registry with every report.
+    load: SharedProjection,
 }
 
 /// The immutable snapshot the request path reads.
@@ -103,13 +106,39 @@ impl Backend {
     /// The projected load now, from the report and what was sent since.
     #[inline]
     pub fn projected(&self) -> f64 {
-        self.load.at(self.live.sent()).0
+        self.live.projection().at(self.live.sent()).0
+    }
+
+    /// The last report's figure and how to project it.
+    #[inline]
+    pub fn projection(&self) -> Projection {
+        self.live.projection()
     }
 }
 
 // === impl Live ===
 
 impl Live {
+    /// Counters starting at zero, projecting `projection`.
+    pub fn new(projection: Projection) -> Self {
+        Live {
+            redirects: AtomicU64::new(0),
+            load: SharedProjection::new(projection),
+        }
+    }
+
+    /// The projection last published.
+    #[inline]
+    pub fn projection(&self) -> Projection {
+        self.load.get()
+    }
+
+    /// Makes `projection` the one every snapshot reads; only the registry
+    /// calls this, under its lock.
+    pub fn publish(&self, projection: Projection) {
+        self.load.publish(projection);
+    }
+
     /// Redirects sent to this node since the dispatcher started.
     #[inline]
     pub fn sent(&self) -> u64 {
@@ -232,12 +261,11 @@ mod tests {
             id: id.into(),
             base_url: format!("http://{id}.test").into(),
             weight: 1.0,
-            load: Projection {
+            live: Arc::new(Live::new(Projection {
                 base: 0.0,
                 sent_at_report: 0,
                 cost: 0.01,
-            },
-            live: Arc::default(),
+            })),
             pin: signer.pin(id).map(Arc::new),
         }
     }

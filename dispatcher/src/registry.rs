@@ -67,8 +67,8 @@ pub enum Source {
 /// What became of an acceptable report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Observed {
-    /// Stored; the pool must be rebuilt.
-    Accepted,
+    /// Stored.
+    Accepted(Change),
     /// Older than or equal to what is stored: ignored, nothing changed.
     Replay {
         /// The sequence number received.
@@ -76,6 +76,19 @@ pub enum Observed {
         /// The sequence number already stored.
         latest: u64,
     },
+}
+
+/// What an accepted report changed, which says how soon the pool snapshot
+/// must be rebuilt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// Only the node's load: its new projection is already published to
+    /// every snapshot, so a rebuild only refreshes what is derived from
+    /// loads (the draw weights, the learnt costs) and can wait.
+    Load,
+    /// Whether or how the node takes clients — it appeared, came back from
+    /// stale, changed state, health, weight or URL: rebuild promptly.
+    Membership,
 }
 
 /// Why a valid report could not be attributed to a backend.
@@ -120,6 +133,28 @@ pub struct Registry {
     settings: Settings,
     /// Signs sticky cookies, when they are on.
     signer: Option<CookieSigner>,
+    /// How the last snapshot projected loads; a load-only report is
+    /// projected the same way. `None` before the first snapshot.
+    basis: Option<Basis>,
+}
+
+/// The pool-wide inputs of every node's projection, fixed per snapshot.
+#[derive(Debug, Clone, Copy)]
+struct Basis {
+    metric: Metric,
+    /// Pool-wide cost per redirect, for nodes that have not learnt theirs.
+    pooled: f64,
+    /// Health-check latency assumed for nodes not yet measured (`fastest`).
+    fallback_latency: f64,
+}
+
+/// What of a node the pool snapshot depends on besides its load. A report
+/// that leaves this unchanged is a [`Change::Load`].
+#[derive(Debug, PartialEq)]
+struct Standing {
+    state: BackendState,
+    weight: f64,
+    base_url: Option<Arc<str>>,
 }
 
 #[derive(Debug)]
@@ -173,6 +208,7 @@ impl Registry {
             configured: 0,
             settings,
             signer,
+            basis: None,
         };
         registry.reconfigure(backends, registry.settings.clone(), registry.signer.clone());
         registry
@@ -249,6 +285,7 @@ impl Registry {
         if node.url.is_none() && report.url.is_none() {
             return Err(IngestError::NoUrl(node.display_id().to_string()));
         }
+        let before = node.standing(&self.settings, now);
         let sent = node.live.sent();
         node.cpu.observe(report.cpu_percent / 100.0, sent);
         node.connections.observe(report.connections as f64, sent);
@@ -258,7 +295,13 @@ impl Registry {
             sent,
         });
         node.refresh_base_url();
-        Ok(Observed::Accepted)
+        match self.basis {
+            Some(basis) if node.standing(&self.settings, now) == before => {
+                node.publish(&basis);
+                Ok(Observed::Accepted(Change::Load))
+            }
+            _ => Ok(Observed::Accepted(Change::Membership)),
+        }
     }
 
     /// Folds in an active health check of node `id`; returns the new
@@ -347,16 +390,20 @@ impl Registry {
                 (false, _) => None,
             };
         }
-        let pooled = self.pooled_cost(metric);
-        let fallback_latency = match metric {
-            Metric::Latency => self.mean_latency(),
-            Metric::Cpu | Metric::Connections => 0.0,
+        let basis = Basis {
+            metric,
+            pooled: self.pooled_cost(metric),
+            fallback_latency: match metric {
+                Metric::Latency => self.mean_latency(),
+                Metric::Cpu | Metric::Connections => 0.0,
+            },
         };
+        self.basis = Some(basis);
         let mut members = Members::default();
         let (mut primaries, mut backups) = (Vec::new(), Vec::new());
         for node in &self.nodes {
             let state = node.state(stale_after, now);
-            let Some(backend) = self.backend(node, metric, pooled, fallback_latency, now) else {
+            let Some(backend) = self.backend(node, &basis, now) else {
                 continue;
             };
             match (state, node.backup) {
@@ -479,37 +526,14 @@ impl Registry {
     }
 
     /// The node as a pool member (whatever its state), if it has reported
-    /// and has a URL.
-    fn backend(
-        &self,
-        node: &Node,
-        metric: Metric,
-        pooled: f64,
-        fallback_latency: f64,
-        now: Instant,
-    ) -> Option<Backend> {
-        let last = node.last.as_ref()?;
-        let (base, cost) = match metric {
-            Metric::Cpu => (last.report.cpu_percent / 100.0, node.cpu.cost(pooled)),
-            Metric::Connections => (
-                last.report.connections as f64,
-                node.connections.cost(pooled),
-            ),
-            Metric::Latency => {
-                let latency = node.health.latency().map(|l| l.as_secs_f64());
-                (latency.unwrap_or(fallback_latency), 0.0)
-            }
-        };
+    /// and has a URL; its projection is published on the way.
+    fn backend(&self, node: &Node, basis: &Basis, now: Instant) -> Option<Backend> {
+        node.publish(basis);
         let ramp = node.ramp(self.settings.slow_start, now);
         Some(Backend {
             id: node.id.clone()?,
             base_url: node.base_url.clone()?,
             weight: node.effective_weight(self.settings.mem_high_water) * ramp,
-            load: Projection {
-                base,
-                sent_at_report: last.sent,
-                cost,
-            },
             live: node.live.clone(),
             pin: node.pin.clone(),
         })
@@ -642,6 +666,40 @@ impl Node {
             .as_ref()
             .and_then(|last| last.report.url.as_deref());
         self.url.as_deref().or(reported)
+    }
+
+    /// Makes this node's projection under `basis` the one every snapshot
+    /// reads, if it has reported.
+    fn publish(&self, basis: &Basis) {
+        let Some(last) = &self.last else {
+            return;
+        };
+        let (base, cost) = match basis.metric {
+            Metric::Cpu => (last.report.cpu_percent / 100.0, self.cpu.cost(basis.pooled)),
+            Metric::Connections => (
+                last.report.connections as f64,
+                self.connections.cost(basis.pooled),
+            ),
+            Metric::Latency => {
+                let latency = self.health.latency().map(|l| l.as_secs_f64());
+                (latency.unwrap_or(basis.fallback_latency), 0.0)
+            }
+        };
+        self.live.publish(Projection {
+            base,
+            sent_at_report: last.sent,
+            cost,
+        });
+    }
+
+    /// Everything but the load that decides whether and how the node
+    /// takes clients at `now`.
+    fn standing(&self, settings: &Settings, now: Instant) -> Standing {
+        Standing {
+            state: self.state(settings.stale_after, now),
+            weight: self.effective_weight(settings.mem_high_water),
+            base_url: self.base_url.clone(),
+        }
     }
 
     /// The id, or the agent URL while the node has not reported yet.

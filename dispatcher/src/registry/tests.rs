@@ -109,7 +109,7 @@ fn replays_and_reordering_are_ignored_but_restarts_are_not() {
     let mut registry = new_registry(&[]);
     assert_eq!(
         registry.observe(Source::Push, report("a", 5), t0),
-        Ok(Observed::Accepted)
+        Ok(Observed::Accepted(Change::Membership))
     );
     assert_eq!(
         registry.observe(Source::Push, report("a", 5), t0),
@@ -127,7 +127,7 @@ fn replays_and_reordering_are_ignored_but_restarts_are_not() {
     restarted.sampled_at_ms = 10_000;
     assert_eq!(
         registry.observe(Source::Push, restarted, t0),
-        Ok(Observed::Accepted)
+        Ok(Observed::Accepted(Change::Load))
     );
 
     // Unsequenced (seed-style) reports are always taken.
@@ -135,11 +135,11 @@ fn replays_and_reordering_are_ignored_but_restarts_are_not() {
     unsequenced.sampled_at_ms = 0;
     assert_eq!(
         registry.observe(Source::Push, unsequenced.clone(), t0),
-        Ok(Observed::Accepted)
+        Ok(Observed::Accepted(Change::Load))
     );
     assert_eq!(
         registry.observe(Source::Push, unsequenced, t0),
-        Ok(Observed::Accepted)
+        Ok(Observed::Accepted(Change::Load))
     );
 }
 
@@ -319,6 +319,73 @@ fn memory_pressure_halves_weight() {
     let weight = |id: &str| members.active.iter().find(|b| &*b.id == id).unwrap().weight;
     assert_eq!(weight("a"), 1.0);
     assert_eq!(weight("b"), 1.0);
+}
+
+#[test]
+fn a_load_only_report_reaches_the_snapshot_without_a_rebuild() {
+    let t0 = Instant::now();
+    let mut registry = new_registry(&[]);
+    registry.observe(Source::Push, report("a", 1), t0).unwrap();
+    let members = registry.members(t0, Metric::Cpu);
+    let a = &members.active[0];
+    assert!((a.projected() - 0.10).abs() < 1e-9);
+
+    let mut busier = report("a", 2);
+    busier.cpu_percent = 70.0;
+    let observed = registry.observe(Source::Push, busier, t0 + Duration::from_secs(1));
+    assert_eq!(observed, Ok(Observed::Accepted(Change::Load)));
+    // The snapshot taken before the report already projects from it.
+    assert!((a.projected() - 0.70).abs() < 1e-9, "{}", a.projected());
+}
+
+#[test]
+fn reports_that_change_who_takes_clients_ask_for_a_rebuild() {
+    let t0 = Instant::now();
+    let mut registry = new_registry(&[]);
+    let accepted = |registry: &mut Registry, report, at| {
+        let Ok(Observed::Accepted(change)) = registry.observe(Source::Push, report, at) else {
+            panic!("report refused");
+        };
+        change
+    };
+    // Before any snapshot, and for a node never seen, nothing is published.
+    assert_eq!(
+        accepted(&mut registry, report("a", 1), t0),
+        Change::Membership
+    );
+    registry.members(t0, Metric::Cpu);
+    assert_eq!(
+        accepted(&mut registry, report("b", 1), t0),
+        Change::Membership
+    );
+    registry.members(t0, Metric::Cpu);
+    assert_eq!(accepted(&mut registry, report("a", 2), t0), Change::Load);
+
+    let mut draining = report("a", 3);
+    draining.state = NodeState::Draining;
+    assert_eq!(accepted(&mut registry, draining, t0), Change::Membership);
+    let mut sick = report("a", 4);
+    sick.healthy = false;
+    assert_eq!(accepted(&mut registry, sick, t0), Change::Membership);
+    assert_eq!(
+        accepted(&mut registry, report("a", 5), t0),
+        Change::Membership
+    );
+    let mut heavier = report("a", 6);
+    heavier.weight = 2.0;
+    assert_eq!(accepted(&mut registry, heavier, t0), Change::Membership);
+    let mut pressed = report("a", 7);
+    pressed.weight = 2.0;
+    pressed.mem_percent = 99.0;
+    assert_eq!(accepted(&mut registry, pressed, t0), Change::Membership);
+    let mut moved = report("a", 8);
+    moved.url = Some("http://elsewhere.test".into());
+    assert_eq!(accepted(&mut registry, moved, t0), Change::Membership);
+    // Back from stale: it rejoins the pool.
+    let later = t0 + STALE + Duration::from_secs(1);
+    let mut back = report("a", 9);
+    back.url = Some("http://elsewhere.test".into());
+    assert_eq!(accepted(&mut registry, back, later), Change::Membership);
 }
 
 #[test]

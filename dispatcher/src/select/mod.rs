@@ -146,7 +146,7 @@ impl Strategy {
             Strategy::LeastLoad => {
                 let draw: Vec<f64> = backends
                     .iter()
-                    .map(|b| b.weight * (1.0 - b.load.base).max(HEADROOM_FLOOR))
+                    .map(|b| b.weight * (1.0 - b.projection().base).max(HEADROOM_FLOOR))
                     .collect();
                 Picker::TwoChoices(AliasTable::new(&draw), FULL_LOAD)
             }

@@ -11,16 +11,19 @@ use crate::load::Projection;
 use crate::pool::{Live, Members, Policy, Pool};
 
 fn backend(id: &str, weight: f64, load: f64) -> Backend {
+    costed(id, weight, load, 0.01)
+}
+
+fn costed(id: &str, weight: f64, load: f64, cost: f64) -> Backend {
     Backend {
         id: id.into(),
         base_url: format!("http://{id}.test").into(),
         weight,
-        load: Projection {
+        live: Arc::new(Live::new(Projection {
             base: load,
             sent_at_report: 0,
-            cost: 0.01,
-        },
-        live: Arc::new(Live::default()),
+            cost,
+        })),
         pin: None,
     }
 }
@@ -234,10 +237,8 @@ fn projection_spreads_a_burst_instead_of_herding() {
 #[test]
 fn least_connections_follows_projected_connections() {
     let strategy = Strategy::new(StrategyKind::LeastConnections, &HashKey::ClientIp);
-    let mut few = backend("few", 1.0, 2.0);
-    let mut many = backend("many", 1.0, 50.0);
-    few.load.cost = 1.0;
-    many.load.cost = 1.0;
+    let few = costed("few", 1.0, 2.0, 1.0);
+    let many = costed("many", 1.0, 50.0, 1.0);
     let pool = pool(&strategy, vec![few, many]);
     let mut rng = SmallRng::seed_from_u64(5);
     let counts = shares(&picks(&pool, 100, &mut rng));
