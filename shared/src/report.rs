@@ -137,6 +137,12 @@ impl LoadReport {
     /// (what a five-line psutil agent serves) becomes a report with an empty
     /// `node_id` and no `url`; the poller that fetched it fills both in.
     pub fn from_json(body: &[u8]) -> Result<Self, ReportError> {
+        // Full reports, the common case, parse straight into the struct;
+        // the generic path below tells seed-style reports apart and words
+        // the error of a malformed one.
+        if let Ok(report) = serde_json::from_slice::<LoadReport>(body) {
+            return report.validate();
+        }
         let value: Value = serde_json::from_slice(body).map_err(malformed)?;
         let Value::Object(map) = value else {
             return Err(ReportError::Malformed("expected a JSON object".into()));
