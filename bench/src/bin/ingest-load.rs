@@ -31,6 +31,10 @@ struct Args {
     /// Bearer token of /v1/report.
     #[arg(long)]
     token: Option<String>,
+    /// The state every node reports: `ready` (they join the pool) or
+    /// `maintenance` (they report but take no clients).
+    #[arg(long, default_value = "ready", value_parser = ["ready", "draining", "maintenance"])]
+    state: String,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -47,6 +51,7 @@ fn main() -> anyhow::Result<()> {
         workers: args.workers,
         probe_every: (args.probe_ms > 0).then(|| Duration::from_millis(args.probe_ms)),
         token: args.token,
+        state: args.state,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
