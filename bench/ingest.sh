@@ -11,13 +11,17 @@
 # Goals: ≤ 10% loss of redirect throughput, report-to-visible p99 ≤ 50 ms.
 # Not run in CI; loopback only; every process started is killed on exit.
 #
-# Usage: bench/ingest.sh            (NODES=10000 SECONDS_=20 RUNS=3 DURATION=10)
+# STATE=maintenance makes the nodes report without joining the pool, which
+# separates what ingest costs from what a 10 000-backend pool costs.
+#
+# Usage: bench/ingest.sh            (NODES=10000 SECONDS_=20 RUNS=3 DURATION=10 STATE=ready)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NODES=${NODES:-10000}
 SECONDS_=${SECONDS_:-20}
 RUNS=${RUNS:-3}
 DURATION=${DURATION:-10}
+STATE=${STATE:-ready}
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
 
@@ -33,7 +37,7 @@ push_report "$SP_CONTROL" b http://127.0.0.1:18002 30
 push_report "$SP_CONTROL" c http://127.0.0.1:18003 30
 url="http://$SP_PUBLIC/app/page?id=42"
 hz=$(getconf CLK_TCK)
-ingest() { taskset -c 1 "$generator" --control "http://$SP_CONTROL" --nodes "$NODES" --seconds "$SECONDS_" "$@"; }
+ingest() { taskset -c 1 "$generator" --control "http://$SP_CONTROL" --nodes "$NODES" --seconds "$SECONDS_" --state "$STATE" "$@"; }
 
 echo "A: wrk alone" >&2
 for run in $(seq "$RUNS"); do
@@ -67,7 +71,7 @@ a_cpu=$(col "$work/a" 5)
 c_cpu=$(col "$work/c" 5)
 echo
 echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "$NODES nodes × 1 report/s for ${SECONDS_}s; wrk -t1 -c64 -d${DURATION}s; medians of $RUNS runs"
+echo "$NODES nodes (state $STATE) × 1 report/s for ${SECONDS_}s; wrk -t1 -c64 -d${DURATION}s; medians of $RUNS runs"
 echo
 echo "| figure | value | goal |"
 echo "|---|---|---|"

@@ -89,7 +89,12 @@ else
   echo "note: --sticky cookie is not available in this build; its rows are skipped" >&2
 fi
 
-modes=("keep-alive, -c64|-c64|" "keep-alive, -c256|-c256|" "Connection: close, -c64|-c64|Connection: close")
+# The last mode is one connection: no queue at the server, so its p50/p90
+# are the server's own latency. At -c64 and -c256 every server saturates
+# CPU 0 and the mean latency is the same for all (connections ÷ req/s,
+# Little's law); what the percentiles rank there is how evenly a server
+# serves its connections.
+modes=("keep-alive, -c64|-c64|" "keep-alive, -c256|-c256|" "Connection: close, -c64|-c64|Connection: close" "keep-alive, one connection (-c1)|-c1|")
 raw="$work/raw"
 for run in $(seq "$RUNS"); do
   for mode in "${modes[@]}"; do
@@ -101,21 +106,27 @@ for run in $(seq "$RUNS"); do
       [[ -n $header ]] && flags+=(-H "$header")
       result=$(measure "$pid" "$url" "${flags[@]}")
       echo "run $run | $mode_name | $name | $result" >&2
-      echo "$mode_name|$name|$result" >>"$raw"
+      echo "$run|$mode_name|$name|$result" >>"$raw"
     done
   done
 done
 
 # Median of column COL (1 = requests) for mode and target.
-med() { awk -F'|' -v m="$1" -v t="$2" '$1 == m && $2 == t { print $3 }' "$raw" | awk -v c="$3" '{ print $c }' | median; }
+med() { awk -F'|' -v m="$1" -v t="$2" '$2 == m && $3 == t { print $4 }' "$raw" | awk -v c="$3" '{ print $c }' | median; }
+
+# Median over runs of target's column COL ÷ the anchor's in the same run:
+# the machine's noise moves both alike within a run, much less across runs.
+ratio() {
+  awk -F'|' -v m="$1" -v t="$2" -v a="$3" -v c="$4" '
+    $2 == m { split($4, f, " "); if ($3 == t) x[$1] = f[c]; if ($3 == a) y[$1] = f[c] }
+    END { for (r in x) if (r in y && y[r] > 0) print x[r] / y[r] }' "$raw" | median
+}
 
 echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load average before the table: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "wrk -t1 -d${DURATION}s --latency pinned to CPU 1; servers pinned to CPU 0; medians of $RUNS runs"
+echo "(ratios: the median over runs of the ratio within each run)"
 for mode in "${modes[@]}"; do
   IFS='|' read -r mode_name _ _ <<<"$mode"
-  nginx_cpu=$(med "$mode_name" nginx 5)
-  haproxy_cpu=$(med "$mode_name" haproxy 5)
-  nginx_rps=$(med "$mode_name" nginx 2)
   echo
   echo "#### $mode_name"
   echo
@@ -125,8 +136,11 @@ for mode in "${modes[@]}"; do
     IFS='|' read -r name _ _ _ <<<"$target"
     cpu=$(med "$mode_name" "$name" 5)
     rps=$(med "$mode_name" "$name" 2)
-    awk -v n="$name" -v cpu="$cpu" -v nc="$nginx_cpu" -v hc="$haproxy_cpu" -v rps="$rps" -v nr="$nginx_rps" \
+    awk -v n="$name" -v cpu="$cpu" -v cn="$(ratio "$mode_name" "$name" nginx 5)" -v ch="$(ratio "$mode_name" "$name" haproxy 5)" \
+      -v rps="$rps" -v rn="$(ratio "$mode_name" "$name" nginx 2)" \
       -v p50="$(med "$mode_name" "$name" 3)" -v p90="$(med "$mode_name" "$name" 4)" -v user="$(med "$mode_name" "$name" 6)" \
-      'BEGIN { printf "| %s | %.2f | %.2f | %.2f | %.2f | %.0f | %.2f | %.3f | %.3f |\n", n, cpu, cpu / nc, cpu / hc, user, rps, rps / nr, p50, p90 }'
+      'BEGIN { printf "| %s | %.2f | %.2f | %.2f | %.2f | %.0f | %.2f | %.3f | %.3f |\n", n, cpu, cn, ch, user, rps, rn, p50, p90 }'
   done
 done
+[[ -n ${RAW_OUT:-} ]] && cp "$raw" "$RAW_OUT"
+true
