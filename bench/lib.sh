@@ -40,11 +40,12 @@ wait_http() {
   return 1
 }
 
-# Starts the release dispatcher pinned to CPU 0 with one worker and the
-# extra flags given; sets SP_PID, SP_PUBLIC and SP_CONTROL (host:port).
+# Starts the release dispatcher (or $SIGNPOST_BIN, to compare two builds)
+# pinned to CPU 0 with one worker and the extra flags given; sets SP_PID,
+# SP_PUBLIC and SP_CONTROL (host:port).
 start_signpost() {
   local out="$work/signpost.$RANDOM"
-  taskset -c 0 target/release/signpost-dispatcher --workers 1 \
+  taskset -c 0 "${SIGNPOST_BIN:-target/release/signpost-dispatcher}" --workers 1 \
     --listen 127.0.0.1:0 --control-listen 127.0.0.1:0 \
     --poll-interval 1s --stale-after 600s --forget-after 900s "$@" \
     >"$out.out" 2>"$out.err" &
