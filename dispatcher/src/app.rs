@@ -277,3 +277,77 @@ fn signer(config: &Config, fallback_secret: &[u8]) -> Option<CookieSigner> {
     let secure = config.cookie_secure || config.tls.is_some();
     Some(CookieSigner::new(secret, secure, config.cookie_max_age))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::config::Args;
+    use crate::registry::Change;
+    use tokio::time::sleep;
+
+    fn report(seq: u64, cpu_percent: f64, state: NodeState) -> LoadReport {
+        LoadReport {
+            node_id: "a".into(),
+            url: Some("http://a.test".into()),
+            cpu_percent,
+            mem_percent: 10.0,
+            load1: 0.0,
+            cores: 1,
+            connections: 0,
+            weight: 1.0,
+            state,
+            healthy: true,
+            seq,
+            sampled_at_ms: seq,
+            agent_version: "test".into(),
+        }
+    }
+
+    fn ingest(app: &App, report: LoadReport) -> Change {
+        match app.ingest(Source::Push, report, Instant::now()) {
+            Ok(Observed::Accepted(change)) => change,
+            other => panic!("report not accepted: {other:?}"),
+        }
+    }
+
+    /// Sleeps `ms` of paused time, during which the maintenance loop runs.
+    async fn after_ms(ms: u64) {
+        sleep(Duration::from_millis(ms)).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn membership_changes_rebuild_soon_and_load_changes_count_at_once() {
+        let app = Arc::new(App::new(Config::load(&Args::default()).unwrap()));
+        let shutdown = CancellationToken::new();
+        let maintain = tokio::spawn({
+            let (app, shutdown) = (app.clone(), shutdown.clone());
+            async move { app.maintain(shutdown).await }
+        });
+        after_ms(1).await;
+
+        // A new node: in the pool after one (paused, so minimal) gap.
+        assert_eq!(ingest(&app, report(1, 10.0, NodeState::Ready)), Change::Membership);
+        after_ms(MIN_REBUILD_GAP.as_millis() as u64 + 1).await;
+        let pool = app.pool.load_full();
+        assert_eq!(pool.backends().len(), 1);
+
+        // A load-only report counts in the same snapshot at once...
+        assert_eq!(ingest(&app, report(2, 70.0, NodeState::Ready)), Change::Load);
+        assert!((pool.backends()[0].projected() - 0.70).abs() < 1e-9);
+        // ...and the lazy rebuild that refreshes the draw weights follows.
+        after_ms(1).await;
+        assert!(Arc::ptr_eq(&pool, &app.pool.load_full()), "rebuilt too early");
+        after_ms(MIN_REBUILD_GAP.as_millis() as u64 + 1).await;
+        assert!(!Arc::ptr_eq(&pool, &app.pool.load_full()), "never rebuilt");
+
+        // Leaving the pool is a membership change.
+        assert_eq!(ingest(&app, report(3, 70.0, NodeState::Draining)), Change::Membership);
+        after_ms(MIN_REBUILD_GAP.as_millis() as u64 + 1).await;
+        assert!(app.pool().backends().is_empty());
+
+        shutdown.cancel();
+        maintain.await.unwrap();
+    }
+}
