@@ -55,6 +55,17 @@ impl Balancer {
         }
     }
 
+    /// The name `simulate --only` takes.
+    pub fn flag(self) -> &'static str {
+        match self {
+            Balancer::Random => "random",
+            Balancer::RoundRobin => "round-robin",
+            Balancer::Greedy => "greedy",
+            Balancer::TwoChoices => "p2c",
+            Balancer::LeastLoad => "least-load",
+        }
+    }
+
     /// True if the balancer never looks at reports, so one run serves every
     /// refresh interval.
     pub fn load_blind(self) -> bool {

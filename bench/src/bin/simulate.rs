@@ -37,6 +37,10 @@ struct Args {
     /// Worker threads.
     #[arg(long, default_value_t = 2)]
     threads: usize,
+    /// Only these rows (random, round-robin, greedy, p2c, least-load), to
+    /// iterate on one strategy quickly; the goals need greedy and the best.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
 }
 
 fn main() {
@@ -60,7 +64,10 @@ fn main() {
             });
         }
     }
-    let balancers = Balancer::ALL;
+    let balancers: Vec<Balancer> = Balancer::ALL
+        .into_iter()
+        .filter(|b| args.only.is_empty() || args.only.iter().any(|o| o == b.flag()))
+        .collect();
     let mut grid = Grid::new(&scenarios, &signals, &balancers);
     let started = tokio::time::Instant::now();
     grid.run(args.threads);
