@@ -40,6 +40,11 @@ const RAMP_FLOOR: f64 = 0.01;
 /// smooth without rebuilding continuously.
 const RAMP_STEPS: u32 = 20;
 
+/// While a saturated node works off the backlog its projection carries,
+/// the projection is refreshed this often (a tenth of the default report
+/// interval), since it drains with the clock and not with reports.
+const BACKLOG_REFRESH: Duration = Duration::from_millis(100);
+
 /// Timing and weighting rules the registry applies.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
@@ -142,8 +147,8 @@ pub struct Registry {
 #[derive(Debug, Clone, Copy)]
 struct Basis {
     metric: Metric,
-    /// Pool-wide cost per redirect, for nodes that have not learnt theirs.
-    pooled: f64,
+    /// Pool-wide costs, for nodes that have not learnt theirs.
+    pooled: PooledCost,
     /// Health-check latency assumed for nodes not yet measured (`fastest`).
     fallback_latency: f64,
 }
@@ -287,8 +292,9 @@ impl Registry {
         }
         let before = node.standing(&self.settings, now);
         let sent = node.live.sent();
-        node.cpu.observe(report.cpu_percent / 100.0, sent);
-        node.connections.observe(report.connections as f64, sent);
+        node.cpu.observe(report.cpu_percent / 100.0, sent, now);
+        node.connections
+            .observe(report.connections as f64, sent, now);
         node.last = Some(Received {
             report,
             at: now,
@@ -297,7 +303,7 @@ impl Registry {
         node.refresh_base_url();
         match self.basis {
             Some(basis) if node.standing(&self.settings, now) == before => {
-                node.publish(&basis);
+                node.publish(&basis, now);
                 Ok(Observed::Accepted(Change::Load))
             }
             _ => Ok(Observed::Accepted(Change::Membership)),
@@ -355,7 +361,8 @@ impl Registry {
     }
 
     /// The next instant at which the pool must be rebuilt: a node goes
-    /// stale, is forgotten, or takes its next slow-start step.
+    /// stale, is forgotten, takes its next slow-start step, or has drained
+    /// more of its backlog.
     pub fn next_deadline(&self, now: Instant) -> Option<Instant> {
         let Settings {
             stale_after,
@@ -374,7 +381,10 @@ impl Registry {
                 .flatten()
                 .find(|&deadline| deadline > now)
         });
-        expiries.chain(ramp_step).min()
+        let projecting_cpu = self.basis.is_some_and(|b| b.metric == Metric::Cpu);
+        let draining = projecting_cpu && self.nodes.iter().any(|n| n.cpu.drains_with_time());
+        let drain_step = draining.then_some(now + BACKLOG_REFRESH);
+        expiries.chain(ramp_step).chain(drain_step).min()
     }
 
     /// The backends clients may be sent to at `now`, with the load of
@@ -498,14 +508,14 @@ impl Registry {
             .collect();
     }
 
-    fn pooled_cost(&self, metric: Metric) -> f64 {
+    fn pooled_cost(&self, metric: Metric) -> PooledCost {
         let mut pooled = PooledCost::default();
         for node in &self.nodes {
             if let Some(model) = node.cost_model(metric) {
                 model.add_to(&mut pooled);
             }
         }
-        pooled.cost()
+        pooled
     }
 
     /// Mean health-check latency, in seconds, stood in for nodes not yet
@@ -526,9 +536,9 @@ impl Registry {
     }
 
     /// The node as a pool member (whatever its state), if it has reported
-    /// and has a URL; its projection is published on the way.
+    /// and has a URL; its projection at `now` is published on the way.
     fn backend(&self, node: &Node, basis: &Basis, now: Instant) -> Option<Backend> {
-        node.publish(basis);
+        node.publish(basis, now);
         let ramp = node.ramp(self.settings.slow_start, now);
         Some(Backend {
             id: node.id.clone()?,
@@ -544,7 +554,7 @@ impl Registry {
         node: &Node,
         now: Instant,
         eligible: &dyn Fn(&str) -> bool,
-        pooled: f64,
+        pooled: PooledCost,
     ) -> BackendView {
         let state = node.state(self.settings.stale_after, now);
         let report = node.last.as_ref().map(|last| &last.report);
@@ -566,11 +576,9 @@ impl Registry {
                 0.0
             },
             projected_load: node.last.as_ref().map_or(0.0, |last| {
-                let projection = Projection {
-                    base: last.report.cpu_percent / 100.0,
-                    sent_at_report: last.sent,
-                    cost: node.cpu.cost(pooled),
-                };
+                let projection =
+                    node.cpu
+                        .project(last.report.cpu_percent / 100.0, last.sent, pooled, now);
                 projection.at(node.live.sent()).0
             }),
             report_age_ms: node
@@ -614,8 +622,8 @@ impl Node {
             backup: false,
             checks: HealthConfig::default(),
             last: None,
-            cpu: CostModel::default(),
-            connections: CostModel::default(),
+            cpu: CostModel::utilisation(),
+            connections: CostModel::level(),
             live: Arc::default(),
             admin: None,
             health: HealthState::default(),
@@ -668,28 +676,35 @@ impl Node {
         self.url.as_deref().or(reported)
     }
 
-    /// Makes this node's projection under `basis` the one every snapshot
-    /// reads, if it has reported.
-    fn publish(&self, basis: &Basis) {
+    /// Makes this node's projection under `basis` at `now` the one every
+    /// snapshot reads, if it has reported.
+    fn publish(&self, basis: &Basis, now: Instant) {
         let Some(last) = &self.last else {
             return;
         };
-        let (base, cost) = match basis.metric {
-            Metric::Cpu => (last.report.cpu_percent / 100.0, self.cpu.cost(basis.pooled)),
-            Metric::Connections => (
+        let projection = match basis.metric {
+            Metric::Cpu => self.cpu.project(
+                last.report.cpu_percent / 100.0,
+                last.sent,
+                basis.pooled,
+                now,
+            ),
+            Metric::Connections => self.connections.project(
                 last.report.connections as f64,
-                self.connections.cost(basis.pooled),
+                last.sent,
+                basis.pooled,
+                now,
             ),
             Metric::Latency => {
                 let latency = self.health.latency().map(|l| l.as_secs_f64());
-                (latency.unwrap_or(basis.fallback_latency), 0.0)
+                Projection {
+                    base: latency.unwrap_or(basis.fallback_latency),
+                    sent_at_report: last.sent,
+                    cost: 0.0,
+                }
             }
         };
-        self.live.publish(Projection {
-            base,
-            sent_at_report: last.sent,
-            cost,
-        });
+        self.live.publish(projection);
     }
 
     /// Everything but the load that decides whether and how the node

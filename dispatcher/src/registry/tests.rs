@@ -574,3 +574,44 @@ fn a_new_advertised_url_takes_effect_at_the_next_report() {
     let members = registry.members(t0, Metric::Cpu);
     assert_eq!(&*members.active[0].base_url, "http://a.moved:9000");
 }
+
+#[test]
+fn a_saturated_node_projects_the_backlog_its_report_hides() {
+    let t0 = Instant::now();
+    let at = |secs: u64| t0 + Duration::from_secs(secs);
+    let mut registry = new_registry(&[]);
+    let push = |registry: &mut Registry, cpu_percent: f64, secs: u64| {
+        let mut r = report("a", secs + 1);
+        r.cpu_percent = cpu_percent;
+        registry.observe(Source::Push, r, at(secs)).unwrap();
+    };
+    push(&mut registry, 50.0, 0);
+    let live = registry.members(at(0), Metric::Cpu).active[0].live.clone();
+    // 10 redirects a second at 50%: 0.05 busy seconds each.
+    for secs in 1..=10 {
+        (0..10).for_each(|_| live.record());
+        push(&mut registry, 50.0, secs);
+    }
+    // Then 30 a second, and the node reports 100% five times: 150
+    // redirects at 0.05 s (plus 10% while saturated) is 8.25 s of work,
+    // only 5 s of it done.
+    for secs in 11..=15 {
+        (0..30).for_each(|_| live.record());
+        push(&mut registry, 100.0, secs);
+    }
+    let mut projected = |secs| registry.members(at(secs), Metric::Cpu).active[0].projected();
+    let service = 0.055;
+    // 150 - 5 / 0.055 = 59 redirects still queued.
+    assert!((projected(15) - (1.0 + 59.0 * service)).abs() < 1e-9);
+    // Two seconds on, the node has worked through two more seconds of it.
+    assert!((projected(17) - (1.0 + 23.0 * service)).abs() < 1e-9);
+    // Draining goes with the clock, so the pool is refreshed meanwhile...
+    assert_eq!(
+        registry.next_deadline(at(17)),
+        Some(at(17) + BACKLOG_REFRESH)
+    );
+    // ...until a report below saturation ends the run.
+    push(&mut registry, 50.0, 18);
+    registry.members(at(18), Metric::Cpu);
+    assert_eq!(registry.next_deadline(at(18)), Some(at(18) + STALE));
+}
