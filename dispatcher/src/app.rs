@@ -328,22 +328,34 @@ mod tests {
         after_ms(1).await;
 
         // A new node: in the pool after one (paused, so minimal) gap.
-        assert_eq!(ingest(&app, report(1, 10.0, NodeState::Ready)), Change::Membership);
+        assert_eq!(
+            ingest(&app, report(1, 10.0, NodeState::Ready)),
+            Change::Membership
+        );
         after_ms(MIN_REBUILD_GAP.as_millis() as u64 + 1).await;
         let pool = app.pool.load_full();
         assert_eq!(pool.backends().len(), 1);
 
         // A load-only report counts in the same snapshot at once...
-        assert_eq!(ingest(&app, report(2, 70.0, NodeState::Ready)), Change::Load);
+        assert_eq!(
+            ingest(&app, report(2, 70.0, NodeState::Ready)),
+            Change::Load
+        );
         assert!((pool.backends()[0].projected() - 0.70).abs() < 1e-9);
         // ...and the lazy rebuild that refreshes the draw weights follows.
         after_ms(1).await;
-        assert!(Arc::ptr_eq(&pool, &app.pool.load_full()), "rebuilt too early");
+        assert!(
+            Arc::ptr_eq(&pool, &app.pool.load_full()),
+            "rebuilt too early"
+        );
         after_ms(MIN_REBUILD_GAP.as_millis() as u64 + 1).await;
         assert!(!Arc::ptr_eq(&pool, &app.pool.load_full()), "never rebuilt");
 
         // Leaving the pool is a membership change.
-        assert_eq!(ingest(&app, report(3, 70.0, NodeState::Draining)), Change::Membership);
+        assert_eq!(
+            ingest(&app, report(3, 70.0, NodeState::Draining)),
+            Change::Membership
+        );
         after_ms(MIN_REBUILD_GAP.as_millis() as u64 + 1).await;
         assert!(app.pool().backends().is_empty());
 
