@@ -321,14 +321,21 @@ fn memory_pressure_halves_weight() {
     assert_eq!(weight("b"), 1.0);
 }
 
-#[test]
-fn a_load_only_report_reaches_the_snapshot_without_a_rebuild() {
-    let t0 = Instant::now();
+/// A registry holding node "a", reported at 10% at `t0`, and the snapshot
+/// taken then.
+fn one_node(t0: Instant) -> (Registry, Members) {
     let mut registry = new_registry(&[]);
     registry.observe(Source::Push, report("a", 1), t0).unwrap();
     let members = registry.members(t0, Metric::Cpu);
+    assert!((members.active[0].projected() - 0.10).abs() < 1e-9);
+    (registry, members)
+}
+
+#[test]
+fn a_load_only_report_reaches_the_snapshot_without_a_rebuild() {
+    let t0 = Instant::now();
+    let (mut registry, members) = one_node(t0);
     let a = &members.active[0];
-    assert!((a.projected() - 0.10).abs() < 1e-9);
 
     let mut busier = report("a", 2);
     busier.cpu_percent = 70.0;
@@ -391,11 +398,8 @@ fn reports_that_change_who_takes_clients_ask_for_a_rebuild() {
 #[test]
 fn projection_starts_from_the_report_and_counts_redirects_since() {
     let t0 = Instant::now();
-    let mut registry = new_registry(&[]);
-    registry.observe(Source::Push, report("a", 1), t0).unwrap();
-    let members = registry.members(t0, Metric::Cpu);
+    let (mut registry, members) = one_node(t0);
     let a = &members.active[0];
-    assert!((a.projected() - 0.10).abs() < 1e-9);
     for _ in 0..10 {
         a.live.record();
     }
