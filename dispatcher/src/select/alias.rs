@@ -9,10 +9,17 @@ use rand::Rng;
 /// A table that draws index `i` with probability `weight[i] / Σ weight`.
 #[derive(Debug, Clone, Default)]
 pub struct AliasTable {
+    slots: Vec<Slot>,
+}
+
+/// One slot, both halves side by side: a draw from a large pool touches
+/// one cache line, not one in each of two arrays.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
     /// Chance, scaled to `u32::MAX`, of keeping the slot's own index.
-    keep: Vec<u32>,
+    keep: u32,
     /// The index drawn instead when the slot is not kept.
-    alias: Vec<u32>,
+    alias: u32,
 }
 
 // === impl AliasTable ===
@@ -46,18 +53,24 @@ impl AliasTable {
             }
         }
         // Whatever is left (rounding) keeps itself: keep = MAX already.
-        AliasTable { keep, alias }
+        let slots = keep
+            .into_iter()
+            .zip(alias)
+            .map(|(keep, alias)| Slot { keep, alias })
+            .collect();
+        AliasTable { slots }
     }
 
     /// Draws an index; the table must not be empty.
     #[inline]
     pub fn draw<R: Rng + ?Sized>(&self, rng: &mut R) -> usize {
         let r = rng.next_u64();
-        let slot = uniform(r >> 32, self.keep.len());
-        if (r as u32) < self.keep[slot] {
-            slot
+        let index = uniform(r >> 32, self.slots.len());
+        let slot = self.slots[index];
+        if (r as u32) < slot.keep {
+            index
         } else {
-            self.alias[slot] as usize
+            slot.alias as usize
         }
     }
 }
