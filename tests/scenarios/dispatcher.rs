@@ -355,14 +355,21 @@ async fn push_requires_the_token_and_refuses_bad_reports_without_touching_the_po
         .assert_in(&body);
 }
 
-#[tokio::test]
-async fn location_is_byte_exact_and_never_leaves_the_backend() {
+/// A steady dispatcher whose one backend, `web-1` at `url`, is in the
+/// pool already.
+async fn serving_web_1(url: &str) -> Proc {
     let disp = steady_dispatcher(&[]).await;
-    push(&disp, &report("web-1", "http://127.0.0.1:7301/app/", 1)).await;
+    push(&disp, &report("web-1", url, 1)).await;
     eventually("web-1 in the pool", || async {
         redirect(&disp, "/").await.is_ok()
     })
     .await;
+    disp
+}
+
+#[tokio::test]
+async fn location_is_byte_exact_and_never_leaves_the_backend() {
+    let disp = serving_web_1("http://127.0.0.1:7301/app/").await;
     let cases = [
         ("/", "http://127.0.0.1:7301/app/"),
         (
@@ -447,12 +454,7 @@ async fn oversized_heads_get_431_and_slow_clients_are_cut_off() {
 
 #[tokio::test]
 async fn dashboard_and_metrics_show_every_backend() {
-    let disp = steady_dispatcher(&[]).await;
-    push(&disp, &report("web-1", "http://127.0.0.1:7401", 1)).await;
-    eventually("web-1 in the pool", || async {
-        redirect(&disp, "/").await.is_ok()
-    })
-    .await;
+    let disp = serving_web_1("http://127.0.0.1:7401").await;
     for _ in 0..4 {
         redirect(&disp, "/").await.unwrap();
     }
