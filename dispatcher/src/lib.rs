@@ -161,8 +161,8 @@ fn spawn_background(
     ));
 }
 
-/// The public (redirect) and control listeners; a failing control listener
-/// shuts the dispatcher down rather than leaving it unobservable.
+/// The public (redirect) and control listeners, each serving until
+/// `shutdown`.
 fn spawn_listeners(
     tasks: &TaskTracker,
     app: &Arc<App>,
@@ -175,15 +175,8 @@ fn spawn_listeners(
     }
     let public = http::redirect::serve(listeners.public, app.clone(), tls, shutdown.clone());
     tasks.spawn(public);
-    let control = axum::serve(listeners.control, http::control::router(app.clone()))
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
-    let shutdown = shutdown.clone();
-    tasks.spawn(async move {
-        if let Err(err) = control.await {
-            tracing::error!(error = %err, "control listener failed; shutting down");
-            shutdown.cancel();
-        }
-    });
+    let control = http::control::serve(listeners.control, app.clone(), shutdown.clone());
+    tasks.spawn(control);
 }
 
 /// Polls every configured agent, one task each, until `stop`.

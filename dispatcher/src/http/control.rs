@@ -1,5 +1,10 @@
 //! The control listener: dashboard, metrics, liveness and report ingest.
 //! Loopback by default: it is for operators and agents, not clients.
+//!
+//! Served by hyper with the same request-head timeout as the public
+//! listener (`--client-timeout`): when it listens beyond loopback for
+//! agents to push to, connections that never send a whole head — or sit
+//! idle longer than that — are closed instead of piling up.
 
 use std::sync::Arc;
 
@@ -11,18 +16,47 @@ use axum::{Json, Router};
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderMap, StatusCode};
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use serde_json::json;
 use signpost_shared::{
     DashboardView, LoadReport, MAX_REPORT_BYTES, NodeState, api, bearer_matches,
 };
+use tokio::net::TcpListener;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use super::error::ApiError;
 use crate::app::App;
 use crate::registry::{Observed, Source};
 
+/// Serves the control API on `listener` until `shutdown`, then lets
+/// in-flight requests finish.
+pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: CancellationToken) {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(app.config().client_timeout)
+        .keep_alive(true);
+    let routes = router(app);
+    let graceful = GracefulShutdown::new();
+    while let Some((stream, peer)) = super::accept(&listener, "control", &shutdown).await {
+        let service = TowerToHyperService::new(routes.clone());
+        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(%peer, error = %err, "control connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
+
 /// The control API's routes.
-pub fn router(app: Arc<App>) -> Router {
+fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/", get(super::page::page))
         .route(api::DASHBOARD, get(dashboard))

@@ -8,3 +8,35 @@ pub mod redirect;
 pub mod tls;
 
 pub use error::ApiError;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::sleep;
+use tokio_util::sync::CancellationToken;
+
+/// How long a listener pauses after a failed accept.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// The next connection on `listener` (named `name` in logs), or `None`
+/// once `shutdown` fires. A failed accept — typically EMFILE — is logged
+/// and backed off from, so a full file table never becomes a busy loop.
+pub(crate) async fn accept(
+    listener: &TcpListener,
+    name: &'static str,
+    shutdown: &CancellationToken,
+) -> Option<(TcpStream, SocketAddr)> {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return None,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => return Some(accepted),
+                Err(err) => {
+                    tracing::warn!(listener = name, error = %err, "accept failed");
+                    sleep(ACCEPT_BACKOFF).await;
+                }
+            },
+        }
+    }
+}

@@ -22,7 +22,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use tokio::net::TcpListener;
-use tokio::time::{Instant, sleep};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::tls::Tls;
@@ -60,19 +60,7 @@ pub async fn serve(
         .max_header_size(config.max_header_bytes)
         .keep_alive(true);
     let graceful = GracefulShutdown::new();
-    loop {
-        let (stream, peer) = tokio::select! {
-            () = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(err) => {
-                    // Typically EMFILE: back off instead of spinning.
-                    tracing::warn!(error = %err, "public listener: accept failed");
-                    sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
+    while let Some((stream, peer)) = super::accept(&listener, "public", &shutdown).await {
         // Redirect responses are tiny; send them without waiting for Nagle.
         let _ = stream.set_nodelay(true);
         let app = app.clone();
