@@ -8,16 +8,31 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
 use serde_json::{Value, json};
 use signpost_shared::{LoadReport, NodeState, api, bearer_matches};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio::time::sleep;
 use tokio_util::sync::CancellationToken;
+use tower::ServiceExt as _;
+
+/// Time a client has to send each request head, and the keep-alive idle
+/// limit (the dispatcher's default `--client-timeout`): a client that never
+/// finishes a head is cut off instead of holding its connection forever.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long to pause after a failed accept (typically EMFILE).
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// What every handler shares: the report channel and the operator token.
 #[derive(Debug, Clone)]
@@ -26,8 +41,9 @@ struct AppState {
     token: Option<Arc<str>>,
 }
 
-/// Builds the router. Handlers need the peer address, so serve it with
-/// `into_make_service_with_connect_info::<SocketAddr>()` (as [`serve`] does).
+/// Builds the router. Handlers need the peer address as
+/// `ConnectInfo<SocketAddr>` in the request's extensions ([`serve`] puts
+/// it there).
 pub fn router(reports: watch::Sender<LoadReport>, token: Option<String>) -> Router {
     let state = AppState {
         reports,
@@ -48,16 +64,40 @@ pub fn router(reports: watch::Sender<LoadReport>, token: Option<String>) -> Rout
 }
 
 /// Serves `app` on `listener` until `shutdown`, then lets in-flight requests
-/// finish.
-pub async fn serve(
-    listener: TcpListener,
-    app: Router,
-    shutdown: CancellationToken,
-) -> std::io::Result<()> {
-    let app = app.into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
+/// finish. Each client gets [`CLIENT_TIMEOUT`] to send each request head.
+pub async fn serve(listener: TcpListener, app: Router, shutdown: CancellationToken) {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(CLIENT_TIMEOUT)
+        .keep_alive(true);
+    let graceful = GracefulShutdown::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    tracing::warn!(error = %err, "accept failed; retrying");
+                    sleep(ACCEPT_BACKOFF).await;
+                    continue;
+                }
+            },
+        };
+        let app = app.clone();
+        let service = service_fn(move |mut request: Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            app.clone().oneshot(request)
+        });
+        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(%peer, error = %err, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
 }
 
 /// Whether a state change may proceed: always from a loopback peer,

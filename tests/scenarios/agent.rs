@@ -309,3 +309,27 @@ async fn bad_config_exits_64_naming_the_problem() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_request_is_cut_off() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let agent = agent(&[]).await;
+    let mut stream = TcpStream::connect(agent.addr("agent")).await.unwrap();
+    stream
+        .write_all(b"GET /load HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    // The agent's head timeout is 10 s; allow for a loaded machine.
+    let mut buf = Vec::new();
+    let closed = tokio::time::timeout(
+        scaled(Duration::from_secs(20)),
+        stream.read_to_end(&mut buf),
+    )
+    .await;
+    assert!(
+        closed.is_ok(),
+        "a half-sent request held the agent's connection"
+    );
+    // And the agent still answers everyone else.
+    load(&agent).await;
+}
