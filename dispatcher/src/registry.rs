@@ -382,7 +382,17 @@ impl Registry {
                 .find(|&deadline| deadline > now)
         });
         let projecting_cpu = self.basis.is_some_and(|b| b.metric == Metric::Cpu);
-        let draining = projecting_cpu && self.nodes.iter().any(|n| n.cpu.drains_with_time());
+        let in_pool = |n: &Node| {
+            matches!(
+                n.state(stale_after, now),
+                BackendState::Ready | BackendState::Draining
+            )
+        };
+        let draining = projecting_cpu
+            && self
+                .nodes
+                .iter()
+                .any(|n| n.cpu.drains_with_time() && in_pool(n));
         let drain_step = draining.then_some(now + BACKLOG_REFRESH);
         expiries.chain(ramp_step).chain(drain_step).min()
     }

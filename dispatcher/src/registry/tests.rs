@@ -614,7 +614,14 @@ fn a_saturated_node_projects_the_backlog_its_report_hides() {
         registry.next_deadline(at(17)),
         Some(at(17) + BACKLOG_REFRESH)
     );
-    // ...until a report below saturation ends the run.
+    // A node that fell silent is out of the pool: nothing to refresh.
+    let silent = at(17) + STALE;
+    registry.members(silent, Metric::Cpu);
+    assert_ne!(
+        registry.next_deadline(silent),
+        Some(silent + BACKLOG_REFRESH)
+    );
+    // ...and a report below saturation ends the run.
     push(&mut registry, 50.0, 18);
     registry.members(at(18), Metric::Cpu);
     assert_eq!(registry.next_deadline(at(18)), Some(at(18) + STALE));
