@@ -445,11 +445,16 @@ impl Registry {
     /// Every node as the dashboard shows it, ordered by id. `eligible` are
     /// the ids in the current pool.
     pub fn views(&self, now: Instant, eligible: &dyn Fn(&str) -> bool) -> Vec<BackendView> {
-        let pooled = self.pooled_cost(Metric::Cpu);
+        // The dashboard shows the CPU projection, whatever the strategy.
+        let cpu = Basis {
+            metric: Metric::Cpu,
+            pooled: self.pooled_cost(Metric::Cpu),
+            fallback_latency: 0.0,
+        };
         let mut views: Vec<BackendView> = self
             .nodes
             .iter()
-            .map(|node| self.view(node, now, eligible, pooled))
+            .map(|node| self.view(node, now, eligible, &cpu))
             .collect();
         views.sort_by(|a, b| a.id.cmp(&b.id));
         views
@@ -564,7 +569,7 @@ impl Registry {
         node: &Node,
         now: Instant,
         eligible: &dyn Fn(&str) -> bool,
-        pooled: PooledCost,
+        cpu: &Basis,
     ) -> BackendView {
         let state = node.state(self.settings.stale_after, now);
         let report = node.last.as_ref().map(|last| &last.report);
@@ -585,12 +590,9 @@ impl Registry {
             } else {
                 0.0
             },
-            projected_load: node.last.as_ref().map_or(0.0, |last| {
-                let projection =
-                    node.cpu
-                        .project(last.report.cpu_percent / 100.0, last.sent, pooled, now);
-                projection.at(node.live.sent()).0
-            }),
+            projected_load: node
+                .projection(cpu, now)
+                .map_or(0.0, |projection| projection.at(node.live.sent()).0),
             report_age_ms: node
                 .last
                 .as_ref()
@@ -689,9 +691,15 @@ impl Node {
     /// Makes this node's projection under `basis` at `now` the one every
     /// snapshot reads, if it has reported.
     fn publish(&self, basis: &Basis, now: Instant) {
-        let Some(last) = &self.last else {
-            return;
-        };
+        if let Some(projection) = self.projection(basis, now) {
+            self.live.publish(projection);
+        }
+    }
+
+    /// This node's load under `basis` at `now`, projected from its last
+    /// report; `None` before the first.
+    fn projection(&self, basis: &Basis, now: Instant) -> Option<Projection> {
+        let last = self.last.as_ref()?;
         let projection = match basis.metric {
             Metric::Cpu => self.cpu.project(
                 last.report.cpu_percent / 100.0,
@@ -714,7 +722,7 @@ impl Node {
                 }
             }
         };
-        self.live.publish(projection);
+        Some(projection)
     }
 
     /// Everything but the load that decides whether and how the node
