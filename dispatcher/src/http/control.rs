@@ -45,11 +45,7 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: CancellationT
     while let Some((stream, peer)) = super::accept(&listener, "control", &shutdown).await {
         let service = TowerToHyperService::new(routes.clone());
         let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
-        tokio::spawn(async move {
-            if let Err(err) = connection.await {
-                tracing::debug!(%peer, error = %err, "control connection ended with an error");
-            }
-        });
+        super::spawn_connection(connection, peer, "control");
     }
     drop(listener);
     graceful.shutdown().await;

@@ -9,6 +9,8 @@ pub mod tls;
 
 pub use error::ApiError;
 
+use std::fmt::Display;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -39,4 +41,18 @@ pub(crate) async fn accept(
             },
         }
     }
+}
+
+/// Runs one accepted connection of listener `name` to its end on its own
+/// task; how it ended matters only when debugging a client.
+pub(crate) fn spawn_connection<F, E>(connection: F, peer: SocketAddr, name: &'static str)
+where
+    F: Future<Output = Result<(), E>> + Send + 'static,
+    E: Display,
+{
+    tokio::spawn(async move {
+        if let Err(err) = connection.await {
+            tracing::debug!(listener = name, %peer, error = %err, "connection ended with an error");
+        }
+    });
 }

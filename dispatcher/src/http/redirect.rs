@@ -73,11 +73,7 @@ pub async fn serve(
             continue;
         }
         let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
-        tokio::spawn(async move {
-            if let Err(err) = connection.await {
-                tracing::debug!(%client, error = %err, "public connection ended with an error");
-            }
-        });
+        super::spawn_connection(connection, peer, "public");
     }
     drop(listener);
     graceful.shutdown().await;
