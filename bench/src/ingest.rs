@@ -24,7 +24,6 @@ use std::io::Write as _;
 use std::time::Duration;
 
 use anyhow::{Context, bail, ensure};
-use serde_json::json;
 use signpost_shared::DashboardView;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
@@ -63,8 +62,6 @@ struct Pusher {
     authority: String,
     /// The request head up to (not including) `content-length`.
     head: String,
-    /// The `state` of every report.
-    state: String,
     stream: Option<TcpStream>,
     request: Vec<u8>,
     answer: Vec<u8>,
@@ -150,21 +147,19 @@ impl Pusher {
         Ok(Pusher {
             authority,
             head,
-            state: plan.state.clone(),
             stream: None,
             request: Vec::with_capacity(512),
             answer: Vec::with_capacity(512),
         })
     }
 
-    /// Pushes the report of node `node` numbered `seq`; true if answered 2xx.
-    /// An error drops the connection; the next push opens a new one.
-    async fn push(&mut self, node: usize, seq: u64) -> bool {
+    /// Pushes report `seq` of node `id`, served on loopback `port`, as an
+    /// agent would; true if answered 2xx. An error drops the connection;
+    /// the next push opens a new one.
+    async fn push(&mut self, id: &str, port: usize, seq: u64, state: &str) -> bool {
         self.request.clear();
         let body = format!(
-            r#"{{"node_id":"ingest-{node:05}","url":"http://127.0.0.1:{port}","cpu_percent":{cpu:.1},"mem_percent":40.0,"cores":4,"state":"{state}","seq":{seq},"sampled_at_ms":{at},"agent_version":"ingest-load"}}"#,
-            state = self.state,
-            port = 20_000 + node,
+            r#"{{"node_id":"{id}","url":"http://127.0.0.1:{port}","cpu_percent":{cpu:.1},"mem_percent":40.0,"cores":4,"state":"{state}","seq":{seq},"sampled_at_ms":{at},"agent_version":"ingest-load"}}"#,
             cpu = (seq % 90) as f64 + 5.0,
             at = seq * 1000,
         );
@@ -217,31 +212,6 @@ impl Pusher {
     }
 }
 
-/// A report of node `id` as an agent would push it.
-fn report(id: &str, port: usize, seq: u64, state: &str) -> serde_json::Value {
-    json!({
-        "node_id": id,
-        "url": format!("http://127.0.0.1:{port}"),
-        "cpu_percent": (seq % 90) as f64 + 5.0,
-        "mem_percent": 40.0,
-        "cores": 4,
-        "state": state,
-        "seq": seq,
-        "sampled_at_ms": seq * 1000,
-        "agent_version": "ingest-load",
-    })
-}
-
-async fn post(client: &reqwest::Client, plan: &Plan, body: &serde_json::Value) -> bool {
-    let mut request = client
-        .post(format!("{}/v1/report", plan.control))
-        .json(body);
-    if let Some(token) = &plan.token {
-        request = request.bearer_auth(token);
-    }
-    matches!(request.send().await, Ok(r) if r.status().is_success())
-}
-
 /// Worker `worker` pushes for nodes `worker`, `worker + workers`, … at
 /// evenly spaced instants.
 async fn push(
@@ -251,7 +221,11 @@ async fn push(
     start: Instant,
 ) -> anyhow::Result<Summary> {
     let workers = plan.workers.max(1);
-    let mine: Vec<usize> = (worker..plan.nodes).step_by(workers).collect();
+    // (id, port) of this worker's nodes, named once.
+    let mine: Vec<(String, usize)> = (worker..plan.nodes)
+        .step_by(workers)
+        .map(|node| (format!("ingest-{node:05}"), 20_000 + node))
+        .collect();
     let mut summary = Summary::default();
     if mine.is_empty() {
         return Ok(summary);
@@ -267,10 +241,10 @@ async fn push(
         let now = Instant::now();
         summary.max_lag = summary.max_lag.max(now.saturating_duration_since(due));
         sleep_until(due).await;
-        let node = mine[k as usize % mine.len()];
+        let (id, port) = &mine[k as usize % mine.len()];
         let seq = u64::from(k) / mine.len() as u64 + 1;
         let sent = Instant::now();
-        if pusher.push(node, seq).await {
+        if pusher.push(id, *port, seq, &plan.state).await {
             summary.accepted += 1;
             summary.push_rtt.push(sent.elapsed());
         } else {
@@ -287,6 +261,7 @@ async fn probe(
     every: Duration,
     start: Instant,
 ) -> anyhow::Result<Summary> {
+    let mut pusher = Pusher::new(&plan)?;
     let mut summary = Summary::default();
     // Let every node report once before timing anything.
     sleep_until(start + plan.interval * 2).await;
@@ -294,14 +269,9 @@ async fn probe(
     while start.elapsed() + every < plan.duration {
         seq += 1;
         let ready = seq % 2 == 0;
-        let body = report(
-            PROBE_ID,
-            19_999,
-            seq,
-            if ready { "ready" } else { "maintenance" },
-        );
+        let state = if ready { "ready" } else { "maintenance" };
         let sent = Instant::now();
-        if !post(&client, &plan, &body).await {
+        if !pusher.push(PROBE_ID, 19_999, seq, state).await {
             bail!("the probe's report was refused");
         }
         loop {
