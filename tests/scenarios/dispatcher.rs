@@ -526,42 +526,36 @@ async fn dashboard_and_metrics_show_every_backend() {
     assert_eq!(control(&disp, api::HEALTHZ).await.status(), 200);
 }
 
+/// A real agent for node `id`, advertising `url`, sampling every 200 ms.
+async fn real_agent(id: &str, url: &str, args: &[&str]) -> Proc {
+    let base = [
+        "--listen",
+        "127.0.0.1:0",
+        "--interval",
+        "200ms",
+        "--node-id",
+        id,
+        "--advertise",
+        url,
+    ];
+    Proc::command("signpost-agent")
+        .args(&base)
+        .args(args)
+        .spawn()
+        .await
+}
+
 #[tokio::test]
 async fn real_agents_feed_the_dispatcher_by_push_and_by_poll() {
     let disp = dispatcher_timed("200ms", "1s", &["--token", "t0k"]).await;
     let control = disp.url("control");
-    let pusher = Proc::spawn(
-        "signpost-agent",
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--interval",
-            "200ms",
-            "--node-id",
-            "pusher",
-            "--advertise",
-            "http://127.0.0.1:7501",
-            "--dispatcher",
-            &control,
-            "--token",
-            "t0k",
-        ],
+    let pusher = real_agent(
+        "pusher",
+        "http://127.0.0.1:7501",
+        &["--dispatcher", &control, "--token", "t0k"],
     )
     .await;
-    let polled = Proc::spawn(
-        "signpost-agent",
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--interval",
-            "200ms",
-            "--node-id",
-            "polled",
-            "--advertise",
-            "http://127.0.0.1:7502",
-        ],
-    )
-    .await;
+    let polled = real_agent("polled", "http://127.0.0.1:7502", &[]).await;
     let poller = dispatcher_timed("200ms", "1s", &["--agent", &polled.url("agent")]).await;
     eventually("the pushing agent's backend takes clients", || async {
         redirect(&disp, "/x").await.as_deref() == Ok("http://127.0.0.1:7501/x")
