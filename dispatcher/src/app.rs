@@ -291,19 +291,9 @@ mod tests {
 
     fn report(seq: u64, cpu_percent: f64, state: NodeState) -> LoadReport {
         LoadReport {
-            node_id: "a".into(),
-            url: Some("http://a.test".into()),
             cpu_percent,
-            mem_percent: 10.0,
-            load1: 0.0,
-            cores: 1,
-            connections: 0,
-            weight: 1.0,
             state,
-            healthy: true,
-            seq,
-            sampled_at_ms: seq,
-            agent_version: "test".into(),
+            ..crate::registry::tests::report("a", seq)
         }
     }
 

@@ -24,7 +24,8 @@ fn new_registry(backends: &[BackendConfig]) -> Registry {
     Registry::new(backends, settings(), None)
 }
 
-fn report(id: &str, seq: u64) -> LoadReport {
+/// A ready report of node `id` at 10% CPU, numbered `seq`.
+pub(crate) fn report(id: &str, seq: u64) -> LoadReport {
     LoadReport {
         node_id: id.into(),
         url: Some(format!("http://{id}.test:8000")),
