@@ -325,6 +325,8 @@ async fn push_requires_the_token_and_refuses_bad_reports_without_touching_the_po
     let mut huge = report("web-1", "http://127.0.0.1:7201", 6);
     huge["agent_version"] = json!("x".repeat(70 * 1024));
     assert_eq!(push_with(&disp, &huge, Some("s3cret")).await.0, 413);
+    // Pushes skip the router; every other method still meets it.
+    assert_eq!(control(&disp, api::REPORT).await.status(), 405);
     // A replay is ignored, not an error.
     let (status, body) = push_with(&disp, &good, Some("s3cret")).await;
     assert_eq!(

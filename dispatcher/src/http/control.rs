@@ -1,25 +1,27 @@
 //! The control listener: dashboard, metrics, liveness and report ingest.
 //! Loopback by default: it is for operators and agents, not clients.
 //!
-//! Served by hyper with the same request-head timeout as the public
-//! listener (`--client-timeout`): when it listens beyond loopback for
-//! agents to push to, connections that never send a whole head — or sit
-//! idle longer than that — are closed instead of piling up.
+//! Served by hyper with the same client timeout as the public listener
+//! (`--client-timeout`, see [`Deadline`]): when it listens beyond loopback
+//! for agents to push to, connections that never send a whole request — or
+//! sit idle longer than that — are closed instead of piling up.
 
 use std::sync::Arc;
 
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::BoxError;
+use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
-use http::{HeaderMap, StatusCode};
+use http::{HeaderMap, Method};
+use http_body_util::{BodyExt as _, LengthLimitError, Limited};
+use hyper::body::{Body, Incoming};
 use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use serde_json::json;
 use signpost_shared::{
     DashboardView, LoadReport, MAX_REPORT_BYTES, NodeState, api, bearer_matches,
@@ -27,23 +29,43 @@ use signpost_shared::{
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tower::ServiceExt as _;
 
+use super::deadline::Deadline;
 use super::error::ApiError;
 use crate::app::App;
 use crate::registry::{Observed, Source};
 
 /// Serves the control API on `listener` until `shutdown`, then lets
 /// in-flight requests finish.
+///
+/// Pushed reports — thousands a second from a large fleet, on the same
+/// core as the redirects — skip the router: a `POST` to
+/// [`api::REPORT`] goes straight to [`report`], everything else through
+/// [`router`] (which routes that path to the same handler too, so other
+/// methods still get 405).
 pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: CancellationToken) {
+    let client_timeout = app.config().client_timeout;
     let mut builder = http1::Builder::new();
     builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(app.config().client_timeout)
+        // `Deadline` below enforces the client timeout, one timer per connection.
+        .header_read_timeout(None)
         .keep_alive(true);
-    let routes = router(app);
+    let routes = router(app.clone());
     let graceful = GracefulShutdown::new();
     while let Some((stream, peer)) = super::accept(&listener, "control", &shutdown).await {
-        let service = TowerToHyperService::new(routes.clone());
+        let (app, routes) = (app.clone(), routes.clone());
+        let service = service_fn(move |request: Request<Incoming>| {
+            let (app, routes) = (app.clone(), routes.clone());
+            async move {
+                if request.method() == Method::POST && request.uri().path() == api::REPORT {
+                    Ok(report(&app, request).await)
+                } else {
+                    routes.oneshot(request).await
+                }
+            }
+        });
+        let stream = Deadline::new(stream, client_timeout);
         let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         super::spawn_connection(connection, peer, "control");
     }
@@ -58,9 +80,13 @@ fn router(app: Arc<App>) -> Router {
         .route(api::DASHBOARD, get(dashboard))
         .route(api::METRICS, get(metrics))
         .route(api::HEALTHZ, get(healthz))
-        .route(api::REPORT, post(report))
+        .route(
+            api::REPORT,
+            post(|State(app): State<Arc<App>>, request: Request| async move {
+                report(&app, request).await
+            }),
+        )
         .route(&format!("{}/{{id}}/{{action}}", api::BACKENDS), post(admin))
-        .layer(DefaultBodyLimit::max(MAX_REPORT_BYTES))
         .with_state(app)
 }
 
@@ -87,12 +113,26 @@ const ACCEPTED: &str = r#"{"status":"accepted"}"#;
 const IGNORED_REPLAY: &str = r#"{"status":"ignored","reason":"replay"}"#;
 
 /// `POST /v1/report`: an agent pushes its report.
-async fn report(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    if !authorized(&headers, app.config().token.as_deref()) {
+async fn report<B>(app: &App, request: Request<B>) -> Response
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    match file_report(app, request).await {
+        Ok(answer) => ([(CONTENT_TYPE, "application/json")], answer).into_response(),
+        Err(err) => err.into_response(),
+    }
+}
+
+/// Reads, checks and files one pushed report; the answer's body, or why
+/// it was refused (counted in the metrics and logged).
+async fn file_report<B>(app: &App, request: Request<B>) -> Result<&'static str, ApiError>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    let (parts, body) = request.into_parts();
+    if !authorized(&parts.headers, app.config().token.as_deref()) {
         return Err(ApiError::Unauthorized);
     }
     let refuse = |err: ApiError, reason: &'static str| {
@@ -100,27 +140,29 @@ async fn report(
         tracing::warn!(error = %err, "pushed report refused");
         err
     };
-    let body = body.map_err(|rejection| match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => refuse(ApiError::TooLarge(MAX_REPORT_BYTES), "too_large"),
-        _ => refuse(ApiError::Body(rejection.body_text()), "body"),
-    })?;
+    let body = match Limited::new(body, MAX_REPORT_BYTES).collect().await {
+        Ok(body) => body.to_bytes(),
+        Err(err) if err.is::<LengthLimitError>() => {
+            return Err(refuse(ApiError::TooLarge(MAX_REPORT_BYTES), "too_large"));
+        }
+        Err(err) => return Err(refuse(ApiError::Body(err.to_string()), "body")),
+    };
     let report = LoadReport::from_json(&body).map_err(|err| {
         let reason = err.reason();
         refuse(err.into(), reason)
     })?;
     let node = report.node_id.clone();
-    let body = match app.ingest(Source::Push, report, Instant::now()) {
-        Ok(Observed::Accepted(_)) => ACCEPTED,
+    match app.ingest(Source::Push, report, Instant::now()) {
+        Ok(Observed::Accepted(_)) => Ok(ACCEPTED),
         Ok(Observed::Replay { seq, latest }) => {
             tracing::debug!(%node, seq, latest, "pushed report ignored: not newer than the last");
-            IGNORED_REPLAY
+            Ok(IGNORED_REPLAY)
         }
         Err(err) => {
             tracing::warn!(%node, error = %err, "pushed report refused");
-            return Err(err.into());
+            Err(err.into())
         }
-    };
-    Ok(([(CONTENT_TYPE, "application/json")], body).into_response())
+    }
 }
 
 /// `POST /v1/backends/{id}/{action}`: an operator drains a backend, puts

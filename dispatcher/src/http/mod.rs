@@ -2,6 +2,7 @@
 //! request, and the control one for operators and agents.
 
 pub mod control;
+mod deadline;
 mod error;
 mod page;
 pub mod redirect;

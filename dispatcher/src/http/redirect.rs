@@ -17,7 +17,7 @@ use http::{HeaderValue, Method, Request, Response, StatusCode, Uri};
 use http_body_util::Full;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
@@ -25,6 +25,7 @@ use tokio::net::TcpListener;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::deadline::Deadline;
 use super::tls::Tls;
 use crate::app::App;
 use crate::pool::{Choice, Policy};
@@ -55,8 +56,8 @@ pub async fn serve(
     let config = app.config();
     let mut builder = http1::Builder::new();
     builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(config.client_timeout)
+        // `Deadline` below enforces the client timeout, one timer per connection.
+        .header_read_timeout(None)
         .max_header_size(config.max_header_bytes)
         .keep_alive(true);
     let graceful = GracefulShutdown::new();
@@ -72,6 +73,7 @@ pub async fn serve(
             tls.serve_connection(stream, client, service, graceful.watcher());
             continue;
         }
+        let stream = Deadline::new(stream, config.client_timeout);
         let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         super::spawn_connection(connection, peer, "public");
     }
