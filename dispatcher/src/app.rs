@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use rand::Rng as _;
-use signpost_shared::{DashboardView, LoadReport, NodeState};
+use signpost_shared::{BackendView, DashboardView, LoadReport, NodeState};
 use tokio::sync::Notify;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
@@ -206,6 +206,14 @@ impl App {
             eligible: pool.backends().len(),
             backends,
         }
+    }
+
+    /// Backend `id` as the dashboard shows it: a cheap look at one node of
+    /// a large fleet.
+    pub fn backend_view(&self, id: &str, now: Instant) -> Result<BackendView, UnknownNode> {
+        let pool = self.pool();
+        let in_pool = |id: &str| pool.backends().iter().any(|b| &*b.id == id);
+        self.registry().view_of(id, now, &in_pool)
     }
 
     /// Keeps the snapshot current: rebuilds soon after a membership

@@ -445,12 +445,7 @@ impl Registry {
     /// Every node as the dashboard shows it, ordered by id. `eligible` are
     /// the ids in the current pool.
     pub fn views(&self, now: Instant, eligible: &dyn Fn(&str) -> bool) -> Vec<BackendView> {
-        // The dashboard shows the CPU projection, whatever the strategy.
-        let cpu = Basis {
-            metric: Metric::Cpu,
-            pooled: self.pooled_cost(Metric::Cpu),
-            fallback_latency: 0.0,
-        };
+        let cpu = self.view_basis();
         let mut views: Vec<BackendView> = self
             .nodes
             .iter()
@@ -458,6 +453,29 @@ impl Registry {
             .collect();
         views.sort_by(|a, b| a.id.cmp(&b.id));
         views
+    }
+
+    /// Node `id` as the dashboard shows it, without building the rest.
+    pub fn view_of(
+        &self,
+        id: &str,
+        now: Instant,
+        eligible: &dyn Fn(&str) -> bool,
+    ) -> Result<BackendView, UnknownNode> {
+        let index = *self
+            .by_id
+            .get(id)
+            .ok_or_else(|| UnknownNode(id.to_owned()))?;
+        Ok(self.view(&self.nodes[index], now, eligible, &self.view_basis()))
+    }
+
+    /// The dashboard shows the CPU projection, whatever the strategy.
+    fn view_basis(&self) -> Basis {
+        Basis {
+            metric: Metric::Cpu,
+            pooled: self.pooled_cost(Metric::Cpu),
+            fallback_latency: 0.0,
+        }
     }
 
     /// Finds (or, for a push from a new node, creates) the node a report

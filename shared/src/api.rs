@@ -19,9 +19,15 @@ pub const DASHBOARD: &str = "/dashboard";
 /// Dispatcher control listener: Prometheus text exposition.
 pub const METRICS: &str = "/metrics";
 
-/// Dispatcher control listener: admin actions on one backend live under
-/// `/v1/backends/{id}/{drain|ready|maintenance}`; see [`admin_path`].
+/// Dispatcher control listener: one backend's dashboard entry is at
+/// `/v1/backends/{id}` ([`backend_path`]); admin actions on it live under
+/// `/v1/backends/{id}/{drain|ready|maintenance}` ([`admin_path`]).
 pub const BACKENDS: &str = "/v1/backends";
+
+/// Where backend `id`'s dashboard entry is served.
+pub fn backend_path(id: &str) -> String {
+    format!("{BACKENDS}/{id}")
+}
 
 /// The admin path that applies `action` (`drain`, `ready` or
 /// `maintenance`) to backend `id`.

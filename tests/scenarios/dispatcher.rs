@@ -500,6 +500,25 @@ async fn dashboard_and_metrics_show_every_backend() {
     assert_eq!(backend["state"], "ready");
     assert_eq!(backend["health"], "passing");
 
+    // One backend alone: the same entry, without the rest of the fleet.
+    let one: Value = control(&disp, &api::backend_path("web-1"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    for key in [
+        "id",
+        "url",
+        "state",
+        "eligible",
+        "redirects_total",
+        "health",
+    ] {
+        assert_eq!(one[key], backend[key], "{key}");
+    }
+    let unknown = control(&disp, &api::backend_path("nope")).await;
+    assert_eq!(unknown.status(), 404);
+
     let body = metrics(&disp).await;
     metric("signpost_redirects_total")
         .label("backend", "web-1")

@@ -69,7 +69,7 @@ fn main() -> anyhow::Result<()> {
     );
     if !summary.visible.is_empty() {
         println!(
-            "probes {} visible_p50_ms {:.1} visible_p99_ms {:.1} visible_max_ms {:.1} dashboard_rtt_p50_ms {:.1}",
+            "probes {} visible_p50_ms {:.1} visible_p99_ms {:.1} visible_max_ms {:.1} poll_rtt_p50_ms {:.1}",
             summary.visible.len(),
             ms(quantile(&summary.visible, 0.5)),
             ms(quantile(&summary.visible, 0.99)),

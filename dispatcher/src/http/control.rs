@@ -24,7 +24,7 @@ use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use serde_json::json;
 use signpost_shared::{
-    DashboardView, LoadReport, MAX_REPORT_BYTES, NodeState, api, bearer_matches,
+    BackendView, DashboardView, LoadReport, MAX_REPORT_BYTES, NodeState, api, bearer_matches,
 };
 use tokio::net::TcpListener;
 use tokio::time::Instant;
@@ -86,12 +86,23 @@ fn router(app: Arc<App>) -> Router {
                 report(&app, request).await
             }),
         )
+        .route(&format!("{}/{{id}}", api::BACKENDS), get(backend))
         .route(&format!("{}/{{id}}/{{action}}", api::BACKENDS), post(admin))
         .with_state(app)
 }
 
 async fn dashboard(State(app): State<Arc<App>>) -> Json<DashboardView> {
     Json(app.dashboard(Instant::now()))
+}
+
+/// `GET /v1/backends/{id}`: one backend as the dashboard shows it — for
+/// scripts and probes watching one node of a fleet too large to fetch
+/// whole every time.
+async fn backend(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> Result<Json<BackendView>, ApiError> {
+    Ok(Json(app.backend_view(&id, Instant::now())?))
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> Result<impl IntoResponse, ApiError> {
