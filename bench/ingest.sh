@@ -40,7 +40,28 @@ cargo build --profile simulate -q -p signpost-bench --bin ingest-load
 generator=target/simulate/ingest-load
 
 hz=$(getconf CLK_TCK)
-ingest() { taskset -c 1 "$generator" --control "http://$SP_CONTROL" --nodes "$NODES" --seconds "$SECONDS_" --state "$STATE" "$@"; }
+ingest() { push_to "http://$SP_CONTROL" "$@"; }
+push_to() {
+  local control=$1
+  shift
+  taskset -c 1 "$generator" --control "$control" --nodes "$NODES" --seconds "$SECONDS_" --state "$STATE" "$@"
+}
+
+# Pushes to CONTROL for SECONDS_ and prints the share of a core that PID
+# used in steady state (the first and last 2 s not counted); the
+# generator's summary goes to OUT and to stderr.
+steady_core() {
+  local pid=$1 control=$2 out=$3 before after gen
+  push_to "$control" >"$out" &
+  gen=$!
+  sleep 2
+  before=$(cpu_ticks "$pid")
+  sleep $((SECONDS_ - 4))
+  after=$(cpu_ticks "$pid")
+  wait "$gen"
+  cat "$out" >&2
+  awk -v t=$((after - before)) -v hz="$hz" -v s=$((SECONDS_ - 4)) 'BEGIN { printf "%.3f", t / hz / s }'
+}
 
 # A fresh dispatcher with the three backends wrk is redirected to.
 fresh_dispatcher() {
@@ -77,51 +98,15 @@ done
 
 fresh_dispatcher
 echo "B: ingest alone (steady state: the first and last 2 s are not counted)" >&2
-ingest >"$work/b.gen" &
-gen=$!
-pids+=("$gen")
-sleep 2
-before=$(cpu_ticks "$SP_PID")
-sleep $((SECONDS_ - 4))
-after=$(cpu_ticks "$SP_PID")
-wait "$gen"
-cat "$work/b.gen" >&2
-ingest_core=$(awk -v t=$((after - before)) -v hz="$hz" -v s=$((SECONDS_ - 4)) 'BEGIN { printf "%.3f", t / hz / s }')
+ingest_core=$(steady_core "$SP_PID" "http://$SP_CONTROL" "$work/b.gen")
 kill "$SP_PID" 2>/dev/null || true
 wait "$SP_PID" 2>/dev/null || true
 SP_PID=
 
 echo "N: the same pushes to nginx (return 200), the anchor" >&2
-nginx_port=$(free_port)
-cat >"$work/nginx.conf" <<CONF
-worker_processes 1;
-pid $work/nginx.pid;
-error_log $work/nginx.err;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 10000000;
-  server {
-    listen 127.0.0.1:$nginx_port;
-    location / { default_type application/json; return 200 '{"status":"accepted"}'; }
-  }
-}
-CONF
-taskset -c 0 nginx -c "$work/nginx.conf" -p "$work" -g 'daemon off;' &
-nginx_pid=$!
-pids+=("$nginx_pid")
-wait_http "$nginx_port"
-taskset -c 1 "$generator" --control "http://127.0.0.1:$nginx_port" --nodes "$NODES" --seconds "$SECONDS_" --state "$STATE" >"$work/n.gen" &
-gen=$!
-pids+=("$gen")
-sleep 2
-before=$(cpu_ticks "$nginx_pid")
-sleep $((SECONDS_ - 4))
-after=$(cpu_ticks "$nginx_pid")
-wait "$gen"
-cat "$work/n.gen" >&2
-nginx_core=$(awk -v t=$((after - before)) -v hz="$hz" -v s=$((SECONDS_ - 4)) 'BEGIN { printf "%.3f", t / hz / s }')
-kill "$nginx_pid" 2>/dev/null || true
+start_nginx "default_type application/json; return 200 '{\"status\":\"accepted\"}';"
+nginx_core=$(steady_core "$NGINX_PID" "http://127.0.0.1:$NGINX_PORT" "$work/n.gen")
+kill "$NGINX_PID" 2>/dev/null || true
 
 fresh_dispatcher
 

@@ -40,6 +40,32 @@ wait_http() {
   return 1
 }
 
+# Starts nginx — one worker pinned to CPU 0, no access log, keep-alive
+# without a request limit — answering every request with the directive
+# given (e.g. 'return 302 http://backend$request_uri;'); sets NGINX_PID and
+# NGINX_PORT.
+start_nginx() {
+  NGINX_PORT=$(free_port)
+  cat >"$work/nginx.conf" <<CONF
+worker_processes 1;
+pid $work/nginx.pid;
+error_log $work/nginx.err;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 10000000;
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    location / { $1 }
+  }
+}
+CONF
+  taskset -c 0 nginx -c "$work/nginx.conf" -p "$work" -g 'daemon off;' &
+  NGINX_PID=$!
+  pids+=("$NGINX_PID")
+  wait_http "$NGINX_PORT"
+}
+
 # Starts the release dispatcher (or $SIGNPOST_BIN, to compare two builds)
 # pinned to CPU 0 with one worker and the extra flags given; sets SP_PID,
 # SP_PUBLIC and SP_CONTROL (host:port).

@@ -23,25 +23,8 @@ cargo build --release -q -p signpost-dispatcher --bin signpost-dispatcher
 
 targets=() # name|pid|url|extra wrk flags
 
-nginx_port=$(free_port)
-cat >"$work/nginx.conf" <<CONF
-worker_processes 1;
-pid $work/nginx.pid;
-error_log $work/nginx.err;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 10000000;
-  server {
-    listen 127.0.0.1:$nginx_port;
-    location / { return 302 http://backend\$request_uri; }
-  }
-}
-CONF
-taskset -c 0 nginx -c "$work/nginx.conf" -p "$work" -g 'daemon off;' &
-pids+=($!)
-wait_http "$nginx_port"
-targets+=("nginx|$!|http://127.0.0.1:$nginx_port$PATH_QUERY|")
+start_nginx 'return 302 http://backend$request_uri;'
+targets+=("nginx|$NGINX_PID|http://127.0.0.1:$NGINX_PORT$PATH_QUERY|")
 
 haproxy_port=$(free_port)
 cat >"$work/haproxy.cfg" <<CONF
