@@ -3,19 +3,22 @@
 # 10 000) each push one report per second to /v1/report for SECONDS (default
 # 20) while wrk loads the public listener. signpost-dispatcher is pinned to
 # CPU 0 with one worker; wrk and the generator (bench/src/bin/ingest-load.rs)
-# share CPU 1. Five phases, A and C alternating on a fresh dispatcher:
+# share CPU 1. nginx, the anchor, runs the same phases on CPU 0: it answers
+# the public path `return 302` as in part 1 and every push `return 200`
+# (body read and discarded), i.e. it pays for the pushes' HTTP and nothing
+# else. Phases:
 #   A  wrk alone                    redirect req/s and CPU per redirect
-#   C  ingest + wrk                 req/s and CPU per redirect under ingest
-#   B  ingest alone                 the dispatcher CPU that ingest costs
-#   N  the same pushes to nginx     anchor: nginx on CPU 0 answering every
-#                                   push `return 200` (body read, discarded)
+#   C  ingest + wrk                 the same under ingest
+#   B  ingest alone                 the core the pushes alone cost (N: nginx's)
 #   D  ingest + visibility probes   report → pool latency (p50/p99/max)
-# Goals: ≤ 10% loss of redirect throughput, report-to-visible p99 ≤ 50 ms.
+# A and C run for both servers in every run, in alternating order, with a
+# fresh dispatcher each run. Goals: ≤ 10% loss of redirect throughput,
+# report-to-visible p99 ≤ 50 ms.
 #
-# Both CPUs are saturated in A (the dispatcher on 0, wrk on 1), so C's
-# req/s loss mixes two causes: the dispatcher's core spent on ingest, and
-# wrk's core spent on the generator (printed as its share of CPU 1). The
-# dispatcher's own loss of capacity is 1 − A's ÷ C's CPU per redirect.
+# Both CPUs are saturated in A (the server on 0, wrk on 1), so C's req/s
+# loss mixes two causes: the server's core spent on ingest, and wrk's core
+# spent on the generator (printed as its share of CPU 1). The server's own
+# loss of capacity is 1 − A's ÷ C's CPU per redirect.
 # Not run in CI; loopback only; every process started is killed on exit.
 #
 # STATE=maintenance makes the nodes report without joining the pool, which
@@ -76,62 +79,82 @@ fresh_dispatcher() {
   url="http://$SP_PUBLIC/app/page?id=42"
 }
 
-# A and C alternate on a fresh dispatcher each run, so that the machine's
-# drift (±10% over minutes here) moves both alike; the loss is the median
-# of the runs' own ratios.
-for run in $(seq "$RUNS"); do
-  fresh_dispatcher
-  echo "run $run A: wrk alone" >&2
-  measure "$SP_PID" "$url" -c64 | tee -a "$work/a" >&2
-  echo "run $run C: ingest + wrk" >&2
-  ingest >"$work/c.gen.$run" &
+# nginx is the anchor: it redirects like part 1's nginx and answers every
+# push `return 200` (reading the body and keeping nothing), so its A → C
+# loss is what the same pushes cost a server that does no work with them.
+start_nginx "location / { return 302 http://backend\$request_uri; }
+    location = /v1/report { default_type application/json; return 200 '{\"status\":\"accepted\"}'; }"
+nginx_control="http://127.0.0.1:$NGINX_PORT"
+nginx_url="http://127.0.0.1:$NGINX_PORT/app/page?id=42"
+
+# wrk alone (A), then wrk beside the pushes (C), against one server:
+# appends each phase's `measure` line to $work/TAG.a and TAG.c and the
+# generator's share of CPU 1 during C to TAG.gen.
+alone_then_ingest() {
+  local tag=$1 pid=$2 url=$3 control=$4 gen before after
+  echo "run $run $tag A: wrk alone" >&2
+  measure "$pid" "$url" -c64 | tee -a "$work/$tag.a" >&2
+  echo "run $run $tag C: ingest + wrk" >&2
+  push_to "$control" >"$work/$tag.c.gen" &
   gen=$!
   pids+=("$gen")
   sleep $(((SECONDS_ - DURATION) / 2))
-  gen_before=$(cpu_ticks "$gen")
-  measure "$SP_PID" "$url" -c64 | tee -a "$work/c" >&2
-  gen_after=$(cpu_ticks "$gen")
-  awk -v t=$((gen_after - gen_before)) -v hz="$hz" -v s="$DURATION" 'BEGIN { print t / hz / s }' >>"$work/gen_share"
+  before=$(cpu_ticks "$gen")
+  measure "$pid" "$url" -c64 | tee -a "$work/$tag.c" >&2
+  after=$(cpu_ticks "$gen")
+  awk -v t=$((after - before)) -v hz="$hz" -v s="$DURATION" 'BEGIN { print t / hz / s }' >>"$work/$tag.gen"
   wait "$gen"
-  cat "$work/c.gen.$run" >&2
+  cat "$work/$tag.c.gen" >&2
+}
+
+# Each run measures both servers, on a fresh dispatcher, in alternating
+# order, so that the machine's drift (±10% over minutes here) moves both
+# alike; every figure is the median of the runs' own ratios.
+for run in $(seq "$RUNS"); do
+  fresh_dispatcher
+  if ((run % 2)); then
+    alone_then_ingest signpost "$SP_PID" "$url" "http://$SP_CONTROL"
+    alone_then_ingest nginx "$NGINX_PID" "$nginx_url" "$nginx_control"
+  else
+    alone_then_ingest nginx "$NGINX_PID" "$nginx_url" "$nginx_control"
+    alone_then_ingest signpost "$SP_PID" "$url" "http://$SP_CONTROL"
+  fi
 done
 
 fresh_dispatcher
 echo "B: ingest alone (steady state: the first and last 2 s are not counted)" >&2
 ingest_core=$(steady_core "$SP_PID" "http://$SP_CONTROL" "$work/b.gen")
-kill "$SP_PID" 2>/dev/null || true
-wait "$SP_PID" 2>/dev/null || true
-SP_PID=
-
-echo "N: the same pushes to nginx (return 200), the anchor" >&2
-start_nginx "default_type application/json; return 200 '{\"status\":\"accepted\"}';"
-nginx_core=$(steady_core "$NGINX_PID" "http://127.0.0.1:$NGINX_PORT" "$work/n.gen")
+echo "N: the same pushes to nginx alone" >&2
+nginx_core=$(steady_core "$NGINX_PID" "$nginx_control" "$work/n.gen")
 kill "$NGINX_PID" 2>/dev/null || true
 
 fresh_dispatcher
-
 echo "D: ingest + visibility probes" >&2
 ingest --probe-ms 250 | tee "$work/d.gen" >&2
 
 col() { awk -v c="$2" '{ print $c }' "$1" | median; }
-# Median over runs of C's column ÷ A's in the same run.
-ratio() { paste -d' ' "$work/c" "$work/a" | awk -v c="$1" '{ print $c / $(c + 6) }' | median; }
-a_rps=$(col "$work/a" 2)
-c_rps=$(col "$work/c" 2)
-a_cpu=$(col "$work/a" 5)
-c_cpu=$(col "$work/c" 5)
-rps_ratio=$(ratio 2)
-cpu_ratio=$(ratio 5)
+# Median over runs of TAG's C column ÷ its A column in the same run.
+ratio() { paste -d' ' "$work/$1.c" "$work/$1.a" | awk -v c="$2" '{ print $c / $(c + 6) }' | median; }
+# "A → C (±x%)" of column COL for TAG, with FORMAT for A and C.
+change() {
+  awk -v a="$(col "$work/$1.a" "$2")" -v c="$(col "$work/$1.c" "$2")" -v r="$(ratio "$1" "$2")" -v f="$3" \
+    'BEGIN { printf f " → " f " (%+.1f%%)", a, c, (r - 1) * 100 }'
+}
+# The share of its redirect capacity TAG lost: 1 − A's ÷ C's CPU per redirect.
+capacity_lost() { awk -v r="$(ratio "$1" 5)" 'BEGIN { printf "%.1f%%", (1 - 1 / r) * 100 }'; }
+share() { awk -v g="$1" 'BEGIN { printf "%.1f%%", g * 100 }'; }
+field() { awk -v k="$2" '{ for (i = 1; i < NF; i++) if ($i == k) print $(i + 1) }' "$1"; }
+
 echo
 echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "$NODES nodes (state $STATE) × 1 report/s for ${SECONDS_}s; wrk -t1 -c64 -d${DURATION}s; medians of $RUNS runs"
 echo
-echo "| figure | value | goal |"
-echo "|---|---|---|"
-awk -v a="$a_rps" -v c="$c_rps" -v r="$rps_ratio" 'BEGIN { printf "| redirect req/s: no ingest → with ingest (median of the runs'"'"' own ratios) | %.0f → %.0f (%+.1f%%) | ≥ −10%% |\n", a, c, (r - 1) * 100 }'
-awk -v a="$a_cpu" -v c="$c_cpu" -v r="$cpu_ratio" 'BEGIN { printf "| dispatcher CPU µs per redirect: no ingest → with ingest | %.2f → %.2f (%+.1f%%) | |\n", a, c, (r - 1) * 100 }'
-awk -v r="$cpu_ratio" 'BEGIN { printf "| dispatcher redirect capacity lost under ingest (1 − A ÷ C CPU per redirect) | %.1f%% | ≤ 10%% |\n", (1 - 1 / r) * 100 }'
-awk -v g="$(median <"$work/gen_share")" 'BEGIN { printf "| generator'"'"'s share of CPU 1 (wrk'"'"'s core) during C | %.1f%% | |\n", g * 100 }'
-awk -v x="$ingest_core" -v n="$nginx_core" 'BEGIN { printf "| core used by the pushes alone: dispatcher (B) vs nginx return 200 (N) | %.1f%% vs %.1f%% (%.2f ×) | ≤ 10%% |\n", x * 100, n * 100, x / n }'
-awk '{ for (i = 1; i < NF; i++) v[$i] = $(i + 1) } END { printf "| reports accepted/s (phase B), push p99 | %.0f, %s ms | %d/s |\n", v["rate"], v["push_rtt_p99_ms"], n }' n="$NODES" "$work/b.gen"
-awk '{ for (i = 1; i < NF; i++) v[$i] = $(i + 1) } END { printf "| report → visible in the pool: p50 / p99 / max (%s probes; includes one poll of the node'"'"'s /v1/backends entry, p50 %s ms) | %s / %s / %s ms | p99 ≤ 50 ms |\n", v["probes"], v["poll_rtt_p50_ms"], v["visible_p50_ms"], v["visible_p99_ms"], v["visible_max_ms"] }' "$work/d.gen"
+echo "| figure | signpost | nginx, the anchor | goal |"
+echo "|---|---|---|---|"
+echo "| redirect req/s: no ingest (A) → with ingest (C) | $(change signpost 2 %.0f) | $(change nginx 2 %.0f) | ≥ −10% |"
+echo "| server CPU µs per redirect: A → C | $(change signpost 5 %.2f) | $(change nginx 5 %.2f) | |"
+echo "| redirect capacity lost under ingest (1 − A ÷ C CPU per redirect) | $(capacity_lost signpost) | $(capacity_lost nginx) | ≤ 10% |"
+echo "| generator's share of CPU 1 (wrk's core) during C | $(share "$(median <"$work/signpost.gen")") | $(share "$(median <"$work/nginx.gen")") | |"
+echo "| core used by the pushes alone (B, N) | $(share "$ingest_core") | $(share "$nginx_core") | |"
+echo "| reports accepted/s alone, push p99 | $(field "$work/b.gen" rate), $(field "$work/b.gen" push_rtt_p99_ms) ms | $(field "$work/n.gen" rate), $(field "$work/n.gen" push_rtt_p99_ms) ms | $NODES/s |"
+echo "| report → visible in the pool: p50 / p99 / max ($(field "$work/d.gen" probes) probes; includes one poll of the node's /v1/backends entry, p50 $(field "$work/d.gen" poll_rtt_p50_ms) ms) | $(field "$work/d.gen" visible_p50_ms) / $(field "$work/d.gen" visible_p99_ms) / $(field "$work/d.gen" visible_max_ms) ms | | p99 ≤ 50 ms |"

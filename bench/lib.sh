@@ -41,9 +41,9 @@ wait_http() {
 }
 
 # Starts nginx — one worker pinned to CPU 0, no access log, keep-alive
-# without a request limit — answering every request with the directive
-# given (e.g. 'return 302 http://backend$request_uri;'); sets NGINX_PID and
-# NGINX_PORT.
+# without a request limit — with the server block's locations given (e.g.
+# 'location / { return 302 http://backend$request_uri; }'); sets NGINX_PID
+# and NGINX_PORT.
 start_nginx() {
   NGINX_PORT=$(free_port)
   cat >"$work/nginx.conf" <<CONF
@@ -56,7 +56,7 @@ http {
   keepalive_requests 10000000;
   server {
     listen 127.0.0.1:$NGINX_PORT;
-    location / { $1 }
+    $1
   }
 }
 CONF

@@ -23,7 +23,7 @@ cargo build --release -q -p signpost-dispatcher --bin signpost-dispatcher
 
 targets=() # name|pid|url|extra wrk flags
 
-start_nginx 'return 302 http://backend$request_uri;'
+start_nginx 'location / { return 302 http://backend$request_uri; }'
 targets+=("nginx|$NGINX_PID|http://127.0.0.1:$NGINX_PORT$PATH_QUERY|")
 
 haproxy_port=$(free_port)
