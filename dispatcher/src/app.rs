@@ -228,20 +228,34 @@ impl App {
                 (took * MEMBERSHIP_GAP_FACTOR).clamp(MIN_REBUILD_GAP, MAX_MEMBERSHIP_GAP);
             let load_gap = (took * LOAD_GAP_FACTOR).clamp(MIN_REBUILD_GAP, MAX_LOAD_GAP);
             let now = Instant::now();
-            let mut due = self
+            let due = self
                 .registry()
                 .next_deadline(now)
                 .unwrap_or(now + self.config.load().stale_after);
+            let rebuild = sleep_until(due);
+            tokio::pin!(rebuild);
+            // A second notice of a kind cannot bring the rebuild forward
+            // (its gap counts from a later instant), so after the first
+            // the loop stops listening for that kind: during a flood of
+            // reports each one then stores a permit instead of waking
+            // this task (the permit asks for the rebuild after this one).
+            let (mut heard_membership, mut heard_load) = (false, false);
             loop {
-                tokio::select! {
+                let gap = tokio::select! {
                     () = shutdown.cancelled() => return,
-                    () = sleep_until(due) => break,
-                    () = self.membership_changed.notified() => {
-                        due = due.min(Instant::now() + membership_gap);
+                    () = &mut rebuild => break,
+                    () = self.membership_changed.notified(), if !heard_membership => {
+                        heard_membership = true;
+                        membership_gap
                     }
-                    () = self.load_changed.notified() => {
-                        due = due.min(Instant::now() + load_gap);
+                    () = self.load_changed.notified(), if !heard_load => {
+                        heard_load = true;
+                        load_gap
                     }
+                };
+                let soon = Instant::now() + gap;
+                if soon < rebuild.deadline() {
+                    rebuild.as_mut().reset(soon);
                 }
             }
         }
@@ -358,6 +372,57 @@ mod tests {
         );
         after_ms(MIN_REBUILD_GAP.as_millis() as u64 + 1).await;
         assert!(app.pool().backends().is_empty());
+
+        shutdown.cancel();
+        maintain.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_flood_of_reports_neither_postpones_nor_loses_a_rebuild() {
+        let app = Arc::new(App::new(Config::load(&Args::default()).unwrap()));
+        let shutdown = CancellationToken::new();
+        let maintain = tokio::spawn({
+            let (app, shutdown) = (app.clone(), shutdown.clone());
+            async move { app.maintain(shutdown).await }
+        });
+        after_ms(1).await;
+        ingest(&app, report(1, 10.0, NodeState::Ready));
+        after_ms(MIN_REBUILD_GAP.as_millis() as u64 + 1).await;
+        let before = app.pool.load_full();
+
+        // A report every millisecond: the first one's gap decides when
+        // the pool is rebuilt, however many follow.
+        let mut seq = 2;
+        let mut rebuilt_after = None;
+        for ms in 1..=3 * MIN_REBUILD_GAP.as_millis() as u64 {
+            ingest(&app, report(seq, 50.0, NodeState::Ready));
+            seq += 1;
+            after_ms(1).await;
+            if rebuilt_after.is_none() && !Arc::ptr_eq(&before, &app.pool.load_full()) {
+                rebuilt_after = Some(ms);
+            }
+        }
+        let gap = MIN_REBUILD_GAP.as_millis() as u64;
+        assert!(
+            rebuilt_after.is_some_and(|ms| ms <= gap + 1),
+            "rebuilt after {rebuilt_after:?} ms of a flood, the gap is {gap} ms"
+        );
+
+        // A membership change in the middle of load-only reports still
+        // gets its own, earliest, rebuild.
+        let pool = app.pool.load_full();
+        ingest(&app, report(seq, 50.0, NodeState::Maintenance));
+        after_ms(MIN_REBUILD_GAP.as_millis() as u64 + 1).await;
+        assert!(app.pool().backends().is_empty(), "left the pool late");
+        assert!(!Arc::ptr_eq(&pool, &app.pool.load_full()));
+
+        // The last report of a flood is in a rebuild after the flood.
+        seq += 1;
+        let last = report(seq, 20.0, NodeState::Ready);
+        ingest(&app, last);
+        after_ms(3 * MIN_REBUILD_GAP.as_millis() as u64).await;
+        assert_eq!(app.pool().backends().len(), 1);
+        assert!((app.pool().backends()[0].projected() - 0.20).abs() < 1e-9);
 
         shutdown.cancel();
         maintain.await.unwrap();
