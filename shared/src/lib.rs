@@ -16,7 +16,8 @@
 //!
 //! Rules both sides rely on:
 //! - percentages are 0–100 (a little rounding slack is clamped away); NaN,
-//!   negatives, an empty or non-http(s) `url` and an unknown `state` are
+//!   negatives, a `url` that is not a plain http(s) base URL written as it must
+//!   appear in a `Location`, and an unknown `state` are
 //!   refused with a [`ReportError`] that names the field;
 //! - `healthy` defaults to true, `weight` to 1, `state` to `ready`;
 //! - `seq` grows with every sample so replays and reordered pushes are
@@ -29,6 +30,7 @@
 //! This crate does no I/O: it is the vocabulary, not the conversation.
 
 pub mod api;
+mod base_url;
 mod report;
 
 pub use api::{BackendState, BackendView, DashboardView, Health, MAX_REPORT_BYTES, bearer_matches};

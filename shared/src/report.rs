@@ -9,6 +9,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::base_url;
+
 /// The longest `node_id` accepted: a full DNS name.
 pub const MAX_NODE_ID_LEN: usize = 253;
 
@@ -198,31 +200,18 @@ pub fn validate_node_id(id: &str) -> Result<(), ReportError> {
     Ok(())
 }
 
-/// Checks that `url` is a base URL clients can be redirected to: http or
-/// https, with a host, and no credentials, query or fragment to collide with
-/// the client's own path and query.
+/// Checks that `url` is a base URL clients can be redirected to, written
+/// exactly as it must appear in a `Location`: http or https, a host, an
+/// optional port and path, and no credentials, query or fragment to collide
+/// with the client's own path and query (see `base_url` for the grammar).
 pub fn validate_url(url: &str) -> Result<(), ReportError> {
-    let bad = |reason| ReportError::Url {
-        url: url.to_owned(),
-        reason,
-    };
-    if url.is_empty() {
-        return Err(bad("must not be empty"));
+    match base_url::defect(url) {
+        None => Ok(()),
+        Some(reason) => Err(ReportError::Url {
+            url: url.to_owned(),
+            reason,
+        }),
     }
-    let parsed = url::Url::parse(url).map_err(|_| bad("is not a valid URL"))?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(bad("must use http or https"));
-    }
-    if parsed.host_str().is_none_or(str::is_empty) {
-        return Err(bad("must name a host"));
-    }
-    if !parsed.username().is_empty() || parsed.password().is_some() {
-        return Err(bad("must not carry credentials"));
-    }
-    if parsed.query().is_some() || parsed.fragment().is_some() {
-        return Err(bad("must not have a query or fragment"));
-    }
-    Ok(())
 }
 
 fn default_weight() -> f64 {

@@ -311,6 +311,13 @@ async fn push_requires_the_token_and_refuses_bad_reports_without_touching_the_po
         ),
         ("url", json!("ftp://x"), "must use http or https"),
         ("url", json!(""), "must not be empty"),
+        // Once accepted, and every client sent to it got a 400: a URL is
+        // written into `Location` as sent, so it must be sendable as is.
+        (
+            "url",
+            json!("http://127.0.0.1:7201/a\nb"),
+            "only URI characters",
+        ),
         ("state", json!("asleep"), "unknown variant"),
     ];
     for (field, value, reason) in cases {
@@ -343,6 +350,10 @@ async fn push_requires_the_token_and_refuses_bad_reports_without_touching_the_po
     metric("signpost_reports_rejected_total")
         .label("reason", "percent_out_of_range")
         .value(2)
+        .assert_in(&body);
+    metric("signpost_reports_rejected_total")
+        .label("reason", "url")
+        .value(3)
         .assert_in(&body);
     metric("signpost_reports_rejected_total")
         .label("reason", "too_large")
