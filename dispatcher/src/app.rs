@@ -331,8 +331,8 @@ mod tests {
         sleep(Duration::from_millis(ms)).await;
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn membership_changes_rebuild_soon_and_load_changes_count_at_once() {
+    /// A default app whose maintenance loop is running, and how to stop it.
+    async fn maintained() -> (Arc<App>, impl AsyncFnOnce()) {
         let app = Arc::new(App::new(Config::load(&Args::default()).unwrap()));
         let shutdown = CancellationToken::new();
         let maintain = tokio::spawn({
@@ -340,6 +340,16 @@ mod tests {
             async move { app.maintain(shutdown).await }
         });
         after_ms(1).await;
+        let stop = async move || {
+            shutdown.cancel();
+            maintain.await.unwrap();
+        };
+        (app, stop)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn membership_changes_rebuild_soon_and_load_changes_count_at_once() {
+        let (app, stop) = maintained().await;
 
         // A new node: in the pool after one (paused, so minimal) gap.
         assert_eq!(
@@ -373,19 +383,12 @@ mod tests {
         after_ms(MIN_REBUILD_GAP.as_millis() as u64 + 1).await;
         assert!(app.pool().backends().is_empty());
 
-        shutdown.cancel();
-        maintain.await.unwrap();
+        stop().await;
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_flood_of_reports_neither_postpones_nor_loses_a_rebuild() {
-        let app = Arc::new(App::new(Config::load(&Args::default()).unwrap()));
-        let shutdown = CancellationToken::new();
-        let maintain = tokio::spawn({
-            let (app, shutdown) = (app.clone(), shutdown.clone());
-            async move { app.maintain(shutdown).await }
-        });
-        after_ms(1).await;
+        let (app, stop) = maintained().await;
         ingest(&app, report(1, 10.0, NodeState::Ready));
         after_ms(MIN_REBUILD_GAP.as_millis() as u64 + 1).await;
         let before = app.pool.load_full();
@@ -424,7 +427,6 @@ mod tests {
         assert_eq!(app.pool().backends().len(), 1);
         assert!((app.pool().backends()[0].projected() - 0.20).abs() < 1e-9);
 
-        shutdown.cancel();
-        maintain.await.unwrap();
+        stop().await;
     }
 }
