@@ -12,12 +12,8 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-/// What is wrong with `url` as a base URL, if anything.
-pub(crate) fn defect(url: &str) -> Option<&'static str> {
-    check(url).err()
-}
-
-fn check(url: &str) -> Result<(), &'static str> {
+/// Checks `url` as a base URL; the error says what is wrong with it.
+pub(crate) fn check(url: &str) -> Result<(), &'static str> {
     if url.is_empty() {
         return Err("must not be empty");
     }
@@ -129,7 +125,7 @@ mod tests {
             "http://h/~user/a;b=c/x:y@z/%41%2f/!$&'()*+,",
             "http://127.0.0.1:65535",
         ] {
-            assert_eq!(defect(url), None, "{url:?}");
+            assert_eq!(check(url), Ok(()), "{url:?}");
         }
     }
 
@@ -179,12 +175,12 @@ mod tests {
             ("http://h/[x]", "'[' or ']' in its path"),
         ];
         for (url, want) in cases {
-            match defect(url) {
-                Some(reason) => assert!(
+            match check(url) {
+                Err(reason) => assert!(
                     reason.contains(want),
                     "{url:?}: {reason:?}, wanted {want:?}"
                 ),
-                None => panic!("{url:?} accepted, wanted {want:?}"),
+                Ok(()) => panic!("{url:?} accepted, wanted {want:?}"),
             }
         }
     }

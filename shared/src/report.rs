@@ -205,13 +205,10 @@ pub fn validate_node_id(id: &str) -> Result<(), ReportError> {
 /// optional port and path, and no credentials, query or fragment to collide
 /// with the client's own path and query (see `base_url` for the grammar).
 pub fn validate_url(url: &str) -> Result<(), ReportError> {
-    match base_url::defect(url) {
-        None => Ok(()),
-        Some(reason) => Err(ReportError::Url {
-            url: url.to_owned(),
-            reason,
-        }),
-    }
+    base_url::check(url).map_err(|reason| ReportError::Url {
+        url: url.to_owned(),
+        reason,
+    })
 }
 
 fn default_weight() -> f64 {
