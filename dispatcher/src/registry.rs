@@ -422,16 +422,16 @@ impl Registry {
         let mut members = Members::default();
         let (mut primaries, mut backups) = (Vec::new(), Vec::new());
         for node in &self.nodes {
-            let state = node.state(stale_after, now);
-            let Some(backend) = self.backend(node, &basis, now) else {
-                continue;
+            // Only nodes that may take clients cost a `Backend`: a fleet
+            // with thousands stale or in maintenance rebuilds as fast as
+            // its eligible part.
+            let list = match (node.state(stale_after, now), node.backup) {
+                (BackendState::Ready, false) => &mut primaries,
+                (BackendState::Ready, true) => &mut backups,
+                (BackendState::Draining, _) => &mut members.draining,
+                _ => continue,
             };
-            match (state, node.backup) {
-                (BackendState::Ready, false) => primaries.push(backend),
-                (BackendState::Ready, true) => backups.push(backend),
-                (BackendState::Draining, _) => members.draining.push(backend),
-                _ => {}
-            }
+            list.extend(self.backend(node, &basis, now));
         }
         members.on_backups = primaries.is_empty() && !backups.is_empty();
         members.active = if members.on_backups {
