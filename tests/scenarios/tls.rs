@@ -3,9 +3,16 @@
 //! and reloaded on SIGHUP; a bad certificate stops the start.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use reqwest::{StatusCode, Version};
-use signpost_e2e::{Proc, client, eventually, eventually_some};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use signpost_e2e::{Proc, client, eventually, eventually_some, scaled};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
 
 const BIN: &str = "signpost-dispatcher";
 
@@ -76,13 +83,42 @@ fn path_str(path: &Path) -> &str {
 
 /// A dispatcher on ephemeral ports serving TLS with `files`.
 async fn tls_dispatcher(files: &CertFiles) -> Proc {
+    tls_dispatcher_with(files, &[]).await
+}
+
+/// [`tls_dispatcher`] with `extra` flags.
+async fn tls_dispatcher_with(files: &CertFiles, extra: &[&str]) -> Proc {
     Proc::command(BIN)
         .args(&["--listen", "127.0.0.1:0", "--control-listen", "127.0.0.1:0"])
         .args(&["--tls-cert", path_str(&files.cert())])
         .args(&["--tls-key", path_str(&files.key())])
+        .args(extra)
         .listeners(2)
         .spawn()
         .await
+}
+
+/// A raw TLS client trusting the certificate `cert_pem` only.
+fn tls_connector(cert_pem: &str) -> TlsConnector {
+    let mut roots = rustls::RootCertStore::empty();
+    let cert = CertificateDer::from_pem_slice(cert_pem.as_bytes()).expect("parse the PEM");
+    roots.add(cert).expect("trust the certificate");
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    TlsConnector::from(Arc::new(config))
+}
+
+/// Whether the server ends `stream` within `bound` (scaled): reads until
+/// it does, discarding what arrives.
+async fn cut_off(stream: &mut (impl AsyncRead + Unpin), bound: Duration) -> bool {
+    let mut sink = Vec::new();
+    tokio::time::timeout(scaled(bound), stream.read_to_end(&mut sink))
+        .await
+        .is_ok()
 }
 
 /// Pushes a fresh report for `web-1` over the plain control listener.
@@ -123,6 +159,35 @@ async fn https_redirects_over_http1_and_http2() {
     // The public listener speaks TLS only: a plain request gets no answer.
     let plain = client().get(disp.url("public") + "/").send().await;
     assert!(plain.is_err(), "plain HTTP was answered: {plain:?}");
+}
+
+#[tokio::test]
+async fn stalled_handshakes_and_slow_heads_are_cut_off() {
+    let files = CertFiles::new();
+    let disp = tls_dispatcher_with(&files, &["--client-timeout", "300ms"]).await;
+    let public = disp.addr("public");
+
+    // Connected, but no ClientHello.
+    let mut silent = TcpStream::connect(&public).await.unwrap();
+    assert!(
+        cut_off(&mut silent, Duration::from_secs(5)).await,
+        "a client that never started its handshake was not cut off"
+    );
+
+    // A finished handshake, then half a request head.
+    let tcp = TcpStream::connect(&public).await.unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    let mut slow = tls_connector(&files.cert_pem)
+        .connect(name, tcp)
+        .await
+        .expect("TLS handshake");
+    slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    assert!(
+        cut_off(&mut slow, Duration::from_secs(5)).await,
+        "a TLS client dribbling a request head was not cut off"
+    );
 }
 
 #[tokio::test]

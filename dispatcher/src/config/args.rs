@@ -254,8 +254,8 @@ pub struct Args {
     #[arg(long, env = "SIGNPOST_MAX_HEADER_BYTES", value_name = "BYTES")]
     pub max_header_bytes: Option<usize>,
 
-    /// Time a client of either listener has to send its request head, and
-    /// the keep-alive idle limit [default: 10s]
+    /// Time a client of either listener has to finish its TLS handshake or
+    /// send its request head, and the keep-alive idle limit [default: 10s]
     #[arg(long, env = "SIGNPOST_CLIENT_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
     pub client_timeout: Option<Duration>,
 

@@ -1,5 +1,7 @@
-//! The client timeout of the plain-HTTP listeners, one timer per
-//! connection instead of one per request.
+//! The client timeout of every listener, one timer per connection instead
+//! of one per request. Under TLS it wraps the TCP socket, so the handshake
+//! is bounded the same way: nothing written for `timeout`, the connection
+//! goes.
 //!
 //! hyper's `header_read_timeout` arms a fresh timer for every request head
 //! it waits for: a boxed sleep inserted into and removed from the timer

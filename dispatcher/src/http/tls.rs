@@ -4,8 +4,11 @@
 //!
 //! [`redirect::serve`](super::redirect::serve) accepts as usual and hands
 //! each connection to [`Tls::serve_connection`], which runs the handshake
-//! under the client timeout and serves HTTP/1.1 or HTTP/2, as ALPN agreed,
-//! with the same redirect service. Plain HTTP never enters this module.
+//! and serves HTTP/1.1 or HTTP/2, as ALPN agreed, with the same redirect
+//! service. The client timeout is the plain listener's [`Deadline`] under
+//! the TLS layer: a client that stalls the handshake, dribbles a request
+//! head or idles is cut off once nothing was written to it for that long.
+//! Plain HTTP never enters this module.
 //!
 //! The certificate is a [`ResolvesServerCert`] over an [`ArcSwap`]: every
 //! handshake loads the current one, and SIGHUP
@@ -39,6 +42,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
+use super::deadline::Deadline;
 use crate::config::{Config, TlsConfig};
 
 /// ALPN protocols offered, most preferred first.
@@ -51,7 +55,7 @@ pub struct Tls {
     acceptor: TlsAcceptor,
     certs: Arc<Certs>,
     http: Arc<auto::Builder<TokioExecutor>>,
-    handshake_timeout: Duration,
+    client_timeout: Duration,
 }
 
 /// Why the certificate or key could not be used. Every variant names the
@@ -126,8 +130,8 @@ impl Tls {
 
         let mut http = auto::Builder::new(TokioExecutor::new());
         http.http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(config.client_timeout)
+            // `Deadline` under the TLS layer enforces the client timeout.
+            .header_read_timeout(None)
             // The HTTP/1 head must fit the read buffer, as --max-header-bytes
             // bounds it on the plain listener (config keeps it >= 8192).
             .max_buf_size(config.max_header_bytes)
@@ -140,12 +144,11 @@ impl Tls {
             acceptor: TlsAcceptor::from(Arc::new(server)),
             certs,
             http: Arc::new(http),
-            handshake_timeout: config.client_timeout,
+            client_timeout: config.client_timeout,
         }))
     }
 
-    /// Runs the handshake on `stream` from `client` (bounded by the client
-    /// timeout) and then serves `service` over HTTP/1.1 or HTTP/2, on a
+    /// Runs the handshake on `stream` from `client` and then serves `service` over HTTP/1.1 or HTTP/2, on a
     /// task of its own, watched by `graceful`.
     pub fn serve_connection<S>(
         &self,
@@ -160,20 +163,15 @@ impl Tls {
         S::Future: Send + 'static,
     {
         let (acceptor, http) = (self.acceptor.clone(), self.http.clone());
-        let handshake_timeout = self.handshake_timeout;
+        let stream = Deadline::new(stream, self.client_timeout);
         tokio::spawn(async move {
-            let stream =
-                match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
-                    Ok(Ok(stream)) => stream,
-                    Ok(Err(err)) => {
-                        tracing::debug!(%client, error = %err, "TLS handshake failed");
-                        return;
-                    }
-                    Err(_) => {
-                        tracing::debug!(%client, "TLS handshake timed out");
-                        return;
-                    }
-                };
+            let stream = match acceptor.accept(stream).await {
+                Ok(stream) => stream,
+                Err(err) => {
+                    tracing::debug!(%client, error = %err, "TLS handshake failed");
+                    return;
+                }
+            };
             let connection = http.serve_connection(TokioIo::new(stream), service);
             if let Err(err) = graceful.watch(connection).await {
                 tracing::debug!(%client, error = %err, "public TLS connection ended with an error");
