@@ -148,8 +148,9 @@ impl Tls {
         }))
     }
 
-    /// Runs the handshake on `stream` from `client` and then serves `service` over HTTP/1.1 or HTTP/2, on a
-    /// task of its own, watched by `graceful`.
+    /// Runs the handshake on `stream` from `client` and then serves
+    /// `service` over HTTP/1.1 or HTTP/2, on a task of its own, watched by
+    /// `graceful`.
     pub fn serve_connection<S>(
         &self,
         stream: TcpStream,
