@@ -348,6 +348,29 @@ impl Config {
         Self::try_from((args, &file))
     }
 
+    /// The settings (by their flag names) that differ between `self`, the
+    /// running configuration, and `new` but take effect only at start-up:
+    /// the listeners, TLS, the runtime, the HTTP limits and the log format
+    /// are built once, so a reload keeps their running values and the
+    /// operator must be told.
+    pub fn restart_only_changes(&self, new: &Config) -> Vec<&'static str> {
+        [
+            ("listen", self.listen != new.listen),
+            ("control-listen", self.control_listen != new.control_listen),
+            ("tls-cert/tls-key", self.tls != new.tls),
+            ("workers", self.workers != new.workers),
+            (
+                "max-header-bytes",
+                self.max_header_bytes != new.max_header_bytes,
+            ),
+            ("client-timeout", self.client_timeout != new.client_timeout),
+            ("log-format", self.log_format != new.log_format),
+        ]
+        .into_iter()
+        .filter_map(|(name, changed)| changed.then_some(name))
+        .collect()
+    }
+
     /// What `check-config FILE` validates: the file at `path` with `args`
     /// (flags and environment) applied on top, exactly as a start with
     /// `--config FILE` would load it.

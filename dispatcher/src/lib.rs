@@ -223,9 +223,12 @@ async fn reload_on_hangup(
                 continue;
             }
         };
-        let running = app.config();
-        if (config.listen, config.control_listen) != (running.listen, running.control_listen) {
-            tracing::warn!("SIGHUP: listen addresses change only with a restart");
+        let restart_only = app.config().restart_only_changes(&config);
+        if !restart_only.is_empty() {
+            tracing::warn!(
+                settings = %restart_only.join(", "),
+                "SIGHUP: these settings change only with a restart; their running values stay"
+            );
         }
         app.reload(config);
         pollers.cancel();

@@ -226,11 +226,18 @@ async fn sighup_keeps_the_old_config_on_errors_and_swaps_a_good_one() {
     let view = dashboard(&disp).await;
     assert_eq!((view.strategy.as_str(), view.eligible), ("round-robin", 2));
 
-    let v2 = "strategy = \"weighted-round-robin\"\n\n[[backend]]\nid = \"a\"\nurl = \"http://a-v2.test\"\nweight = 2\n";
+    // A new strategy and backend weight take effect; a new client
+    // timeout cannot (the listeners are built once), and the log says so.
+    let v2 = "strategy = \"weighted-round-robin\"\nclient_timeout = \"7s\"\n\n[[backend]]\nid = \"a\"\nurl = \"http://a-v2.test\"\nweight = 2\n";
     std::fs::write(config.path(), v2).expect("write the new config");
     disp.signal("HUP");
     eventually("the new config is in force", || async {
         dashboard(&disp).await.strategy == "weighted-round-robin"
+    })
+    .await;
+    eventually("the ignored client timeout is logged", || async {
+        let log = disp.stderr();
+        log.contains("change only with a restart") && log.contains("client-timeout")
     })
     .await;
     let view = dashboard(&disp).await;

@@ -814,3 +814,72 @@ fn locations_display() {
         assert_eq!(location.to_string(), expected);
     }
 }
+
+#[test]
+fn a_reload_names_the_changed_settings_that_need_a_restart() {
+    let running = ok("");
+    assert!(running.restart_only_changes(&ok("")).is_empty());
+    // Reloadable settings are not named.
+    let reloadable = ok("strategy = \"random\"\nstale_after = \"9s\"\nredirect_code = 307\n");
+    assert!(running.restart_only_changes(&reloadable).is_empty());
+    let other_addr = "127.0.0.1:9".parse().unwrap();
+    let tls = TlsConfig {
+        cert: "c.pem".into(),
+        key: "k.pem".into(),
+    };
+    let base = || running.clone();
+    let cases = [
+        (
+            Config {
+                listen: other_addr,
+                ..base()
+            },
+            "listen",
+        ),
+        (
+            Config {
+                control_listen: other_addr,
+                ..base()
+            },
+            "control-listen",
+        ),
+        (
+            Config {
+                tls: Some(tls),
+                ..base()
+            },
+            "tls-cert/tls-key",
+        ),
+        (
+            Config {
+                workers: running.workers + 1,
+                ..base()
+            },
+            "workers",
+        ),
+        (
+            Config {
+                max_header_bytes: 9000,
+                ..base()
+            },
+            "max-header-bytes",
+        ),
+        (
+            Config {
+                client_timeout: secs(3),
+                ..base()
+            },
+            "client-timeout",
+        ),
+        (
+            Config {
+                log_format: LogFormat::Json,
+                ..base()
+            },
+            "log-format",
+        ),
+    ];
+    for (new, name) in cases {
+        assert_eq!(running.restart_only_changes(&new), [name]);
+    }
+}
