@@ -60,7 +60,7 @@ impl<S> Deadline<S> {
             if due <= self.sleep.deadline() {
                 return Poll::Ready(io::Error::new(
                     io::ErrorKind::TimedOut,
-                    "client sent no whole request within the client timeout",
+                    "nothing was written to the client within the client timeout",
                 ));
             }
             self.sleep.as_mut().reset(due);

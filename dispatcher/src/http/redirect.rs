@@ -69,11 +69,12 @@ pub async fn serve(
         let service = service_fn(move |request| {
             std::future::ready(Ok::<_, Infallible>(respond(&app, client, &request)))
         });
+        let stream = Deadline::new(stream, config.client_timeout);
         if let Some(tls) = &tls {
-            tls.serve_connection(stream, client, service, graceful.watcher());
+            let connection = tls.connection(stream, service, graceful.watcher());
+            super::spawn_connection(connection, peer, "public");
             continue;
         }
-        let stream = Deadline::new(stream, config.client_timeout);
         let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         super::spawn_connection(connection, peer, "public");
     }

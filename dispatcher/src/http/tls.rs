@@ -2,12 +2,12 @@
 //! aws-lc-rs provider reqwest already links, so the binary carries one
 //! crypto stack and no OpenSSL.
 //!
-//! [`redirect::serve`](super::redirect::serve) accepts as usual and hands
-//! each connection to [`Tls::serve_connection`], which runs the handshake
-//! and serves HTTP/1.1 or HTTP/2, as ALPN agreed, with the same redirect
-//! service. The client timeout is the plain listener's [`Deadline`] under
-//! the TLS layer: a client that stalls the handshake, dribbles a request
-//! head or idles is cut off once nothing was written to it for that long.
+//! [`redirect::serve`](super::redirect::serve) accepts as usual, wraps the
+//! socket in the same [`Deadline`] as plain connections, and runs
+//! [`Tls::connection`]: the handshake, then HTTP/1.1 or HTTP/2, as ALPN
+//! agreed, with the same redirect service. With the deadline under the TLS
+//! layer, a client that stalls the handshake, dribbles a request head or
+//! idles is cut off once nothing was written to it for the client timeout.
 //! Plain HTTP never enters this module.
 //!
 //! The certificate is a [`ResolvesServerCert`] over an [`ArcSwap`]: every
@@ -17,12 +17,11 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use axum::BoxError;
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::Full;
@@ -55,7 +54,6 @@ pub struct Tls {
     acceptor: TlsAcceptor,
     certs: Arc<Certs>,
     http: Arc<auto::Builder<TokioExecutor>>,
-    client_timeout: Duration,
 }
 
 /// Why the certificate or key could not be used. Every variant names the
@@ -144,40 +142,35 @@ impl Tls {
             acceptor: TlsAcceptor::from(Arc::new(server)),
             certs,
             http: Arc::new(http),
-            client_timeout: config.client_timeout,
         }))
     }
 
-    /// Runs the handshake on `stream` from `client` and then serves
-    /// `service` over HTTP/1.1 or HTTP/2, on a task of its own, watched by
-    /// `graceful`.
-    pub fn serve_connection<S>(
+    /// The TLS connection on `stream`: the handshake, then `service` over
+    /// HTTP/1.1 or HTTP/2, watched by `graceful`. `stream` carries the
+    /// listener's client timeout under the TLS layer, so a stalled
+    /// handshake is cut off like a stalled request.
+    pub(crate) fn connection<S>(
         &self,
-        stream: TcpStream,
-        client: IpAddr,
+        stream: Deadline<TcpStream>,
         service: S,
         graceful: Watcher,
-    ) where
+    ) -> impl Future<Output = Result<(), BoxError>> + Send + 'static
+    where
         S: Service<Request<Incoming>, Response = Response<Full<Bytes>>, Error = Infallible>
             + Send
             + 'static,
         S::Future: Send + 'static,
     {
         let (acceptor, http) = (self.acceptor.clone(), self.http.clone());
-        let stream = Deadline::new(stream, self.client_timeout);
-        tokio::spawn(async move {
-            let stream = match acceptor.accept(stream).await {
-                Ok(stream) => stream,
-                Err(err) => {
-                    tracing::debug!(%client, error = %err, "TLS handshake failed");
-                    return;
-                }
-            };
-            let connection = http.serve_connection(TokioIo::new(stream), service);
-            if let Err(err) = graceful.watch(connection).await {
-                tracing::debug!(%client, error = %err, "public TLS connection ended with an error");
-            }
-        });
+        async move {
+            let stream = acceptor
+                .accept(stream)
+                .await
+                .map_err(|err| format!("TLS handshake failed: {err}"))?;
+            graceful
+                .watch(http.serve_connection(TokioIo::new(stream), service))
+                .await
+        }
     }
 
     /// Reloads the certificate and key from their files on every SIGHUP
