@@ -41,11 +41,17 @@ impl AliasTable {
         };
         let (mut small, mut large): (Vec<usize>, Vec<usize>) =
             (0..n).partition(|&i| scaled[i] < 1.0);
-        let mut keep = vec![u32::MAX; n];
-        let mut alias: Vec<u32> = (0..n as u32).collect();
+        let mut slots: Vec<Slot> = (0..n as u32)
+            .map(|index| Slot {
+                keep: u32::MAX,
+                alias: index,
+            })
+            .collect();
         while let (Some(s), Some(&l)) = (small.pop(), large.last()) {
-            keep[s] = (scaled[s] * f64::from(u32::MAX)) as u32;
-            alias[s] = l as u32;
+            slots[s] = Slot {
+                keep: (scaled[s] * f64::from(u32::MAX)) as u32,
+                alias: l as u32,
+            };
             scaled[l] -= 1.0 - scaled[s];
             if scaled[l] < 1.0 {
                 large.pop();
@@ -53,11 +59,6 @@ impl AliasTable {
             }
         }
         // Whatever is left (rounding) keeps itself: keep = MAX already.
-        let slots = keep
-            .into_iter()
-            .zip(alias)
-            .map(|(keep, alias)| Slot { keep, alias })
-            .collect();
         AliasTable { slots }
     }
 
