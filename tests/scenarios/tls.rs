@@ -9,8 +9,8 @@ use std::time::Duration;
 use reqwest::{StatusCode, Version};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
-use signpost_e2e::{Proc, client, eventually, eventually_some, scaled};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use signpost_e2e::{Proc, client, cut_off, eventually, eventually_some, scaled};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
@@ -112,15 +112,6 @@ fn tls_connector(cert_pem: &str) -> TlsConnector {
     TlsConnector::from(Arc::new(config))
 }
 
-/// Whether the server ends `stream` within `bound` (scaled): reads until
-/// it does, discarding what arrives.
-async fn cut_off(stream: &mut (impl AsyncRead + Unpin), bound: Duration) -> bool {
-    let mut sink = Vec::new();
-    tokio::time::timeout(scaled(bound), stream.read_to_end(&mut sink))
-        .await
-        .is_ok()
-}
-
 /// Pushes a fresh report for `web-1` over the plain control listener.
 async fn push_backend(disp: &Proc) {
     let report = super::dispatcher::report("web-1", "http://127.0.0.1:8001", 1);
@@ -170,7 +161,7 @@ async fn stalled_handshakes_and_slow_heads_are_cut_off() {
     // Connected, but no ClientHello.
     let mut silent = TcpStream::connect(&public).await.unwrap();
     assert!(
-        cut_off(&mut silent, Duration::from_secs(5)).await,
+        cut_off(&mut silent, scaled(Duration::from_secs(5))).await,
         "a client that never started its handshake was not cut off"
     );
 
@@ -185,7 +176,7 @@ async fn stalled_handshakes_and_slow_heads_are_cut_off() {
         .await
         .unwrap();
     assert!(
-        cut_off(&mut slow, Duration::from_secs(5)).await,
+        cut_off(&mut slow, scaled(Duration::from_secs(5))).await,
         "a TLS client dribbling a request head was not cut off"
     );
 }

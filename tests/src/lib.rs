@@ -94,6 +94,17 @@ where
     }
 }
 
+/// Whether the server ends `stream` within `bound` (pass it through
+/// [`scaled`]): reads until it does, discarding what arrives. For
+/// scenarios that check a server hangs up on a slow or silent client.
+pub async fn cut_off(stream: &mut (impl tokio::io::AsyncRead + Unpin), bound: Duration) -> bool {
+    use tokio::io::AsyncReadExt as _;
+    let mut sink = Vec::new();
+    tokio::time::timeout(bound, stream.read_to_end(&mut sink))
+        .await
+        .is_ok()
+}
+
 /// An HTTP client for scenarios: follows no redirects (a scenario wants to
 /// see the 302 itself) and gives up after [`patience`].
 pub fn client() -> reqwest::Client {
