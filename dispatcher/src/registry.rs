@@ -141,6 +141,13 @@ pub struct Registry {
     /// How the last snapshot projected loads; a load-only report is
     /// projected the same way. `None` before the first snapshot.
     basis: Option<Basis>,
+    /// No pushed node can be forgotten before this instant, so [`expire`]
+    /// skips its scan of a large fleet until then; `None` after a change of
+    /// settings, when it must look. A lower bound: a report only moves a
+    /// node's own deadline later.
+    ///
+    /// [`expire`]: Registry::expire
+    forget_due: Option<Instant>,
 }
 
 /// The pool-wide inputs of every node's projection, fixed per snapshot.
@@ -214,6 +221,7 @@ impl Registry {
             settings,
             signer,
             basis: None,
+            forget_due: None,
         };
         registry.reconfigure(backends, registry.settings.clone(), registry.signer.clone());
         registry
@@ -253,6 +261,7 @@ impl Registry {
         self.nodes = nodes;
         self.settings = settings;
         self.signer = signer;
+        self.forget_due = None;
         for node in &mut self.nodes {
             node.pin = node
                 .id
@@ -345,7 +354,11 @@ impl Registry {
     }
 
     /// Forgets pushed nodes silent for `forget_after`; true if any went.
+    /// Scans the fleet only once the earliest of them may be due.
     pub fn expire(&mut self, now: Instant) -> bool {
+        if self.forget_due.is_some_and(|due| now < due) {
+            return false;
+        }
         let forget_after = self.settings.forget_after;
         let before = self.nodes.len();
         let mut index = 0;
@@ -353,6 +366,16 @@ impl Registry {
             index += 1;
             index <= self.configured || !node.silent_for(forget_after, now)
         });
+        // A node pushing for the first time later is due later than that.
+        self.forget_due = self.nodes[self.configured..]
+            .iter()
+            .map(|node| {
+                node.last
+                    .as_ref()
+                    .map_or(now, |last| last.at + forget_after)
+            })
+            .min()
+            .or(Some(now + forget_after));
         if self.nodes.len() == before {
             return false;
         }
@@ -402,14 +425,6 @@ impl Registry {
     /// start.
     pub fn members(&mut self, now: Instant, metric: Metric) -> Members {
         let stale_after = self.settings.stale_after;
-        for node in &mut self.nodes {
-            let ready = node.state(stale_after, now) == BackendState::Ready;
-            node.ready_since = match (ready, node.ready_since) {
-                (true, None) => Some(now),
-                (true, since) => since,
-                (false, _) => None,
-            };
-        }
         let basis = Basis {
             metric,
             pooled: self.pooled_cost(metric),
@@ -421,17 +436,24 @@ impl Registry {
         self.basis = Some(basis);
         let mut members = Members::default();
         let (mut primaries, mut backups) = (Vec::new(), Vec::new());
-        for node in &self.nodes {
+        for index in 0..self.nodes.len() {
+            let node = &mut self.nodes[index];
+            let state = node.state(stale_after, now);
+            node.ready_since = match (state == BackendState::Ready, node.ready_since) {
+                (true, None) => Some(now),
+                (true, since) => since,
+                (false, _) => None,
+            };
             // Only nodes that may take clients cost a `Backend`: a fleet
             // with thousands stale or in maintenance rebuilds as fast as
             // its eligible part.
-            let list = match (node.state(stale_after, now), node.backup) {
+            let list = match (state, node.backup) {
                 (BackendState::Ready, false) => &mut primaries,
                 (BackendState::Ready, true) => &mut backups,
                 (BackendState::Draining, _) => &mut members.draining,
                 _ => continue,
             };
-            list.extend(self.backend(node, &basis, now));
+            list.extend(self.backend(&self.nodes[index], &basis, now));
         }
         members.on_backups = primaries.is_empty() && !backups.is_empty();
         members.active = if members.on_backups {

@@ -237,6 +237,51 @@ fn pushed_nodes_are_forgotten_configured_ones_are_not() {
     assert_eq!(pool_ids(&mut registry, t0 + FORGET), ["pushed"]);
 }
 
+/// `expire` skips its scan until the earliest node may be due; what
+/// happens meanwhile — a node reporting again, a new one appearing, a
+/// shorter `forget_after` — must not make it forget too early or too late.
+#[test]
+fn expiry_scans_are_skipped_only_while_nobody_can_be_due() {
+    let ms = Duration::from_millis;
+    let t0 = Instant::now();
+    let mut registry = new_registry(&[]);
+    registry.observe(Source::Push, report("a", 1), t0).unwrap();
+    registry.observe(Source::Push, report("b", 1), t0).unwrap();
+    // Scanned: "a" and "b" are due at t0 + FORGET.
+    assert!(!registry.expire(t0 + ms(1)));
+    // "a" reports again and "c" appears after that scan.
+    registry
+        .observe(Source::Push, report("a", 2), t0 + ms(10))
+        .unwrap();
+    registry
+        .observe(Source::Push, report("c", 1), t0 + ms(20))
+        .unwrap();
+    assert!(!registry.expire(t0 + FORGET - ms(1)));
+    // Only "b" was silent for FORGET.
+    assert!(registry.expire(t0 + FORGET));
+    let ids = |r: &Registry| -> Vec<String> {
+        r.views(t0, &|_| false).into_iter().map(|v| v.id).collect()
+    };
+    assert_eq!(ids(&registry), ["a", "c"]);
+    assert!(!registry.expire(t0 + FORGET + ms(9)));
+    assert!(registry.expire(t0 + FORGET + ms(10)));
+    assert_eq!(ids(&registry), ["c"]);
+    assert!(!registry.expire(t0 + FORGET + ms(19)));
+    assert!(registry.expire(t0 + FORGET + ms(20)));
+    assert!(ids(&registry).is_empty());
+
+    // A shorter forget_after counts at once, whatever the last scan said.
+    let at = t0 + FORGET * 2;
+    registry.observe(Source::Push, report("d", 1), at).unwrap();
+    assert!(!registry.expire(at + ms(1)));
+    let shorter = Settings {
+        forget_after: ms(100),
+        ..settings()
+    };
+    registry.reconfigure(&[], shorter, None);
+    assert!(registry.expire(at + ms(100)));
+    assert!(ids(&registry).is_empty());
+}
 #[test]
 fn next_deadline_is_the_earliest_staleness_or_forgetting() {
     let t0 = Instant::now();
