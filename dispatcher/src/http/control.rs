@@ -30,6 +30,7 @@ use tokio::net::TcpListener;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
+use tracing::Level;
 
 use super::deadline::Deadline;
 use super::error::ApiError;
@@ -162,15 +163,22 @@ where
         let reason = err.reason();
         refuse(err.into(), reason)
     })?;
-    let node = report.node_id.clone();
+    // Only a debug line needs the id once the report is filed; a refusal's
+    // error names the node itself.
+    let node = tracing::enabled!(Level::DEBUG).then(|| report.node_id.clone());
     match app.ingest(Source::Push, report, Instant::now()) {
         Ok(Observed::Accepted(_)) => Ok(ACCEPTED),
         Ok(Observed::Replay { seq, latest }) => {
-            tracing::debug!(%node, seq, latest, "pushed report ignored: not newer than the last");
+            tracing::debug!(
+                node = node.as_deref(),
+                seq,
+                latest,
+                "pushed report ignored: not newer than the last"
+            );
             Ok(IGNORED_REPLAY)
         }
         Err(err) => {
-            tracing::warn!(%node, error = %err, "pushed report refused");
+            tracing::warn!(error = %err, "pushed report refused");
             Err(err.into())
         }
     }
