@@ -142,6 +142,8 @@ change() {
 }
 # The share of its redirect capacity TAG lost: 1 − A's ÷ C's CPU per redirect.
 capacity_lost() { awk -v r="$(ratio "$1" 5)" 'BEGIN { printf "%.1f%%", (1 - 1 / r) * 100 }'; }
+# Each run's capacity loss for TAG, in run order, one per line.
+losses() { paste -d' ' "$work/$1.c" "$work/$1.a" | awk '{ printf "%.1f\n", (1 - $11 / $5) * 100 }'; }
 share() { awk -v g="$1" 'BEGIN { printf "%.1f%%", g * 100 }'; }
 field() { awk -v k="$2" '{ for (i = 1; i < NF; i++) if ($i == k) print $(i + 1) }' "$1"; }
 
@@ -158,3 +160,9 @@ echo "| generator's share of CPU 1 (wrk's core) during C | $(share "$(median <"$
 echo "| core used by the pushes alone (B, N) | $(share "$ingest_core") | $(share "$nginx_core") | |"
 echo "| reports accepted/s alone, push p99 | $(field "$work/b.gen" rate), $(field "$work/b.gen" push_rtt_p99_ms) ms | $(field "$work/n.gen" rate), $(field "$work/n.gen" push_rtt_p99_ms) ms | $NODES/s |"
 echo "| report → visible in the pool: p50 / p99 / max ($(field "$work/d.gen" probes) probes; includes one poll of the node's /v1/backends entry, p50 $(field "$work/d.gen" poll_rtt_p50_ms) ms) | $(field "$work/d.gen" visible_p50_ms) / $(field "$work/d.gen" visible_p99_ms) / $(field "$work/d.gen" visible_max_ms) ms | | p99 ≤ 50 ms |"
+echo
+# Single runs swing with the machine's speed between A and C; the runs
+# and signpost's loss minus nginx's in the same run say how far to trust
+# the medians above.
+echo "capacity lost per run: signpost $(losses signpost | paste -sd' '); nginx $(losses nginx | paste -sd' ')"
+echo "signpost minus nginx, same run: median $(paste -d' ' <(losses signpost) <(losses nginx) | awk '{ print $1 - $2 }' | median) points"
