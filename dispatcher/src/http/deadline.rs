@@ -163,14 +163,20 @@ mod tests {
         matches!(read, Some(Err(err)) if err.kind() == io::ErrorKind::TimedOut)
     }
 
+    /// Lets `left` pass and checks the connection is cut off exactly then,
+    /// not a millisecond before.
+    async fn cut_off_in(server: &mut Deadline<DuplexStream>, left: Duration) {
+        advance(left - Duration::from_millis(1)).await;
+        assert!(read_now(server).is_none(), "cut off early");
+        advance(Duration::from_millis(1)).await;
+        assert!(timed_out(read_now(server)));
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_client_that_sends_nothing_is_cut_off_at_the_timeout() {
         let (mut server, _client) = connection();
         assert!(read_now(&mut server).is_none());
-        advance(TIMEOUT - Duration::from_millis(1)).await;
-        assert!(read_now(&mut server).is_none(), "cut off early");
-        advance(Duration::from_millis(1)).await;
-        assert!(timed_out(read_now(&mut server)));
+        cut_off_in(&mut server, TIMEOUT).await;
     }
 
     #[tokio::test(start_paused = true)]
@@ -189,10 +195,7 @@ mod tests {
         // The first deadline (10 s) passes: re-armed to 4 + 10 s.
         advance(TIMEOUT - Duration::from_secs(4)).await;
         assert!(read_now(&mut server).is_none(), "cut off after an answer");
-        advance(Duration::from_secs(4) - Duration::from_millis(1)).await;
-        assert!(read_now(&mut server).is_none(), "cut off early");
-        advance(Duration::from_millis(1)).await;
-        assert!(timed_out(read_now(&mut server)));
+        cut_off_in(&mut server, Duration::from_secs(4)).await;
     }
 
     #[tokio::test(start_paused = true)]
