@@ -140,10 +140,11 @@ change() {
   awk -v a="$(col "$work/$1.a" "$2")" -v c="$(col "$work/$1.c" "$2")" -v r="$(ratio "$1" "$2")" -v f="$3" \
     'BEGIN { printf f " → " f " (%+.1f%%)", a, c, (r - 1) * 100 }'
 }
-# The share of its redirect capacity TAG lost: 1 − A's ÷ C's CPU per redirect.
-capacity_lost() { awk -v r="$(ratio "$1" 5)" 'BEGIN { printf "%.1f%%", (1 - 1 / r) * 100 }'; }
-# Each run's capacity loss for TAG, in run order, one per line.
+# Each run's share of its redirect capacity TAG lost, in run order, one
+# per line: 1 − A's ÷ C's CPU per redirect.
 losses() { paste -d' ' "$work/$1.c" "$work/$1.a" | awk '{ printf "%.1f\n", (1 - $11 / $5) * 100 }'; }
+# Their median.
+capacity_lost() { printf '%s%%' "$(losses "$1" | median)"; }
 share() { awk -v g="$1" 'BEGIN { printf "%.1f%%", g * 100 }'; }
 field() { awk -v k="$2" '{ for (i = 1; i < NF; i++) if ($i == k) print $(i + 1) }' "$1"; }
 
