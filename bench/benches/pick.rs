@@ -8,7 +8,6 @@
 
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion};
@@ -16,9 +15,10 @@ use http::HeaderMap;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use signpost_bench::harness;
+use signpost_dispatcher::backend::{Backend, Members};
 use signpost_dispatcher::config::StrategyKind;
 use signpost_dispatcher::load::Projection;
-use signpost_dispatcher::pool::{Backend, Live, Members, Pool};
+use signpost_dispatcher::pool::Pool;
 use signpost_dispatcher::registry::Source;
 use signpost_dispatcher::select::Request;
 use signpost_shared::{LoadReport, NodeState};
@@ -50,16 +50,21 @@ fn main() {
 /// `n` backends with varied weights and loads.
 fn backends(n: usize) -> Vec<Backend> {
     (0..n)
-        .map(|i| Backend {
-            id: format!("node-{i}").into(),
-            base_url: format!("http://10.0.{}.{}:8000", i / 256, i % 256).into(),
-            weight: 1.0 + (i % 3) as f64,
-            live: Arc::new(Live::new(Projection {
-                base: (i % 97) as f64 / 100.0,
-                sent_at_report: 0,
-                cost: 0.001,
-            })),
-            pin: None,
+        .map(|i| {
+            // A utilisation report with every term of the projection live:
+            // drain, trust horizon and age.
+            let projection = Projection {
+                drain: 0.01,
+                horizon: 0.16,
+                age_at_report: 0.5,
+                ..Projection::counting((i % 97) as f64 / 100.0, 0, 0.001)
+            };
+            Backend::new(
+                &format!("node-{i}"),
+                &format!("http://10.0.{}.{}:8000", i / 256, i % 256),
+                1.0 + (i % 3) as f64,
+                projection,
+            )
         })
         .collect()
 }
@@ -71,6 +76,7 @@ fn pick(c: &mut Criterion) {
         for n in SIZES {
             let members = Members {
                 active: backends(n),
+                epoch: Some(Instant::now()),
                 ..Members::default()
             };
             let pool = Pool::new(members, &strategy, harness::policy());
@@ -85,9 +91,9 @@ fn pick(c: &mut Criterion) {
                         client: IpAddr::V4(Ipv4Addr::from(client)),
                         headers: &headers,
                     };
-                    let chosen = pool.pick(black_box(&request), &mut rng);
+                    let chosen = pool.pick(black_box(&request), Instant::now(), &mut rng);
                     if let Some(backend) = chosen {
-                        backend.live.record();
+                        backend.load.add_redirect();
                     }
                     black_box(chosen.map(|b| &b.base_url));
                 });

@@ -1,46 +1,72 @@
 //! The strategies the simulator compares.
 //!
-//! `random`, `round-robin` and `least-load` are the dispatcher's own
-//! [`Strategy`] values, picked through the real [`Pool::pick`]. The two
-//! baselines that signpost does not ship are written here, reading the
-//! same pool snapshot: greedy arg-min of the bare report (what a naive
-//! "least loaded" does) and plain power of two choices on the bare report
-//! (uniform candidates, no projection, no headroom weighting).
+//! `random`, `round-robin`, `weighted-round-robin` and `least-load` are the
+//! dispatcher's own [`Strategy`] values, picked through the real
+//! [`Pool::pick`]. The references signpost does not ship are written here,
+//! over the same stale view the dispatcher has (each node's last report
+//! and what was sent to it since): greedy arg-min of the report, two
+//! random choices on the report, and the oracle projection — two choices
+//! on the report plus the redirects sent since times the *true* per-job
+//! cost, which no dispatcher can know.
 
 use std::net::{IpAddr, Ipv4Addr};
 
 use http::HeaderMap;
 use rand::{Rng, RngExt};
 use signpost_dispatcher::config::StrategyKind;
-use signpost_dispatcher::pool::{Backend, Pool};
+use signpost_dispatcher::pool::Pool;
 use signpost_dispatcher::select::{Request, Strategy};
+use tokio::time::Instant;
 
 use crate::harness;
 
 /// One row of the results table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Balancer {
-    /// signpost `random` (uniform here: every weight is 1).
+    /// signpost `random` (uniform: every weight is 1).
     Random,
     /// signpost `round-robin`.
     RoundRobin,
+    /// signpost `weighted-round-robin` with every agent reporting its true
+    /// speed as its weight: the oracle of a smooth capacity-weighted spread.
+    OracleWrr,
     /// Arg-min of the reported figure, ties broken uniformly (bench-side).
     Greedy,
-    /// Two uniform candidates, the lower reported figure wins (bench-side).
+    /// Two distinct uniform candidates, the lower reported figure wins
+    /// (bench-side).
     TwoChoices,
-    /// signpost `least-load`: projection, headroom-weighted two choices.
+    /// Two distinct uniform candidates, the lower report + redirects since
+    /// × true per-job cost wins (bench-side oracle).
+    OracleTwoChoices,
+    /// signpost `least-load`.
     LeastLoad,
+}
+
+/// What the simulator knows of one node: its last report and what it was
+/// sent since — the dispatcher's own view — plus the truth the oracles use.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct NodeView {
+    /// The last reported figure, 0–1.
+    pub reported: f64,
+    /// Jobs sent to the node since that report.
+    pub sent_since: u64,
+    /// The true increase of the figure per job sent (oracle only).
+    pub cost: f64,
+    /// The node's true speed at the report (oracle only).
+    pub speed: f64,
 }
 
 // === impl Balancer ===
 
 impl Balancer {
     /// Every balancer, in table order.
-    pub const ALL: [Balancer; 5] = [
+    pub const ALL: [Balancer; 7] = [
         Balancer::Random,
         Balancer::RoundRobin,
+        Balancer::OracleWrr,
         Balancer::Greedy,
         Balancer::TwoChoices,
+        Balancer::OracleTwoChoices,
         Balancer::LeastLoad,
     ];
 
@@ -49,9 +75,11 @@ impl Balancer {
         match self {
             Balancer::Random => "random",
             Balancer::RoundRobin => "round-robin",
+            Balancer::OracleWrr => "oracle: smooth WRR, true speeds",
             Balancer::Greedy => "greedy arg-min (report)",
             Balancer::TwoChoices => "P2C (report)",
-            Balancer::LeastLoad => "least-load",
+            Balancer::OracleTwoChoices => "oracle: P2C, report + sent × true cost",
+            Balancer::LeastLoad => "**least-load**",
         }
     }
 
@@ -60,8 +88,10 @@ impl Balancer {
         match self {
             Balancer::Random => "random",
             Balancer::RoundRobin => "round-robin",
+            Balancer::OracleWrr => "oracle-wrr",
             Balancer::Greedy => "greedy",
             Balancer::TwoChoices => "p2c",
+            Balancer::OracleTwoChoices => "oracle-p2c",
             Balancer::LeastLoad => "least-load",
         }
     }
@@ -69,135 +99,132 @@ impl Balancer {
     /// True if the balancer never looks at reports, so one run serves every
     /// refresh interval.
     pub fn load_blind(self) -> bool {
-        matches!(self, Balancer::Random | Balancer::RoundRobin)
+        matches!(
+            self,
+            Balancer::Random | Balancer::RoundRobin | Balancer::OracleWrr
+        )
+    }
+
+    /// True if agents report their true speed as their weight for this row.
+    pub fn knows_speeds(self) -> bool {
+        self == Balancer::OracleWrr
     }
 
     /// The dispatcher strategy whose tables the pool is built with. The
-    /// bench-side baselines ignore the tables, so they take the cheapest.
+    /// bench-side rows ignore the tables, so they take the cheapest.
     pub fn strategy(self) -> Strategy {
         let kind = match self {
             Balancer::RoundRobin => StrategyKind::RoundRobin,
+            Balancer::OracleWrr => StrategyKind::WeightedRoundRobin,
             Balancer::LeastLoad => StrategyKind::LeastLoad,
-            Balancer::Random | Balancer::Greedy | Balancer::TwoChoices => StrategyKind::Random,
+            _ => StrategyKind::Random,
         };
         harness::strategy(kind)
     }
 
-    /// Chooses a backend of `pool`; the caller records the redirect.
-    pub fn pick<'p, R: Rng>(self, pool: &'p Pool, rng: &mut R) -> Option<&'p Backend> {
+    /// Chooses a node (its index) at `now`; the caller records the job.
+    pub fn pick<R: Rng>(self, pool: &Pool, view: &[NodeView], now: Instant, rng: &mut R) -> usize {
         match self {
-            Balancer::Random | Balancer::RoundRobin | Balancer::LeastLoad => {
+            Balancer::Random | Balancer::RoundRobin | Balancer::OracleWrr | Balancer::LeastLoad => {
                 let headers = HeaderMap::new();
                 let request = Request {
                     client: IpAddr::V4(Ipv4Addr::LOCALHOST),
                     headers: &headers,
                 };
-                pool.pick(&request, rng)
+                let backend = pool
+                    .pick(&request, now, rng)
+                    .expect("every simulated server is always eligible");
+                backend.load.add_redirect();
+                backend.id.parse().expect("node ids are indexes")
             }
-            Balancer::Greedy => greedy(pool.backends(), rng),
-            Balancer::TwoChoices => two_choices(pool.backends(), rng),
+            Balancer::Greedy => greedy(view, rng),
+            Balancer::TwoChoices => two_choices(view, rng, |v| v.reported),
+            Balancer::OracleTwoChoices => {
+                two_choices(view, rng, |v| v.reported + v.sent_since as f64 * v.cost)
+            }
         }
     }
-}
-
-/// The reported figure per unit of weight, without projection.
-fn reported(backend: &Backend) -> f64 {
-    backend.projection().base / backend.weight
 }
 
 /// Arg-min of the report; ties are broken uniformly (reservoir sampling),
-/// otherwise every tie would go to the first backend.
-fn greedy<'p, R: Rng>(backends: &'p [Backend], rng: &mut R) -> Option<&'p Backend> {
-    let mut best: Option<(&Backend, f64)> = None;
+/// otherwise every tie would go to the first node.
+fn greedy<R: Rng>(view: &[NodeView], rng: &mut R) -> usize {
+    let mut best = (0, f64::INFINITY);
     let mut ties = 0u32;
-    for backend in backends {
-        let score = reported(backend);
-        match best {
-            Some((_, low)) if score > low => {}
-            Some((_, low)) if score == low => {
-                ties += 1;
-                if rng.random_range(0..ties) == 0 {
-                    best = Some((backend, score));
-                }
-            }
-            _ => {
-                best = Some((backend, score));
-                ties = 1;
+    for (i, node) in view.iter().enumerate() {
+        if node.reported < best.1 {
+            best = (i, node.reported);
+            ties = 1;
+        } else if node.reported == best.1 {
+            ties += 1;
+            if rng.random_range(0..ties) == 0 {
+                best.0 = i;
             }
         }
     }
-    best.map(|(backend, _)| backend)
+    best.0
 }
 
-/// Power of two uniform choices on the report; ties keep the first.
-fn two_choices<'p, R: Rng>(backends: &'p [Backend], rng: &mut R) -> Option<&'p Backend> {
-    if backends.is_empty() {
-        return None;
+/// Two distinct uniform candidates; the lower `score` wins, ties keep the
+/// first.
+fn two_choices<R: Rng>(view: &[NodeView], rng: &mut R, score: impl Fn(&NodeView) -> f64) -> usize {
+    let n = view.len();
+    let a = rng.random_range(0..n);
+    if n == 1 {
+        return a;
     }
-    let a = &backends[rng.random_range(0..backends.len())];
-    let b = &backends[rng.random_range(0..backends.len())];
-    Some(if reported(b) < reported(a) { b } else { a })
+    let b = (a + 1 + rng.random_range(0..n - 1)) % n;
+    if score(&view[b]) < score(&view[a]) {
+        b
+    } else {
+        a
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use rand::SeedableRng;
     use rand::rngs::SmallRng;
-    use signpost_dispatcher::load::Projection;
-    use signpost_dispatcher::pool::{Live, Members};
 
     use super::*;
 
-    fn pool(loads: &[f64]) -> Pool {
-        let backends = loads
+    fn view(loads: &[f64]) -> Vec<NodeView> {
+        loads
             .iter()
-            .enumerate()
-            .map(|(i, &base)| Backend {
-                id: i.to_string().into(),
-                base_url: format!("http://{i}.test").into(),
-                weight: 1.0,
-                live: Arc::new(Live::new(Projection {
-                    base,
-                    sent_at_report: 0,
-                    cost: 0.01,
-                })),
-                pin: None,
+            .map(|&reported| NodeView {
+                reported,
+                cost: 0.1,
+                speed: 1.0,
+                sent_since: 0,
             })
-            .collect();
-        let members = Members {
-            active: backends,
-            ..Members::default()
-        };
-        Pool::new(members, &Balancer::Greedy.strategy(), harness::policy())
+            .collect()
     }
 
     #[test]
     fn greedy_takes_the_minimum_and_spreads_ties() {
         let mut rng = SmallRng::seed_from_u64(1);
-        let p = pool(&[0.5, 0.1, 0.1, 0.9]);
+        let v = view(&[0.5, 0.1, 0.1, 0.9]);
         let mut seen = [0usize; 4];
         for _ in 0..1000 {
-            let b = Balancer::Greedy.pick(&p, &mut rng).expect("non-empty");
-            seen[b.id.parse::<usize>().expect("numeric id")] += 1;
+            seen[greedy(&v, &mut rng)] += 1;
         }
         assert_eq!((seen[0], seen[3]), (0, 0));
         assert!(seen[1] > 400 && seen[2] > 400, "{seen:?}");
     }
 
     #[test]
-    fn plain_two_choices_never_takes_the_worst_of_two() {
+    fn two_choices_are_distinct_so_the_worst_of_two_never_wins() {
         let mut rng = SmallRng::seed_from_u64(2);
-        let p = pool(&[0.2, 0.9]);
-        let worst = (0..1000)
-            .filter(|_| {
-                Balancer::TwoChoices
-                    .pick(&p, &mut rng)
-                    .is_some_and(|b| &*b.id == "1")
-            })
-            .count();
-        // Only when both draws hit the worst: about a quarter of the time.
-        assert!((150..350).contains(&worst), "{worst}");
+        let v = view(&[0.2, 0.9]);
+        assert!((0..1000).all(|_| two_choices(&v, &mut rng, |n| n.reported) == 0));
+    }
+
+    #[test]
+    fn the_oracle_counts_what_was_sent_since_the_report() {
+        let mut rng = SmallRng::seed_from_u64(3);
+        let mut v = view(&[0.2, 0.5]);
+        v[0].sent_since = 4; // 0.2 + 4 × 0.1 = 0.6 > 0.5
+        let score = |n: &NodeView| n.reported + n.sent_since as f64 * n.cost;
+        assert!((0..100).all(|_| two_choices(&v, &mut rng, score) == 1));
     }
 }

@@ -1,10 +1,11 @@
-//! A single-server FIFO queue with exponential service, simulated exactly.
+//! A single-server FIFO queue, simulated exactly.
 //!
 //! With FIFO order and a work-conserving server, a job's completion time is
 //! known the moment it arrives: `max(arrival, previous completion) +
-//! service`. So the simulator needs no departure events: response times
-//! come from arrivals alone, and what an agent would report at time `t` —
-//! the queue length, or the busy time so far — is derived on demand.
+//! service` (Lindley's recursion). So the simulator needs no departure
+//! events: response times come from arrivals alone, and what an agent
+//! would report at time `t` — the queue length, its time average, or the
+//! busy time so far — is derived on demand.
 
 use std::collections::VecDeque;
 
@@ -13,12 +14,16 @@ use std::collections::VecDeque;
 pub struct Server {
     /// Work done per time unit: 1 is the reference speed.
     speed: f64,
-    /// Completion times of jobs not yet known to be done, oldest first.
-    pending: VecDeque<f64>,
+    /// (arrival, completion) of jobs not yet known to be done, oldest first.
+    pending: VecDeque<(f64, f64)>,
     /// Completion time of the last job assigned.
     last_done: f64,
     /// Service time of every job assigned so far.
     work: f64,
+    /// Time-in-system of the jobs popped from `pending`.
+    area_done: f64,
+    /// Sum of the arrival times in `pending`.
+    pending_arrivals: f64,
 }
 
 // === impl Server ===
@@ -31,37 +36,64 @@ impl Server {
             pending: VecDeque::new(),
             last_done: 0.0,
             work: 0.0,
+            area_done: 0.0,
+            pending_arrivals: 0.0,
         }
     }
 
-    /// The server's speed.
+    /// The server's speed now.
     pub fn speed(&self) -> f64 {
         self.speed
+    }
+
+    /// Changes the speed for jobs assigned from now on (another tenant
+    /// arrived on the host).
+    pub fn set_speed(&mut self, speed: f64) {
+        self.speed = speed;
     }
 
     /// Queues a job of `size` (in reference service times) arriving at `t`
     /// and returns its response time: waiting plus service.
     pub fn assign(&mut self, t: f64, size: f64) -> f64 {
+        self.settle(t);
         let service = size / self.speed;
         self.last_done = self.last_done.max(t) + service;
         self.work += service;
-        self.pending.push_back(self.last_done);
+        self.pending.push_back((t, self.last_done));
+        self.pending_arrivals += t;
         self.last_done - t
     }
 
     /// Jobs in the system (waiting or in service) at `t`; `t` must not go
     /// backwards between calls.
     pub fn queue_len(&mut self, t: f64) -> usize {
-        while self.pending.front().is_some_and(|&done| done <= t) {
-            self.pending.pop_front();
-        }
+        self.settle(t);
         self.pending.len()
+    }
+
+    /// The integral of the queue length over `[0, t]`: its difference over
+    /// an interval, divided by the interval, is the mean queue length.
+    pub fn queue_area(&mut self, t: f64) -> f64 {
+        self.settle(t);
+        self.area_done + self.pending.len() as f64 * t - self.pending_arrivals
     }
 
     /// Total time the server has been busy in `[0, t]`: the work that has
     /// arrived minus the work still unfinished at `t`.
     pub fn busy_time(&self, t: f64) -> f64 {
         self.work - (self.last_done - t).max(0.0)
+    }
+
+    /// Forgets the jobs done by `t`, keeping their share of the area.
+    fn settle(&mut self, t: f64) {
+        while let Some(&(arrival, done)) = self.pending.front() {
+            if done > t {
+                break;
+            }
+            self.pending.pop_front();
+            self.pending_arrivals -= arrival;
+            self.area_done += done - arrival;
+        }
     }
 }
 
@@ -83,5 +115,24 @@ mod tests {
         // Idle gap: a new job starts at its arrival.
         assert_eq!(s.assign(4.0, 1.0), 0.5);
         assert_eq!(s.busy_time(4.25), 1.75);
+    }
+
+    #[test]
+    fn queue_area_integrates_the_queue_length() {
+        let mut s = Server::new(1.0);
+        s.assign(0.0, 1.0); // in system [0, 1]
+        s.assign(0.5, 1.0); // in system [0.5, 2]
+        // Queue 1 on [0, 0.5], 2 on [0.5, 1], 1 on [1, 2].
+        assert!((s.queue_area(0.5) - 0.5).abs() < 1e-12);
+        assert!((s.queue_area(1.0) - 1.5).abs() < 1e-12);
+        assert!((s.queue_area(3.0) - 2.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_new_speed_applies_to_new_jobs() {
+        let mut s = Server::new(1.0);
+        assert_eq!(s.assign(0.0, 1.0), 1.0);
+        s.set_speed(0.5);
+        assert_eq!(s.assign(2.0, 1.0), 2.0);
     }
 }

@@ -3,51 +3,83 @@
 //!
 //! Jobs arrive as a Poisson process at `load × total capacity`; each has an
 //! exponential size of mean 1 (one mean service time at speed 1) and goes
-//! to whichever server the balancer picks, into a FIFO [`Server`]. Every `T`
-//! time units all servers report at once, as on Mitzenmacher's bulletin
-//! board ("How useful is old information?", IEEE TPDS 2000): the reports go
-//! through [`Registry::observe`] at that instant and the pool is rebuilt by
-//! [`Registry::snapshot`], exactly as the dispatcher's ingest and
-//! maintenance loop do. Between refreshes every pick is recorded on the
-//! backend's live counter, so `least-load` projects from what it sent.
-//! `T = 0` means reports are always current: before each arrival every node
-//! whose figure changed, or that was sent a job, reports again.
+//! to whichever server the balancer picks, into a FIFO [`Server`]. Agents
+//! report every `T` service times, either all at once (Mitzenmacher's
+//! bulletin board, "How useful is old information?", IEEE TPDS 2000) or
+//! each at its own phase. Reports go through [`Registry::observe`] at their
+//! instant, which publishes the node's new projection at once, and the pool
+//! is rebuilt [`REBUILD_GAP`] later, exactly as the dispatcher's ingest and
+//! maintenance loop do; between reports every pick is recorded on the
+//! backend's counter, so `least-load` projects from what it sent.
+//!
+//! One mean service time is [`SERVICE_SECONDS`] on the dispatcher's clock:
+//! the dispatcher's own constants (rebuild gaps, refresh periods) are in
+//! seconds, so the simulation must say how long a job is.
 //!
 //! Arrivals and job sizes come from one seeded generator and decisions from
 //! another, so every balancer faces the very same jobs (common random
 //! numbers) and every run prints the same table.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, RngExt, SeedableRng};
-use std::sync::Arc;
-
 use signpost_dispatcher::pool::{Policy, Pool};
 use signpost_dispatcher::registry::{Registry, Source};
 use signpost_dispatcher::select::Strategy;
 use signpost_shared::{LoadReport, NodeState};
 use tokio::time::Instant;
 
-use crate::balancer::Balancer;
+use crate::balancer::{Balancer, NodeView};
 use crate::harness;
 use crate::queue::Server;
 
-/// In the queue-length signal, each queued job reads as this many percent,
-/// so a queue of 10 or more reads as full scale.
-pub const PERCENT_PER_JOB: f64 = 10.0;
+/// One mean service time, in seconds of the dispatcher's clock: 40 ms, a
+/// typical web request.
+pub const SERVICE_SECONDS: f64 = 0.04;
+
+/// The queue length a queue-proportional signal shows as 100%.
+pub const QUEUE_FULL: f64 = 20.0;
+
+/// The maintenance loop rebuilds this long after a report (its minimum gap
+/// for a small pool), in seconds.
+pub const REBUILD_GAP: f64 = 0.005;
 
 /// What a simulated agent puts in `cpu_percent`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Signal {
     /// The busy fraction of the last report interval — what a real agent
     /// measures as CPU utilisation of a one-core server. It saturates at
-    /// 100% however long the queue; at `T = 0` it is the instantaneous
-    /// busy state (0% or 100%).
+    /// 100% however long the queue.
     Busy,
-    /// The queue length at the report, [`PERCENT_PER_JOB`] per job, capped
-    /// at 100% by the protocol — the signal of BALANCE.md's reference run.
+    /// `min(100, 100 · q / QUEUE_FULL)`: the queue length `q` at the report
+    /// when agents refresh together, its mean over the interval when they
+    /// refresh out of phase (BALANCE.md's two reference set-ups).
     Queue,
+}
+
+/// When agents refresh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Phases {
+    /// All at the same instants.
+    Together,
+    /// Node `k` of `N` at `(k + ½) / N` of each interval.
+    Apart,
+}
+
+/// How fast the servers are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Speeds {
+    /// All at speed 1.
+    Equal,
+    /// The first half twice as fast (with 3 servers, one of them).
+    TwoToOne,
+    /// The first half four times as fast.
+    FourToOne,
+    /// All at speed 1 until half the jobs have arrived, then server 0 at ½
+    /// (another tenant arrived on its host).
+    Halving,
 }
 
 /// The fixed part of a simulation: servers, load and jobs.
@@ -55,12 +87,9 @@ pub enum Signal {
 pub struct Scenario {
     /// Number of servers.
     pub servers: usize,
-    /// If true, the first half of the servers are twice as fast.
-    pub mixed: bool,
-    /// If true, each agent reports its speed as its weight, as an operator
-    /// who knows the capacities would configure; otherwise every weight is 1.
-    pub weighted: bool,
-    /// Arrival rate as a fraction of total capacity.
+    /// Their speeds; no weights are reported (except by the oracle row).
+    pub speeds: Speeds,
+    /// Arrival rate as a fraction of total capacity (after a halving).
     pub load: f64,
     /// Arrivals simulated, warm-up included.
     pub jobs: usize,
@@ -75,10 +104,12 @@ pub struct Scenario {
 pub struct Cell {
     /// Servers, load and jobs.
     pub scenario: Scenario,
-    /// Report refresh interval, in mean service times; 0 is always current.
+    /// Report interval, in mean service times.
     pub refresh: f64,
     /// What the reports carry.
     pub signal: Signal,
+    /// When agents refresh.
+    pub phases: Phases,
     /// Who decides.
     pub balancer: Balancer,
 }
@@ -97,21 +128,27 @@ pub struct Outcome {
 /// Simulated servers and the dispatcher state they feed.
 struct World {
     servers: Vec<Server>,
-    /// `Server::busy_time` at each node's previous report.
-    busy_before: Vec<f64>,
-    /// Each node's last reported figure, and whether it was sent a job
-    /// since (for `T = 0`).
-    reported: Vec<(f64, bool)>,
+    /// Time, busy time and queue area at each node's previous report.
+    before: Vec<(f64, f64, f64)>,
+    /// What each node last reported, and what it was sent since.
+    view: Vec<NodeView>,
+    /// Each node's next report, in simulated time.
+    next_report: Vec<f64>,
+    /// The pending rebuild, if any.
+    rebuild_at: Option<f64>,
+    /// The simulated time of the last report or rebuild played.
+    clock: f64,
     registry: Registry,
     strategy: Strategy,
     policy: Arc<Policy>,
     pool: Pool,
     /// The registry's clock at simulated time 0.
     epoch: Instant,
-    seq: u64,
+    seq: Vec<u64>,
     signal: Signal,
+    phases: Phases,
     refresh: f64,
-    weighted: bool,
+    oracle_weights: bool,
 }
 
 /// Runs one cell to completion.
@@ -121,35 +158,37 @@ pub fn run(cell: &Cell) -> Outcome {
         jobs,
         warmup,
         seed,
-        ..
+        speeds,
+        servers,
     } = cell.scenario;
     let mut world = World::new(cell);
-    let rate = load * world.servers.iter().map(Server::speed).sum::<f64>();
+    let capacity = match speeds {
+        Speeds::Halving => servers as f64 - 0.5,
+        _ => world.servers.iter().map(Server::speed).sum::<f64>(),
+    };
+    let rate = load * capacity;
+    let halve_at = (speeds == Speeds::Halving).then_some(jobs as f64 / 2.0 / rate);
     let mut arrivals = SmallRng::seed_from_u64(seed);
     let mut decisions = SmallRng::seed_from_u64(seed ^ 0x9e37_79b9_7f4a_7c15);
     let mut responses = Vec::with_capacity(jobs.saturating_sub(warmup));
-    let (mut t, mut refreshes) = (0.0, 0u64);
-    world.refresh_all(0.0);
+    let mut t = 0.0;
+    // Every agent's first report at start, then each at its own phase.
+    for node in 0..servers {
+        world.report(node, 0.0);
+    }
+    world.rebuild(0.0);
     for job in 0..jobs {
         t += exponential(&mut arrivals) / rate;
         let size = exponential(&mut arrivals);
-        if cell.refresh > 0.0 {
-            while (refreshes + 1) as f64 * cell.refresh <= t {
-                refreshes += 1;
-                world.refresh_all(refreshes as f64 * cell.refresh);
-            }
-        } else {
-            world.refresh_changed(t);
+        if halve_at.is_some_and(|h| t >= h) && world.servers[0].speed() == 1.0 {
+            world.servers[0].set_speed(0.5);
         }
-        let chosen = {
-            let backend = cell
-                .balancer
-                .pick(&world.pool, &mut decisions)
-                .expect("every simulated server is always eligible");
-            backend.live.record();
-            backend.id.parse::<usize>().expect("node ids are indexes")
-        };
-        world.reported[chosen].1 = true;
+        world.catch_up(t);
+        let now = world.at(t);
+        let chosen = cell
+            .balancer
+            .pick(&world.pool, &world.view, now, &mut decisions);
+        world.view[chosen].sent_since += 1;
         let response = world.servers[chosen].assign(t, size);
         if job >= warmup {
             responses.push(response);
@@ -182,76 +221,115 @@ fn summarise(mut responses: Vec<f64>) -> Outcome {
 
 impl World {
     fn new(cell: &Cell) -> Self {
-        let Scenario { servers, mixed, .. } = cell.scenario;
-        let speed = |i: usize| if mixed && i < servers / 2 { 2.0 } else { 1.0 };
+        let Scenario {
+            servers, speeds, ..
+        } = cell.scenario;
+        let fast = match speeds {
+            Speeds::TwoToOne => 2.0,
+            Speeds::FourToOne => 4.0,
+            Speeds::Equal | Speeds::Halving => 1.0,
+        };
+        let speed = |i: usize| if i < servers / 2 { fast } else { 1.0 };
         let strategy = cell.balancer.strategy();
         let policy = harness::policy();
+        let refresh = cell.refresh;
+        let phase = |k: usize| match cell.phases {
+            Phases::Together => refresh,
+            Phases::Apart => (k as f64 + 0.5) / servers as f64 * refresh,
+        };
+        // Reports are never older than T, so nothing goes stale.
+        let stale_after = Duration::from_secs_f64((3.0 * refresh * SERVICE_SECONDS).max(3.0));
         World {
             servers: (0..servers).map(|i| Server::new(speed(i))).collect(),
-            busy_before: vec![0.0; servers],
-            reported: vec![(f64::NAN, true); servers],
-            // Reports are never older than T, so nothing goes stale.
-            registry: harness::registry(Duration::from_secs(3600)),
+            before: vec![(0.0, 0.0, 0.0); servers],
+            view: vec![NodeView::default(); servers],
+            next_report: (0..servers).map(phase).collect(),
+            rebuild_at: None,
+            clock: 0.0,
+            registry: harness::registry(stale_after),
             pool: Pool::empty(&strategy, policy.clone()),
             strategy,
             policy,
             epoch: Instant::now(),
-            seq: 0,
+            seq: vec![0; servers],
             signal: cell.signal,
-            refresh: cell.refresh,
-            weighted: cell.scenario.weighted,
+            phases: cell.phases,
+            refresh,
+            oracle_weights: cell.balancer.knows_speeds(),
         }
     }
 
-    /// Every node reports at `at`, then the pool is rebuilt.
-    fn refresh_all(&mut self, at: f64) {
-        self.seq += 1;
-        for node in 0..self.servers.len() {
-            self.report(node, at);
+    /// Plays every report and rebuild due by `t`, in time order.
+    fn catch_up(&mut self, t: f64) {
+        loop {
+            let report = self
+                .next_report
+                .iter()
+                .copied()
+                .fold(f64::INFINITY, f64::min);
+            let rebuild = self.rebuild_at.unwrap_or(f64::INFINITY);
+            let deadline = self
+                .registry
+                .next_deadline(self.at(self.clock))
+                .map_or(f64::INFINITY, |at| self.sim_time(at));
+            let next = report.min(rebuild).min(deadline);
+            if next > t {
+                return;
+            }
+            self.clock = next;
+            if next == report {
+                self.report_due(report);
+            } else {
+                self.rebuild(next);
+            }
         }
-        self.rebuild(at);
     }
 
-    /// `T = 0`: the nodes whose figure changed, or that were sent a job,
-    /// report at `at`; the pool is rebuilt if any did.
-    fn refresh_changed(&mut self, at: f64) {
-        self.seq += 1;
-        let mut any = false;
+    /// Every node whose report is due at `at` reports; a rebuild follows.
+    fn report_due(&mut self, at: f64) {
         for node in 0..self.servers.len() {
-            let (last, sent) = self.reported[node];
-            if sent || self.figure(node, at) != last {
+            if self.next_report[node] <= at {
                 self.report(node, at);
-                any = true;
+                self.next_report[node] += self.refresh;
             }
         }
-        if any {
-            self.rebuild(at);
+        let gap = REBUILD_GAP / SERVICE_SECONDS;
+        if self.rebuild_at.is_none() {
+            self.rebuild_at = Some(at + gap);
         }
     }
 
-    /// What node's agent would report at `at`, in percent.
+    /// What node's agent reports at `at`, in percent.
     fn figure(&mut self, node: usize, at: f64) -> f64 {
+        let (last, busy_before, area_before) = self.before[node];
         let server = &mut self.servers[node];
-        match self.signal {
-            Signal::Queue => (server.queue_len(at) as f64 * PERCENT_PER_JOB).min(100.0),
-            Signal::Busy if self.refresh == 0.0 => {
-                if server.queue_len(at) > 0 {
-                    100.0
-                } else {
-                    0.0
-                }
+        // The first report of an out-of-phase agent covers less than T.
+        let span = (at - last).max(f64::MIN_POSITIVE);
+        let percent = match (self.signal, self.phases) {
+            (Signal::Busy, _) => 100.0 * (server.busy_time(at) - busy_before) / span,
+            (Signal::Queue, Phases::Together) => 100.0 * server.queue_len(at) as f64 / QUEUE_FULL,
+            (Signal::Queue, Phases::Apart) => {
+                let mean = (server.queue_area(at) - area_before) / span;
+                100.0 * mean / QUEUE_FULL
             }
-            Signal::Busy => {
-                let busy = server.busy_time(at) - self.busy_before[node];
-                (100.0 * busy / self.refresh).clamp(0.0, 100.0)
-            }
-        }
+        };
+        percent.clamp(0.0, 100.0)
     }
 
     fn report(&mut self, node: usize, at: f64) {
         let cpu_percent = self.figure(node, at);
-        self.busy_before[node] = self.servers[node].busy_time(at);
-        self.reported[node] = (cpu_percent, false);
+        let server = &mut self.servers[node];
+        self.before[node] = (at, server.busy_time(at), server.queue_area(at));
+        self.view[node] = NodeView {
+            reported: cpu_percent / 100.0,
+            sent_since: 0,
+            cost: match self.signal {
+                Signal::Queue => 1.0 / QUEUE_FULL,
+                Signal::Busy => 1.0 / server.speed() / self.refresh,
+            },
+            speed: server.speed(),
+        };
+        self.seq[node] += 1;
         let report = LoadReport {
             node_id: node.to_string(),
             url: Some(format!("http://s{node}.sim")),
@@ -259,30 +337,38 @@ impl World {
             mem_percent: 0.0,
             load1: 0.0,
             cores: 1,
-            connections: self.servers[node].queue_len(at) as u64,
-            weight: if self.weighted {
-                self.servers[node].speed()
+            connections: server.queue_len(at) as u64,
+            weight: if self.oracle_weights {
+                server.speed()
             } else {
                 1.0
             },
             state: NodeState::Ready,
             healthy: true,
-            seq: self.seq,
-            sampled_at_ms: (at * 1000.0) as u64,
+            seq: self.seq[node],
+            sampled_at_ms: (at * SERVICE_SECONDS * 1000.0) as u64,
             agent_version: "sim".into(),
         };
+        let now = self.at(at);
         self.registry
-            .observe(Source::Push, report, self.at(at))
+            .observe(Source::Push, report, now)
             .expect("simulated reports are valid");
     }
 
     fn rebuild(&mut self, at: f64) {
+        self.rebuild_at = None;
         let now = self.at(at);
         self.pool = harness::snapshot(&mut self.registry, now, &self.strategy, &self.policy);
     }
 
+    /// The registry's clock at simulated time `t`.
     fn at(&self, t: f64) -> Instant {
-        self.epoch + Duration::from_secs_f64(t)
+        self.epoch + Duration::from_secs_f64(t.max(0.0) * SERVICE_SECONDS)
+    }
+
+    /// Simulated time at the registry's `instant`.
+    fn sim_time(&self, instant: Instant) -> f64 {
+        instant.saturating_duration_since(self.epoch).as_secs_f64() / SERVICE_SECONDS
     }
 }
 
@@ -290,41 +376,41 @@ impl World {
 mod tests {
     use super::*;
 
-    fn cell(balancer: Balancer, refresh: f64) -> Cell {
+    fn cell(balancer: Balancer, refresh: f64, load: f64) -> Cell {
         Cell {
             scenario: Scenario {
-                servers: 10,
-                mixed: false,
-                weighted: false,
-                load: 0.5,
-                jobs: 20_000,
-                warmup: 2_000,
+                servers: 8,
+                speeds: Speeds::Equal,
+                load,
+                jobs: 40_000,
+                warmup: 4_000,
                 seed: 7,
             },
             refresh,
             signal: Signal::Busy,
+            phases: Phases::Apart,
             balancer,
         }
     }
 
     #[test]
     fn runs_are_deterministic() {
-        let a = run(&cell(Balancer::LeastLoad, 0.5));
-        assert_eq!(a, run(&cell(Balancer::LeastLoad, 0.5)));
-        assert_eq!(a.counted, 18_000);
+        let a = run(&cell(Balancer::LeastLoad, 1.0, 0.5));
+        assert_eq!(a, run(&cell(Balancer::LeastLoad, 1.0, 0.5)));
+        assert_eq!(a.counted, 36_000);
     }
 
     #[test]
     fn random_matches_mm1_theory() {
         // M/M/1 at 50% load: mean response 1 / (1 - 0.5) = 2.
-        let got = run(&cell(Balancer::Random, 1.0)).mean;
-        assert!((got - 2.0).abs() < 0.25, "{got}");
+        let got = run(&cell(Balancer::Random, 1.0, 0.5)).mean;
+        assert!((got - 2.0).abs() < 0.2, "{got}");
     }
 
     #[test]
     fn fresh_reports_beat_blind_choice() {
-        let fresh = run(&cell(Balancer::Greedy, 0.0)).mean;
-        let blind = run(&cell(Balancer::Random, 0.0)).mean;
-        assert!(fresh < 0.7 * blind, "greedy {fresh} vs random {blind}");
+        let fresh = run(&cell(Balancer::OracleTwoChoices, 0.1, 0.9)).mean;
+        let blind = run(&cell(Balancer::Random, 0.1, 0.9)).mean;
+        assert!(fresh < 0.7 * blind, "oracle p2c {fresh} vs random {blind}");
     }
 }

@@ -23,10 +23,11 @@ use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, Sticky};
-use crate::health::{Outcome, Target};
 use crate::metrics::Metrics;
 use crate::pool::{Policy, Pool};
-use crate::registry::{Change, IngestError, Observed, Registry, Settings, Source, UnknownNode};
+use crate::registry::{
+    Change, CheckResult, IngestError, Observed, Registry, Settings, Source, Target, UnknownNode,
+};
 use crate::select::Strategy;
 use crate::sticky::CookieSigner;
 
@@ -153,10 +154,10 @@ impl App {
     }
 
     /// Files one health check of node `id`, logging a flip of its verdict.
-    pub fn observe_health(&self, id: &str, outcome: &Outcome) {
-        let flipped = self.registry().observe_health(id, outcome);
-        match (flipped, outcome) {
-            (Some(false), Outcome::Fail(reason)) => {
+    pub fn observe_health(&self, id: &str, result: &CheckResult) {
+        let flipped = self.registry().observe_health(id, result);
+        match (flipped, result) {
+            (Some(false), CheckResult::Fail(reason)) => {
                 tracing::warn!(backend = id, %reason, "health check failing: backend down");
             }
             (Some(true), _) => tracing::info!(backend = id, "health check passing: backend up"),
@@ -369,7 +370,7 @@ mod tests {
             ingest(&app, report(2, 70.0, NodeState::Ready)),
             Change::Load
         );
-        assert!((pool.backends()[0].projected() - 0.70).abs() < 1e-9);
+        assert!((pool.backends()[0].load.projection().base - 0.70).abs() < 1e-9);
         // ...and the lazy rebuild that refreshes the draw weights follows.
         after_ms(1).await;
         assert!(
@@ -429,7 +430,7 @@ mod tests {
         ingest(&app, last);
         after_ms(3 * MIN_REBUILD_GAP.as_millis() as u64).await;
         assert_eq!(app.pool().backends().len(), 1);
-        assert!((app.pool().backends()[0].projected() - 0.20).abs() < 1e-9);
+        assert!((app.pool().backends()[0].load.projection().base - 0.20).abs() < 1e-9);
 
         stop().await;
     }

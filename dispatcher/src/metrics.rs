@@ -1,7 +1,7 @@
 //! Prometheus metrics.
 //!
 //! The request path only touches plain atomics: a global redirect counter,
-//! the per-backend counters in [`crate::pool::Live`], and a fixed-bucket
+//! the per-backend counters in [`crate::load::NodeLoad`], and a fixed-bucket
 //! histogram of pick latency. prometheus-client's own histogram takes a
 //! mutex per observation, so it is not used there. Everything about the
 //! pool (redirects per backend, backends per state, report ages) is read

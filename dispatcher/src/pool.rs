@@ -4,51 +4,24 @@
 //!
 //! The request path loads one `Arc<Pool>` and never takes a lock: everything
 //! it reads is frozen here — backends, the strategy's tables, pins and the
-//! answering [`Policy`] — except what is in each backend's [`Live`], shared
-//! by every snapshot of the same node: the redirect counter (so counts
-//! survive rebuilds) and the load projection (so a report that changes only
-//! a node's load needs no rebuild to count).
+//! answering [`Policy`] — except what is in each backend's
+//! [`NodeLoad`](crate::load::NodeLoad), shared by every snapshot of the same
+//! node: the redirect counter (so counts survive rebuilds) and the load
+//! projection (so a report that changes only a node's load needs no
+//! rebuild to count).
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use http::{HeaderMap, HeaderValue, StatusCode};
 use ipnet::IpNet;
 use rand::Rng;
+use tokio::time::Instant;
 
+use crate::backend::{Backend, Members};
 use crate::config::{Config, Sticky};
-use crate::load::{Projection, SharedProjection};
 use crate::select::{Picker, Request, Ring, Strategy, ip_hash};
-use crate::sticky::{PinCookie, claimed};
-
-/// A backend a client may be sent to, as frozen in one snapshot.
-#[derive(Debug, Clone)]
-pub struct Backend {
-    /// The node id.
-    pub id: Arc<str>,
-    /// Base URL without a trailing `/`: the `Location` is this plus the
-    /// request's path and query.
-    pub base_url: Arc<str>,
-    /// Effective weight (static × reported × memory pressure), > 0.
-    pub weight: f64,
-    /// The load the strategy compares, and the counter the request path
-    /// bumps.
-    pub live: Arc<Live>,
-    /// The sticky cookie naming this backend, when cookies are on.
-    pub pin: Option<Arc<PinCookie>>,
-}
-
-/// The registry's answer to "who may take clients now".
-#[derive(Debug, Default)]
-pub struct Members {
-    /// Eligible primaries, or eligible backups while no primary is.
-    pub active: Vec<Backend>,
-    /// Draining nodes: they keep pinned clients only.
-    pub draining: Vec<Backend>,
-    /// True when `active` holds backups.
-    pub on_backups: bool,
-}
+use crate::sticky::claimed;
 
 /// How requests are answered, frozen with the pool so a reload swaps both
 /// at once.
@@ -77,15 +50,6 @@ pub enum Choice<'p> {
     Unavailable,
 }
 
-/// Per-node state shared by the registry and every snapshot: one small
-/// allocation, so a pick touches one cache line per candidate.
-#[derive(Debug, Default)]
-pub struct Live {
-    redirects: AtomicU64,
-    /// Published by the registry with every report.
-    load: SharedProjection,
-}
-
 /// The immutable snapshot the request path reads.
 #[derive(Debug)]
 pub struct Pool {
@@ -98,58 +62,8 @@ pub struct Pool {
     /// Ring of the active backends, for `--sticky ip`.
     ip_ring: Option<Ring>,
     policy: Arc<Policy>,
-}
-
-// === impl Backend ===
-
-impl Backend {
-    /// The projected load now, from the report and what was sent since.
-    #[inline]
-    pub fn projected(&self) -> f64 {
-        self.live.projection().at(self.live.sent()).0
-    }
-
-    /// The last report's figure and how to project it.
-    #[inline]
-    pub fn projection(&self) -> Projection {
-        self.live.projection()
-    }
-}
-
-// === impl Live ===
-
-impl Live {
-    /// Counters starting at zero, projecting `projection`.
-    pub fn new(projection: Projection) -> Self {
-        Live {
-            redirects: AtomicU64::new(0),
-            load: SharedProjection::new(projection),
-        }
-    }
-
-    /// The projection last published.
-    #[inline]
-    pub fn projection(&self) -> Projection {
-        self.load.get()
-    }
-
-    /// Makes `projection` the one every snapshot reads; only the registry
-    /// calls this, under its lock.
-    pub fn publish(&self, projection: Projection) {
-        self.load.publish(projection);
-    }
-
-    /// Redirects sent to this node since the dispatcher started.
-    #[inline]
-    pub fn sent(&self) -> u64 {
-        self.redirects.load(Ordering::Relaxed)
-    }
-
-    /// Counts one redirect to this node.
-    #[inline]
-    pub fn record(&self) {
-        self.redirects.fetch_add(1, Ordering::Relaxed);
-    }
+    /// The instant projections count their seconds from.
+    epoch: Option<Instant>,
 }
 
 // === impl Pool ===
@@ -158,7 +72,10 @@ impl Pool {
     /// Freezes `members` with the tables `strategy` and `policy` need.
     pub fn new(members: Members, strategy: &Strategy, policy: Arc<Policy>) -> Self {
         let Members {
-            active, draining, ..
+            active,
+            draining,
+            epoch,
+            ..
         } = members;
         let picker = strategy.prepare(&active);
         let pinnable = match policy.sticky {
@@ -177,6 +94,7 @@ impl Pool {
             pinnable,
             ip_ring,
             policy,
+            epoch,
         }
     }
 
@@ -195,7 +113,12 @@ impl Pool {
     /// names if that node is active or draining, else to the node its
     /// address hashes to with `--sticky ip`, else where the strategy says.
     #[inline]
-    pub fn choose<R: Rng + ?Sized>(&self, request: &Request<'_>, rng: &mut R) -> Choice<'_> {
+    pub fn choose<R: Rng + ?Sized>(
+        &self,
+        request: &Request<'_>,
+        now: Instant,
+        rng: &mut R,
+    ) -> Choice<'_> {
         if let Some(pinned) = self.pinned(request.headers) {
             return Choice::Pinned(pinned);
         }
@@ -203,7 +126,7 @@ impl Pool {
             Some(ring) => ring
                 .lookup(ip_hash(request.client))
                 .and_then(|i| self.active.get(i)),
-            None => self.pick(request, rng),
+            None => self.pick(request, now, rng),
         };
         picked.map_or(Choice::Unavailable, Choice::Picked)
     }
@@ -224,11 +147,19 @@ impl Pool {
         &self.active
     }
 
-    /// Chooses a backend for `request` by the strategy alone, or `None`
-    /// when the pool is empty.
+    /// Chooses a backend for `request` at `now` by the strategy alone, or
+    /// `None` when the pool is empty.
     #[inline]
-    pub fn pick<R: Rng + ?Sized>(&self, request: &Request<'_>, rng: &mut R) -> Option<&Backend> {
-        self.picker.pick(&self.active, request, rng)
+    pub fn pick<R: Rng + ?Sized>(
+        &self,
+        request: &Request<'_>,
+        now: Instant,
+        rng: &mut R,
+    ) -> Option<&Backend> {
+        let now = self.epoch.map_or(0.0, |epoch| {
+            now.saturating_duration_since(epoch).as_secs_f64()
+        });
+        self.picker.pick(&self.active, request, now, rng)
     }
 }
 
@@ -254,19 +185,18 @@ mod tests {
 
     use super::*;
     use crate::config::{Args, HashKey, StrategyKind};
+    use crate::load::Projection;
     use crate::sticky::CookieSigner;
 
     fn backend(id: &str, signer: &CookieSigner) -> Backend {
         Backend {
-            id: id.into(),
-            base_url: format!("http://{id}.test").into(),
-            weight: 1.0,
-            live: Arc::new(Live::new(Projection {
-                base: 0.0,
-                sent_at_report: 0,
-                cost: 0.01,
-            })),
             pin: signer.pin(id).map(Arc::new),
+            ..Backend::new(
+                id,
+                &format!("http://{id}.test"),
+                1.0,
+                Projection::counting(0.0, 0, 0.01),
+            )
         }
     }
 
@@ -276,7 +206,7 @@ mod tests {
         let members = Members {
             active: vec![backend("a", signer), backend("b", signer)],
             draining: vec![backend("leaving", signer)],
-            on_backups: false,
+            ..Members::default()
         };
         let strategy = Strategy::new(StrategyKind::RoundRobin, &HashKey::ClientIp);
         Pool::new(members, &strategy, Arc::new(Policy::new(&config)))
@@ -291,7 +221,7 @@ mod tests {
             client: IpAddr::V4(Ipv4Addr::LOCALHOST),
             headers: &headers,
         };
-        match pool.choose(&request, &mut rand::rng()) {
+        match pool.choose(&request, Instant::now(), &mut rand::rng()) {
             Choice::Pinned(b) => (b.id.to_string(), true),
             Choice::Picked(b) => (b.id.to_string(), false),
             Choice::Unavailable => panic!("pool is not empty"),

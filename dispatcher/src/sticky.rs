@@ -22,8 +22,6 @@ use ipnet::IpNet;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-use crate::select::cookie;
-
 /// The cookie's name.
 pub const COOKIE_NAME: &str = "signpost";
 
@@ -178,6 +176,19 @@ fn parse_hop(entry: &str) -> Option<IpAddr> {
     entry.rsplit_once(':')?.0.parse().ok()
 }
 
+/// The value of cookie `name` in the request's `Cookie` headers.
+pub fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h [u8]> {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .flat_map(|value| value.as_bytes().split(|&b| b == b';'))
+        .find_map(|pair| {
+            let pair = pair.trim_ascii();
+            let (key, value) = pair.split_at(pair.iter().position(|&b| b == b'=')?);
+            (key == name.as_bytes()).then_some(&value[1..])
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -280,5 +291,24 @@ mod tests {
             "10.0.0.5",
         );
         check(proxy, &[], &trusted, "10.0.0.5");
+    }
+
+    #[test]
+    fn cookie_parsing() {
+        let check = |header: &str, name: &str, want: Option<&str>| {
+            let mut headers = HeaderMap::new();
+            headers.insert(http::header::COOKIE, header.parse().unwrap());
+            assert_eq!(
+                cookie(&headers, name),
+                want.map(str::as_bytes),
+                "{header} / {name}"
+            );
+        };
+        check("sid=abc", "sid", Some("abc"));
+        check("a=1;sid=abc", "sid", Some("abc"));
+        check("a=1; sid=", "sid", Some(""));
+        check("xsid=abc", "sid", None);
+        check("sid", "sid", None);
+        check("a=b=c", "a", Some("b=c"));
     }
 }

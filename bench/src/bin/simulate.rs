@@ -1,87 +1,193 @@
-//! Prints the balance table of issue #5 part 4: mean and p99 response time
-//! of each strategy under reports refreshed every T mean service times.
-//! Seeded: the same flags print the same table. See `bench/README.md`.
+//! Prints the balance tables of issue #13: mean and p99 response time of
+//! each strategy under reports refreshed every T mean service times, for
+//! every pool size, load, speed mix, signal and phase asked, and the cells
+//! where `least-load` misses a goal. Seeded: the same flags print the same
+//! tables. See `bench/README.md`.
 
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use signpost_bench::balancer::Balancer;
-use signpost_bench::sim::{Scenario, Signal};
-use signpost_bench::table::Grid;
+use signpost_bench::sim::{Phases, Scenario, Signal, Speeds};
+use signpost_bench::table::{Block, Grid, heading};
 
 /// Balance simulator: the dispatcher's real registry and strategies driving
 /// simulated FIFO servers.
 #[derive(Parser, Debug)]
 struct Args {
-    /// Arrivals per cell, warm-up included.
-    #[arg(long, default_value_t = 400_000)]
-    jobs: usize,
-    /// Number of servers.
-    #[arg(long, default_value_t = 100)]
-    servers: usize,
-    /// Loads to simulate, as fractions of capacity.
-    #[arg(long, value_delimiter = ',', default_values_t = [0.9, 0.99])]
+    /// Arrivals per server per cell (warm-up of a tenth included); at
+    /// least --min-jobs per cell.
+    #[arg(long, default_value_t = 5_000)]
+    jobs_per_server: usize,
+    /// The fewest arrivals of a cell: loads near 1 need long runs.
+    #[arg(long, default_value_t = 200_000)]
+    min_jobs: usize,
+    /// Pool sizes.
+    #[arg(long, value_delimiter = ',', default_values_t = [2, 3, 8, 100])]
+    servers: Vec<usize>,
+    /// Loads, as fractions of capacity.
+    #[arg(long, value_delimiter = ',', default_values_t = [0.7, 0.9, 0.97])]
     load: Vec<f64>,
-    /// Also simulate a 2:1 capacity mix (half the servers twice as fast).
-    #[arg(long)]
-    mixed: bool,
-    /// With --mixed: agents report their speed as their weight.
-    #[arg(long)]
-    weighted: bool,
-    /// Report signal: busy, queue, or both.
-    #[arg(long, default_value = "both")]
-    signal: String,
+    /// Speed mixes.
+    #[arg(long, value_delimiter = ',', default_values_t = [SpeedArg::Equal, SpeedArg::TwoToOne, SpeedArg::FourToOne, SpeedArg::Halving])]
+    speeds: Vec<SpeedArg>,
+    /// Report signals.
+    #[arg(long, value_delimiter = ',', default_values_t = [SignalArg::Busy, SignalArg::Queue])]
+    signal: Vec<SignalArg>,
+    /// Refresh phases.
+    #[arg(long, value_delimiter = ',', default_values_t = [PhaseArg::Together, PhaseArg::Apart])]
+    phases: Vec<PhaseArg>,
     /// Seed of the arrival process.
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Worker threads.
     #[arg(long, default_value_t = 2)]
     threads: usize,
-    /// Only these rows (random, round-robin, greedy, p2c, least-load), to
-    /// iterate on one strategy quickly; the goals need greedy and the best.
+    /// Only these rows (random, round-robin, oracle-wrr, greedy, p2c,
+    /// oracle-p2c, least-load); the goals need round-robin, oracle-wrr,
+    /// oracle-p2c and least-load.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// Print only the summary and the misses, not every table.
+    #[arg(long)]
+    summary: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum SpeedArg {
+    Equal,
+    TwoToOne,
+    FourToOne,
+    Halving,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum SignalArg {
+    Busy,
+    Queue,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum PhaseArg {
+    Together,
+    Apart,
+}
+
+impl std::fmt::Display for SpeedArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(
+            self.to_possible_value()
+                .expect("no skipped values")
+                .get_name(),
+        )
+    }
+}
+
+impl std::fmt::Display for SignalArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(
+            self.to_possible_value()
+                .expect("no skipped values")
+                .get_name(),
+        )
+    }
+}
+
+impl std::fmt::Display for PhaseArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(
+            self.to_possible_value()
+                .expect("no skipped values")
+                .get_name(),
+        )
+    }
 }
 
 fn main() {
     let args = Args::parse();
-    let signals = match args.signal.as_str() {
-        "busy" => vec![Signal::Busy],
-        "queue" => vec![Signal::Queue],
-        _ => vec![Signal::Busy, Signal::Queue],
-    };
-    let mut scenarios = Vec::new();
-    for mixed in [false, true].into_iter().filter(|&m| !m || args.mixed) {
+    let mut blocks = Vec::new();
+    for &servers in &args.servers {
         for &load in &args.load {
-            scenarios.push(Scenario {
-                servers: args.servers,
-                mixed,
-                weighted: mixed && args.weighted,
-                load,
-                jobs: args.jobs,
-                warmup: args.jobs / 10,
-                seed: args.seed,
-            });
+            for &speeds in &args.speeds {
+                let jobs = (servers * args.jobs_per_server).max(args.min_jobs);
+                let scenario = Scenario {
+                    servers,
+                    speeds: match speeds {
+                        SpeedArg::Equal => Speeds::Equal,
+                        SpeedArg::TwoToOne => Speeds::TwoToOne,
+                        SpeedArg::FourToOne => Speeds::FourToOne,
+                        SpeedArg::Halving => Speeds::Halving,
+                    },
+                    load,
+                    jobs,
+                    warmup: jobs / 10,
+                    seed: args.seed,
+                };
+                for &signal in &args.signal {
+                    for &phases in &args.phases {
+                        blocks.push(Block {
+                            scenario,
+                            signal: match signal {
+                                SignalArg::Busy => Signal::Busy,
+                                SignalArg::Queue => Signal::Queue,
+                            },
+                            phases: match phases {
+                                PhaseArg::Together => Phases::Together,
+                                PhaseArg::Apart => Phases::Apart,
+                            },
+                        });
+                    }
+                }
+            }
         }
     }
     let balancers: Vec<Balancer> = Balancer::ALL
         .into_iter()
         .filter(|b| args.only.is_empty() || args.only.iter().any(|o| o == b.flag()))
         .collect();
-    let mut grid = Grid::new(&scenarios, &signals, &balancers);
+    let mut grid = Grid::new(&blocks, &balancers);
     let started = tokio::time::Instant::now();
     grid.run(args.threads);
     let elapsed: Duration = started.elapsed();
     println!(
-        "{} arrivals per cell ({} warm-up), seed {}; response times in mean service times\n",
-        args.jobs,
-        args.jobs / 10,
-        args.seed
+        "{} arrivals per server per cell (at least {}, a tenth warm-up), seed {}; \
+         response times in mean service times\n",
+        args.jobs_per_server, args.min_jobs, args.seed
     );
-    for scenario in &scenarios {
-        for &signal in &signals {
-            println!("{}", grid.markdown(scenario, signal, &balancers));
+    if !args.summary {
+        for block in &blocks {
+            println!("{}", grid.markdown(block, &balancers));
         }
     }
+    if balancers.contains(&Balancer::LeastLoad) {
+        summary(&grid, &blocks);
+    }
     eprintln!("simulated in {:.1} s", elapsed.as_secs_f64());
+}
+
+/// The worst ratios over every block, and every missed goal.
+fn summary(grid: &Grid, blocks: &[Block]) {
+    let cells = || {
+        blocks
+            .iter()
+            .flat_map(|b| signpost_bench::table::REFRESHES.map(|r| (b, r)))
+    };
+    let worst = |f: &dyn Fn(&Block, f64) -> f64| cells().map(|(b, r)| f(b, r)).fold(0.0, f64::max);
+    println!(
+        "Worst least-load ÷ better spread: {:.2}; worst least-load ÷ oracle projection: {:.2} \
+         over {} cells.\n",
+        worst(&|b, r| grid.vs_spread(b, r)),
+        worst(&|b, r| grid.vs_oracle(b, r)),
+        cells().count()
+    );
+    let misses: Vec<_> = blocks.iter().flat_map(|b| grid.misses(b)).collect();
+    println!("{} goal misses:\n", misses.len());
+    for miss in misses {
+        println!(
+            "- {} at T = {}: {}",
+            heading(&miss.block),
+            miss.refresh,
+            miss.what
+        );
+    }
 }

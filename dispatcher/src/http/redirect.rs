@@ -91,15 +91,15 @@ pub fn respond<B>(app: &App, peer: IpAddr, request: &Request<B>) -> Response<Ful
         client: sticky::client_ip(peer, request.headers(), &policy.trusted),
         headers: request.headers(),
     };
+    let now = Instant::now();
     let chosen = RNG.with(|rng| {
         let rng = &mut *rng.borrow_mut();
         if rand::Rng::next_u64(rng) & PICK_SAMPLE_MASK == 0 {
-            let started = Instant::now();
-            let chosen = pool.choose(&choice, rng);
-            app.metrics.observe_pick(started.elapsed());
+            let chosen = pool.choose(&choice, now, rng);
+            app.metrics.observe_pick(now.elapsed());
             chosen
         } else {
-            pool.choose(&choice, rng)
+            pool.choose(&choice, now, rng)
         }
     });
     let (backend, pin) = match chosen {
@@ -110,7 +110,7 @@ pub fn respond<B>(app: &App, peer: IpAddr, request: &Request<B>) -> Response<Ful
             return unavailable(policy);
         }
     };
-    backend.live.record();
+    backend.load.add_redirect();
     app.metrics.redirected();
     let status = if matches!(*request.method(), Method::GET | Method::HEAD) {
         policy.redirect_code

@@ -4,7 +4,9 @@ use signpost_shared::{BackendState, LoadReport, NodeState};
 use tokio::time::Instant;
 
 use super::*;
+use crate::backend::{Backend, Members};
 use crate::config::HealthConfig;
+use crate::load::Metric;
 use signpost_shared::BackendView;
 
 const STALE: Duration = Duration::from_secs(3);
@@ -18,6 +20,13 @@ fn settings() -> Settings {
         slow_start: Duration::ZERO,
         health: HealthConfig::default(),
     }
+}
+
+/// The projected load at the report's own instant, against its own figure
+/// (no fading towards a pool mean): report + redirects since × cost.
+fn projected(backend: &Backend) -> f64 {
+    let p = backend.load.projection();
+    p.load(backend.load.redirects(), p.at, p.base).0
 }
 
 fn new_registry(backends: &[BackendConfig]) -> Registry {
@@ -373,7 +382,7 @@ fn one_node(t0: Instant) -> (Registry, Members) {
     let mut registry = new_registry(&[]);
     registry.observe(Source::Push, report("a", 1), t0).unwrap();
     let members = registry.members(t0, Metric::Cpu);
-    assert!((members.active[0].projected() - 0.10).abs() < 1e-9);
+    assert!((projected(&members.active[0]) - 0.10).abs() < 1e-9);
     (registry, members)
 }
 
@@ -388,7 +397,7 @@ fn a_load_only_report_reaches_the_snapshot_without_a_rebuild() {
     let observed = registry.observe(Source::Push, busier, t0 + Duration::from_secs(1));
     assert_eq!(observed, Ok(Observed::Accepted(Change::Load)));
     // The snapshot taken before the report already projects from it.
-    assert!((a.projected() - 0.70).abs() < 1e-9, "{}", a.projected());
+    assert!((projected(a) - 0.70).abs() < 1e-9, "{}", projected(a));
 }
 
 #[test]
@@ -447,15 +456,15 @@ fn projection_starts_from_the_report_and_counts_redirects_since() {
     let (mut registry, members) = one_node(t0);
     let a = &members.active[0];
     for _ in 0..10 {
-        a.live.record();
+        a.load.add_redirect();
     }
-    assert!(a.projected() > 0.10);
+    assert!(projected(a) > 0.10);
     // A new report resets the projection to the reported figure.
     registry.observe(Source::Push, report("a", 2), t0).unwrap();
     let members = registry.members(t0, Metric::Cpu);
-    assert!((members.active[0].projected() - 0.10).abs() < 1e-9);
+    assert!((projected(&members.active[0]) - 0.10).abs() < 1e-9);
     assert_eq!(
-        members.active[0].live.sent(),
+        members.active[0].load.redirects(),
         10,
         "counters survive rebuilds"
     );
@@ -488,8 +497,8 @@ fn failing_health_checks_take_a_node_down_and_passing_ones_bring_it_back() {
     let t0 = Instant::now();
     let mut registry = new_registry(&[]);
     registry.observe(Source::Push, report("a", 1), t0).unwrap();
-    let fail = crate::health::Outcome::Fail("500".into());
-    let pass = crate::health::Outcome::Pass(Duration::from_millis(5));
+    let fail = CheckResult::Fail("500".into());
+    let pass = CheckResult::Pass(Duration::from_millis(5));
     assert_eq!(registry.observe_health("a", &fail), Some(false));
     assert_eq!(state_of(&mut registry, "a", t0), BackendState::Down);
     assert_eq!(
@@ -533,7 +542,8 @@ fn slow_start_ramps_weight_after_joining_and_after_draining() {
         None,
     );
     registry.observe(Source::Push, report("a", 1), t0).unwrap();
-    let weight = |registry: &mut Registry, at| registry.members(at, Metric::Cpu).active[0].weight;
+    let weight =
+        |registry: &mut Registry, at| registry.members(at, Metric::Cpu).active[0].draw_weight();
     assert!(weight(&mut registry, t0) <= 0.011);
     assert!((weight(&mut registry, t0 + ramp / 2) - 0.5).abs() < 1e-9);
     assert_eq!(weight(&mut registry, t0 + ramp), 1.0);
@@ -565,7 +575,9 @@ fn reconfigure_keeps_what_is_known_about_remaining_backends() {
     registry
         .observe(Source::Push, report("pushed", 1), t0)
         .unwrap();
-    registry.members(t0, Metric::Cpu).active[0].live.record();
+    registry.members(t0, Metric::Cpu).active[0]
+        .load
+        .add_redirect();
     let sent_before = view(&mut registry, "stays", t0).redirects_total;
 
     let mut weighted = configured(Some("stays"), None, true);
@@ -605,7 +617,7 @@ fn health_is_unknown_until_a_configured_check_has_run() {
         view(&mut registry, "a", t0).health,
         signpost_shared::Health::Unknown
     );
-    let pass = crate::health::Outcome::Pass(Duration::from_millis(5));
+    let pass = CheckResult::Pass(Duration::from_millis(5));
     registry.observe_health("a", &pass);
     assert_eq!(
         view(&mut registry, "a", t0).health,
@@ -636,39 +648,31 @@ fn a_saturated_node_projects_the_backlog_its_report_hides() {
         registry.observe(Source::Push, r, at(secs)).unwrap();
     };
     push(&mut registry, 50.0, 0);
-    let live = registry.members(at(0), Metric::Cpu).active[0].live.clone();
+    let live = registry.members(at(0), Metric::Cpu).active[0].load.clone();
     // 10 redirects a second at 50%: 0.05 busy seconds each.
     for secs in 1..=10 {
-        (0..10).for_each(|_| live.record());
+        (0..10).for_each(|_| live.add_redirect());
         push(&mut registry, 50.0, secs);
     }
     // Then 30 a second, and the node reports 100% five times: 150
     // redirects at 0.05 s (plus 10% while saturated) is 8.25 s of work,
     // only 5 s of it done.
     for secs in 11..=15 {
-        (0..30).for_each(|_| live.record());
+        (0..30).for_each(|_| live.add_redirect());
         push(&mut registry, 100.0, secs);
     }
-    let mut projected = |secs| registry.members(at(secs), Metric::Cpu).active[0].projected();
+    let a = registry.members(at(15), Metric::Cpu).active[0].clone();
     let service = 0.055;
     // 150 - 5 / 0.055 = 59 redirects still queued.
-    assert!((projected(15) - (1.0 + 59.0 * service)).abs() < 1e-9);
-    // Two seconds on, the node has worked through two more seconds of it.
-    assert!((projected(17) - (1.0 + 23.0 * service)).abs() < 1e-9);
-    // Draining goes with the clock, so the pool is refreshed meanwhile...
-    assert_eq!(
-        registry.next_deadline(at(17)),
-        Some(at(17) + BACKLOG_REFRESH)
-    );
-    // A node that fell silent is out of the pool: nothing to refresh.
-    let silent = at(17) + STALE;
-    registry.members(silent, Metric::Cpu);
-    assert_ne!(
-        registry.next_deadline(silent),
-        Some(silent + BACKLOG_REFRESH)
-    );
-    // ...and a report below saturation ends the run.
+    assert!((projected(&a) - (1.0 + 59.0 * service)).abs() < 1e-9);
+    // Two seconds on, the node has worked through two more seconds of it:
+    // the projection drains with the clock of each pick, no rebuild needed.
+    let p = a.load.projection();
+    let two_s_later = p.load(a.load.redirects(), p.at + 2.0, p.base).0;
+    assert!((two_s_later - (1.0 + 59.0 * service - 2.0)).abs() < 1e-9);
+    assert_eq!(registry.next_deadline(at(17)), Some(at(15) + STALE));
+    // A report below saturation ends the run and the backlog.
     push(&mut registry, 50.0, 18);
-    registry.members(at(18), Metric::Cpu);
-    assert_eq!(registry.next_deadline(at(18)), Some(at(18) + STALE));
+    let a = registry.members(at(18), Metric::Cpu).active[0].clone();
+    assert_eq!(a.load.projection().sent_at_report, a.load.redirects());
 }

@@ -6,14 +6,20 @@
 //! the WRR cycle, the ring — is computed once per snapshot, and the only
 //! state shared between requests is an atomic counter.
 //!
-//! `least-load` draws two candidates in proportion to weight × headroom and
-//! keeps the one with the lower projected load per unit of weight (power of
-//! two choices). Pure arg-min over reports that are up to a second old
-//! sends every client to the same node; two random choices plus projection
-//! (see [`crate::load`]) does not herd and still follows load. When even
-//! the better candidate is projected at full load, the pair told nothing
-//! apart (CPU saturates at 100% however long the queue), so one more pair
-//! is drawn. `bench/` simulates the choice; `bench/RESULTS.md` has numbers.
+//! `least-load` is a smooth weighted round robin over each node's weight ×
+//! learnt capacity, overruled by load: each request's turn goes to the
+//! node the cycle names unless a second candidate — drawn by the same
+//! weights, always a different node — is projected lighter by more than
+//! the one redirect it would add. The projection ([`crate::load`]) trusts a
+//! report less as it ages, so with fresh reports the override follows load
+//! like two random choices do (and beats round robin), and with old ones
+//! it fades and the cycle's even, capacity-weighted spread is what is
+//! left: it never degrades towards greed, and on equal nodes with stale
+//! reports it *is* round robin, which is very hard to beat
+//! (`bench/RESULTS.md` has the tables). `least-connections` and `fastest`
+//! keep two choices between two *distinct* candidates: drawing with
+//! replacement would hand a pool of three the worst node twice one pick in
+//! nine.
 
 mod alias;
 mod ring;
@@ -26,26 +32,29 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use http::HeaderMap;
 use rand::Rng;
 
+use crate::backend::Backend;
 use crate::config::{HashKey, StrategyKind};
-use crate::pool::Backend;
+use crate::load::{Metric, Projection};
+use crate::sticky::cookie;
 pub use alias::AliasTable;
+use alias::uniform;
 pub use ring::{Ring, hash64};
 
-/// Headroom never counts as less than this when drawing candidates, so a
-/// node reported at 100% still gets probed and can show it recovered. Small,
-/// so that fresh reports find the few idle nodes of a busy pool: 0.05 left
-/// one pick in ten on a saturated node at 90% load (`bench/RESULTS.md`).
-const HEADROOM_FLOOR: f64 = 0.02;
+/// Below this trust in the older of two reports (see
+/// [`Projection::trust`]) `least-load` keeps the cycle's choice: the
+/// report's remaining information is smaller than the noise of the
+/// projection's other terms (`bench/RESULTS.md`).
+const MIN_TRUST: f64 = 0.05;
 
-/// A projected CPU load at which a candidate is full: a pair of such
-/// candidates gets a second chance in [`two_choices`].
-const FULL_LOAD: f64 = 1.0;
+/// A reported utilisation at or above this may hide a queue.
+const SATURATED: f64 = 0.99;
 
 /// The configured strategy, with the state that must outlive snapshots.
 #[derive(Debug, Clone)]
 pub enum Strategy {
-    /// Power of two choices on projected CPU load, drawn by weight × headroom.
-    LeastLoad,
+    /// Smooth WRR by weight × learnt capacity, overruled by projected CPU
+    /// load; the counter outlives snapshots.
+    LeastLoad(Arc<AtomicUsize>),
     /// Each backend in turn.
     RoundRobin(Arc<AtomicUsize>),
     /// Smooth weighted rotation (nginx-style interleaving).
@@ -62,31 +71,51 @@ pub enum Strategy {
     ConsistentHash(HashKey),
 }
 
-/// Which report figure a strategy compares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Metric {
-    /// CPU utilisation, 0–1.
-    Cpu,
-    /// Established connections.
-    Connections,
-    /// Health-check latency, in seconds.
-    Latency,
-}
-
 /// A strategy's tables for one snapshot.
 #[derive(Debug)]
 pub enum Picker {
-    /// Two choices among candidates drawn from the table; a second pair
-    /// when the better one is projected at or above the given load.
-    TwoChoices(AliasTable, f64),
-    /// One draw from the table.
-    Random(AliasTable),
-    /// `counter % n`.
-    RoundRobin(Arc<AtomicUsize>),
-    /// `cycle[counter % len]`.
-    Cycle(Arc<AtomicUsize>, Vec<u32>),
+    /// `least-load`: the cycle's node unless a distinct candidate drawn
+    /// from `table` is projected lighter by more than one redirect.
+    LeastLoad {
+        /// Shared turn counter.
+        next: Arc<AtomicUsize>,
+        /// Backend indexes interleaved by weight × ramp × capacity.
+        cycle: Vec<u32>,
+        /// The same weights, for the second candidate.
+        table: AliasTable,
+        /// The pool's mean reported figure, which old reports fade to.
+        mean: f64,
+    },
+    /// The lighter of two distinct candidates drawn from `table`, by
+    /// projected figure per unit of weight.
+    TwoChoices {
+        /// Draw weights.
+        table: AliasTable,
+    },
+    /// One draw from `table`.
+    Random {
+        /// Draw weights.
+        table: AliasTable,
+    },
+    /// `next % n`.
+    RoundRobin {
+        /// Shared turn counter.
+        next: Arc<AtomicUsize>,
+    },
+    /// `cycle[next % len]`.
+    Cycle {
+        /// Shared turn counter.
+        next: Arc<AtomicUsize>,
+        /// Backend indexes interleaved by weight.
+        cycle: Vec<u32>,
+    },
     /// Ring lookup of the request's key.
-    Hash(Ring, HashKey),
+    Hash {
+        /// Built on steady weights: ramps never move a key.
+        ring: Ring,
+        /// What is hashed.
+        key: HashKey,
+    },
 }
 
 /// What a strategy may look at in a request.
@@ -104,7 +133,7 @@ impl Strategy {
     /// The strategy for a configured kind.
     pub fn new(kind: StrategyKind, hash_key: &HashKey) -> Self {
         match kind {
-            StrategyKind::LeastLoad => Strategy::LeastLoad,
+            StrategyKind::LeastLoad => Strategy::LeastLoad(Arc::default()),
             StrategyKind::RoundRobin => Strategy::RoundRobin(Arc::default()),
             StrategyKind::WeightedRoundRobin => Strategy::WeightedRoundRobin(Arc::default()),
             StrategyKind::Random => Strategy::Random,
@@ -118,7 +147,7 @@ impl Strategy {
     /// The `--strategy` name, for the dashboard.
     pub fn name(&self) -> &'static str {
         match self {
-            Strategy::LeastLoad => "least-load",
+            Strategy::LeastLoad(_) => "least-load",
             Strategy::RoundRobin(_) => "round-robin",
             Strategy::WeightedRoundRobin(_) => "weighted-round-robin",
             Strategy::Random => "random",
@@ -140,26 +169,46 @@ impl Strategy {
 
     /// Builds the tables for one snapshot of `backends`.
     pub fn prepare(&self, backends: &[Backend]) -> Picker {
-        let weights = || backends.iter().map(|b| b.weight).collect::<Vec<_>>();
+        let weights = || {
+            backends
+                .iter()
+                .map(Backend::draw_weight)
+                .collect::<Vec<_>>()
+        };
         let ring = || Ring::new(backends.iter().map(|b| (&*b.id, b.weight)));
         match self {
-            Strategy::LeastLoad => {
-                let draw: Vec<f64> = backends
+            Strategy::LeastLoad(next) => {
+                let shares: Vec<f64> = backends
                     .iter()
-                    .map(|b| b.weight * (1.0 - b.projection().base).max(HEADROOM_FLOOR))
+                    .map(|b| b.draw_weight() * b.capacity)
                     .collect();
-                Picker::TwoChoices(AliasTable::new(&draw), FULL_LOAD)
+                let bases = backends.iter().map(|b| b.load.projection().base);
+                Picker::LeastLoad {
+                    next: next.clone(),
+                    cycle: wrr::cycle(&shares),
+                    table: AliasTable::new(&shares),
+                    mean: bases.sum::<f64>() / backends.len().max(1) as f64,
+                }
             }
-            Strategy::LeastConnections | Strategy::Fastest => {
-                Picker::TwoChoices(AliasTable::new(&weights()), f64::INFINITY)
-            }
-            Strategy::Random => Picker::Random(AliasTable::new(&weights())),
-            Strategy::RoundRobin(next) => Picker::RoundRobin(next.clone()),
-            Strategy::WeightedRoundRobin(next) => {
-                Picker::Cycle(next.clone(), wrr::cycle(&weights()))
-            }
-            Strategy::IpHash => Picker::Hash(ring(), HashKey::ClientIp),
-            Strategy::ConsistentHash(key) => Picker::Hash(ring(), key.clone()),
+            Strategy::LeastConnections | Strategy::Fastest => Picker::TwoChoices {
+                table: AliasTable::new(&weights()),
+            },
+            Strategy::Random => Picker::Random {
+                table: AliasTable::new(&weights()),
+            },
+            Strategy::RoundRobin(next) => Picker::RoundRobin { next: next.clone() },
+            Strategy::WeightedRoundRobin(next) => Picker::Cycle {
+                next: next.clone(),
+                cycle: wrr::cycle(&weights()),
+            },
+            Strategy::IpHash => Picker::Hash {
+                ring: ring(),
+                key: HashKey::ClientIp,
+            },
+            Strategy::ConsistentHash(key) => Picker::Hash {
+                ring: ring(),
+                key: key.clone(),
+            },
         }
     }
 }
@@ -167,72 +216,106 @@ impl Strategy {
 // === impl Picker ===
 
 impl Picker {
-    /// Chooses one of `backends` for `request`.
+    /// Chooses one of `backends` for `request` at `now` (seconds since the
+    /// pool's epoch).
     #[inline]
     pub fn pick<'p, R: Rng + ?Sized>(
         &self,
         backends: &'p [Backend],
         request: &Request<'_>,
+        now: f64,
         rng: &mut R,
     ) -> Option<&'p Backend> {
         if backends.is_empty() {
             return None;
         }
+        let turn = |next: &AtomicUsize, len: usize| next.fetch_add(1, Ordering::Relaxed) % len;
         let index = match self {
-            Picker::TwoChoices(table, full) => two_choices(backends, table, *full, rng),
-            Picker::Random(table) => table.draw(rng),
-            Picker::RoundRobin(next) => next.fetch_add(1, Ordering::Relaxed) % backends.len(),
-            Picker::Cycle(next, cycle) => {
-                cycle[next.fetch_add(1, Ordering::Relaxed) % cycle.len()] as usize
+            Picker::LeastLoad {
+                next,
+                cycle,
+                table,
+                mean,
+            } => {
+                let first = cycle[turn(next, cycle.len())] as usize;
+                overrule(backends, first, table, now, *mean, rng)
             }
-            Picker::Hash(ring, key) => ring.lookup(key_hash(key, request))?,
+            Picker::TwoChoices { table } => two_choices(backends, table, now, rng),
+            Picker::Random { table } => table.draw(rng),
+            Picker::RoundRobin { next } => turn(next, backends.len()),
+            Picker::Cycle { next, cycle } => cycle[turn(next, cycle.len())] as usize,
+            Picker::Hash { ring, key } => ring.lookup(key_hash(key, request))?,
         };
         backends.get(index)
     }
 }
 
-/// Power of two choices with one second chance: the better of two drawn
-/// candidates, unless even that one is projected at or above `full` — then
-/// the better of it and the winner of a second pair. At most four draws.
+/// `first`, unless a distinct candidate drawn from `table` is projected
+/// lighter by more than the one redirect it would be sent.
 #[inline]
-fn two_choices<R: Rng + ?Sized>(
+fn overrule<R: Rng + ?Sized>(
     backends: &[Backend],
+    first: usize,
     table: &AliasTable,
-    full: f64,
+    now: f64,
+    mean: f64,
     rng: &mut R,
 ) -> usize {
-    let first = better_of_two(backends, table, rng);
-    if backends[first].projected() < full {
+    if backends.len() < 2 {
         return first;
     }
-    let second = better_of_two(backends, table, rng);
-    if score(backends, second) < score(backends, first) {
-        second
+    let other = distinct(table, first, backends.len(), rng);
+    let (ours, theirs) = (
+        backends[first].load.projection(),
+        backends[other].load.projection(),
+    );
+    // Reports this old say nothing the cycle does not already know —
+    // unless the cycle's node reported itself saturated: an overload
+    // persists, and its backlog is projected from what was sent, not from
+    // the report's age.
+    if ours.base < SATURATED && ours.trust(now).min(theirs.trust(now)) < MIN_TRUST {
+        return first;
+    }
+    let load = |b: &Backend, p: Projection| p.load(b.load.redirects(), now, mean).0;
+    if load(&backends[first], ours) - load(&backends[other], theirs) > theirs.cost {
+        other
     } else {
         first
     }
 }
 
-/// Draws two candidates and keeps the one with less projected load per
-/// unit of weight; ties keep the first.
+/// Power of two choices between two distinct candidates drawn from `table`:
+/// the one with less projected load per unit of weight; ties keep the
+/// first.
 #[inline]
-fn better_of_two<R: Rng + ?Sized>(backends: &[Backend], table: &AliasTable, rng: &mut R) -> usize {
+fn two_choices<R: Rng + ?Sized>(
+    backends: &[Backend],
+    table: &AliasTable,
+    now: f64,
+    rng: &mut R,
+) -> usize {
     let a = table.draw(rng);
-    let b = table.draw(rng);
-    if a == b {
+    if backends.len() < 2 {
         return a;
     }
-    if score(backends, b) < score(backends, a) {
-        b
-    } else {
-        a
-    }
+    let b = distinct(table, a, backends.len(), rng);
+    let score = |i: usize| {
+        let backend = &backends[i];
+        backend.projected(now, 0.0).0 / backend.draw_weight()
+    };
+    if score(b) < score(a) { b } else { a }
 }
 
-/// Projected load per unit of weight: lower is better.
+/// A draw from `table` other than `first` (of `n` ≥ 2): a second draw by
+/// weight, else a uniform pick among the others, so two candidates are
+/// always two nodes.
 #[inline]
-fn score(backends: &[Backend], i: usize) -> f64 {
-    backends[i].projected() / backends[i].weight
+fn distinct<R: Rng + ?Sized>(table: &AliasTable, first: usize, n: usize, rng: &mut R) -> usize {
+    let drawn = table.draw(rng);
+    if drawn != first {
+        return drawn;
+    }
+    (first + 1 + uniform(rng.next_u64() >> 32, n - 1)) % n
 }
 
 /// The ring key of a request. A missing header or cookie falls back to the
@@ -258,19 +341,6 @@ pub fn ip_hash(client: IpAddr) -> u64 {
             None => hash64(&v6.octets(), 0),
         },
     }
-}
-
-/// The value of cookie `name` in the request's `Cookie` headers.
-pub fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h [u8]> {
-    headers
-        .get_all(http::header::COOKIE)
-        .iter()
-        .flat_map(|value| value.as_bytes().split(|&b| b == b';'))
-        .find_map(|pair| {
-            let pair = pair.trim_ascii();
-            let (key, value) = pair.split_at(pair.iter().position(|&b| b == b'=')?);
-            (key == name.as_bytes()).then_some(&value[1..])
-        })
 }
 
 #[cfg(test)]

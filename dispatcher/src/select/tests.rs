@@ -6,26 +6,30 @@ use http::HeaderMap;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
+use tokio::time::Instant;
+
 use super::*;
+use crate::backend::Members;
 use crate::load::Projection;
-use crate::pool::{Live, Members, Policy, Pool};
+use crate::pool::{Policy, Pool};
 
 fn backend(id: &str, weight: f64, load: f64) -> Backend {
     costed(id, weight, load, 0.01)
 }
 
 fn costed(id: &str, weight: f64, load: f64, cost: f64) -> Backend {
-    Backend {
-        id: id.into(),
-        base_url: format!("http://{id}.test").into(),
-        weight,
-        live: Arc::new(Live::new(Projection {
-            base: load,
-            sent_at_report: 0,
-            cost,
-        })),
-        pin: None,
-    }
+    let projection = Projection::counting(load, 0, cost);
+    Backend::new(id, &format!("http://{id}.test"), weight, projection)
+}
+
+/// A backend whose report of `load` arrived at second 0 and is trusted for
+/// about `horizon` seconds.
+fn aging(id: &str, load: f64, horizon: f64) -> Backend {
+    let projection = Projection {
+        horizon,
+        ..Projection::counting(load, 0, 0.01)
+    };
+    Backend::new(id, &format!("http://{id}.test"), 1.0, projection)
 }
 
 fn request(headers: &HeaderMap, last_octet: u8) -> Request<'_> {
@@ -41,8 +45,10 @@ fn picks(pool: &Pool, n: usize, rng: &mut SmallRng) -> Vec<String> {
     let headers = HeaderMap::new();
     (0..n)
         .map(|_| {
-            let chosen = pool.pick(&request(&headers, 1), rng).unwrap();
-            chosen.live.record();
+            let chosen = pool
+                .pick(&request(&headers, 1), Instant::now(), rng)
+                .unwrap();
+            chosen.load.add_redirect();
             chosen.id.to_string()
         })
         .collect()
@@ -84,7 +90,8 @@ fn empty_pool_picks_nothing() {
         let strategy = Strategy::new(kind, &HashKey::ClientIp);
         let pool = Pool::empty(&strategy, Arc::new(policy()));
         assert!(
-            pool.pick(&request(&headers, 1), &mut rng).is_none(),
+            pool.pick(&request(&headers, 1), Instant::now(), &mut rng)
+                .is_none(),
             "{kind:?}"
         );
     }
@@ -144,57 +151,119 @@ fn two_choices_never_returns_the_worse_candidate() {
         .collect();
     let table = AliasTable::new(&vec![1.0; backends.len()]);
     let mut rng = SmallRng::seed_from_u64(42);
+    let score = |i: usize| backends[i].projected(0.0, 0.0).0 / backends[i].weight;
     for _ in 0..10_000 {
         // Replay the same two draws the picker will make.
         let mut replay = rng.clone();
-        let (a, b) = (table.draw(&mut replay), table.draw(&mut replay));
-        let chosen = two_choices(&backends, &table, f64::INFINITY, &mut rng);
-        let score = |i: usize| backends[i].projected() / backends[i].weight;
+        let a = table.draw(&mut replay);
+        let b = distinct(&table, a, backends.len(), &mut replay);
+        let chosen = two_choices(&backends, &table, 0.0, &mut rng);
         assert!(chosen == a || chosen == b);
+        assert_ne!(a, b, "two candidates are two nodes");
         assert!(
             score(chosen) <= score(a).min(score(b)),
             "picked the worse of {a} and {b}"
         );
-        backends[chosen].live.record();
+        backends[chosen].load.add_redirect();
     }
 }
 
 #[test]
-fn a_pair_of_full_candidates_gets_a_second_chance() {
-    // One node with headroom among nodes projected beyond full load.
-    let backends: Vec<Backend> = (0..6)
-        .map(|i| {
-            let load = if i == 0 {
-                0.3
-            } else {
-                1.0 + f64::from(i) / 10.0
-            };
-            backend(&format!("n{i}"), 1.0, load)
+fn small_pools_never_compare_a_node_with_itself() {
+    // Drawn with replacement, three nodes give (worst, worst) one pick in
+    // nine and two nodes one in four; the worst node must get nothing.
+    for connections in [&[5.0, 60.0, 600.0][..], &[5.0, 600.0]] {
+        let strategy = Strategy::new(StrategyKind::LeastConnections, &HashKey::ClientIp);
+        let backends = connections
+            .iter()
+            .map(|&c| costed(&format!("c{c}"), 1.0, c, 0.0))
+            .collect();
+        let pool = pool(&strategy, backends);
+        let mut rng = SmallRng::seed_from_u64(8);
+        let counts = shares(&picks(&pool, 300, &mut rng));
+        assert_eq!(counts.get("c600"), None, "{counts:?}");
+    }
+}
+
+#[test]
+fn weighted_round_robin_keeps_its_ratios_at_any_scale() {
+    // Slow start scales every weight down together; 3:2:1 must stay 3:2:1.
+    let strategy = Strategy::new(StrategyKind::WeightedRoundRobin, &HashKey::ClientIp);
+    for scale in [1.0, 0.05, 0.01, 1e-4] {
+        let backends = [("a", 3.0), ("b", 2.0), ("c", 1.0)]
+            .map(|(id, w)| Backend {
+                ramp: scale,
+                ..backend(id, w, 0.0)
+            })
+            .to_vec();
+        let pool = pool(&strategy, backends);
+        let mut rng = SmallRng::seed_from_u64(1);
+        let counts = shares(&picks(&pool, 600, &mut rng));
+        assert_eq!(
+            (counts["a"], counts["b"], counts["c"]),
+            (300, 200, 100),
+            "scale {scale}"
+        );
+    }
+}
+
+#[test]
+fn hash_rings_ignore_slow_start_ramps() {
+    // A pin moves only when the membership or the steady weights change,
+    // never while nodes ramp.
+    let strategy = Strategy::new(StrategyKind::IpHash, &HashKey::ClientIp);
+    let nodes = |ramps: [f64; 3]| {
+        ["a", "b", "c"]
+            .iter()
+            .zip(ramps)
+            .map(|(id, ramp)| Backend {
+                ramp,
+                ..backend(id, 1.0, 0.0)
+            })
+            .collect::<Vec<_>>()
+    };
+    let steady = pool(&strategy, nodes([1.0; 3]));
+    let ramping = pool(&strategy, nodes([0.05, 0.5, 1.0]));
+    let headers = HeaderMap::new();
+    let mut rng = SmallRng::seed_from_u64(1);
+    for octet in 0..=255 {
+        let req = request(&headers, octet);
+        assert_eq!(
+            steady.pick(&req, Instant::now(), &mut rng).unwrap().id,
+            ramping.pick(&req, Instant::now(), &mut rng).unwrap().id
+        );
+    }
+}
+
+#[test]
+fn least_load_is_round_robin_once_reports_are_old() {
+    // One node reported idle long ago: an old report says "average", not
+    // "idle", so the cycle's even spread is left, in exact turn.
+    let strategy = Strategy::new(StrategyKind::LeastLoad, &HashKey::ClientIp);
+    let t0 = Instant::now();
+    let members = Members {
+        active: vec![
+            aging("looked-idle", 0.0, 0.2),
+            aging("b", 0.9, 0.2),
+            aging("c", 0.9, 0.2),
+        ],
+        epoch: Some(t0),
+        ..Members::default()
+    };
+    let pool = Pool::new(members, &strategy, Arc::new(policy()));
+    let mut rng = SmallRng::seed_from_u64(4);
+    let headers = HeaderMap::new();
+    let later = t0 + std::time::Duration::from_secs(30);
+    let order: Vec<String> = (0..9)
+        .map(|_| {
+            let chosen = pool.pick(&request(&headers, 1), later, &mut rng).unwrap();
+            chosen.load.add_redirect();
+            chosen.id.to_string()
         })
         .collect();
-    let table = AliasTable::new(&vec![1.0; backends.len()]);
-    let load = |i: usize| backends[i].projected();
-    let mut rng = SmallRng::seed_from_u64(5);
-    let mut second_chances = 0;
-    for _ in 0..2_000 {
-        let mut replay = rng.clone();
-        let draws: Vec<usize> = (0..4).map(|_| table.draw(&mut replay)).collect();
-        let chosen = two_choices(&backends, &table, FULL_LOAD, &mut rng);
-        let first = if load(draws[1]) < load(draws[0]) {
-            draws[1]
-        } else {
-            draws[0]
-        };
-        if load(first) < FULL_LOAD {
-            assert_eq!(chosen, first, "a pair with headroom decides alone");
-            continue;
-        }
-        second_chances += 1;
-        let best = draws.iter().map(|&i| load(i)).fold(f64::INFINITY, f64::min);
-        assert_eq!(load(chosen), best, "the best of all four draws wins");
-    }
-    // Both of the first pair are full with probability (5/6)² ≈ 0.69.
-    assert!((1_200..1_600).contains(&second_chances), "{second_chances}");
+    let turn = ["looked-idle", "b", "c"];
+    let expected: Vec<&str> = (0..9).map(|i| turn[i % 3]).collect();
+    assert_eq!(order, expected);
 }
 
 #[test]
@@ -271,9 +340,21 @@ fn ip_hash_is_stable_and_moves_only_the_leavers_clients() {
     let mut rng = SmallRng::seed_from_u64(1);
     for octet in 0..=255 {
         let req = request(&headers, octet);
-        let first = before.pick(&req, &mut rng).unwrap().id.clone();
-        assert_eq!(before.pick(&req, &mut rng).unwrap().id, first, "not stable");
-        let later = after.pick(&req, &mut rng).unwrap().id.clone();
+        let first = before
+            .pick(&req, Instant::now(), &mut rng)
+            .unwrap()
+            .id
+            .clone();
+        assert_eq!(
+            before.pick(&req, Instant::now(), &mut rng).unwrap().id,
+            first,
+            "not stable"
+        );
+        let later = after
+            .pick(&req, Instant::now(), &mut rng)
+            .unwrap()
+            .id
+            .clone();
         if &*first != "b" {
             assert_eq!(first, later, "client of a staying node moved");
         }
@@ -297,14 +378,14 @@ fn consistent_hash_uses_header_then_cookie_then_falls_back_to_ip() {
     headers.insert("x-user", "alice".parse().unwrap());
     // Same header, different client addresses: same backend.
     let one = header_pool
-        .pick(&request(&headers, 1), &mut rng)
+        .pick(&request(&headers, 1), Instant::now(), &mut rng)
         .unwrap()
         .id
         .clone();
     for octet in 2..50 {
         assert_eq!(
             header_pool
-                .pick(&request(&headers, octet), &mut rng)
+                .pick(&request(&headers, octet), Instant::now(), &mut rng)
                 .unwrap()
                 .id,
             one
@@ -318,7 +399,7 @@ fn consistent_hash_uses_header_then_cookie_then_falls_back_to_ip() {
     let mut with_cookie = HeaderMap::new();
     with_cookie.insert(http::header::COOKIE, "a=1; sid=alice; b=2".parse().unwrap());
     let by_cookie = cookie_pool
-        .pick(&request(&with_cookie, 9), &mut rng)
+        .pick(&request(&with_cookie, 9), Instant::now(), &mut rng)
         .unwrap()
         .id
         .clone();
@@ -327,31 +408,15 @@ fn consistent_hash_uses_header_then_cookie_then_falls_back_to_ip() {
     // No cookie: the client address decides, stably.
     let empty = HeaderMap::new();
     let by_ip = cookie_pool
-        .pick(&request(&empty, 7), &mut rng)
+        .pick(&request(&empty, 7), Instant::now(), &mut rng)
         .unwrap()
         .id
         .clone();
     assert_eq!(
-        cookie_pool.pick(&request(&empty, 7), &mut rng).unwrap().id,
+        cookie_pool
+            .pick(&request(&empty, 7), Instant::now(), &mut rng)
+            .unwrap()
+            .id,
         by_ip
     );
-}
-
-#[test]
-fn cookie_parsing() {
-    let check = |header: &str, name: &str, want: Option<&str>| {
-        let mut headers = HeaderMap::new();
-        headers.insert(http::header::COOKIE, header.parse().unwrap());
-        assert_eq!(
-            cookie(&headers, name),
-            want.map(str::as_bytes),
-            "{header} / {name}"
-        );
-    };
-    check("sid=abc", "sid", Some("abc"));
-    check("a=1;sid=abc", "sid", Some("abc"));
-    check("a=1; sid=", "sid", Some(""));
-    check("xsid=abc", "sid", None);
-    check("sid", "sid", None);
-    check("a=b=c", "a", Some("b=c"));
 }

@@ -9,7 +9,8 @@
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 
-/// Weights are quantised to tenths before the cycle is built.
+/// The lightest weight is worth this many slots before reduction, so ratios
+/// hold to about a tenth of the lightest weight, at any scale.
 const RESOLUTION: f64 = 10.0;
 
 /// The longest cycle kept; heavier weight sets are scaled down to fit.
@@ -65,12 +66,24 @@ pub fn cycle(weights: &[f64]) -> Vec<u32> {
     order
 }
 
-/// Integer weights with the same ratios (to a tenth), reduced by their
-/// common divisor and scaled down to fit [`MAX_CYCLE`].
+/// Integer weights with the same ratios (to a tenth of the lightest),
+/// reduced by their common divisor and scaled down to fit [`MAX_CYCLE`].
+/// Relative, not absolute: slow start scales every weight down together,
+/// and 0.3 : 0.2 : 0.1 must stay 3 : 2 : 1, not become 1 : 1 : 1.
 fn quantise(weights: &[f64]) -> Vec<u64> {
+    let positive = |w: f64| w.is_finite() && w > 0.0;
+    let lightest = weights
+        .iter()
+        .copied()
+        .filter(|&w| positive(w))
+        .fold(f64::INFINITY, f64::min);
+    let unit = if lightest.is_finite() { lightest } else { 1.0 };
     let mut integral: Vec<u64> = weights
         .iter()
-        .map(|&w| ((w * RESOLUTION).round() as u64).max(1))
+        .map(|&w| {
+            let w = if positive(w) { w } else { 0.0 };
+            ((w / unit * RESOLUTION).round().min(MAX_CYCLE as f64) as u64).max(1)
+        })
         .collect();
     let divisor = integral.iter().copied().fold(0, gcd).max(1);
     integral.iter_mut().for_each(|w| *w /= divisor);

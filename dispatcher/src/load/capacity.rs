@@ -1,0 +1,155 @@
+//! A node's capacity as a share of the pool's, learnt from its utilisation
+//! and kept in coarse steps.
+//!
+//! gRPC's weighted round robin (gRFC A58) weighs each endpoint by
+//! `qps / utilisation`: a node sent its share that runs hotter than the
+//! pool is smaller than its share says. Estimated directly — busy time per
+//! redirect over a window — that ratio feeds back on itself: the estimate
+//! of a node that is sent more is biased by the work still queued at each
+//! report, its share grows, and the simulator showed it herding. So the
+//! share is corrected instead, as a controller: each snapshot multiplies
+//! it by the pool's mean utilisation over the node's own (both smoothed
+//! over reports), which converges to equal utilisation — shares in
+//! proportion to capacity — and pushes back on any error. The result is
+//! rounded to quarter octaves (×1.19 steps) and moves to another step only
+//! once the estimate is well past the boundary: on a pool of equal nodes
+//! at 90% load a node weighted 10% above its share runs at 99%, so equal
+//! nodes must keep exactly equal weights (a stale pool is then spread as
+//! evenly as round robin), while a node twice or half as fast gets twice
+//! or half the share.
+
+/// Steps per doubling of capacity.
+const STEPS_PER_OCTAVE: f64 = 4.0;
+
+/// A new step is taken only once the estimate is this far (in steps) past
+/// the half-way point between two steps.
+const HYSTERESIS: f64 = 0.3;
+
+/// The smoothed utilisation averages over about this many seconds, and a
+/// step is held at least twice as long before the next, so each
+/// correction sees the utilisation the previous one brought.
+const WINDOW: f64 = 2.0;
+
+/// ... and over at least this many reports, so a figure sampled at one
+/// instant (a queue length) is averaged too.
+const MIN_REPORTS: f64 = 8.0;
+
+/// Below this mean utilisation shares do not matter and the ratios are
+/// noise: the steps stay.
+const MIN_MEAN: f64 = 0.1;
+
+/// The largest step either way: 32× the median.
+const MAX_STEP: i32 = 20;
+
+/// A node's capacity relative to the pool's median, in quarter octaves.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CapacityStep {
+    step: i32,
+    /// Smoothed reported utilisation, 0–1, since the step was last
+    /// changed; `None` before the first report after it.
+    busy: Option<f64>,
+    /// Seconds of reports the smoothed utilisation covers.
+    covered: f64,
+    /// Reports it covers.
+    reports: f64,
+}
+
+// === impl CapacityStep ===
+
+impl CapacityStep {
+    /// Folds in a utilisation reported `elapsed` seconds after the
+    /// previous report.
+    pub fn observe(&mut self, utilisation: f64, elapsed: f64) {
+        let u = utilisation.clamp(0.0, 1.0);
+        let alpha = (1.0 - (-elapsed.max(0.0) / WINDOW).exp()).min(1.0 / MIN_REPORTS);
+        self.busy = Some(self.busy.map_or(u, |avg| avg + alpha * (u - avg)));
+        self.covered += elapsed.max(0.0);
+        self.reports += 1.0;
+    }
+
+    /// The smoothed utilisation, once reported.
+    pub fn busy(&self) -> Option<f64> {
+        self.busy
+    }
+
+    /// Corrects the share towards the pool's `mean` utilisation (see the
+    /// module docs) and returns the factor its share is weighted by.
+    pub fn correct(&mut self, mean: f64) -> f64 {
+        let Some(busy) = self.busy else {
+            return self.factor();
+        };
+        if mean < MIN_MEAN || self.covered < 2.0 * WINDOW || self.reports < 2.0 * MIN_REPORTS {
+            return self.factor();
+        }
+        let before = self.step;
+        let factor = self.update(self.factor() * mean / busy.max(0.01));
+        if self.step != before {
+            self.busy = None;
+            self.covered = 0.0;
+            self.reports = 0.0;
+        }
+        factor
+    }
+
+    /// Folds in a fresh estimate of `ratio` = this node's capacity ÷ the
+    /// median's, and returns the factor its share is weighted by. A ratio
+    /// that is not a positive number leaves the step as it is.
+    fn update(&mut self, ratio: f64) -> f64 {
+        if ratio.is_finite() && ratio > 0.0 {
+            let steps = ratio.log2() * STEPS_PER_OCTAVE;
+            if (steps - f64::from(self.step)).abs() > 0.5 + HYSTERESIS {
+                self.step = (steps.round() as i32).clamp(-MAX_STEP, MAX_STEP);
+            }
+        }
+        self.factor()
+    }
+
+    /// The share factor of the current step: 1 for the median.
+    pub fn factor(&self) -> f64 {
+        (f64::from(self.step) / STEPS_PER_OCTAVE).exp2()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equal_nodes_stay_equal_despite_noise() {
+        let mut step = CapacityStep::default();
+        for ratio in [1.0, 1.08, 0.93, 1.12, 0.9, 1.0] {
+            assert_eq!(step.update(ratio), 1.0, "{ratio}");
+        }
+    }
+
+    #[test]
+    fn real_differences_are_followed_exactly_and_with_hysteresis() {
+        let mut step = CapacityStep::default();
+        assert_eq!(step.update(2.0), 2.0);
+        assert_eq!(step.update(0.5), 0.5);
+        // 0.54 is nearer 0.59 than 0.5, but not by the hysteresis.
+        assert_eq!(step.update(0.54), 0.5);
+        assert!((step.update(0.62) - 0.5f64.powf(0.75)).abs() < 1e-12);
+        assert_eq!(step.update(f64::NAN), step.factor());
+        assert_eq!(step.update(1e9), 32.0);
+    }
+
+    #[test]
+    fn a_node_hotter_than_the_pool_loses_share_until_it_is_not() {
+        // Sent an equal share, a node half as fast runs twice as hot.
+        let mut slow = CapacityStep::default();
+        let mut factor: f64 = 1.0;
+        for _ in 0..100 {
+            // Its utilisation follows its share: 2 × 0.45 × share, capped.
+            slow.observe((0.9 * factor).min(1.0), 1.0);
+            factor = slow.correct(0.45);
+        }
+        assert_eq!(factor, 0.5);
+        // Noise around the mean moves nothing.
+        let mut equal = CapacityStep::default();
+        for u in [0.9, 0.82, 0.97, 0.86].repeat(10) {
+            equal.observe(u, 1.0);
+            assert_eq!(equal.correct(0.9), 1.0);
+        }
+    }
+}

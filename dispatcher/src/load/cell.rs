@@ -1,0 +1,180 @@
+//! A node's load as the request path reads it: the last report frozen with
+//! what is needed to project it to any instant ([`Projection`]), and the
+//! per-node cell every snapshot shares ([`NodeLoad`]): the redirect counter
+//! and the projection, behind a sequence lock.
+
+use std::hint::spin_loop;
+use std::sync::atomic::{AtomicU64, Ordering, fence};
+
+use super::Load;
+
+/// A report's figure frozen with what the hot path needs to project it to
+/// `now`: reading it costs a few atomic loads, a multiply and an `exp`.
+///
+/// Times are seconds since the registry's epoch (see
+/// [`Members::epoch`](crate::backend::Members::epoch)), so the cell can
+/// hold them in atomics.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Projection {
+    /// The reported figure.
+    pub base: f64,
+    /// The redirect counter the cost counts from: the node's counter when
+    /// the report arrived, less the redirects a saturated utilisation
+    /// still hides as backlog (see [`CostModel`](super::CostModel)).
+    pub sent_at_report: u64,
+    /// Load added by each redirect sent since.
+    pub cost: f64,
+    /// When the report arrived.
+    pub at: f64,
+    /// Load the node works off per second at the pace it was being sent:
+    /// cost × its recent redirect rate. A node sent exactly that pace
+    /// since its report projects flat, so nodes that reported at different
+    /// instants compare alike. Zero while a saturated node drains a
+    /// backlog (already counted in `sent_at_report`).
+    pub drain: f64,
+    /// How long, in seconds, the report's own information stays useful:
+    /// its difference from the pool's mean decays as `exp(-age / horizon)`.
+    /// Infinite for figures that are trusted whatever their age.
+    pub horizon: f64,
+    /// Age the report already had when it arrived: half the interval a
+    /// busy fraction averages over.
+    pub age_at_report: f64,
+}
+
+/// Per-node state shared by the registry and every snapshot: one small
+/// allocation, so a pick touches one or two cache lines per candidate.
+///
+/// The projection is a sequence lock over atomics: one writer (the
+/// registry, under its lock) replaces it while the request path reads it
+/// lock-free; a reader that overlaps a write retries, so it never sees the
+/// base of one report with the cost of another.
+#[derive(Debug, Default)]
+pub struct NodeLoad {
+    /// Redirects sent to this node since the dispatcher started.
+    redirects: AtomicU64,
+    /// Odd while a write is in progress; bumped twice by every write.
+    version: AtomicU64,
+    /// The [`Projection`]'s fields, as bits.
+    fields: [AtomicU64; 7],
+}
+
+// === impl Projection ===
+
+impl Projection {
+    /// A projection of `base` that redirects raise by `cost` each, with no
+    /// drain and full trust: what counts (connections) and latencies use.
+    pub fn counting(base: f64, sent_at_report: u64, cost: f64) -> Self {
+        Projection {
+            base,
+            sent_at_report,
+            cost,
+            at: 0.0,
+            drain: 0.0,
+            horizon: f64::INFINITY,
+            age_at_report: 0.0,
+        }
+    }
+
+    /// How much of the report's difference from the pool's mean is still
+    /// believed at `now`: 1 when fresh, towards 0 as it ages.
+    #[inline]
+    pub fn trust(&self, now: f64) -> f64 {
+        let since = (now - self.at).max(0.0);
+        (-(since + self.age_at_report) / self.horizon).exp()
+    }
+
+    /// The projected load at `now` (seconds since the epoch) once
+    /// `redirects` have been sent in all, with the report's difference from
+    /// the pool's `mean` discounted by its age. Never clipped: its job is
+    /// to order candidates, and clipping makes every busy node look alike.
+    #[inline]
+    pub fn load(&self, redirects: u64, now: f64, mean: f64) -> Load {
+        let since = (now - self.at).max(0.0);
+        let sent = redirects.saturating_sub(self.sent_at_report) as f64;
+        let faded = mean + (self.base - mean) * self.trust(now);
+        Load(faded + sent * self.cost - since * self.drain)
+    }
+
+    fn to_bits(self) -> [u64; 7] {
+        [
+            self.base.to_bits(),
+            self.sent_at_report,
+            self.cost.to_bits(),
+            self.at.to_bits(),
+            self.drain.to_bits(),
+            self.horizon.to_bits(),
+            self.age_at_report.to_bits(),
+        ]
+    }
+
+    fn from_bits(bits: [u64; 7]) -> Self {
+        Projection {
+            base: f64::from_bits(bits[0]),
+            sent_at_report: bits[1],
+            cost: f64::from_bits(bits[2]),
+            at: f64::from_bits(bits[3]),
+            drain: f64::from_bits(bits[4]),
+            horizon: f64::from_bits(bits[5]),
+            age_at_report: f64::from_bits(bits[6]),
+        }
+    }
+}
+
+// === impl NodeLoad ===
+
+impl NodeLoad {
+    /// No redirects yet, projecting `projection`.
+    pub fn new(projection: Projection) -> Self {
+        let cell = NodeLoad::default();
+        cell.publish(projection);
+        cell
+    }
+
+    /// Redirects sent to this node since the dispatcher started.
+    #[inline]
+    pub fn redirects(&self) -> u64 {
+        self.redirects.load(Ordering::Relaxed)
+    }
+
+    /// Counts one redirect to this node.
+    #[inline]
+    pub fn add_redirect(&self) {
+        self.redirects.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The projected load at `now` against the pool's `mean`.
+    #[inline]
+    pub fn load(&self, now: f64, mean: f64) -> Load {
+        self.projection().load(self.redirects(), now, mean)
+    }
+
+    /// The projection last published.
+    #[inline]
+    pub fn projection(&self) -> Projection {
+        loop {
+            let before = self.version.load(Ordering::Acquire);
+            if before & 1 == 0 {
+                let bits = std::array::from_fn(|i| self.fields[i].load(Ordering::Relaxed));
+                fence(Ordering::Acquire);
+                if self.version.load(Ordering::Relaxed) == before {
+                    return Projection::from_bits(bits);
+                }
+            }
+            spin_loop();
+        }
+    }
+
+    /// Makes `projection` the one every snapshot reads. Writers must not
+    /// race each other: only the registry calls this, under its lock.
+    pub fn publish(&self, projection: Projection) {
+        let version = self.version.load(Ordering::Relaxed);
+        self.version
+            .store(version.wrapping_add(1), Ordering::Relaxed);
+        fence(Ordering::Release);
+        for (field, bits) in self.fields.iter().zip(projection.to_bits()) {
+            field.store(bits, Ordering::Relaxed);
+        }
+        self.version
+            .store(version.wrapping_add(2), Ordering::Release);
+    }
+}

@@ -1,0 +1,349 @@
+//! Learning what one redirect costs a node, from what it reported against
+//! what it was sent: a steady-state ratio, not a regression (see the room's
+//! docs in [`super`]).
+
+use tokio::time::Instant;
+
+use super::Projection;
+
+/// Weight of the newest interval in the moving averages of [`CostModel`].
+const ALPHA: f64 = 0.3;
+
+/// A node's cost may not fall below this share of the pool-wide cost.
+pub(super) const FLOOR_SHARE: f64 = 0.25;
+
+/// The cost used when no node has seen traffic yet: 1% of a node per
+/// redirect, enough to spread a first burst.
+pub const PRIOR_COST: f64 = 0.01;
+
+/// A utilisation at or above this may hide a queue: the node need not have
+/// been idle at any moment of the interval.
+const SATURATED: f64 = 0.99;
+
+/// Ended busy cycles are averaged over about this many redirects.
+pub(super) const CYCLE_WINDOW: f64 = 100.0;
+
+/// A node's own cost counts once its ended cycles hold this many redirects;
+/// before, it borrows the pool's.
+const MIN_OWN_REDIRECTS: f64 = 1.0;
+
+/// An open run bounds the busy time per redirect from below only once it
+/// holds this many redirects; fewer say more about job sizes than the node.
+const MIN_BOUND_REDIRECTS: f64 = 20.0;
+
+/// While a node stays saturated, each redirect it was sent counts as this
+/// much more work than the estimate. Estimates carry errors — about
+/// 1/√[`CYCLE_WINDOW`] with job sizes as varied as exponential ones — and
+/// an overloaded node cannot correct one that is too low: it only shows
+/// 100%, and at the rate it is sent its backlog looks flat. With the margin
+/// a saturated node's backlog grows, it is sent less until it idles, and
+/// the cycle that ends then is learnt. Without it (`bench/RESULTS.md`) the
+/// slow half of a 2:1 mix at 99% load queued without bound.
+pub(super) const OPEN_RUN_MARGIN: f64 = 0.1;
+
+/// Learns one node's per-redirect cost from its reports.
+#[derive(Debug, Clone)]
+pub enum CostModel {
+    /// A figure that is a count at the moment of the report.
+    Level(Level),
+    /// A figure that is the busy share of the last interval.
+    Utilisation(Utilisation),
+}
+
+/// The cost model of a count: figure per redirect per interval.
+#[derive(Debug, Clone, Default)]
+pub struct Level {
+    /// The redirect counter at the previous report.
+    last_sent: Option<u64>,
+    /// Moving average of the reported figure.
+    figure: f64,
+    /// Moving average of redirects received per report interval; `None`
+    /// until one whole interval has been seen.
+    per_interval: Option<f64>,
+}
+
+/// The cost model of a utilisation: busy seconds per redirect over ended
+/// busy cycles, and the backlog of the open one.
+#[derive(Debug, Clone, Default)]
+pub struct Utilisation {
+    /// The redirect counter and receipt time of the previous report.
+    last: Option<(u64, Instant)>,
+    /// Moving average of the time between reports, in seconds; 0 until
+    /// one whole interval has been seen.
+    interval: f64,
+    /// Moving average of the redirects received per second.
+    rate: f64,
+    /// Busy seconds and redirects of ended busy cycles, decayed by
+    /// redirects so that about [`CYCLE_WINDOW`] of the latest count.
+    done: f64,
+    received: f64,
+    /// Busy seconds and redirects of the open run of saturated intervals.
+    run_done: f64,
+    run_received: f64,
+    /// Redirects received in the interval that ended the last cycle: the
+    /// most the node can have held when the open run began.
+    carried: f64,
+}
+
+/// Sums over every node, for the pool-wide cost.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PooledCost {
+    /// Level figures: averages of figure and of redirects per interval.
+    figure: f64,
+    per_interval: f64,
+    /// Utilisations: busy seconds and redirects of ended cycles, the
+    /// report intervals, and the redirects a second sent in all.
+    done: f64,
+    received: f64,
+    interval: f64,
+    intervals: f64,
+    rate: f64,
+}
+
+// === impl CostModel ===
+
+impl CostModel {
+    /// A model for a count at the moment of the report (connections).
+    pub fn level() -> Self {
+        CostModel::Level(Level::default())
+    }
+
+    /// A model for the busy share of the last interval (CPU).
+    pub fn utilisation() -> Self {
+        CostModel::Utilisation(Utilisation::default())
+    }
+
+    /// Folds in a report of `figure` received at `now`, when `sent`
+    /// redirects had been sent to the node in all.
+    pub fn observe(&mut self, figure: f64, sent: u64, now: Instant) {
+        match self {
+            CostModel::Level(model) => model.observe(figure, sent),
+            CostModel::Utilisation(model) => model.observe(figure, sent, now),
+        }
+    }
+
+    /// Adds this node's averages to the pool-wide sums.
+    pub fn add_to(&self, pooled: &mut PooledCost) {
+        match self {
+            CostModel::Level(model) => model.add_to(pooled),
+            CostModel::Utilisation(model) => model.add_to(pooled),
+        }
+    }
+
+    /// The projection of a report of `figure`, received when `sent`
+    /// redirects had been sent to the node in all, for a node whose fair
+    /// share of the pool's traffic is `fair_rate` redirects a second; `at`
+    /// and `horizon` are left for the caller, who knows the epoch and the
+    /// pool.
+    pub fn project(
+        &self,
+        figure: f64,
+        sent: u64,
+        pooled: PooledCost,
+        fair_rate: f64,
+    ) -> Projection {
+        match self {
+            CostModel::Level(model) => {
+                Projection::counting(figure, sent, model.cost(pooled.level_cost()))
+            }
+            CostModel::Utilisation(model) => model.project(figure, sent, pooled, fair_rate),
+        }
+    }
+
+    /// Busy seconds per redirect this node has shown over ended busy
+    /// cycles holding at least `min_redirects` (decayed): the inverse of
+    /// its capacity. `None` for counts.
+    pub fn own_service(&self, min_redirects: f64) -> Option<f64> {
+        match self {
+            CostModel::Utilisation(model) => model.own_service(min_redirects),
+            CostModel::Level(_) => None,
+        }
+    }
+}
+
+// === impl Level ===
+
+impl Level {
+    fn observe(&mut self, figure: f64, sent: u64) {
+        let Some(last) = self.last_sent.replace(sent) else {
+            self.figure = figure;
+            return;
+        };
+        let received = sent.saturating_sub(last) as f64;
+        match &mut self.per_interval {
+            Some(avg) => {
+                *avg += ALPHA * (received - *avg);
+                self.figure += ALPHA * (figure - self.figure);
+            }
+            // The first whole interval seeds both averages.
+            None => {
+                self.per_interval = Some(received);
+                self.figure = figure;
+            }
+        }
+    }
+
+    fn add_to(&self, pooled: &mut PooledCost) {
+        if let Some(per_interval) = self.per_interval {
+            pooled.figure += self.figure;
+            pooled.per_interval += per_interval;
+        }
+    }
+
+    /// The cost per redirect, given the pool-wide estimate.
+    fn cost(&self, pooled: f64) -> f64 {
+        let own = match self.per_interval {
+            Some(per_interval) if per_interval >= 1.0 => self.figure / per_interval,
+            _ => pooled,
+        };
+        own.max(pooled * FLOOR_SHARE)
+    }
+}
+
+// === impl Utilisation ===
+
+impl Utilisation {
+    fn observe(&mut self, figure: f64, sent: u64, now: Instant) {
+        let Some((last_sent, last_at)) = self.last else {
+            self.last = Some((sent, now));
+            return;
+        };
+        let elapsed = now.saturating_duration_since(last_at).as_secs_f64();
+        if elapsed <= 0.0 {
+            // No time passed: the next report covers these redirects.
+            return;
+        }
+        self.last = Some((sent, now));
+        let received = sent.saturating_sub(last_sent) as f64;
+        (self.interval, self.rate) = if self.interval > 0.0 {
+            (
+                self.interval + ALPHA * (elapsed - self.interval),
+                self.rate + ALPHA * (received / elapsed - self.rate),
+            )
+        } else {
+            (elapsed, received / elapsed)
+        };
+        self.run_done += figure.clamp(0.0, 1.0) * elapsed;
+        self.run_received += received;
+        if figure < SATURATED {
+            // Idle at some moment: the cycle ended, all its work is done.
+            let decay = (-self.run_received / CYCLE_WINDOW).exp();
+            self.done = self.done * decay + self.run_done;
+            self.received = self.received * decay + self.run_received;
+            self.run_done = 0.0;
+            self.run_received = 0.0;
+            self.carried = received;
+        }
+    }
+
+    fn add_to(&self, pooled: &mut PooledCost) {
+        pooled.done += self.done;
+        pooled.received += self.received;
+        if self.interval > 0.0 {
+            pooled.interval += self.interval;
+            pooled.intervals += 1.0;
+            pooled.rate += self.rate;
+        }
+    }
+
+    /// Busy seconds per redirect: this node's ended cycles (or the pool's),
+    /// never below a share of the pool's; during an open run at least what
+    /// the run proves, plus [`OPEN_RUN_MARGIN`].
+    fn service(&self, pooled: f64) -> f64 {
+        let own = self.own_service(MIN_OWN_REDIRECTS).unwrap_or(pooled);
+        let proven = if self.run_received >= MIN_BOUND_REDIRECTS {
+            self.run_done / (self.run_received + self.carried)
+        } else {
+            0.0
+        };
+        let own = own.max(pooled * FLOOR_SHARE);
+        if self.run_done > 0.0 {
+            own.max(proven) * (1.0 + OPEN_RUN_MARGIN)
+        } else {
+            own
+        }
+    }
+
+    /// The redirects of the open run beyond what the node had done by its
+    /// report at `service` busy seconds each, in whole redirects. After the
+    /// report the projection's drain works them off at full speed.
+    fn queued(&self, service: f64) -> u64 {
+        (self.run_received - self.run_done / service)
+            .max(0.0)
+            .round() as u64
+    }
+
+    /// Busy seconds per redirect over ended cycles, once they hold
+    /// `min_redirects`.
+    fn own_service(&self, min_redirects: f64) -> Option<f64> {
+        (self.received >= min_redirects && self.done > 0.0).then(|| self.done / self.received)
+    }
+
+    /// The projection of a report of `figure`: cost per redirect in shares
+    /// of a report interval, and the drain after the report. A saturated
+    /// node (an open run) carries the redirects it still holds as sent
+    /// since, and works them and any new ones off at full speed: one
+    /// interval's worth of load per interval. Any other node drains at its
+    /// fair share of the pool's pace — not at the pace it was really sent:
+    /// that one follows the dispatcher's own choices, and a node sent less
+    /// would then drain less, look busier and be sent less still.
+    fn project(&self, figure: f64, sent: u64, pooled: PooledCost, fair_rate: f64) -> Projection {
+        let interval = pooled.interval();
+        let service = self.service(pooled.service(interval));
+        let cost = service / interval;
+        let saturated = self.run_done > 0.0;
+        Projection {
+            sent_at_report: sent.saturating_sub(self.queued(service)),
+            drain: if saturated {
+                1.0 / interval
+            } else {
+                cost * fair_rate
+            },
+            age_at_report: self.interval / 2.0,
+            ..Projection::counting(figure, sent, cost)
+        }
+    }
+}
+
+// === impl PooledCost ===
+
+impl PooledCost {
+    /// The pool-wide cost per redirect of a level figure, or
+    /// [`PRIOR_COST`] before any traffic.
+    pub fn level_cost(&self) -> f64 {
+        if self.per_interval >= 1.0 && self.figure > 0.0 {
+            self.figure / self.per_interval
+        } else {
+            PRIOR_COST
+        }
+    }
+
+    /// Redirects a second sent to the whole pool, as its reports saw them.
+    pub fn rate(&self) -> f64 {
+        self.rate
+    }
+
+    /// Pool-wide busy seconds per redirect: how long a job takes.
+    pub fn service_seconds(&self) -> f64 {
+        self.service(self.interval())
+    }
+
+    /// The mean report interval in seconds, or one second before any.
+    fn interval(&self) -> f64 {
+        if self.intervals > 0.0 {
+            self.interval / self.intervals
+        } else {
+            1.0
+        }
+    }
+
+    /// Pool-wide busy seconds per redirect, or [`PRIOR_COST`] of a report
+    /// `interval` before any cycle ended.
+    fn service(&self, interval: f64) -> f64 {
+        if self.received >= 1.0 && self.done > 0.0 {
+            self.done / self.received
+        } else {
+            PRIOR_COST * interval
+        }
+    }
+}

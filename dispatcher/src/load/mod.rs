@@ -1,0 +1,82 @@
+//! How loaded a backend is — and nothing about choosing one.
+//!
+//! A report is a picture of the past: by the time the next one arrives the
+//! dispatcher may have sent that node hundreds of clients. Comparing stale
+//! reports makes every client herd onto whichever node looked idle last
+//! (Mitzenmacher, "How useful is old information?"). So the load a strategy
+//! compares is a **projection** ([`Projection::load`]) of the report to the
+//! moment of the request, from three things:
+//!
+//! - the **report**, whose difference from the pool's mean is trusted less
+//!   as it ages — `exp(-age / horizon)`, with the horizon a few mean
+//!   service times and the age counted from the middle of the interval a
+//!   busy fraction averages over — so an old report says "average", never
+//!   "idle";
+//! - the **redirects sent since** the report, times a cost per redirect
+//!   learnt online ([`CostModel`]): what the dispatcher knows for certain;
+//! - the **pace** the node was being sent at, subtracted with the clock:
+//!   a node sent exactly its usual pace since its report projects flat, so
+//!   a node that reported a moment ago does not look lighter than one that
+//!   reported a second ago (the herd of out-of-phase agents).
+//!
+//! The cost is learnt per node from what it reported against what it was
+//! sent: a steady-state ratio, not a regression. Regressing *changes* in
+//! load on redirects learns a cost near zero for a node whose load stays
+//! flat while traffic keeps flowing, and that node then absorbs the herd. A
+//! node with no traffic of its own yet borrows the pool-wide cost, and no
+//! node's cost may fall below a fraction of it.
+//!
+//! Two kinds of figure are learnt differently:
+//!
+//! - A **level** (connections) is a count at the moment of the report: its
+//!   cost is the average figure per redirect received in a report interval.
+//! - A **utilisation** (CPU) is the busy share of the interval before the
+//!   report, and it saturates: at 100% a node may be draining one job or
+//!   fifty. Its cost is learnt as busy time per redirect, and only over
+//!   *busy cycles that ended* — runs of saturated reports closed by one
+//!   that was not, so the node was idle at some moment and had done all
+//!   the work it had been sent. During an open run the work sent beyond
+//!   what the node has done is carried as a **backlog** on top of the 100%,
+//!   and each of its redirects counts a margin more than the estimate: a
+//!   node that stays saturated looks busier with every report, is sent
+//!   less, idles, and its cycle is learnt.
+//!
+//! Busy time per redirect is also the inverse of a node's **capacity**
+//! (gRFC A58's `qps / utilisation`): [`CapacityStep`] turns it into a
+//! share of the pool, in coarse steps so that equal nodes stay exactly
+//! equal. `select` spreads clients by it when reports say nothing more.
+//!
+//! A node's current projection lives in its [`NodeLoad`], which every pool
+//! snapshot shares with the registry, so a report that changes only a
+//! node's load counts at once, without rebuilding the pool.
+
+mod capacity;
+mod cell;
+mod cost;
+mod projector;
+
+pub use capacity::CapacityStep;
+pub use cell::{NodeLoad, Projection};
+pub use cost::{CostModel, Level, PRIOR_COST, PooledCost, Utilisation};
+pub use projector::{Figures, NodeModels, Projector};
+
+/// A load figure as strategies compare it: 0 is idle, 1 is a report's full
+/// scale (100% CPU); projections may exceed 1 or, for a node sent less
+/// than its pace, fall below its report.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Default)]
+pub struct Load(pub f64);
+
+/// Which report figure a strategy compares. A metric names a figure, not a
+/// choice: it belongs here, and `select` says which one each strategy uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    /// CPU utilisation, 0–1.
+    Cpu,
+    /// Established connections.
+    Connections,
+    /// Health-check latency, in seconds.
+    Latency,
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,156 @@
+//! Membership: which nodes may take clients at an instant, as [`Backend`]s
+//! with their weights, slow-start ramps and learnt capacities — and when
+//! that answer next changes by itself.
+
+use std::time::Duration;
+
+use signpost_shared::BackendState;
+use tokio::time::Instant;
+
+use super::node::Node;
+use super::{Registry, Settings};
+use crate::backend::{Backend, Members};
+use crate::load::{Metric, Projector};
+
+/// Snapshots are rebuilt this many times over a slow start, so the ramp is
+/// smooth without rebuilding continuously.
+const RAMP_STEPS: u32 = 20;
+
+// === impl Registry ===
+
+impl Registry {
+    /// The next instant at which the pool must be rebuilt: a node goes
+    /// stale, is forgotten, or takes its next slow-start step. (A backlog
+    /// needs no rebuilds: projections drain with the clock of each pick.)
+    pub fn next_deadline(&self, now: Instant) -> Option<Instant> {
+        let Settings {
+            stale_after,
+            forget_after,
+            slow_start,
+            ..
+        } = self.settings;
+        let ramping = self.nodes.iter().any(|n| n.ramp(slow_start, now) < 1.0);
+        let ramp_step =
+            ramping.then(|| now + (slow_start / RAMP_STEPS).max(Duration::from_millis(10)));
+        let expiries = self.nodes.iter().enumerate().filter_map(|(i, node)| {
+            let at = node.last.as_ref()?.at;
+            let pushed = i >= self.configured;
+            [Some(at + stale_after), pushed.then_some(at + forget_after)]
+                .into_iter()
+                .flatten()
+                .find(|&deadline| deadline > now)
+        });
+        expiries.chain(ramp_step).min()
+    }
+
+    /// The backends clients may be sent to at `now`, with the load of
+    /// `metric` projected. Also notes when nodes became eligible, for slow
+    /// start, and updates their learnt capacities.
+    pub fn members(&mut self, now: Instant, metric: Metric) -> Members {
+        let stale_after = self.settings.stale_after;
+        let epoch = *self.epoch.get_or_insert(now);
+        let projector = Projector::new(
+            metric,
+            self.nodes.iter().map(|n| &n.models),
+            self.nodes.iter().filter_map(|n| n.health.latency()),
+            epoch,
+        );
+        self.mean_busy = self.mean_busy(now, metric);
+        let projector = projector.with_shares(self.note_shares(now, metric));
+        self.projector = Some(projector);
+        let mut members = Members {
+            epoch: Some(epoch),
+            ..Members::default()
+        };
+        let (mut primaries, mut backups) = (Vec::new(), Vec::new());
+        for index in 0..self.nodes.len() {
+            let node = &mut self.nodes[index];
+            let state = node.state(stale_after, now);
+            node.ready_since = match (state == BackendState::Ready, node.ready_since) {
+                (true, None) => Some(now),
+                (true, since) => since,
+                (false, _) => None,
+            };
+            // Only nodes that may take clients cost a `Backend`: a fleet
+            // with thousands stale or in maintenance rebuilds as fast as
+            // its eligible part.
+            let list = match (state, node.backup) {
+                (BackendState::Ready, false) => &mut primaries,
+                (BackendState::Ready, true) => &mut backups,
+                (BackendState::Draining, _) => &mut members.draining,
+                _ => continue,
+            };
+            list.extend(self.backend(&self.nodes[index], &projector, now));
+        }
+        members.on_backups = primaries.is_empty() && !backups.is_empty();
+        members.active = if members.on_backups {
+            backups
+        } else {
+            primaries
+        };
+        members
+    }
+
+    /// The mean smoothed utilisation of the ready nodes, which each
+    /// report corrects its node's capacity step towards. Capacity is a
+    /// CPU notion: other metrics leave every step at 1 (`None`).
+    fn mean_busy(&self, now: Instant, metric: Metric) -> Option<f64> {
+        if metric != Metric::Cpu {
+            return None;
+        }
+        let stale_after = self.settings.stale_after;
+        let (sum, count) = self
+            .nodes
+            .iter()
+            .filter(|n| n.state(stale_after, now) == BackendState::Ready)
+            .filter_map(|n| n.models.capacity.busy())
+            .fold((0.0, 0.0), |(sum, count), busy| (sum + busy, count + 1.0));
+        (count > 0.0).then(|| sum / count)
+    }
+
+    /// Notes every node's share of new clients at `now` (0 unless it is
+    /// ready) and returns their sum.
+    fn note_shares(&mut self, now: Instant, metric: Metric) -> f64 {
+        let Settings {
+            stale_after,
+            slow_start,
+            mem_high_water,
+            ..
+        } = self.settings;
+        let mut total = 0.0;
+        for node in &mut self.nodes {
+            node.share = if node.state(stale_after, now) == BackendState::Ready {
+                node.effective_weight(mem_high_water)
+                    * node.ramp(slow_start, now)
+                    * capacity(node, metric)
+            } else {
+                0.0
+            };
+            total += node.share;
+        }
+        total
+    }
+
+    /// The node as a pool member (whatever its state), if it has reported
+    /// and has a URL; its projection at `now` is published on the way.
+    fn backend(&self, node: &Node, projector: &Projector, now: Instant) -> Option<Backend> {
+        node.publish(projector);
+        Some(Backend {
+            id: node.id.clone()?,
+            base_url: node.base_url.clone()?,
+            weight: node.effective_weight(self.settings.mem_high_water),
+            ramp: node.ramp(self.settings.slow_start, now),
+            capacity: capacity(node, projector.metric),
+            load: node.load.clone(),
+            pin: node.pin.clone(),
+        })
+    }
+}
+
+/// The learnt capacity factor of `node`: a CPU notion, 1 for other metrics.
+fn capacity(node: &Node, metric: Metric) -> f64 {
+    match metric {
+        Metric::Cpu => node.models.capacity.factor(),
+        Metric::Connections | Metric::Latency => 1.0,
+    }
+}

@@ -1,0 +1,244 @@
+//! One node as the registry knows it: its configuration, its last report,
+//! what it has learnt, and the verdicts drawn from them — its state, its
+//! health as shown, its weight and slow-start ramp.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use signpost_shared::{BackendState, Health, LoadReport, NodeState};
+use tokio::time::Instant;
+
+use super::{HealthState, Settings};
+use crate::config::{BackendConfig, HealthConfig};
+use crate::load::{Figures, NodeLoad, NodeModels, Projection, Projector};
+use crate::sticky::PinCookie;
+
+/// Memory above the high-water mark halves a node's weight.
+const MEMORY_PRESSURE_FACTOR: f64 = 0.5;
+
+/// A ramping node never weighs less than this share of its weight, so the
+/// weighted tables never see a zero.
+const RAMP_FLOOR: f64 = 0.01;
+
+/// What of a node the pool snapshot depends on besides its load: whether
+/// and how it takes clients. A report that leaves this unchanged is a
+/// load-only change.
+#[derive(Debug, PartialEq)]
+pub(super) struct Membership {
+    state: BackendState,
+    weight: f64,
+    base_url: Option<Arc<str>>,
+}
+
+/// A node: configured, or learnt from a push.
+#[derive(Debug)]
+pub(super) struct Node {
+    /// Known from the config, or learnt from the first report.
+    pub id: Option<Arc<str>>,
+    /// The agent polled for this node, if any.
+    pub agent: Option<String>,
+    /// Overrides the report's url.
+    pub url: Option<String>,
+    /// The url in force without its trailing `/`, kept so that rebuilding
+    /// a snapshot shares it instead of allocating it again.
+    pub base_url: Option<Arc<str>>,
+    pub weight: f64,
+    pub backup: bool,
+    /// Health check settings.
+    pub checks: HealthConfig,
+    pub last: Option<Received>,
+    /// Costs and capacity learnt from reports.
+    pub models: NodeModels,
+    /// Its share of new clients at the last snapshot (weight × ramp ×
+    /// capacity), 0 while it takes none.
+    pub share: f64,
+    /// Redirect counter and projection, shared with every snapshot.
+    pub load: Arc<NodeLoad>,
+    /// Set by the admin API; wins over the report's state.
+    pub admin: Option<NodeState>,
+    pub health: HealthState,
+    /// When the node last became eligible, for slow start.
+    pub ready_since: Option<Instant>,
+    /// The sticky cookie naming this node.
+    pub pin: Option<Arc<PinCookie>>,
+}
+
+/// The last report, when it arrived and the redirect counter then.
+#[derive(Debug)]
+pub(super) struct Received {
+    /// The report itself.
+    pub report: LoadReport,
+    /// When it arrived, by the dispatcher's clock.
+    pub at: Instant,
+    /// The node's redirect counter when the report arrived.
+    pub sent: u64,
+}
+
+// === impl Node ===
+
+impl Node {
+    pub fn empty() -> Self {
+        Node {
+            id: None,
+            agent: None,
+            url: None,
+            base_url: None,
+            weight: 1.0,
+            backup: false,
+            checks: HealthConfig::default(),
+            last: None,
+            models: NodeModels::default(),
+            share: 0.0,
+            load: Arc::default(),
+            admin: None,
+            health: HealthState::default(),
+            ready_since: None,
+            pin: None,
+        }
+    }
+
+    pub fn configured(config: &BackendConfig) -> Self {
+        Node {
+            id: config.id.as_deref().map(Arc::from),
+            ..Node::empty().reconfigured(config)
+        }
+    }
+
+    /// This node with `config`'s settings, keeping what it learnt.
+    pub fn reconfigured(self, config: &BackendConfig) -> Self {
+        let health = if config.health == self.checks {
+            self.health
+        } else {
+            HealthState::default()
+        };
+        let mut node = Node {
+            agent: config.agent.clone(),
+            url: config.url.clone(),
+            weight: config.weight,
+            backup: config.backup,
+            checks: config.health.clone(),
+            health,
+            ..self
+        };
+        node.refresh_base_url();
+        node
+    }
+
+    /// Recomputes `base_url` if the url in force changed.
+    pub fn refresh_base_url(&mut self) {
+        let wanted = self.url().map(|url| url.trim_end_matches('/'));
+        if self.base_url.as_deref() != wanted {
+            self.base_url = wanted.map(Arc::from);
+        }
+    }
+
+    /// The configured URL, else the reported one.
+    pub fn url(&self) -> Option<&str> {
+        let reported = self
+            .last
+            .as_ref()
+            .and_then(|last| last.report.url.as_deref());
+        self.url.as_deref().or(reported)
+    }
+
+    /// Makes this node's projection under `projector` the one every
+    /// snapshot reads, if it has reported.
+    pub fn publish(&self, projector: &Projector) {
+        if let Some(projection) = self.projection(projector) {
+            self.load.publish(projection);
+        }
+    }
+
+    /// This node's load under `projector`, projected from its last
+    /// report; `None` before the first.
+    pub fn projection(&self, projector: &Projector) -> Option<Projection> {
+        let last = self.last.as_ref()?;
+        let figures = Figures {
+            cpu: last.report.cpu_percent / 100.0,
+            connections: last.report.connections as f64,
+            sent: last.sent,
+            at: last.at,
+            share: self.share,
+        };
+        Some(projector.project(&self.models, &figures, self.health.latency()))
+    }
+
+    /// Everything but the load that decides whether and how the node
+    /// takes clients at `now`.
+    pub fn membership(&self, settings: &Settings, now: Instant) -> Membership {
+        Membership {
+            state: self.state(settings.stale_after, now),
+            weight: self.effective_weight(settings.mem_high_water),
+            base_url: self.base_url.clone(),
+        }
+    }
+
+    /// The id, or the agent URL while the node has not reported yet.
+    pub fn display_id(&self) -> Arc<str> {
+        match (&self.id, &self.agent) {
+            (Some(id), _) => id.clone(),
+            (None, Some(agent)) => agent.as_str().into(),
+            (None, None) => "".into(),
+        }
+    }
+
+    /// The dispatcher's verdict at `now`, worst reason first.
+    pub fn state(&self, stale_after: Duration, now: Instant) -> BackendState {
+        let Some(last) = &self.last else {
+            return BackendState::Stale;
+        };
+        if now.saturating_duration_since(last.at) >= stale_after {
+            return BackendState::Stale;
+        }
+        if !last.report.healthy || !self.health.passing() {
+            return BackendState::Down;
+        }
+        match self.admin.unwrap_or(last.report.state) {
+            NodeState::Maintenance => BackendState::Maintenance,
+            NodeState::Draining => BackendState::Draining,
+            NodeState::Ready => BackendState::Ready,
+        }
+    }
+
+    /// Failing if the agent's probe or an active check fails; unknown
+    /// until the first report and, with active checks, the first check.
+    pub fn health_view(&self) -> Health {
+        let awaiting_check = self.checks.path.is_some() && !self.health.checked();
+        match &self.last {
+            Some(last) if !last.report.healthy || !self.health.passing() => Health::Failing,
+            Some(_) if awaiting_check => Health::Unknown,
+            Some(_) => Health::Passing,
+            None => Health::Unknown,
+        }
+    }
+
+    /// Share of its weight the node has ramped up to at `now`.
+    pub fn ramp(&self, slow_start: Duration, now: Instant) -> f64 {
+        match self.ready_since {
+            Some(since) if !slow_start.is_zero() => {
+                let elapsed = now.saturating_duration_since(since).as_secs_f64();
+                (elapsed / slow_start.as_secs_f64()).clamp(RAMP_FLOOR, 1.0)
+            }
+            _ => 1.0,
+        }
+    }
+
+    pub fn silent_for(&self, period: Duration, now: Instant) -> bool {
+        self.last
+            .as_ref()
+            .is_none_or(|last| now.saturating_duration_since(last.at) >= period)
+    }
+
+    /// Static weight × reported weight, halved under memory pressure.
+    pub fn effective_weight(&self, mem_high_water: f64) -> f64 {
+        let Some(last) = &self.last else {
+            return self.weight;
+        };
+        let pressure = if last.report.mem_percent > mem_high_water {
+            MEMORY_PRESSURE_FACTOR
+        } else {
+            1.0
+        };
+        self.weight * last.report.weight * pressure
+    }
+}
