@@ -1,10 +1,15 @@
 //! End-to-end scenarios: the real binaries on ephemeral loopback ports.
-//! One test target, one module per binary.
+//! One test target, one module per theme; each imports the harness
+//! (`signpost_e2e`) only, never another scenario.
 
 mod agent;
 mod browser;
+mod dashboard;
 mod deploy;
-mod dispatcher;
+mod eligibility;
+mod ingest;
+mod lifecycle;
 mod operations;
+mod redirect;
 mod sticky;
 mod tls;

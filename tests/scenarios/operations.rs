@@ -10,10 +10,10 @@ use axum::Router;
 use signpost_e2e::{Proc, Stub, client, config_file, eventually, eventually_within, scaled};
 use signpost_shared::{BackendState, Health, api};
 
-use super::dispatcher::{
-    control, dashboard, dispatcher_timed, push, report, state_of, steady_dispatcher,
+use signpost_e2e::dispatcher::{
+    backends, control, dashboard, dispatcher_timed, entry, next_seq, public, push, report,
+    state_of, steady_dispatcher, visit,
 };
-use super::sticky::{backends, get, next_seq};
 
 /// A backend whose `/healthz` answers after a delay the test sets, and
 /// counts the requests it answered.
@@ -54,7 +54,7 @@ impl SlowBackend {
 async fn hits(disp: &Proc, n: usize, location: &str) -> usize {
     let mut hits = 0;
     for _ in 0..n {
-        if get(disp, None, None).await.0 == location {
+        if visit(disp, None, None).await.0 == location {
             hits += 1;
         }
     }
@@ -62,11 +62,7 @@ async fn hits(disp: &Proc, n: usize, location: &str) -> usize {
 }
 
 async fn health_of(disp: &Proc, id: &str) -> Option<(BackendState, Health)> {
-    let view = dashboard(disp).await;
-    view.backends
-        .iter()
-        .find(|b| b.id == id)
-        .map(|b| (b.state, b.health))
+    entry(disp, id).await.map(|b| (b.state, b.health))
 }
 
 const HEALTH_ARGS: [&str; 12] = [
@@ -106,11 +102,7 @@ async fn failing_health_checks_take_a_backend_down_and_passing_ones_bring_it_bac
         },
     )
     .await;
-    let response = client()
-        .get(disp.url("public") + "/")
-        .send()
-        .await
-        .expect("GET");
+    let response = public(&disp, "/").await;
     assert_eq!(response.status(), 503, "a down backend gets no clients");
 
     app.respond(200, "");
@@ -181,12 +173,7 @@ async fn slow_start_ramps_a_joining_backends_share() {
     .await;
     backends(&disp, &[("old", 10.0), ("new", 10.0)]).await;
     let early = hits(&disp, 50, "http://new.test/page").await;
-    let view = dashboard(&disp).await;
-    let new = view
-        .backends
-        .iter()
-        .find(|b| b.id == "new")
-        .expect("new is listed");
+    let new = entry(&disp, "new").await.expect("new is listed");
     assert!(new.effective_weight < 1.0, "ramp visible on the dashboard");
     eventually("the new backend has ramped up", || async {
         let view = dashboard(&disp).await;
@@ -271,11 +258,11 @@ async fn admin_api_needs_its_token_and_wins_over_reports() {
     assert_eq!(state_of(&disp, "a").await, Some(BackendState::Draining));
     push(&disp, &report("a", "http://a.test", next_seq())).await;
     for _ in 0..10 {
-        assert_eq!(get(&disp, None, None).await.0, "http://b.test/page");
+        assert_eq!(visit(&disp, None, None).await.0, "http://b.test/page");
     }
     assert_eq!(admin(&disp, "a", "ready", Some("adm1n")).await, 200);
     eventually("a takes clients again", || async {
-        get(&disp, None, None).await.0 == "http://a.test/page"
+        visit(&disp, None, None).await.0 == "http://a.test/page"
     })
     .await;
     assert_eq!(admin(&disp, "nope", "drain", Some("adm1n")).await, 404);

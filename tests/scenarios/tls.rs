@@ -9,6 +9,7 @@ use std::time::Duration;
 use reqwest::{StatusCode, Version};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
+use signpost_e2e::dispatcher::{push, report};
 use signpost_e2e::{Proc, client, cut_off, eventually, eventually_some, scaled};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -114,8 +115,8 @@ fn tls_connector(cert_pem: &str) -> TlsConnector {
 
 /// Pushes a fresh report for `web-1` over the plain control listener.
 async fn push_backend(disp: &Proc) {
-    let report = super::dispatcher::report("web-1", "http://127.0.0.1:8001", 1);
-    assert_eq!(super::dispatcher::push(disp, &report).await, StatusCode::OK);
+    let report = report("web-1", "http://127.0.0.1:8001", 1);
+    assert_eq!(push(disp, &report).await, StatusCode::OK);
 }
 
 /// `https://<public>/<path>`.

@@ -12,12 +12,15 @@
 //! - [`Stub`]: a tiny HTTP server that records requests and answers with a
 //!   settable status and body (a push target, a probed app, a fake agent);
 //! - [`metric`]: match one sample in a Prometheus text body;
-//! - [`client`]: reqwest without redirect following, to see the 302 itself.
+//! - [`client`]: reqwest without redirect following, to see the 302 itself;
+//! - [`dispatcher`]: drive a real dispatcher — start it, push reports,
+//!   follow its redirects, read its dashboard and metrics.
 //!
 //! Binaries are found beside the test executable and built once per test
 //! process (`cargo build -p <bin> --bin <bin>`), so `cargo test --workspace`
 //! alone always tests fresh binaries.
 
+pub mod dispatcher;
 mod metrics;
 mod proc;
 mod stub;
