@@ -12,6 +12,7 @@
 //! and the background loops ([`poll`], [`App::maintain`](app::App::maintain)).
 
 pub mod app;
+pub mod cli;
 pub mod config;
 mod demo;
 pub mod health;
