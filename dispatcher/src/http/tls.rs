@@ -11,9 +11,10 @@
 //! Plain HTTP never enters this module.
 //!
 //! The certificate is a [`ResolvesServerCert`] over an [`ArcSwap`]: every
-//! handshake loads the current one, and SIGHUP
-//! ([`Tls::reload_on_hangup`]) reads the files again and swaps the new pair
-//! in. A reload that fails is logged and the old certificate stays.
+//! handshake loads the current one, and SIGHUP (the one reload path, in
+//! the lib's `reload_on_hangup`, calls [`Tls::reload`]) reads the files
+//! again and swaps the new pair in. A reload that fails is logged and the
+//! old certificate stays.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -37,9 +38,7 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls::{InconsistentKeys, ServerConfig};
 use tokio::net::TcpStream;
-use tokio::signal::unix::{SignalKind, signal};
 use tokio_rustls::TlsAcceptor;
-use tokio_util::sync::CancellationToken;
 
 use super::deadline::Deadline;
 use crate::config::{Config, TlsConfig};
@@ -173,29 +172,11 @@ impl Tls {
         }
     }
 
-    /// Reloads the certificate and key from their files on every SIGHUP
-    /// until `shutdown`. A reload that fails is logged and the certificate
-    /// in use stays.
-    pub fn reload_on_hangup(
-        &self,
-        shutdown: CancellationToken,
-    ) -> impl Future<Output = ()> + use<> {
-        let certs = self.certs.clone();
-        async move {
-            let mut hangup = match signal(SignalKind::hangup()) {
-                Ok(hangup) => hangup,
-                Err(err) => {
-                    tracing::error!(error = %err, "cannot install the SIGHUP handler; TLS certificate reload is off");
-                    return;
-                }
-            };
-            loop {
-                tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    Some(()) = hangup.recv() => certs.reload(),
-                }
-            }
-        }
+    /// Reads the certificate and key from their files again and swaps the
+    /// pair in for new handshakes; the SIGHUP path calls it. A reload that
+    /// fails is logged and the certificate in use stays.
+    pub fn reload(&self) {
+        self.certs.reload();
     }
 }
 
