@@ -17,6 +17,7 @@ pub mod config;
 mod demo;
 pub mod health;
 pub mod http;
+pub mod intake;
 pub mod load;
 pub mod metrics;
 pub mod poll;

@@ -5,8 +5,9 @@ use axum::Json;
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use http::header::WWW_AUTHENTICATE;
-use signpost_shared::ReportError;
+use signpost_shared::{MAX_REPORT_BYTES, ReportError};
 
+use crate::intake::Refusal;
 use crate::registry::{IngestError, UnknownNode};
 
 /// Why a control request failed. Bodies are `{"error": "..."}`.
@@ -49,6 +50,17 @@ impl ApiError {
             ApiError::Ingest(_) => StatusCode::BAD_REQUEST,
             ApiError::UnknownNode(_) | ApiError::UnknownAction(_) => StatusCode::NOT_FOUND,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::TooLarge => ApiError::TooLarge(MAX_REPORT_BYTES),
+            Refusal::Body(err) => ApiError::Body(err),
+            Refusal::Report(err) => ApiError::Report(err),
+            Refusal::Ingest(err) => ApiError::Ingest(err),
         }
     }
 }
