@@ -51,7 +51,7 @@ const ALPN: [&[u8]; 2] = [b"h2", b"http/1.1"];
 #[derive(Clone)]
 pub struct Tls {
     acceptor: TlsAcceptor,
-    certs: Arc<Certs>,
+    cert: Arc<ReloadableCert>,
     http: Arc<auto::Builder<TokioExecutor>>,
 }
 
@@ -113,7 +113,7 @@ impl Tls {
             return Ok(None);
         };
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let certs = Arc::new(Certs {
+        let cert = Arc::new(ReloadableCert {
             current: ArcSwap::from_pointee(load(files, &provider)?),
             files: files.clone(),
             provider: provider.clone(),
@@ -122,7 +122,7 @@ impl Tls {
             .with_safe_default_protocol_versions()
             .map_err(TlsError::Settings)?
             .with_no_client_auth()
-            .with_cert_resolver(certs.clone());
+            .with_cert_resolver(cert.clone());
         server.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
 
         let mut http = auto::Builder::new(TokioExecutor::new());
@@ -139,7 +139,7 @@ impl Tls {
             .keep_alive_interval(config.client_timeout);
         Ok(Some(Tls {
             acceptor: TlsAcceptor::from(Arc::new(server)),
-            certs,
+            cert,
             http: Arc::new(http),
         }))
     }
@@ -176,21 +176,21 @@ impl Tls {
     /// pair in for new handshakes; the SIGHUP path calls it. A reload that
     /// fails is logged and the certificate in use stays.
     pub fn reload(&self) {
-        self.certs.reload();
+        self.cert.reload();
     }
 }
 
 /// The certificate in use, swapped whole on reload.
 #[derive(Debug)]
-struct Certs {
+struct ReloadableCert {
     current: ArcSwap<CertifiedKey>,
     files: TlsConfig,
     provider: Arc<CryptoProvider>,
 }
 
-// === impl Certs ===
+// === impl ReloadableCert ===
 
-impl Certs {
+impl ReloadableCert {
     /// Reads the files again and swaps the pair in, or logs why not. The
     /// files are a few KiB, read once per signal: blocking is harmless.
     fn reload(&self) {
@@ -206,7 +206,7 @@ impl Certs {
     }
 }
 
-impl ResolvesServerCert for Certs {
+impl ResolvesServerCert for ReloadableCert {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         Some(self.current.load_full())
     }
