@@ -108,6 +108,23 @@ pub async fn cut_off(stream: &mut (impl tokio::io::AsyncRead + Unpin), bound: Du
         .is_ok()
 }
 
+/// Sends half a request head on `stream`, then nothing: whether the
+/// server hangs up within `bound` (pass it through [`scaled`]), as it must
+/// on a client that never finishes its request.
+pub async fn cut_off_after_half_a_head(
+    stream: &mut (impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin),
+    path: &str,
+    bound: Duration,
+) -> bool {
+    use tokio::io::AsyncWriteExt as _;
+    let head = format!("GET {path} HTTP/1.1\r\nHost: x\r\n");
+    stream
+        .write_all(head.as_bytes())
+        .await
+        .expect("send half a request head");
+    cut_off(stream, bound).await
+}
+
 /// An HTTP client for scenarios: follows no redirects (a scenario wants to
 /// see the 302 itself) and gives up after [`patience`].
 pub fn client() -> reqwest::Client {
