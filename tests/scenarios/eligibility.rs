@@ -1,9 +1,11 @@
-//! Who may take new clients: backups only while no primary can, and
-//! never a draining or unhealthy node.
+//! Who may take new clients, and how many: backups only while no primary
+//! can, never a draining or unhealthy node, and a joining node a share that
+//! ramps up over the slow start.
 
 use serde_json::json;
 use signpost_e2e::dispatcher::{
-    every_redirect_goes_to, push, redirect, report, state_of, steady_dispatcher,
+    backends, dashboard, dispatcher_timed, entry, every_redirect_goes_to, hits, push, redirect,
+    report, state_of, steady_dispatcher,
 };
 use signpost_e2e::{config_file, eventually};
 use signpost_shared::BackendState;
@@ -53,4 +55,33 @@ async fn draining_and_unhealthy_nodes_get_no_new_clients() {
     })
     .await;
     every_redirect_goes_to(&disp, 30, "http://127.0.0.1:7101/").await;
+}
+
+#[tokio::test]
+async fn slow_start_ramps_a_joining_backends_share() {
+    // A ramp long enough that the early sample stays early on a slow machine:
+    // 50 requests within 1.5 s still see at most a quarter of the weight.
+    // Two 6 s ramps back to back: reports must stay fresh for the whole test.
+    let disp = dispatcher_timed("1s", "60s", &["--strategy", "random", "--slow-start", "6s"]).await;
+    backends(&disp, &[("old", 10.0)]).await;
+    eventually("the old backend has ramped up", || async {
+        let view = dashboard(&disp).await;
+        view.backends[0].effective_weight >= 1.0
+    })
+    .await;
+    backends(&disp, &[("old", 10.0), ("new", 10.0)]).await;
+    let early = hits(&disp, 50, "http://new.test/page").await;
+    let new = entry(&disp, "new").await.expect("new is listed");
+    assert!(new.effective_weight < 1.0, "ramp visible on the dashboard");
+    eventually("the new backend has ramped up", || async {
+        let view = dashboard(&disp).await;
+        view.backends.iter().all(|b| b.effective_weight >= 1.0)
+    })
+    .await;
+    let late = hits(&disp, 200, "http://new.test/page").await;
+    assert!(
+        early < 20,
+        "{early} of the first 50 went to the joining backend"
+    );
+    assert!(late > 70, "only {late} of 200 once ramped");
 }

@@ -2,14 +2,16 @@
 //! One test target, one module per theme; each imports the harness
 //! (`signpost_e2e`) only, never another scenario.
 
+mod admin;
 mod agent;
 mod browser;
 mod dashboard;
 mod deploy;
 mod eligibility;
+mod health;
 mod ingest;
 mod lifecycle;
-mod operations;
 mod redirect;
+mod reload;
 mod sticky;
 mod tls;

@@ -178,6 +178,17 @@ pub async fn every_redirect_goes_to(disp: &Proc, n: usize, location: &str) {
     }
 }
 
+/// How many of `n` fresh clients are sent to `location`.
+pub async fn hits(disp: &Proc, n: usize, location: &str) -> usize {
+    let mut hits = 0;
+    for _ in 0..n {
+        if visit(disp, None, None).await.0 == location {
+            hits += 1;
+        }
+    }
+    hits
+}
+
 /// One GET of `/page` with `cookie` and `X-Forwarded-For: forwarded_for`,
 /// if given, which must be a 302: (Location, the `signpost=...` pair it
 /// sets, if any).
