@@ -4,12 +4,14 @@
 //! most headroom. Data flows one way:
 //!
 //! ```text
-//! ingest (poll | push) ─> registry ─> pool snapshot (ArcSwap) ─> strategy ─> 302/307
+//! ingest (poll | push) ─> intake ─> registry ─> pool snapshot (ArcSwap) ─> strategy ─> 302/307
 //! ```
 //!
 //! [`registry`], [`load`], [`pool`] and [`select`] are pure: no clock, no
 //! socket, no environment. [`app`] joins them to the listeners in [`http`]
-//! and the background loops ([`poll`], [`App::maintain`](app::App::maintain)).
+//! and the background loops ([`poll`], [`App::maintain`](app::App::maintain));
+//! every report, pushed or polled, is filed and counted by [`intake`].
+//! [`cli`] is what `main` parses and runs before the runtime starts.
 
 pub mod app;
 pub mod cli;
