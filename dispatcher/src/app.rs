@@ -131,7 +131,9 @@ impl App {
         self.registry().health_targets()
     }
 
-    /// Files a validated report received at `now` and counts the outcome.
+    /// Files a validated report received at `now` and wakes the
+    /// maintenance loop. [`intake::receive`](crate::intake::receive) counts
+    /// the outcome.
     pub fn ingest(
         &self,
         source: Source,
@@ -139,16 +141,11 @@ impl App {
         now: Instant,
     ) -> Result<Observed, IngestError> {
         let observed = self.registry().observe(source, report, now);
-        match &observed {
-            Ok(Observed::Accepted(change)) => {
-                self.metrics.reports_accepted.inc();
-                match change {
-                    Change::Load => self.load_changed.notify_one(),
-                    Change::Membership => self.membership_changed.notify_one(),
-                }
+        if let Ok(Observed::Accepted(change)) = &observed {
+            match change {
+                Change::Load => self.load_changed.notify_one(),
+                Change::Membership => self.membership_changed.notify_one(),
             }
-            Ok(Observed::Replay { .. }) => self.metrics.reject("replay"),
-            Err(err) => self.metrics.reject(err.reason()),
         }
         observed
     }

@@ -4,19 +4,23 @@
 //! most headroom. Data flows one way:
 //!
 //! ```text
-//! ingest (poll | push) ─> registry ─> pool snapshot (ArcSwap) ─> strategy ─> 302/307
+//! ingest (poll | push) ─> intake ─> registry ─> pool snapshot (ArcSwap) ─> strategy ─> 302/307
 //! ```
 //!
 //! [`registry`], [`load`], [`pool`] and [`select`] are pure: no clock, no
 //! socket, no environment. [`app`] joins them to the listeners in [`http`]
-//! and the background loops ([`poll`], [`App::maintain`](app::App::maintain)).
+//! and the background loops ([`poll`], [`App::maintain`](app::App::maintain));
+//! every report, pushed or polled, is filed and counted by [`intake`].
+//! [`cli`] is what `main` parses and runs before the runtime starts.
 
 pub mod app;
 pub mod backend;
+pub mod cli;
 pub mod config;
 mod demo;
 pub mod health;
 pub mod http;
+pub mod intake;
 pub mod load;
 pub mod metrics;
 pub mod poll;
@@ -101,7 +105,7 @@ pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
 
 /// Serves on already-bound `listeners` until `shutdown` is cancelled, then
 /// drains for at most [`SHUTDOWN_GRACE`]. SIGHUP reloads the configuration
-/// from `args`.
+/// from `args` and the TLS certificate from its files.
 pub async fn serve(
     config: Config,
     args: Args,
@@ -116,7 +120,7 @@ pub async fn serve(
         .build()
         .context("build the agent polling client")?;
     let tasks = TaskTracker::new();
-    spawn_background(&tasks, &app, args, client, &shutdown);
+    spawn_background(&tasks, &app, args, client, tls.clone(), &shutdown);
     spawn_listeners(&tasks, &app, listeners, tls, &shutdown);
     tracing::info!(
         strategy = app.strategy_name(),
@@ -136,12 +140,14 @@ pub async fn serve(
 }
 
 /// The loops that keep the pool current: snapshot maintenance, agent
-/// polling (restarted on reload), health checks.
+/// polling (restarted on reload), health checks, and the SIGHUP reload of
+/// the configuration and of `tls`'s certificate.
 fn spawn_background(
     tasks: &TaskTracker,
     app: &Arc<App>,
     args: Args,
     client: reqwest::Client,
+    tls: Option<http::tls::Tls>,
     shutdown: &CancellationToken,
 ) {
     tasks.spawn({
@@ -156,6 +162,7 @@ fn spawn_background(
     tasks.spawn(reload_on_hangup(
         app.clone(),
         args,
+        tls,
         client,
         tasks.clone(),
         shutdown.clone(),
@@ -171,9 +178,6 @@ fn spawn_listeners(
     tls: Option<http::tls::Tls>,
     shutdown: &CancellationToken,
 ) {
-    if let Some(tls) = &tls {
-        tasks.spawn(tls.reload_on_hangup(shutdown.clone()));
-    }
     let public = http::redirect::serve(listeners.public, app.clone(), tls, shutdown.clone());
     tasks.spawn(public);
     let control = http::control::serve(listeners.control, app.clone(), shutdown.clone());
@@ -193,13 +197,16 @@ fn spawn_pollers(
     }
 }
 
-/// Runs the pollers and, on every SIGHUP, reloads the configuration from
+/// Runs the pollers and, on every SIGHUP — the one place the process
+/// listens for it — reloads `tls`'s certificate and the configuration from
 /// `args` through the same checks as `check-config`: a bad file is logged
 /// and the running configuration stays; a good one is swapped in and the
-/// pollers restarted, without dropping a connection.
+/// pollers restarted, without dropping a connection. The certificate is
+/// reloaded whatever the configuration file says.
 async fn reload_on_hangup(
     app: Arc<App>,
     args: Args,
+    tls: Option<http::tls::Tls>,
     client: reqwest::Client,
     tasks: TaskTracker,
     shutdown: CancellationToken,
@@ -214,24 +221,12 @@ async fn reload_on_hangup(
             () = shutdown.cancelled() => return,
             _ = hangups.recv() => {}
         }
-        let config = match Config::load(&args) {
-            Ok(config) => config,
-            Err(errors) => {
-                app.metrics.reload_failed();
-                tracing::error!(
-                    "SIGHUP: new configuration refused, the running one stays:\n{errors}"
-                );
-                continue;
-            }
-        };
-        let restart_only = app.config().restart_only_changes(&config);
-        if !restart_only.is_empty() {
-            tracing::warn!(
-                settings = %restart_only.join(", "),
-                "SIGHUP: these settings change only with a restart; their running values stay"
-            );
+        if let Some(tls) = &tls {
+            tls.reload();
         }
-        app.reload(config);
+        if !reload_config(&app, &args) {
+            continue;
+        }
         pollers.cancel();
         pollers = shutdown.child_token();
         spawn_pollers(&app, &client, &tasks, &pollers);
@@ -241,4 +236,27 @@ async fn reload_on_hangup(
             "SIGHUP: configuration reloaded"
         );
     }
+}
+
+/// Loads the configuration from `args` and swaps it into `app`, warning
+/// about settings only a restart applies; false (logged and counted) when
+/// the new configuration is refused.
+fn reload_config(app: &App, args: &Args) -> bool {
+    let config = match Config::load(args) {
+        Ok(config) => config,
+        Err(errors) => {
+            app.metrics.reload_failed();
+            tracing::error!("SIGHUP: new configuration refused, the running one stays:\n{errors}");
+            return false;
+        }
+    };
+    let restart_only = app.config().restart_only_changes(&config);
+    if !restart_only.is_empty() {
+        tracing::warn!(
+            settings = %restart_only.join(", "),
+            "SIGHUP: these settings change only with a restart; their running values stay"
+        );
+    }
+    app.reload(config);
+    true
 }

@@ -1,40 +1,10 @@
 //! `signpost-dispatcher`: parses the command line and hands over to the lib.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
-use clap::{Parser, Subcommand};
-use signpost_dispatcher::config::{Args, Config};
-
-/// `EX_USAGE` of sysexits.h: a bad command line or config.
-const EX_USAGE: u8 = 64;
-
-/// A load balancer that answers every request with a redirect to the backend
-/// with the most headroom, as reported live by an agent on each node.
-#[derive(Parser)]
-#[command(version, about, long_about = None)]
-struct Cli {
-    #[command(subcommand)]
-    command: Option<Command>,
-    #[command(flatten)]
-    args: Args,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Validate FILE, with the environment and flags before the subcommand
-    /// applied, and exit: 0 when valid, 64 when not
-    CheckConfig {
-        /// The TOML config file
-        file: PathBuf,
-    },
-    /// Run a dispatcher, three agents and three demo backends on loopback
-    Demo {
-        #[command(flatten)]
-        args: Box<Args>,
-    },
-}
+use clap::Parser;
+use signpost_dispatcher::cli::{Cli, Command, EX_USAGE, check_config, runtime, usage_error};
+use signpost_dispatcher::config::Config;
 
 fn main() -> anyhow::Result<ExitCode> {
     let cli = match Cli::try_parse() {
@@ -44,43 +14,20 @@ fn main() -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(if e.use_stderr() { EX_USAGE } else { 0 }));
         }
     };
-    let loaded = match &cli.command {
-        Some(Command::CheckConfig { file }) => Config::check_file(file, &cli.args),
-        Some(Command::Demo { args }) => Config::load(args),
-        None => Config::load(&cli.args),
+    let (args, demo) = match cli.command {
+        Some(Command::CheckConfig { file }) => return Ok(check_config(&file, &cli.args)),
+        Some(Command::Demo { args }) => (*args, true),
+        None => (cli.args, false),
     };
-    let config = match loaded {
+    let config = match Config::load(&args) {
         Ok(config) => config,
-        Err(errors) => {
-            eprintln!("{errors}");
-            return Ok(ExitCode::from(EX_USAGE));
-        }
+        Err(errors) => return Ok(usage_error(errors)),
     };
-    if let Some(Command::CheckConfig { .. }) = cli.command {
-        // Load the certificate too, so ExecStartPre catches a bad PEM.
-        if let Err(err) = signpost_dispatcher::http::tls::Tls::from_config(&config) {
-            eprintln!("{err}");
-            return Ok(ExitCode::from(EX_USAGE));
-        }
-        println!("config ok: {} backends", config.backends.len());
-        return Ok(ExitCode::SUCCESS);
-    }
-    // One worker: a current-thread runtime, which skips work-stealing and
-    // cross-thread wake-ups (the benchmarked setting, pinned to one core).
-    let mut builder = if config.workers == 1 {
-        tokio::runtime::Builder::new_current_thread()
+    let runtime = runtime(config.workers)?;
+    if demo {
+        runtime.block_on(signpost_dispatcher::demo(args))?;
     } else {
-        let mut builder = tokio::runtime::Builder::new_multi_thread();
-        builder.worker_threads(config.workers);
-        builder
-    };
-    let runtime = builder
-        .enable_all()
-        .build()
-        .context("start the tokio runtime")?;
-    match cli.command {
-        Some(Command::Demo { args }) => runtime.block_on(signpost_dispatcher::demo(*args))?,
-        _ => runtime.block_on(signpost_dispatcher::run(config, cli.args))?,
+        runtime.block_on(signpost_dispatcher::run(config, args))?;
     }
     Ok(ExitCode::SUCCESS)
 }

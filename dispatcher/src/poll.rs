@@ -16,6 +16,7 @@ use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
+use crate::intake::{self, Refusal};
 use crate::registry::{Observed, Source};
 
 /// Why one poll failed.
@@ -30,9 +31,9 @@ pub enum PollError {
     /// The body exceeds the report limit.
     #[error("report body exceeds {MAX_REPORT_BYTES} bytes")]
     TooLarge,
-    /// The body is not a valid report.
+    /// The body is not a valid report (counted as a rejected report too).
     #[error(transparent)]
-    Report(#[from] ReportError),
+    Report(ReportError),
 }
 
 /// Polls the agent of configured backend `slot` until `shutdown`.
@@ -50,20 +51,16 @@ pub async fn run(
     let mut failures = 0u32;
     loop {
         let started = Instant::now();
-        match fetch(&client, &url, timeout).await {
-            Ok(report) => {
+        match poll_once(&app, slot, &agent, &client, &url, timeout).await {
+            Ok(()) => {
                 if failures > 0 {
                     tracing::info!(%agent, after = failures, "agent answers again");
                 }
                 failures = 0;
-                file(&app, slot, &agent, report);
             }
             Err(err) => {
                 failures += 1;
                 app.metrics.poll_failed();
-                if let PollError::Report(report) = &err {
-                    app.metrics.reject(report.reason());
-                }
                 if failures == 1 {
                     tracing::warn!(%agent, error = %err, "agent poll failed; backing off");
                 }
@@ -90,11 +87,38 @@ pub fn backoff(interval: Duration, ceiling: Duration, failures: u32) -> Duration
     base.mul_f64(rand::rng().random_range(0.9..1.1))
 }
 
-async fn fetch(
+/// Fetches the report of configured backend `slot` from `url` and hands it
+/// to [`intake::receive`]. An error is a failed poll (which backs off); a
+/// report the registry refuses is not: the agent answered, and the refusal
+/// is logged and counted.
+async fn poll_once(
+    app: &App,
+    slot: usize,
+    agent: &str,
     client: &reqwest::Client,
     url: &str,
     timeout: Duration,
-) -> Result<LoadReport, PollError> {
+) -> Result<(), PollError> {
+    let body = fetch_body(client, url, timeout).await?;
+    let report = LoadReport::from_json(&body).map_err(Refusal::from);
+    match intake::receive(app, Source::Poll(slot), report, Instant::now()) {
+        Ok(Observed::Accepted(_)) => {}
+        Ok(Observed::Replay { seq, .. }) => {
+            tracing::debug!(%agent, seq, "agent served the same sample again");
+        }
+        Err(Refusal::Report(err)) => return Err(PollError::Report(err)),
+        Err(err) => tracing::warn!(%agent, error = %err, "polled report refused"),
+    }
+    Ok(())
+}
+
+/// The body of `GET url`, at most [`MAX_REPORT_BYTES`] of it, within
+/// `timeout`.
+async fn fetch_body(
+    client: &reqwest::Client,
+    url: &str,
+    timeout: Duration,
+) -> Result<Vec<u8>, PollError> {
     let mut response = client.get(url).timeout(timeout).send().await?;
     if !response.status().is_success() {
         return Err(PollError::Status(response.status()));
@@ -112,17 +136,7 @@ async fn fetch(
         }
         body.extend_from_slice(&chunk);
     }
-    Ok(LoadReport::from_json(&body)?)
-}
-
-fn file(app: &App, slot: usize, agent: &str, report: LoadReport) {
-    match app.ingest(Source::Poll(slot), report, Instant::now()) {
-        Ok(Observed::Accepted(_)) => {}
-        Ok(Observed::Replay { seq, .. }) => {
-            tracing::debug!(%agent, seq, "agent served the same sample again");
-        }
-        Err(err) => tracing::warn!(%agent, error = %err, "polled report refused"),
-    }
+    Ok(body)
 }
 
 #[cfg(test)]

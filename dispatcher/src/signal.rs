@@ -1,5 +1,5 @@
 //! Process signals: SIGINT and SIGTERM ask for a graceful shutdown,
-//! SIGHUP for a configuration reload.
+//! SIGHUP for a reload (configuration and TLS certificate, one path).
 
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;

@@ -13,9 +13,8 @@ use axum::Router;
 use axum::response::Html;
 use axum::routing::get;
 use serde_json::{Value, json};
+use signpost_e2e::dispatcher::{control, dashboard, push};
 use signpost_e2e::{Proc, client, config_file, eventually, eventually_some, scaled};
-
-use super::dispatcher::{dashboard, push};
 use tokio::process::Command;
 
 const BROWSER: &str = "chromium";
@@ -191,11 +190,7 @@ async fn the_page_renders_every_backend_with_its_live_state_in_chromium() {
         .await;
 
     // The page itself, without a browser.
-    let response = client()
-        .get(disp.url("control") + "/")
-        .send()
-        .await
-        .expect("GET /");
+    let response = control(&disp, "/").await;
     assert_eq!(response.status(), 200);
     assert_eq!(
         response.headers()["content-type"],
@@ -277,11 +272,8 @@ async fn the_page_says_so_when_the_view_is_unreachable() {
         .listeners(2)
         .spawn()
         .await;
-    let html = client()
-        .get(disp.url("control") + "/")
-        .send()
+    let html = control(&disp, "/")
         .await
-        .expect("GET /")
         .text()
         .await
         .expect("read the page");

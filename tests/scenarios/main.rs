@@ -1,10 +1,17 @@
 //! End-to-end scenarios: the real binaries on ephemeral loopback ports.
-//! One test target, one module per binary.
+//! One test target, one module per theme; each imports the harness
+//! (`signpost_e2e`) only, never another scenario.
 
+mod admin;
 mod agent;
 mod browser;
+mod dashboard;
 mod deploy;
-mod dispatcher;
-mod operations;
+mod eligibility;
+mod health;
+mod ingest;
+mod lifecycle;
+mod redirect;
+mod reload;
 mod sticky;
 mod tls;

@@ -2,63 +2,14 @@
 //! replicas) and client addresses.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use reqwest::StatusCode;
 use serde_json::json;
-use signpost_e2e::{Proc, client, eventually};
-
-use super::dispatcher::{push, report, steady_dispatcher};
+use signpost_e2e::dispatcher::{
+    backends, dashboard, next_seq, push, report, state_of, steady_dispatcher, visit,
+};
+use signpost_e2e::{Proc, eventually};
 
 const SECRET: &str = "e2e-shared-cookie-secret-0123456789";
-
-/// One GET with `cookie`: (Location, the `signpost=...` pair it sets, if any).
-pub(crate) async fn get(
-    disp: &Proc,
-    cookie: Option<&str>,
-    forwarded_for: Option<&str>,
-) -> (String, Option<String>) {
-    let mut request = client().get(disp.url("public") + "/page");
-    if let Some(cookie) = cookie {
-        request = request.header("cookie", cookie);
-    }
-    if let Some(ip) = forwarded_for {
-        request = request.header("x-forwarded-for", ip);
-    }
-    let response = request.send().await.expect("GET public");
-    assert_eq!(response.status(), StatusCode::FOUND);
-    let location = response.headers()["location"]
-        .to_str()
-        .expect("ASCII")
-        .to_owned();
-    let set = response.headers().get("set-cookie").map(|v| {
-        let v = v.to_str().expect("ASCII cookie");
-        v[..v.find(';').unwrap_or(v.len())].to_owned()
-    });
-    (location, set)
-}
-
-/// A `seq` higher than any pushed before by this test process, so a push
-/// is never dropped as a replay.
-pub(crate) fn next_seq() -> u64 {
-    static SEQ: AtomicU64 = AtomicU64::new(1);
-    SEQ.fetch_add(1, Ordering::Relaxed)
-}
-
-/// Pushes `ids` (with cpu figures) to `disp` and waits until all are in the
-/// pool. Every push carries a new `seq`, so pushing a node again refreshes
-/// it rather than being dropped as a replay.
-pub(crate) async fn backends(disp: &Proc, ids: &[(&str, f64)]) {
-    for (id, cpu) in ids {
-        let mut r = report(id, &format!("http://{id}.test"), next_seq());
-        r["cpu_percent"] = json!(cpu);
-        assert_eq!(push(disp, &r).await, 200);
-    }
-    eventually("every backend is eligible", || async {
-        super::dispatcher::dashboard(disp).await.eligible == ids.len()
-    })
-    .await;
-}
 
 fn cookie_args() -> Vec<&'static str> {
     vec![
@@ -76,13 +27,13 @@ async fn a_cookie_pins_the_client_even_to_the_busiest_node() {
     let disp = steady_dispatcher(&cookie_args()).await;
     backends(&disp, &[("busy", 95.0), ("idle", 2.0)]).await;
     // A client without a cookie gets one with its redirect.
-    let (_, set) = get(&disp, None, None).await;
+    let (_, set) = visit(&disp, None, None).await;
     let set = set.expect("the first redirect pins the client");
     assert!(set.starts_with("signpost="), "{set}");
     // A cookie for the busy node keeps that client there, with no new cookie.
     let busy_cookie = cookie_for(&disp, "busy").await;
     for _ in 0..20 {
-        let (location, set) = get(&disp, Some(&busy_cookie), None).await;
+        let (location, set) = visit(&disp, Some(&busy_cookie), None).await;
         assert_eq!(location, "http://busy.test/page");
         assert_eq!(set, None, "a valid pin is not re-issued");
     }
@@ -96,7 +47,7 @@ async fn forged_unknown_and_stale_pins_are_replaced() {
     let forged = format!("{}0", &valid_a[..valid_a.len() - 1]);
     let unknown = valid_a.replace("signpost=a.", "signpost=zz.");
     for bad in [forged.as_str(), unknown.as_str(), "signpost=garbage"] {
-        let (_, set) = get(&disp, Some(bad), None).await;
+        let (_, set) = visit(&disp, Some(bad), None).await;
         let set = set.unwrap_or_else(|| panic!("{bad} was honoured"));
         assert!(
             set == valid_a || set == cookie_for(&disp, "b").await,
@@ -108,7 +59,7 @@ async fn forged_unknown_and_stale_pins_are_replaced() {
     leaving["state"] = json!("maintenance");
     push(&disp, &leaving).await;
     eventually("a leaves the pool", || async {
-        let (location, set) = get(&disp, Some(&valid_a), None).await;
+        let (location, set) = visit(&disp, Some(&valid_a), None).await;
         location == "http://b.test/page" && set.is_some()
     })
     .await;
@@ -123,16 +74,15 @@ async fn draining_nodes_keep_pinned_clients_only() {
     draining["state"] = json!("draining");
     push(&disp, &draining).await;
     eventually("a is draining", || async {
-        super::dispatcher::state_of(&disp, "a").await
-            == Some(signpost_shared::BackendState::Draining)
+        state_of(&disp, "a").await == Some(signpost_shared::BackendState::Draining)
     })
     .await;
     for _ in 0..10 {
         assert_eq!(
-            get(&disp, Some(&pinned_to_a), None).await.0,
+            visit(&disp, Some(&pinned_to_a), None).await.0,
             "http://a.test/page"
         );
-        assert_eq!(get(&disp, None, None).await.0, "http://b.test/page");
+        assert_eq!(visit(&disp, None, None).await.0, "http://b.test/page");
     }
 }
 
@@ -143,10 +93,10 @@ async fn replicas_with_the_same_secret_honour_each_others_cookies() {
     for disp in [&one, &two] {
         backends(disp, &[("a", 10.0), ("b", 10.0)]).await;
     }
-    let (first, set) = get(&one, None, None).await;
+    let (first, set) = visit(&one, None, None).await;
     let cookie = set.expect("replica one pins the client");
     for _ in 0..10 {
-        let (location, set) = get(&two, Some(&cookie), None).await;
+        let (location, set) = visit(&two, Some(&cookie), None).await;
         assert_eq!(location, first, "replica two honours replica one's pin");
         assert_eq!(set, None);
     }
@@ -159,7 +109,7 @@ async fn replicas_with_the_same_secret_honour_each_others_cookies() {
     ])
     .await;
     backends(&stranger, &[("a", 10.0), ("b", 10.0)]).await;
-    assert!(get(&stranger, Some(&cookie), None).await.1.is_some());
+    assert!(visit(&stranger, Some(&cookie), None).await.1.is_some());
 }
 
 #[tokio::test]
@@ -177,9 +127,9 @@ async fn ip_stickiness_is_stable_and_moves_only_the_leavers_clients() {
     let clients: Vec<String> = (1..=40).map(|i| format!("198.51.100.{i}")).collect();
     let mut before = HashMap::new();
     for ip in &clients {
-        let (first, _) = get(&disp, None, Some(ip)).await;
+        let (first, _) = visit(&disp, None, Some(ip)).await;
         for _ in 0..2 {
-            assert_eq!(get(&disp, None, Some(ip)).await.0, first, "{ip} moved");
+            assert_eq!(visit(&disp, None, Some(ip)).await.0, first, "{ip} moved");
         }
         before.insert(ip.clone(), first);
     }
@@ -193,11 +143,11 @@ async fn ip_stickiness_is_stable_and_moves_only_the_leavers_clients() {
     leaving["state"] = json!("maintenance");
     push(&disp, &leaving).await;
     eventually("b leaves", || async {
-        super::dispatcher::dashboard(&disp).await.eligible == 2
+        dashboard(&disp).await.eligible == 2
     })
     .await;
     for ip in &clients {
-        let (now, _) = get(&disp, None, Some(ip)).await;
+        let (now, _) = visit(&disp, None, Some(ip)).await;
         if before[ip] != "http://b.test/page" {
             assert_eq!(now, before[ip], "{ip} was not on b but moved");
         } else {
@@ -210,7 +160,7 @@ async fn ip_stickiness_is_stable_and_moves_only_the_leavers_clients() {
 async fn cookie_for(disp: &Proc, id: &str) -> String {
     let want = format!("http://{id}.test/page");
     signpost_e2e::eventually_some(&format!("a redirect pinning to {id}"), || async {
-        let (location, set) = get(disp, None, None).await;
+        let (location, set) = visit(disp, None, None).await;
         (location == want).then_some(set?)
     })
     .await

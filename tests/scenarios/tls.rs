@@ -9,8 +9,10 @@ use std::time::Duration;
 use reqwest::{StatusCode, Version};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
-use signpost_e2e::{Proc, client, cut_off, eventually, eventually_some, scaled};
-use tokio::io::AsyncWriteExt;
+use signpost_e2e::dispatcher::{push, report};
+use signpost_e2e::{
+    Proc, client, cut_off, cut_off_after_half_a_head, eventually, eventually_some, scaled,
+};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
@@ -114,8 +116,8 @@ fn tls_connector(cert_pem: &str) -> TlsConnector {
 
 /// Pushes a fresh report for `web-1` over the plain control listener.
 async fn push_backend(disp: &Proc) {
-    let report = super::dispatcher::report("web-1", "http://127.0.0.1:8001", 1);
-    assert_eq!(super::dispatcher::push(disp, &report).await, StatusCode::OK);
+    let report = report("web-1", "http://127.0.0.1:8001", 1);
+    assert_eq!(push(disp, &report).await, StatusCode::OK);
 }
 
 /// `https://<public>/<path>`.
@@ -172,11 +174,8 @@ async fn stalled_handshakes_and_slow_heads_are_cut_off() {
         .connect(name, tcp)
         .await
         .expect("TLS handshake");
-    slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
-        .await
-        .unwrap();
     assert!(
-        cut_off(&mut slow, scaled(Duration::from_secs(5))).await,
+        cut_off_after_half_a_head(&mut slow, "/", scaled(Duration::from_secs(5))).await,
         "a TLS client dribbling a request head was not cut off"
     );
 }

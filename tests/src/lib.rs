@@ -12,12 +12,15 @@
 //! - [`Stub`]: a tiny HTTP server that records requests and answers with a
 //!   settable status and body (a push target, a probed app, a fake agent);
 //! - [`metric`]: match one sample in a Prometheus text body;
-//! - [`client`]: reqwest without redirect following, to see the 302 itself.
+//! - [`client`]: reqwest without redirect following, to see the 302 itself;
+//! - [`dispatcher`]: drive a real dispatcher — start it, push reports,
+//!   follow its redirects, read its dashboard and metrics.
 //!
 //! Binaries are found beside the test executable and built once per test
 //! process (`cargo build -p <bin> --bin <bin>`), so `cargo test --workspace`
 //! alone always tests fresh binaries.
 
+pub mod dispatcher;
 mod metrics;
 mod proc;
 mod stub;
@@ -103,6 +106,23 @@ pub async fn cut_off(stream: &mut (impl tokio::io::AsyncRead + Unpin), bound: Du
     tokio::time::timeout(bound, stream.read_to_end(&mut sink))
         .await
         .is_ok()
+}
+
+/// Sends half a request head on `stream`, then nothing: whether the
+/// server hangs up within `bound` (pass it through [`scaled`]), as it must
+/// on a client that never finishes its request.
+pub async fn cut_off_after_half_a_head(
+    stream: &mut (impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin),
+    path: &str,
+    bound: Duration,
+) -> bool {
+    use tokio::io::AsyncWriteExt as _;
+    let head = format!("GET {path} HTTP/1.1\r\nHost: x\r\n");
+    stream
+        .write_all(head.as_bytes())
+        .await
+        .expect("send half a request head");
+    cut_off(stream, bound).await
 }
 
 /// An HTTP client for scenarios: follows no redirects (a scenario wants to

@@ -35,6 +35,7 @@ use tracing::Level;
 use super::deadline::Deadline;
 use super::error::ApiError;
 use crate::app::App;
+use crate::intake::{self, Refusal};
 use crate::registry::{Observed, Source};
 
 /// Serves the control API on `listener` until `shutdown`, then lets
@@ -137,7 +138,7 @@ where
 }
 
 /// Reads, checks and files one pushed report; the answer's body, or why
-/// it was refused (counted in the metrics and logged).
+/// it was refused (counted by [`intake::receive`], and logged).
 async fn file_report<B>(app: &App, request: Request<B>) -> Result<&'static str, ApiError>
 where
     B: Body<Data = Bytes>,
@@ -147,26 +148,19 @@ where
     if !authorized(&parts.headers, app.config().token.as_deref()) {
         return Err(ApiError::Unauthorized);
     }
-    let refuse = |err: ApiError, reason: &'static str| {
-        app.metrics.reject(reason);
-        tracing::warn!(error = %err, "pushed report refused");
-        err
+    let report = match Limited::new(body, MAX_REPORT_BYTES).collect().await {
+        Ok(body) => LoadReport::from_json(&body.to_bytes()).map_err(Refusal::from),
+        Err(err) if err.is::<LengthLimitError>() => Err(Refusal::TooLarge),
+        Err(err) => Err(Refusal::Body(err.to_string())),
     };
-    let body = match Limited::new(body, MAX_REPORT_BYTES).collect().await {
-        Ok(body) => body.to_bytes(),
-        Err(err) if err.is::<LengthLimitError>() => {
-            return Err(refuse(ApiError::TooLarge(MAX_REPORT_BYTES), "too_large"));
-        }
-        Err(err) => return Err(refuse(ApiError::Body(err.to_string()), "body")),
-    };
-    let report = LoadReport::from_json(&body).map_err(|err| {
-        let reason = err.reason();
-        refuse(err.into(), reason)
-    })?;
     // Only a debug line needs the id once the report is filed; a refusal's
     // error names the node itself.
-    let node = tracing::enabled!(Level::DEBUG).then(|| report.node_id.clone());
-    match app.ingest(Source::Push, report, Instant::now()) {
+    let node = report
+        .as_ref()
+        .ok()
+        .filter(|_| tracing::enabled!(Level::DEBUG))
+        .map(|report| report.node_id.clone());
+    match intake::receive(app, Source::Push, report, Instant::now()) {
         Ok(Observed::Accepted(_)) => Ok(ACCEPTED),
         Ok(Observed::Replay { seq, latest }) => {
             tracing::debug!(
@@ -177,9 +171,10 @@ where
             );
             Ok(IGNORED_REPLAY)
         }
-        Err(err) => {
+        Err(refusal) => {
+            let err = ApiError::from(refusal);
             tracing::warn!(error = %err, "pushed report refused");
-            Err(err.into())
+            Err(err)
         }
     }
 }

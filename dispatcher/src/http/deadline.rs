@@ -29,7 +29,7 @@ use tokio::time::{Instant, Sleep, sleep_until};
 pub(crate) struct Deadline<S> {
     stream: S,
     /// Boxed once per connection: hyper wants an `Unpin` socket.
-    sleep: Pin<Box<Sleep>>,
+    timer: Pin<Box<Sleep>>,
     timeout: Duration,
     last_write: Instant,
 }
@@ -43,7 +43,7 @@ impl<S> Deadline<S> {
         let now = Instant::now();
         Self {
             stream,
-            sleep: Box::pin(sleep_until(now + timeout)),
+            timer: Box::pin(sleep_until(now + timeout)),
             timeout,
             last_write: now,
         }
@@ -55,15 +55,15 @@ impl<S> Deadline<S> {
     /// connection never looks at the clock here.
     fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
         loop {
-            ready!(self.sleep.as_mut().poll(cx));
+            ready!(self.timer.as_mut().poll(cx));
             let due = self.last_write + self.timeout;
-            if due <= self.sleep.deadline() {
+            if due <= self.timer.deadline() {
                 return Poll::Ready(io::Error::new(
                     io::ErrorKind::TimedOut,
                     "nothing was written to the client within the client timeout",
                 ));
             }
-            self.sleep.as_mut().reset(due);
+            self.timer.as_mut().reset(due);
         }
     }
 

@@ -5,8 +5,8 @@ use axum::Json;
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use http::header::WWW_AUTHENTICATE;
-use signpost_shared::ReportError;
 
+use crate::intake::Refusal;
 use crate::registry::{IngestError, UnknownNode};
 
 /// Why a control request failed. Bodies are `{"error": "..."}`.
@@ -15,18 +15,10 @@ pub enum ApiError {
     /// No or wrong bearer token.
     #[error("missing or invalid bearer token")]
     Unauthorized,
-    /// The body exceeds the report limit.
-    #[error("report body exceeds {0} bytes")]
-    TooLarge(usize),
-    /// The body could not be read.
-    #[error("could not read body: {0}")]
-    Body(String),
-    /// The report is invalid.
+    /// A pushed report was refused (too large, unreadable, invalid, or
+    /// valid but not fileable).
     #[error(transparent)]
-    Report(#[from] ReportError),
-    /// The report is valid but cannot be filed.
-    #[error(transparent)]
-    Ingest(#[from] IngestError),
+    Refused(#[from] Refusal),
     /// The admin API named an unknown backend.
     #[error(transparent)]
     UnknownNode(#[from] UnknownNode),
@@ -43,10 +35,9 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::Body(_) | ApiError::Report(_) => StatusCode::BAD_REQUEST,
-            ApiError::Ingest(IngestError::IdConflict(_)) => StatusCode::CONFLICT,
-            ApiError::Ingest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Refused(Refusal::TooLarge) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Refused(Refusal::Ingest(IngestError::IdConflict(_))) => StatusCode::CONFLICT,
+            ApiError::Refused(_) => StatusCode::BAD_REQUEST,
             ApiError::UnknownNode(_) | ApiError::UnknownAction(_) => StatusCode::NOT_FOUND,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

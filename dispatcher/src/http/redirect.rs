@@ -54,8 +54,8 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) {
     let config = app.config();
-    let mut builder = http1::Builder::new();
-    builder
+    let mut http = http1::Builder::new();
+    http
         // `Deadline` below enforces the client timeout, one timer per connection.
         .header_read_timeout(None)
         .max_header_size(config.max_header_bytes)
@@ -65,9 +65,9 @@ pub async fn serve(
         // Redirect responses are tiny; send them without waiting for Nagle.
         let _ = stream.set_nodelay(true);
         let app = app.clone();
-        let client = peer.ip();
+        let client_ip = peer.ip();
         let service = service_fn(move |request| {
-            std::future::ready(Ok::<_, Infallible>(respond(&app, client, &request)))
+            std::future::ready(Ok::<_, Infallible>(respond(&app, client_ip, &request)))
         });
         let stream = Deadline::new(stream, config.client_timeout);
         if let Some(tls) = &tls {
@@ -75,7 +75,7 @@ pub async fn serve(
             super::spawn_connection(connection, peer, "public");
             continue;
         }
-        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
         super::spawn_connection(connection, peer, "public");
     }
     drop(listener);
@@ -87,7 +87,8 @@ pub async fn serve(
 pub fn respond<B>(app: &App, peer: IpAddr, request: &Request<B>) -> Response<Full<Bytes>> {
     let pool = app.pool();
     let policy = pool.policy();
-    let choice = select::Request {
+    // What the strategy sees of this request.
+    let wanted = select::Request {
         client: sticky::client_ip(peer, request.headers(), &policy.trusted),
         headers: request.headers(),
     };
@@ -95,11 +96,11 @@ pub fn respond<B>(app: &App, peer: IpAddr, request: &Request<B>) -> Response<Ful
     let chosen = RNG.with(|rng| {
         let rng = &mut *rng.borrow_mut();
         if rand::Rng::next_u64(rng) & PICK_SAMPLE_MASK == 0 {
-            let chosen = pool.choose(&choice, now, rng);
+            let chosen = pool.choose(&wanted, now, rng);
             app.metrics.observe_pick(now.elapsed());
             chosen
         } else {
-            pool.choose(&choice, now, rng)
+            pool.choose(&wanted, now, rng)
         }
     });
     let (backend, pin) = match chosen {

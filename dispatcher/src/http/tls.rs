@@ -11,9 +11,10 @@
 //! Plain HTTP never enters this module.
 //!
 //! The certificate is a [`ResolvesServerCert`] over an [`ArcSwap`]: every
-//! handshake loads the current one, and SIGHUP
-//! ([`Tls::reload_on_hangup`]) reads the files again and swaps the new pair
-//! in. A reload that fails is logged and the old certificate stays.
+//! handshake loads the current one, and SIGHUP (the one reload path, in
+//! the lib's `reload_on_hangup`, calls [`Tls::reload`]) reads the files
+//! again and swaps the new pair in. A reload that fails is logged and the
+//! old certificate stays.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -37,9 +38,7 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls::{InconsistentKeys, ServerConfig};
 use tokio::net::TcpStream;
-use tokio::signal::unix::{SignalKind, signal};
 use tokio_rustls::TlsAcceptor;
-use tokio_util::sync::CancellationToken;
 
 use super::deadline::Deadline;
 use crate::config::{Config, TlsConfig};
@@ -52,7 +51,7 @@ const ALPN: [&[u8]; 2] = [b"h2", b"http/1.1"];
 #[derive(Clone)]
 pub struct Tls {
     acceptor: TlsAcceptor,
-    certs: Arc<Certs>,
+    cert: Arc<ReloadableCert>,
     http: Arc<auto::Builder<TokioExecutor>>,
 }
 
@@ -114,7 +113,7 @@ impl Tls {
             return Ok(None);
         };
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let certs = Arc::new(Certs {
+        let cert = Arc::new(ReloadableCert {
             current: ArcSwap::from_pointee(load(files, &provider)?),
             files: files.clone(),
             provider: provider.clone(),
@@ -123,7 +122,7 @@ impl Tls {
             .with_safe_default_protocol_versions()
             .map_err(TlsError::Settings)?
             .with_no_client_auth()
-            .with_cert_resolver(certs.clone());
+            .with_cert_resolver(cert.clone());
         server.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
 
         let mut http = auto::Builder::new(TokioExecutor::new());
@@ -140,7 +139,7 @@ impl Tls {
             .keep_alive_interval(config.client_timeout);
         Ok(Some(Tls {
             acceptor: TlsAcceptor::from(Arc::new(server)),
-            certs,
+            cert,
             http: Arc::new(http),
         }))
     }
@@ -173,43 +172,25 @@ impl Tls {
         }
     }
 
-    /// Reloads the certificate and key from their files on every SIGHUP
-    /// until `shutdown`. A reload that fails is logged and the certificate
-    /// in use stays.
-    pub fn reload_on_hangup(
-        &self,
-        shutdown: CancellationToken,
-    ) -> impl Future<Output = ()> + use<> {
-        let certs = self.certs.clone();
-        async move {
-            let mut hangup = match signal(SignalKind::hangup()) {
-                Ok(hangup) => hangup,
-                Err(err) => {
-                    tracing::error!(error = %err, "cannot install the SIGHUP handler; TLS certificate reload is off");
-                    return;
-                }
-            };
-            loop {
-                tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    Some(()) = hangup.recv() => certs.reload(),
-                }
-            }
-        }
+    /// Reads the certificate and key from their files again and swaps the
+    /// pair in for new handshakes; the SIGHUP path calls it. A reload that
+    /// fails is logged and the certificate in use stays.
+    pub fn reload(&self) {
+        self.cert.reload();
     }
 }
 
 /// The certificate in use, swapped whole on reload.
 #[derive(Debug)]
-struct Certs {
+struct ReloadableCert {
     current: ArcSwap<CertifiedKey>,
     files: TlsConfig,
     provider: Arc<CryptoProvider>,
 }
 
-// === impl Certs ===
+// === impl ReloadableCert ===
 
-impl Certs {
+impl ReloadableCert {
     /// Reads the files again and swaps the pair in, or logs why not. The
     /// files are a few KiB, read once per signal: blocking is harmless.
     fn reload(&self) {
@@ -225,7 +206,7 @@ impl Certs {
     }
 }
 
-impl ResolvesServerCert for Certs {
+impl ResolvesServerCert for ReloadableCert {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         Some(self.current.load_full())
     }
