@@ -56,6 +56,7 @@ impl Registry {
             epoch,
         );
         self.mean_busy = self.mean_busy(now, metric);
+        self.centre_capacities(now);
         let projector = projector.with_shares(self.note_shares(now, metric));
         self.projector = Some(projector);
         let mut members = Members {
@@ -106,6 +107,28 @@ impl Registry {
             .filter_map(|n| n.models.capacity.busy())
             .fold((0.0, 0.0), |(sum, count), busy| (sum + busy, count + 1.0));
         (count > 0.0).then(|| sum / count)
+    }
+
+    /// Re-centres the ready nodes' capacity steps on their median.
+    fn centre_capacities(&mut self, now: Instant) {
+        let stale_after = self.settings.stale_after;
+        let ready = |n: &Node| n.state(stale_after, now) == BackendState::Ready;
+        let mut steps: Vec<i32> = self
+            .nodes
+            .iter()
+            .filter(|n| ready(n))
+            .map(|n| n.models.capacity.step())
+            .collect();
+        if steps.is_empty() {
+            return;
+        }
+        let middle = steps.len() / 2;
+        let median = *steps.select_nth_unstable(middle).1;
+        if median != 0 {
+            for node in self.nodes.iter_mut().filter(|n| ready(n)) {
+                node.models.capacity.shift(-median);
+            }
+        }
     }
 
     /// Notes every node's share of new clients at `now` (0 unless it is
