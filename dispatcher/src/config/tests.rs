@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{CommandFactory, Parser};
 
+use super::error::{env_of, flag_of};
 use super::*;
 
 const FILE: &str = "test.toml";
