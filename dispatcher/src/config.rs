@@ -27,6 +27,10 @@
 //! | `--trust-forwarded CIDR` (repeatable) | `SIGNPOST_TRUST_FORWARDED` (comma-separated) | `trust_forwarded = [..]` | none (never trusted) |
 //! | `--token` | `SIGNPOST_TOKEN` | `token` | none |
 //! | `--admin-token` | `SIGNPOST_ADMIN_TOKEN` | `admin_token` | none |
+//! | `--admin-uses-push-token` | `SIGNPOST_ADMIN_USES_PUSH_TOKEN` | `admin_uses_push_token` | `false` |
+//! | `--insecure-open-control` | `SIGNPOST_INSECURE_OPEN_CONTROL` | `insecure_open_control` | `false` |
+//! | `--allow-backend PATTERN` (repeatable) | `SIGNPOST_ALLOW_BACKEND` (comma-separated) | `allow_backend = [..]` | none (any URL) |
+//! | `--max-nodes` | `SIGNPOST_MAX_NODES` | `max_nodes` | `10000` |
 //! | `--redirect-code` | `SIGNPOST_REDIRECT_CODE` | `redirect_code` | `302` |
 //! | `--redirect-code-other` | `SIGNPOST_REDIRECT_CODE_OTHER` | `redirect_code_other` | `307` |
 //! | `--slow-start` | `SIGNPOST_SLOW_START` | `slow_start` | `10s` |
@@ -51,12 +55,19 @@
 //! the file's `agents`, which `--agent` replaces) come after them.
 //! Relative `tls_cert` and `tls_key` paths in the file are relative to the
 //! file's folder. `deploy/examples/dispatcher.toml` shows every key.
+//!
+//! A control listener beyond loopback is closed by default: it needs a push
+//! token and a distinct admin token, each at least 16 bytes, unless
+//! `--insecure-open-control` says otherwise; no secret may be a placeholder
+//! shipped in `deploy/` (rules in `config/secure.rs`).
 
+mod allow;
 mod args;
 mod backend;
 mod error;
 mod file;
 mod resolve;
+mod secure;
 #[cfg(test)]
 mod tests;
 mod values;
@@ -65,6 +76,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use allow::{AllowList, BackendPattern};
 pub use args::*;
 pub use error::{ConfigError, ConfigErrors, Location};
 pub use file::FileConfig;
@@ -99,8 +111,15 @@ pub struct Config {
     pub trust_forwarded: Vec<ipnet::IpNet>,
     /// Bearer token agents must present to push.
     pub token: Option<String>,
-    /// Bearer token of the admin API.
+    /// Bearer token of the admin API (the push token when
+    /// `admin_uses_push_token` is set and no admin token is).
     pub admin_token: Option<String>,
+    /// Serve a non-loopback control listener without tokens.
+    pub insecure_open_control: bool,
+    /// Where reports may send clients; empty allows every URL.
+    pub allow_backend: AllowList,
+    /// Most nodes known at once.
+    pub max_nodes: usize,
     /// Status for GET and HEAD redirects.
     pub redirect_code: u16,
     /// Status for every other method.

@@ -46,9 +46,28 @@ impl ApiError {
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Body(_) | ApiError::Report(_) => StatusCode::BAD_REQUEST,
             ApiError::Ingest(IngestError::IdConflict(_)) => StatusCode::CONFLICT,
+            ApiError::Ingest(IngestError::TooManyNodes(_)) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Ingest(IngestError::NotAllowed(_)) => StatusCode::FORBIDDEN,
             ApiError::Ingest(_) => StatusCode::BAD_REQUEST,
             ApiError::UnknownNode(_) | ApiError::UnknownAction(_) => StatusCode::NOT_FOUND,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl ApiError {
+    /// A short, fixed label for `signpost_control_refused_total{reason}`:
+    /// a refused report's own reason, or what else went wrong.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::TooLarge(_) => "too_large",
+            ApiError::Body(_) => "body",
+            ApiError::Report(err) => err.reason(),
+            ApiError::Ingest(err) => err.reason(),
+            ApiError::UnknownNode(_) => "unknown_node",
+            ApiError::UnknownAction(_) => "unknown_action",
+            ApiError::Internal(_) => "internal",
         }
     }
 }
