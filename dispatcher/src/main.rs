@@ -62,6 +62,9 @@ fn main() -> anyhow::Result<ExitCode> {
             eprintln!("{err}");
             return Ok(ExitCode::from(EX_USAGE));
         }
+        for warning in config.security_warnings() {
+            eprintln!("warning: {warning}");
+        }
         println!("config ok: {} backends", config.backends.len());
         return Ok(ExitCode::SUCCESS);
     }

@@ -6,5 +6,6 @@ mod browser;
 mod deploy;
 mod dispatcher;
 mod operations;
+mod security;
 mod sticky;
 mod tls;
