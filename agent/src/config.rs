@@ -13,7 +13,10 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use serde::Deserialize;
-use signpost_shared::{MAX_WEIGHT, validate_node_id, validate_url};
+use signpost_shared::{
+    MAKE_TOKEN, MAX_WEIGHT, MIN_TOKEN_LEN, PLACEHOLDER, is_placeholder, validate_node_id,
+    validate_url,
+};
 
 /// Default `--listen`: loopback, so `/drain` and `/ready` are not exposed.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9101";
@@ -275,9 +278,10 @@ impl Config {
         for url in &dispatchers {
             check("dispatcher", validate_url(url).map_err(|e| e.to_string()));
         }
+        let listen = args.listen.or(file.listen).unwrap_or_else(default_listen);
         let token = args.token.or(file.token);
-        if token.as_deref() == Some("") {
-            check("token", Err("must not be empty".into()));
+        if let Some(token) = &token {
+            check("token", check_token(token, listen));
         }
         let backend_health = args.backend_health.or(file.backend_health);
         if let Some(url) = &backend_health {
@@ -288,7 +292,7 @@ impl Config {
             return Err(ConfigError::Invalid(problems));
         }
         Ok(Config {
-            listen: args.listen.or(file.listen).unwrap_or_else(default_listen),
+            listen,
             advertise,
             advertise_port,
             node_id: node_id.unwrap_or_default(),
@@ -317,6 +321,30 @@ fn default_listen() -> SocketAddr {
 /// The port clients connect to at `url`, explicit or implied by the scheme.
 fn url_port(url: &str) -> Option<u16> {
     reqwest::Url::parse(url).ok()?.port_or_known_default()
+}
+
+/// A token must not be empty nor a placeholder from `deploy/`; when the
+/// agent listens beyond loopback it guards `/drain` and `/ready` there, so
+/// it must also resist guessing (the dispatcher's rule for its control
+/// listener).
+fn check_token(token: &str, listen: SocketAddr) -> Result<(), String> {
+    let exposed = !listen.ip().to_canonical().is_loopback();
+    if token.is_empty() {
+        Err("must not be empty".into())
+    } else if is_placeholder(token) {
+        Err(format!(
+            "is a placeholder from the examples (it contains {PLACEHOLDER:?}): make a real one \
+             with `{MAKE_TOKEN}`"
+        ))
+    } else if exposed && token.len() < MIN_TOKEN_LEN {
+        Err(format!(
+            "must be at least {MIN_TOKEN_LEN} bytes long when --listen ({listen}) is not \
+             loopback, got {}: make one with `{MAKE_TOKEN}`",
+            token.len()
+        ))
+    } else {
+        Ok(())
+    }
 }
 
 fn check_weight(weight: f64) -> Result<(), String> {

@@ -127,7 +127,12 @@ async fn set_state(
     let auth = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
+    let action = match to {
+        NodeState::Draining => "drain",
+        _ => "ready",
+    };
     if !authorize(peer.ip(), auth, state.token.as_deref()) {
+        tracing::warn!(%peer, action, "state change refused: not loopback and no valid token");
         let error = json!({ "error": "state changes need a loopback peer or the bearer token" });
         return Err((StatusCode::FORBIDDEN, Json(error)));
     }
@@ -137,7 +142,7 @@ async fn set_state(
             report.seq += 1;
         }
     });
-    tracing::info!(%peer, state = ?to, "state changed by operator");
+    tracing::info!(%peer, action, "state changed by operator");
     Ok(Json(state.reports.borrow().clone()))
 }
 

@@ -24,6 +24,7 @@ pub fn settings(stale_after: Duration) -> Settings {
         mem_high_water: 85.0,
         slow_start: Duration::ZERO,
         health: HealthConfig::default(),
+        max_nodes: usize::MAX,
     }
 }
 

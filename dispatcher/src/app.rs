@@ -140,7 +140,10 @@ impl App {
         report: LoadReport,
         now: Instant,
     ) -> Result<Observed, IngestError> {
-        let observed = self.registry().observe(source, report, now);
+        let observed = match self.disallowed(source, &report) {
+            Some(url) => Err(IngestError::NotAllowed(url)),
+            None => self.registry().observe(source, report, now),
+        };
         if let Ok(Observed::Accepted(change)) = &observed {
             match change {
                 Change::Load => self.load_changed.notify_one(),
@@ -148,6 +151,22 @@ impl App {
             }
         }
         observed
+    }
+
+    /// The URL `report` advertises when `--allow-backend` does not admit
+    /// it. A configured backend's own `url` is trusted and wins over the
+    /// report's, which is then not checked.
+    fn disallowed(&self, source: Source, report: &LoadReport) -> Option<String> {
+        let url = report.url.as_deref()?;
+        let config = self.config.load();
+        let configured = match source {
+            Source::Poll(slot) => config.backends.get(slot),
+            Source::Push => {
+                (config.backends.iter()).find(|b| b.id.as_deref() == Some(report.node_id.as_str()))
+            }
+        };
+        let trusted = configured.is_some_and(|b| b.url.is_some());
+        (!trusted && !config.allow_backend.permits(url)).then(|| url.to_owned())
     }
 
     /// Files one health check of node `id`, logging a flip of its verdict.
@@ -167,7 +186,6 @@ impl App {
     /// Sets or clears (`None`) the admin override of node `id`.
     pub fn set_admin(&self, id: &str, state: Option<NodeState>) -> Result<(), UnknownNode> {
         self.registry().set_admin(id, state)?;
-        tracing::info!(backend = id, state = ?state, "admin override");
         self.membership_changed.notify_one();
         Ok(())
     }
@@ -280,6 +298,7 @@ fn settings(config: &Config) -> Settings {
         mem_high_water: config.mem_high_water,
         slow_start: config.slow_start,
         health: config.health.clone(),
+        max_nodes: config.max_nodes,
     }
 }
 

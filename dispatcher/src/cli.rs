@@ -55,6 +55,9 @@ pub fn check_config(file: &Path, args: &Args) -> ExitCode {
     if let Err(err) = crate::http::tls::Tls::from_config(&config) {
         return usage_error(err);
     }
+    for warning in config.security_warnings() {
+        eprintln!("warning: {warning}");
+    }
     println!("config ok: {} backends", config.backends.len());
     ExitCode::SUCCESS
 }

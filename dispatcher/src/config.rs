@@ -27,6 +27,10 @@
 //! | `--trust-forwarded CIDR` (repeatable) | `SIGNPOST_TRUST_FORWARDED` (comma-separated) | `trust_forwarded = [..]` | none (never trusted) |
 //! | `--token` | `SIGNPOST_TOKEN` | `token` | none |
 //! | `--admin-token` | `SIGNPOST_ADMIN_TOKEN` | `admin_token` | none |
+//! | `--admin-uses-push-token` | `SIGNPOST_ADMIN_USES_PUSH_TOKEN` | `admin_uses_push_token` | `false` |
+//! | `--insecure-open-control` | `SIGNPOST_INSECURE_OPEN_CONTROL` | `insecure_open_control` | `false` |
+//! | `--allow-backend PATTERN` (repeatable) | `SIGNPOST_ALLOW_BACKEND` (comma-separated) | `allow_backend = [..]` | none (any URL) |
+//! | `--max-nodes` | `SIGNPOST_MAX_NODES` | `max_nodes` | `10000` |
 //! | `--redirect-code` | `SIGNPOST_REDIRECT_CODE` | `redirect_code` | `302` |
 //! | `--redirect-code-other` | `SIGNPOST_REDIRECT_CODE_OTHER` | `redirect_code_other` | `307` |
 //! | `--slow-start` | `SIGNPOST_SLOW_START` | `slow_start` | `10s` |
@@ -51,22 +55,32 @@
 //! the file's `agents`, which `--agent` replaces) come after them.
 //! Relative `tls_cert` and `tls_key` paths in the file are relative to the
 //! file's folder. `deploy/examples/dispatcher.toml` shows every key.
+//!
+//! A control listener beyond loopback is closed by default: it needs a push
+//! token and a distinct admin token, each at least 16 bytes, unless
+//! `--insecure-open-control` says otherwise; no secret may be a placeholder
+//! shipped in `deploy/` (rules in `config/secure.rs`).
 
+mod allow;
 mod args;
 mod backend;
+mod error;
 mod file;
 mod resolve;
+mod secure;
 #[cfg(test)]
 mod tests;
+mod values;
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::Duration;
 
+pub use allow::{AllowList, BackendPattern};
 pub use args::*;
+pub use error::{ConfigError, ConfigErrors, Location};
 pub use file::FileConfig;
+pub use values::*;
 
 /// The validated configuration the dispatcher runs with.
 #[derive(Debug, Clone, PartialEq)]
@@ -97,8 +111,15 @@ pub struct Config {
     pub trust_forwarded: Vec<ipnet::IpNet>,
     /// Bearer token agents must present to push.
     pub token: Option<String>,
-    /// Bearer token of the admin API.
+    /// Bearer token of the admin API (the push token when
+    /// `admin_uses_push_token` is set and no admin token is).
     pub admin_token: Option<String>,
+    /// Serve a non-loopback control listener without tokens.
+    pub insecure_open_control: bool,
+    /// Where reports may send clients; empty allows every URL.
+    pub allow_backend: AllowList,
+    /// Most nodes known at once.
+    pub max_nodes: usize,
     /// Status for GET and HEAD redirects.
     pub redirect_code: u16,
     /// Status for every other method.
@@ -123,216 +144,6 @@ pub struct Config {
     pub log_format: LogFormat,
     /// The file this config was read from, for reloads.
     pub config_file: Option<PathBuf>,
-}
-
-/// Why a config was refused: one or more problems, each on its own line.
-#[derive(Debug)]
-pub struct ConfigErrors(Vec<ConfigError>);
-
-/// One problem with the configuration.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The config file could not be read.
-    #[error("cannot read config file {}: {source}", path.display())]
-    Read {
-        /// The file named by `--config`.
-        path: PathBuf,
-        /// Why it could not be read.
-        source: std::io::Error,
-    },
-    /// The file is not valid TOML, has an unknown key or a value of the
-    /// wrong type.
-    #[error("{}:{line}: {message}", path.display())]
-    Syntax {
-        /// The config file.
-        path: PathBuf,
-        /// The 1-based line of the problem.
-        line: usize,
-        /// What the TOML parser said.
-        message: String,
-    },
-    /// A value that breaks a rule.
-    #[error("{at}: {reason}")]
-    Invalid {
-        /// The setting at fault and where its value came from.
-        at: Location,
-        /// What is wrong with it.
-        reason: String,
-    },
-}
-
-/// Where a faulty value came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Location {
-    /// A flag or its environment variable (clap does not say which);
-    /// `key` is the file key, such as `health.interval`.
-    Arg {
-        /// The setting's file key.
-        key: String,
-    },
-    /// A key of the config file, such as `backend[1].weight`.
-    File {
-        /// The config file.
-        path: PathBuf,
-        /// The 1-based line of the value.
-        line: usize,
-        /// The key.
-        key: String,
-    },
-    /// The built-in default, at odds with another value.
-    Default {
-        /// The setting's file key.
-        key: String,
-    },
-}
-
-/// One value per `--strategy`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum StrategyKind {
-    /// Live-weighted least-load (default).
-    LeastLoad,
-    /// Plain rotation.
-    RoundRobin,
-    /// Smooth weighted rotation.
-    WeightedRoundRobin,
-    /// Uniform (weighted) random.
-    Random,
-    /// Fewest agent-reported connections.
-    LeastConnections,
-    /// Lowest health-check latency.
-    Fastest,
-    /// Hash of the client address.
-    IpHash,
-    /// Consistent hash of the --hash-key.
-    ConsistentHash,
-}
-
-/// What `consistent-hash` hashes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HashKey {
-    /// The client address.
-    ClientIp,
-    /// A request header (lower-case name).
-    Header(String),
-    /// A cookie.
-    Cookie(String),
-}
-
-/// Client pinning mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Sticky {
-    /// No pinning.
-    None,
-    /// Signed cookie.
-    Cookie,
-    /// Client address.
-    Ip,
-}
-
-/// Active health check settings.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HealthConfig {
-    /// Path probed; checks are off when `None`.
-    pub path: Option<String>,
-    /// Period.
-    pub interval: Duration,
-    /// Per-check timeout.
-    pub timeout: Duration,
-    /// Consecutive passes to come back.
-    pub rise: u32,
-    /// Consecutive failures to go down.
-    pub fall: u32,
-    /// Slower answers count as failures.
-    pub max_latency: Duration,
-    /// Statuses that pass.
-    pub status: StatusRange,
-}
-
-/// An inclusive range of HTTP statuses, written `200-399` (or `204`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StatusRange {
-    /// Lowest passing status.
-    pub low: u16,
-    /// Highest passing status.
-    pub high: u16,
-}
-
-impl Default for HealthConfig {
-    /// Checks off, every other setting at its default.
-    fn default() -> Self {
-        HealthConfig {
-            path: None,
-            interval: DEFAULT_HEALTH_INTERVAL,
-            timeout: DEFAULT_HEALTH_TIMEOUT,
-            rise: DEFAULT_HEALTH_RISE,
-            fall: DEFAULT_HEALTH_FALL,
-            max_latency: DEFAULT_HEALTH_MAX_LATENCY,
-            status: DEFAULT_HEALTH_STATUS,
-        }
-    }
-}
-
-impl StatusRange {
-    /// Whether `status` passes.
-    pub fn contains(&self, status: u16) -> bool {
-        (self.low..=self.high).contains(&status)
-    }
-}
-
-impl FromStr for StatusRange {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || format!("invalid status range {s:?}, expected LOW-HIGH such as 200-399");
-        let (low, high) = s.split_once('-').unwrap_or((s, s));
-        let parse = |x: &str| x.trim().parse::<u16>().map_err(|_| bad());
-        let (low, high) = (parse(low)?, parse(high)?);
-        if !(100..=599).contains(&low) || !(low..=599).contains(&high) {
-            return Err(bad());
-        }
-        Ok(StatusRange { low, high })
-    }
-}
-
-impl fmt::Display for StatusRange {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}", self.low, self.high)
-    }
-}
-
-/// Certificate and key of the public listener.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TlsConfig {
-    /// PEM certificate chain.
-    pub cert: PathBuf,
-    /// PEM private key.
-    pub key: PathBuf,
-}
-
-/// One `[[backend]]` table or `--agent` flag.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BackendConfig {
-    /// Node id; default from the report.
-    pub id: Option<String>,
-    /// Where clients are sent; overrides the report's url.
-    pub url: Option<String>,
-    /// Agent base URL, polled at `/load`.
-    pub agent: Option<String>,
-    /// Static weight.
-    pub weight: f64,
-    /// Used only while no primary is eligible.
-    pub backup: bool,
-    /// Health settings with per-backend overrides applied.
-    pub health: HealthConfig,
-}
-
-/// Log format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
 }
 
 // === impl Config ===
@@ -389,82 +200,4 @@ impl TryFrom<(&Args, &FileConfig)> for Config {
     fn try_from((args, file): (&Args, &FileConfig)) -> Result<Self, ConfigErrors> {
         resolve::resolve(args, file)
     }
-}
-
-// === impl ConfigErrors ===
-
-impl ConfigErrors {
-    /// Every problem found, in the order of the settings.
-    pub fn errors(&self) -> &[ConfigError] {
-        &self.0
-    }
-}
-
-impl From<ConfigError> for ConfigErrors {
-    fn from(error: ConfigError) -> Self {
-        Self(vec![error])
-    }
-}
-
-impl fmt::Display for ConfigErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, error) in self.0.iter().enumerate() {
-            let sep = if i == 0 { "" } else { "\n" };
-            write!(f, "{sep}{error}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for ConfigErrors {}
-
-// === impl Location ===
-
-impl fmt::Display for Location {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Arg { key } => write!(f, "{} ({})", flag_of(key), env_of(key)),
-            Self::File { path, line, key } => write!(f, "{}:{line}: {key}", path.display()),
-            Self::Default { key } => write!(f, "{key} (default)"),
-        }
-    }
-}
-
-/// The flag that sets file key `key`: `health.max_latency` is
-/// `--health-max-latency`.
-fn flag_of(key: &str) -> String {
-    match key {
-        "agents" => "--agent".to_owned(),
-        _ => format!("--{}", key.replace(['_', '.'], "-")),
-    }
-}
-
-/// The variable that sets file key `key`: `health.max_latency` is
-/// `SIGNPOST_HEALTH_MAX_LATENCY`.
-fn env_of(key: &str) -> String {
-    format!("SIGNPOST_{}", key.replace('.', "_").to_ascii_uppercase())
-}
-
-// === impl HashKey ===
-
-impl FromStr for HashKey {
-    type Err = String;
-
-    /// Parses `ip`, `header:NAME` (stored lower-case) or `cookie:NAME`.
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.split_once(':') {
-            None if s == "ip" => Ok(Self::ClientIp),
-            Some(("header", name)) if is_token(name) => Ok(Self::Header(name.to_ascii_lowercase())),
-            Some(("cookie", name)) if is_token(name) => Ok(Self::Cookie(name.to_owned())),
-            _ => Err(format!(
-                "invalid hash key {s:?}, expected ip, header:NAME or cookie:NAME"
-            )),
-        }
-    }
-}
-
-/// Whether `name` is a valid header or cookie name (an RFC 9110 token).
-fn is_token(name: &str) -> bool {
-    let tchar = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
-    !name.is_empty() && name.chars().all(tchar)
 }

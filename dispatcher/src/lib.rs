@@ -112,6 +112,9 @@ pub async fn serve(
     listeners: Listeners,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    for warning in config.security_warnings() {
+        tracing::warn!("{warning}");
+    }
     let app = Arc::new(App::new(config));
     let tls = http::tls::Tls::from_config(&app.config()).context("TLS on the public listener")?;
     let client = reqwest::Client::builder()

@@ -31,6 +31,7 @@ pub struct Metrics {
     /// Reports stored.
     pub reports_accepted: Counter,
     reports_rejected: Family<Reason, Counter>,
+    control_refused: Family<Refused, Counter>,
     polls_failed: Counter,
     reloads: Family<Outcome, Counter>,
     pick: Histogram,
@@ -39,6 +40,14 @@ pub struct Metrics {
 /// The `reason` label of rejected reports.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct Reason {
+    reason: &'static str,
+}
+
+/// The labels of refused control requests.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct Refused {
+    /// `report` (a push) or `admin`.
+    endpoint: &'static str,
     reason: &'static str,
 }
 
@@ -91,6 +100,13 @@ impl Metrics {
             .inc();
     }
 
+    /// Counts a control request to `endpoint` refused for `reason`.
+    pub fn refuse_control(&self, endpoint: &'static str, reason: &'static str) {
+        self.control_refused
+            .get_or_create(&Refused { endpoint, reason })
+            .inc();
+    }
+
     /// Counts a failed poll of an agent.
     pub fn poll_failed(&self) {
         self.polls_failed.inc();
@@ -129,6 +145,11 @@ impl Metrics {
             "signpost_reports_rejected",
             "Load reports refused or ignored, by reason",
             self.reports_rejected.clone(),
+        );
+        registry.register(
+            "signpost_control_refused",
+            "Control requests refused (pushes and admin calls), by endpoint and reason",
+            self.control_refused.clone(),
         );
         registry.register(
             "signpost_agent_polls_failed",

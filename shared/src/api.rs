@@ -45,6 +45,23 @@ pub fn bearer_matches(authorization: Option<&str>, token: &str) -> bool {
     presented.as_bytes().ct_eq(token.as_bytes()).into()
 }
 
+/// The shortest token accepted where it guards a listener beyond loopback
+/// (the dispatcher's control listener, the agent's `/drain` and `/ready`).
+pub const MIN_TOKEN_LEN: usize = 16;
+
+/// How every refusal of a weak secret tells the operator to make one.
+pub const MAKE_TOKEN: &str = "openssl rand -hex 32";
+
+/// Marks every placeholder secret shipped in `deploy/` (such as
+/// `demo-token-change-me`).
+pub const PLACEHOLDER: &str = "change-me";
+
+/// Whether `secret` still holds a placeholder from `deploy/`: anyone who
+/// read the examples knows it, so it is refused wherever it is set.
+pub fn is_placeholder(secret: &str) -> bool {
+    secret.to_ascii_lowercase().contains(PLACEHOLDER)
+}
+
 /// The largest report body accepted (413 beyond), for push and poll alike.
 pub const MAX_REPORT_BYTES: usize = 64 * 1024;
 

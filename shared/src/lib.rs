@@ -33,10 +33,13 @@ pub mod api;
 mod base_url;
 mod report;
 
-pub use api::{BackendState, BackendView, DashboardView, Health, MAX_REPORT_BYTES, bearer_matches};
+pub use api::{
+    BackendState, BackendView, DashboardView, Health, MAKE_TOKEN, MAX_REPORT_BYTES, MIN_TOKEN_LEN,
+    PLACEHOLDER, bearer_matches, is_placeholder,
+};
 pub use report::{
-    LoadReport, MAX_NODE_ID_LEN, MAX_WEIGHT, NodeState, PERCENT_SLACK, ReportError,
-    validate_node_id, validate_url,
+    LoadReport, MAX_AGENT_VERSION_LEN, MAX_NODE_ID_LEN, MAX_REPORT_KEYS, MAX_URL_LEN, MAX_WEIGHT,
+    NodeState, PERCENT_SLACK, ReportError, validate_node_id, validate_url,
 };
 
 /// The version every signpost binary reports, taken from the workspace.

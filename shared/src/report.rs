@@ -6,13 +6,33 @@
 //! every figure is in range, or a [`ReportError`] that says exactly what is
 //! wrong. Nothing half-valid ever reaches the dispatcher's pool.
 
-use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
 use crate::base_url;
 
-/// The longest `node_id` accepted: a full DNS name.
-pub const MAX_NODE_ID_LEN: usize = 253;
+/// The longest `node_id` accepted, in bytes: it is a label of every
+/// per-backend metric and the value of every sticky cookie.
+pub const MAX_NODE_ID_LEN: usize = 128;
+
+/// The longest `agent_version` accepted, in bytes: it is shown on every
+/// dashboard row, so it must not grow a response without bound.
+pub const MAX_AGENT_VERSION_LEN: usize = 64;
+
+/// The longest `url` accepted, in bytes: it heads every `Location`.
+pub const MAX_URL_LEN: usize = 2048;
+
+/// The most keys a report object may hold: every field of today's wire
+/// format, with room for fields newer agents add.
+pub const MAX_REPORT_KEYS: usize = 64;
+
+/// How much of a parser's message a [`ReportError::Malformed`] keeps, so
+/// an echoed value cannot make an error (or a log line) large.
+const MAX_MESSAGE_LEN: usize = 200;
 
 /// How far above 100 a percentage may stray before it counts as a lie rather
 /// than rounding (agents sum per-core figures, which overshoots a little).
@@ -120,6 +140,22 @@ pub enum ReportError {
     /// The node id is empty, too long or has characters outside the safe set.
     #[error("node_id {0}")]
     NodeId(&'static str),
+    /// A string field is longer than its limit.
+    #[error("{field} must be at most {max} bytes long, got {len}")]
+    TooLong {
+        /// The offending field.
+        field: &'static str,
+        /// Its limit.
+        max: usize,
+        /// The length received.
+        len: usize,
+    },
+    /// A key appears twice: which value counts would depend on the parser.
+    #[error("duplicate key {0:?}")]
+    DuplicateKey(String),
+    /// The object has more keys than any report needs.
+    #[error("a report has at most {MAX_REPORT_KEYS} keys")]
+    TooManyKeys,
     /// The URL is empty, not http(s), or not a plain base URL.
     #[error("url {url:?} {reason}")]
     Url {
@@ -142,13 +178,15 @@ impl LoadReport {
         // Full reports, the common case, parse straight into the struct;
         // the generic path below tells seed-style reports apart and words
         // the error of a malformed one.
-        if let Ok(report) = serde_json::from_slice::<LoadReport>(body) {
+        if let Ok(report) = parse_unique(body) {
             return report.validate();
         }
         let value: Value = serde_json::from_slice(body).map_err(malformed)?;
         let Value::Object(map) = value else {
             return Err(ReportError::Malformed("expected a JSON object".into()));
         };
+        // `Value` keeps the last of duplicate keys: look before it counts.
+        check_keys(body)?;
         let report = if !map.contains_key("cpu_percent") && map.contains_key("cpu") {
             from_seed(&map)?
         } else {
@@ -178,6 +216,7 @@ impl LoadReport {
         if let Some(url) = &self.url {
             validate_url(url)?;
         }
+        max_len("agent_version", &self.agent_version, MAX_AGENT_VERSION_LEN)?;
         Ok(self)
     }
 }
@@ -188,9 +227,7 @@ pub fn validate_node_id(id: &str) -> Result<(), ReportError> {
     if id.is_empty() {
         return Err(ReportError::NodeId("must not be empty"));
     }
-    if id.len() > MAX_NODE_ID_LEN {
-        return Err(ReportError::NodeId("must be at most 253 characters"));
-    }
+    max_len("node_id", id, MAX_NODE_ID_LEN)?;
     let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':');
     if !id.chars().all(allowed) {
         return Err(ReportError::NodeId(
@@ -205,6 +242,7 @@ pub fn validate_node_id(id: &str) -> Result<(), ReportError> {
 /// optional port and path, and no credentials, query or fragment to collide
 /// with the client's own path and query (see `base_url` for the grammar).
 pub fn validate_url(url: &str) -> Result<(), ReportError> {
+    max_len("url", url, MAX_URL_LEN)?;
     base_url::check(url).map_err(|reason| ReportError::Url {
         url: url.to_owned(),
         reason,
@@ -220,7 +258,180 @@ fn default_healthy() -> bool {
 }
 
 fn malformed(err: serde_json::Error) -> ReportError {
-    ReportError::Malformed(err.to_string())
+    let mut message = err.to_string();
+    if message.len() > MAX_MESSAGE_LEN {
+        message.truncate(message.floor_char_boundary(MAX_MESSAGE_LEN));
+        message.push('…');
+    }
+    ReportError::Malformed(message)
+}
+
+fn max_len(field: &'static str, value: &str, max: usize) -> Result<(), ReportError> {
+    match value.len() {
+        len if len > max => Err(ReportError::TooLong { field, max, len }),
+        _ => Ok(()),
+    }
+}
+
+/// The typed parse of a full report, refusing a repeated key in the same
+/// pass: the keys are read by [`Unique`] and handed on to serde's derive.
+/// Any failure sends the caller to the generic path, which words it.
+fn parse_unique(body: &[u8]) -> Result<LoadReport, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let report = LoadReport::deserialize(Unique(&mut de))?;
+    de.end()?;
+    Ok(report)
+}
+
+/// A deserializer that passes the top-level object to serde's derive
+/// through [`UniqueKeys`].
+struct Unique<D>(D);
+
+/// Hands the derive's visitor [`UniqueKeys`] instead of the map itself.
+struct UniqueVisitor<V>(V);
+
+/// A map whose keys are checked for repeats (and counted) on their way,
+/// kept in place so the common report costs no allocation.
+struct UniqueKeys<'de, A> {
+    map: A,
+    seen: [&'de str; MAX_REPORT_KEYS],
+    len: usize,
+}
+
+impl<'de, D: Deserializer<'de>> Deserializer<'de> for Unique<D> {
+    type Error = D::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+        self.0.deserialize_map(UniqueVisitor(visitor))
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf option unit unit_struct newtype_struct seq tuple
+        tuple_struct map struct enum identifier ignored_any
+    }
+}
+
+impl<'de, V: Visitor<'de>> Visitor<'de> for UniqueVisitor<V> {
+    type Value = V::Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.expecting(f)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<V::Value, A::Error> {
+        self.0.visit_map(UniqueKeys {
+            map,
+            seen: [""; MAX_REPORT_KEYS],
+            len: 0,
+        })
+    }
+}
+
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for UniqueKeys<'de, A> {
+    type Error = A::Error;
+
+    fn next_key_seed<K: de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, A::Error> {
+        let Some(Key(key)) = self.map.next_key::<Key<'de>>()? else {
+            return Ok(None);
+        };
+        // An escaped key is left to the generic path, which decodes it.
+        let Cow::Borrowed(key) = key else {
+            return Err(de::Error::custom("escaped key"));
+        };
+        if self.len == MAX_REPORT_KEYS || self.seen[..self.len].contains(&key) {
+            return Err(de::Error::custom("repeated or surplus key"));
+        }
+        self.seen[self.len] = key;
+        self.len += 1;
+        seed.deserialize(de::value::BorrowedStrDeserializer::new(key))
+            .map(Some)
+    }
+
+    fn next_value_seed<S: de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: S,
+    ) -> Result<S::Value, A::Error> {
+        self.map.next_value_seed(seed)
+    }
+}
+
+/// Refuses a body (already known to be one JSON object) whose top-level
+/// keys repeat or exceed [`MAX_REPORT_KEYS`]. serde_json keeps the last
+/// of duplicate keys, and a typed parse ignores unknown ones, so neither
+/// would notice. One pass over the body, values skipped unparsed, keys
+/// borrowed from it unless escaped.
+fn check_keys(body: &[u8]) -> Result<(), ReportError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    match de.deserialize_map(KeyCheck) {
+        Ok(checked) => checked,
+        Err(err) => Err(malformed(err)),
+    }
+}
+
+/// Walks one object's keys for [`check_keys`].
+struct KeyCheck;
+
+/// An object key, borrowed from the body when it holds no escape.
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> Visitor<'de> for KeyCheck {
+    type Value = Result<(), ReportError>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut seen: Vec<Key<'de>> = Vec::with_capacity(16);
+        let mut verdict = Ok(());
+        // serde_json wants the whole object read, so a problem is noted and
+        // the rest skipped rather than returned at once.
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            map.next_value::<IgnoredAny>()?;
+            if verdict.is_err() {
+                continue;
+            }
+            if seen.iter().any(|k| k.0 == key.0) {
+                let mut key = key.0.into_owned();
+                key.truncate(key.floor_char_boundary(MAX_NODE_ID_LEN));
+                verdict = Err(ReportError::DuplicateKey(key));
+            } else if seen.len() == MAX_REPORT_KEYS {
+                verdict = Err(ReportError::TooManyKeys);
+            } else {
+                seen.push(key);
+            }
+        }
+        Ok(verdict)
+    }
+}
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+/// Reads a [`Key`], borrowing when it can.
+struct KeyVisitor;
+
+impl<'de> Visitor<'de> for KeyVisitor {
+    type Value = Key<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, key: &'de str) -> Result<Key<'de>, E> {
+        Ok(Key(Cow::Borrowed(key)))
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Key<'de>, E> {
+        Ok(Key(Cow::Owned(key.to_owned())))
+    }
 }
 
 fn percent(field: &'static str, value: f64) -> Result<f64, ReportError> {
@@ -290,6 +501,9 @@ impl ReportError {
             ReportError::Weight(_) => "weight",
             ReportError::NodeId(_) => "node_id",
             ReportError::Url { .. } => "url",
+            ReportError::TooLong { .. } => "too_long",
+            ReportError::DuplicateKey(_) => "duplicate_key",
+            ReportError::TooManyKeys => "too_many_keys",
         }
     }
 }
@@ -370,8 +584,30 @@ mod tests {
                 Some("malformed report: invalid type"),
             ),
             (r#"{"cores":-2}"#, Some("malformed report")),
+            (&format!(r#"{{"node_id":"{}"}}"#, "n".repeat(128)), None),
+            (
+                &format!(r#"{{"node_id":"{}"}}"#, "n".repeat(129)),
+                Some("node_id must be at most 128 bytes long, got 129"),
+            ),
+            (
+                &format!(r#"{{"agent_version":"{}"}}"#, "v".repeat(64)),
+                None,
+            ),
+            (
+                &format!(r#"{{"agent_version":"{}"}}"#, "v".repeat(60_000)),
+                Some("agent_version must be at most 64 bytes long, got 60000"),
+            ),
+            (
+                &format!(r#"{{"url":"http://h/{}"}}"#, "p".repeat(2048)),
+                Some("url must be at most 2048 bytes long, got 2057"),
+            ),
+            (
+                &format!(r#"{{"state":"{}"}}"#, "x".repeat(10_000)),
+                Some("malformed report: unknown variant"),
+            ),
         ];
         for (overrides, expected) in cases {
+            let overrides: &str = overrides;
             let got = LoadReport::from_json(full(overrides).as_bytes());
             match (expected, got) {
                 (None, Ok(_)) => {}
@@ -386,6 +622,39 @@ mod tests {
         let mut report = LoadReport::from_json(full("{}").as_bytes()).unwrap();
         report.cpu_percent = f64::NAN;
         assert_eq!(report.validate(), Err(nan));
+    }
+
+    #[test]
+    fn duplicate_and_surplus_keys_are_refused() {
+        let refused = |body: &str| LoadReport::from_json(body.as_bytes()).unwrap_err();
+        let dup = |key: &str| ReportError::DuplicateKey(key.to_owned());
+        // A known field twice: the typed parse stops, the generic one would
+        // keep the last value.
+        let twice = r#"{"node_id":"a","url":"http://h","url":"http://evil","cpu_percent":1,"mem_percent":2}"#;
+        assert_eq!(refused(twice), dup("url"));
+        // Written once plainly and once escaped, it is still one key.
+        let escaped = r#"{"node_id":"a","cpu_percent":1,"mem_percent":2,"node\u005fid":"b"}"#;
+        assert_eq!(refused(escaped), dup("node_id"));
+        // An unknown key twice, which the typed parse would ignore.
+        let unknown = r#"{"node_id":"a","cpu_percent":1,"mem_percent":2,"x":1,"x":[{}]}"#;
+        assert_eq!(refused(unknown), dup("x"));
+        assert_eq!(refused(r#"{"cpu":1,"cpu":2,"memory":3}"#), dup("cpu"));
+        let many: String = (0..MAX_REPORT_KEYS)
+            .map(|i| format!(r#","k{i}":0"#))
+            .collect();
+        let many = format!(r#"{{"node_id":"a","cpu_percent":1,"mem_percent":2{many}}}"#);
+        assert_eq!(refused(&many), ReportError::TooManyKeys);
+        assert_eq!(refused(&many).reason(), "too_many_keys");
+    }
+
+    #[test]
+    fn a_malformed_reports_message_is_bounded() {
+        let body = format!(
+            r#"{{"node_id":"a","cpu_percent":1,"mem_percent":2,"state":"{}"}}"#,
+            "é".repeat(5000)
+        );
+        let err = LoadReport::from_json(body.as_bytes()).unwrap_err();
+        assert!(err.to_string().len() < 2 * MAX_MESSAGE_LEN, "{err}");
     }
 
     #[test]

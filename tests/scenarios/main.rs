@@ -13,5 +13,6 @@ mod ingest;
 mod lifecycle;
 mod redirect;
 mod reload;
+mod security;
 mod sticky;
 mod tls;

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{HashKey, LogFormat, StatusRange, Sticky, StrategyKind};
+use super::{BackendPattern, HashKey, LogFormat, StatusRange, Sticky, StrategyKind};
 
 /// Default of `--listen`.
 pub const DEFAULT_LISTEN: SocketAddr = addr([0, 0, 0, 0], 8080);
@@ -55,6 +55,9 @@ pub const DEFAULT_MAX_HEADER_BYTES: usize = 16 * 1024;
 pub const DEFAULT_CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default of `--log-format`.
 pub const DEFAULT_LOG_FORMAT: LogFormat = LogFormat::Text;
+/// Default of `--max-nodes`: room for a large fleet, while a flood of
+/// made-up node ids stops well before memory does.
+pub const DEFAULT_MAX_NODES: usize = 10_000;
 
 /// Default of `--workers`: the available parallelism, or 1 when unknown.
 pub fn default_workers() -> usize {
@@ -168,8 +171,9 @@ pub struct Args {
     )]
     pub trust_forwarded: Vec<ipnet::IpNet>,
 
-    /// Bearer token agents must present to push reports [default: none,
-    /// pushes are not authenticated]
+    /// Bearer token agents must present to push reports; required, at least
+    /// 16 bytes, when --control-listen is not loopback (make one with
+    /// `openssl rand -hex 32`) [default: none, pushes are not authenticated]
     #[arg(
         long,
         env = "SIGNPOST_TOKEN",
@@ -178,7 +182,8 @@ pub struct Args {
     )]
     pub token: Option<String>,
 
-    /// Bearer token of the admin API [default: none]
+    /// Bearer token of the admin API; required, distinct from --token, when
+    /// --control-listen is not loopback [default: none]
     #[arg(
         long,
         env = "SIGNPOST_ADMIN_TOKEN",
@@ -186,6 +191,46 @@ pub struct Args {
         hide_env_values = true
     )]
     pub admin_token: Option<String>,
+
+    /// Let the push token (--token) also authorize the admin API, instead
+    /// of a separate --admin-token [default: false]
+    #[arg(
+        long,
+        env = "SIGNPOST_ADMIN_USES_PUSH_TOKEN",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        default_missing_value = "true"
+    )]
+    pub admin_uses_push_token: Option<bool>,
+
+    /// Serve a control listener beyond loopback without the tokens it
+    /// otherwise requires; anyone who reaches it can then redirect every
+    /// client, and every start logs a warning [default: false]
+    #[arg(
+        long,
+        env = "SIGNPOST_INSECURE_OPEN_CONTROL",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        default_missing_value = "true"
+    )]
+    pub insecure_open_control: Option<bool>,
+
+    /// Where reports may send clients: [SCHEME://]HOST[:PORT], HOST a CIDR,
+    /// an address, a name or *.name; repeat the flag or separate with
+    /// commas; configured backends' urls are always allowed [default: none,
+    /// any URL]
+    #[arg(
+        long,
+        env = "SIGNPOST_ALLOW_BACKEND",
+        value_name = "PATTERN",
+        value_delimiter = ','
+    )]
+    pub allow_backend: Vec<BackendPattern>,
+
+    /// Most nodes known at once; a push from one more new node is refused
+    /// with 429 [default: 10000]
+    #[arg(long, env = "SIGNPOST_MAX_NODES", value_name = "N")]
+    pub max_nodes: Option<usize>,
 
     /// Redirect status for GET and HEAD: 301, 302, 303, 307 or 308
     /// [default: 302]

@@ -18,6 +18,7 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::file::{Field, FileConfig, FromFile};
+use super::secure::MAKE_SECRET;
 use super::*;
 
 /// Allowed `redirect_code` values.
@@ -29,7 +30,9 @@ const HEADER_BYTES: RangeInclusive<usize> = 8192..=1024 * 1024;
 /// Allowed `workers`.
 const WORKERS: RangeInclusive<usize> = 1..=1024;
 /// Shortest accepted cookie secret, in bytes.
-const MIN_SECRET_LEN: usize = 16;
+pub(super) const MIN_SECRET_LEN: usize = 16;
+/// Allowed `max_nodes`.
+const MAX_NODES: RangeInclusive<usize> = 1..=1_000_000;
 
 /// `pick!(self, field, default)` merges the top-level setting `field`: its
 /// flag or variable, else its file key (the same name), else `default`.
@@ -109,6 +112,8 @@ impl<T> Val<T> {
 impl Resolver<'_> {
     fn config(&self) -> Config {
         let (listen, control_listen) = self.listeners();
+        let (token, admin_token, insecure_open_control) = self.control_tokens(&control_listen);
+        let control_listen = control_listen.value;
         let (poll_interval, stale_after, forget_after) = self.timing();
         let health = self.global_health();
         let backends = self.backends(&health);
@@ -126,8 +131,11 @@ impl Resolver<'_> {
             cookie_secure: pick!(self, cookie_secure, false).value,
             cookie_max_age: pick!(self, cookie_max_age).value,
             trust_forwarded: self.trust_forwarded(),
-            token: self.secret(pick!(self, token), 1),
-            admin_token: self.secret(pick!(self, admin_token), 1),
+            token,
+            admin_token,
+            insecure_open_control,
+            allow_backend: self.allow_backend(),
+            max_nodes: self.within(pick!(self, max_nodes, DEFAULT_MAX_NODES), MAX_NODES),
             redirect_code: self.one_of(
                 pick!(self, redirect_code, DEFAULT_REDIRECT_CODE),
                 &REDIRECT_CODES,
@@ -173,22 +181,37 @@ impl Resolver<'_> {
 
     /// The `--trust-forwarded` CIDRs, or else the file's list.
     fn trust_forwarded(&self) -> Vec<ipnet::IpNet> {
-        if !self.args.trust_forwarded.is_empty() {
-            return self.args.trust_forwarded.clone();
+        self.list(
+            "trust_forwarded",
+            &self.args.trust_forwarded,
+            &self.file.trust_forwarded,
+            |cidr| {
+                cidr.parse()
+                    .map_err(|_| format!("invalid CIDR {cidr:?}, expected such as 10.0.0.0/8"))
+            },
+        )
+    }
+
+    /// A repeatable setting: its flags (or variable) if any, else the
+    /// file's list `key`, each item parsed by `parse` and reported, by
+    /// index, when it does not.
+    pub(super) fn list<T: Clone>(
+        &self,
+        key: &str,
+        args: &[T],
+        file: &Option<Vec<Spanned<String>>>,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Vec<T> {
+        if !args.is_empty() {
+            return args.to_vec();
         }
-        let listed = self.file.trust_forwarded.iter().flatten().enumerate();
+        let listed = file.iter().flatten().enumerate();
         listed
-            .filter_map(|(i, cidr)| {
-                let val = Val::new(format!("trust_forwarded[{i}]"), (), self.at(cidr));
-                let parsed = cidr.get_ref().parse::<ipnet::IpNet>();
-                let reason = || {
-                    format!(
-                        "invalid CIDR {:?}, expected such as 10.0.0.0/8",
-                        cidr.get_ref()
-                    )
-                };
-                self.require(&val, parsed.is_ok(), reason);
-                parsed.ok()
+            .filter_map(|(i, item)| {
+                let val = Val::new(format!("{key}[{i}]"), (), self.at(item));
+                parse(item.get_ref())
+                    .map_err(|reason| self.fail(&val, reason))
+                    .ok()
             })
             .collect()
     }
@@ -314,18 +337,23 @@ impl Resolver<'_> {
         val.value
     }
 
-    /// A secret that, when set, is at least `min_len` bytes long.
-    fn secret(&self, val: Val<Option<String>>, min_len: usize) -> Option<String> {
+    /// A secret that, when set, is at least `min_len` bytes long and not
+    /// a placeholder.
+    pub(super) fn secret(&self, val: Val<Option<String>>, min_len: usize) -> Option<String> {
         let len = val.value.as_ref().map_or(min_len, String::len);
         let reason = match min_len {
             1 => "must not be empty".to_owned(),
-            n => format!("must be at least {n} bytes long, got {len}"),
+            n => {
+                format!("must be at least {n} bytes long, got {len}: make one with `{MAKE_SECRET}`")
+            }
         };
-        self.require(&val, len >= min_len, || reason);
+        if self.require(&val, len >= min_len, || reason) {
+            self.not_placeholder(&val);
+        }
         val.value
     }
 
-    fn listeners(&self) -> (SocketAddr, SocketAddr) {
+    fn listeners(&self) -> (SocketAddr, Val<SocketAddr>) {
         let listen = pick!(self, listen, DEFAULT_LISTEN);
         let control = pick!(self, control_listen, DEFAULT_CONTROL_LISTEN);
         let clash = listen.value == control.value && listen.value.port() != 0;
@@ -335,7 +363,7 @@ impl Resolver<'_> {
                 listen.value
             )
         });
-        (listen.value, control.value)
+        (listen.value, control)
     }
 
     fn timing(&self) -> (Duration, Duration, Duration) {

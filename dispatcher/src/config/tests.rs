@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{CommandFactory, Parser};
 
+use super::error::{env_of, flag_of};
 use super::*;
 
 const FILE: &str = "test.toml";
@@ -91,6 +92,8 @@ fn defaults_without_a_file() {
     assert_eq!(config.client_timeout, secs(10));
     assert_eq!(config.log_format, LogFormat::Text);
     assert_eq!(config.config_file, None);
+    assert_eq!(config.max_nodes, 10_000);
+    assert!(config.allow_backend.is_empty() && !config.insecure_open_control);
 }
 
 fn default_health() -> HealthConfig {

@@ -6,10 +6,11 @@
 //! for agents to push to, connections that never send a whole request — or
 //! sit idle longer than that — are closed instead of piling up.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::BoxError;
-use axum::extract::{Path, Request, State};
+use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -34,6 +35,7 @@ use tracing::Level;
 
 use super::deadline::Deadline;
 use super::error::ApiError;
+use super::refused::refused;
 use crate::app::App;
 use crate::intake::{self, Refusal};
 use crate::registry::{Observed, Source};
@@ -61,8 +63,10 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: CancellationT
             let (app, routes) = (app.clone(), routes.clone());
             async move {
                 if request.method() == Method::POST && request.uri().path() == api::REPORT {
-                    Ok(report(&app, request).await)
+                    Ok(report(&app, peer, request).await)
                 } else {
+                    let mut request = request;
+                    request.extensions_mut().insert(ConnectInfo(peer));
                     routes.oneshot(request).await
                 }
             }
@@ -84,9 +88,11 @@ fn router(app: Arc<App>) -> Router {
         .route(api::HEALTHZ, get(healthz))
         .route(
             api::REPORT,
-            post(|State(app): State<Arc<App>>, request: Request| async move {
-                report(&app, request).await
-            }),
+            post(
+                |State(app): State<Arc<App>>,
+                 ConnectInfo(peer): ConnectInfo<SocketAddr>,
+                 request: Request| async move { report(&app, peer, request).await },
+            ),
         )
         .route(&format!("{}/{{id}}", api::BACKENDS), get(backend))
         .route(&format!("{}/{{id}}/{{action}}", api::BACKENDS), post(admin))
@@ -125,15 +131,19 @@ async fn healthz() -> &'static str {
 const ACCEPTED: &str = r#"{"status":"accepted"}"#;
 const IGNORED_REPLAY: &str = r#"{"status":"ignored","reason":"replay"}"#;
 
-/// `POST /v1/report`: an agent pushes its report.
-async fn report<B>(app: &App, request: Request<B>) -> Response
+/// `POST /v1/report`: an agent at `peer` pushes its report. A refusal
+/// is counted and logged with the peer (see [`refused`]).
+async fn report<B>(app: &App, peer: SocketAddr, request: Request<B>) -> Response
 where
     B: Body<Data = Bytes>,
     B::Error: Into<BoxError>,
 {
     match file_report(app, request).await {
         Ok(answer) => ([(CONTENT_TYPE, "application/json")], answer).into_response(),
-        Err(err) => err.into_response(),
+        Err(err) => {
+            refused(app, "report", peer, &err);
+            err.into_response()
+        }
     }
 }
 
@@ -171,33 +181,41 @@ where
             );
             Ok(IGNORED_REPLAY)
         }
-        Err(refusal) => {
-            let err = ApiError::from(refusal);
-            tracing::warn!(error = %err, "pushed report refused");
-            Err(err)
-        }
+        Err(refusal) => Err(ApiError::from(refusal)),
     }
 }
 
-/// `POST /v1/backends/{id}/{action}`: an operator drains a backend, puts
-/// it in maintenance, or clears the override with `ready`. The override
-/// wins over the agent's own state until cleared.
+/// `POST /v1/backends/{id}/{action}`: an operator at `peer` drains a
+/// backend, puts it in maintenance, or clears the override with `ready`.
+/// The override wins over the agent's own state until cleared. Each
+/// override is logged with its action word and the peer; a refusal is
+/// counted and logged (see [`refused`]).
 async fn admin(
     State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path((id, action)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    if !authorized(&headers, app.config().admin_token.as_deref()) {
+    let result = set_admin(&app, &id, &action, &headers);
+    match &result {
+        Ok(()) => tracing::info!(%peer, backend = %id, %action, "admin override"),
+        Err(err) => refused(&app, "admin", peer, err),
+    }
+    result.map(|()| Json(json!({ "id": id, "action": action })))
+}
+
+/// Checks the admin token and applies `action` to backend `id`.
+fn set_admin(app: &App, id: &str, action: &str, headers: &HeaderMap) -> Result<(), ApiError> {
+    if !authorized(headers, app.config().admin_token.as_deref()) {
         return Err(ApiError::Unauthorized);
     }
-    let state = match action.as_str() {
+    let state = match action {
         "drain" => Some(NodeState::Draining),
         "maintenance" => Some(NodeState::Maintenance),
         "ready" => None,
-        _ => return Err(ApiError::UnknownAction(action)),
+        _ => return Err(ApiError::UnknownAction(action.to_owned())),
     };
-    app.set_admin(&id, state)?;
-    Ok(Json(json!({ "id": id, "action": action })))
+    Ok(app.set_admin(id, state)?)
 }
 
 /// True when no token is configured, or the request carries it as a

@@ -37,9 +37,27 @@ impl ApiError {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Refused(Refusal::TooLarge) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Refused(Refusal::Ingest(IngestError::IdConflict(_))) => StatusCode::CONFLICT,
+            ApiError::Refused(Refusal::Ingest(IngestError::TooManyNodes(_))) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            ApiError::Refused(Refusal::Ingest(IngestError::NotAllowed(_))) => StatusCode::FORBIDDEN,
             ApiError::Refused(_) => StatusCode::BAD_REQUEST,
             ApiError::UnknownNode(_) | ApiError::UnknownAction(_) => StatusCode::NOT_FOUND,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl ApiError {
+    /// A short, fixed label for `signpost_control_refused_total{reason}`:
+    /// a refused report's own reason, or what else went wrong.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::Refused(refusal) => refusal.reason(),
+            ApiError::UnknownNode(_) => "unknown_node",
+            ApiError::UnknownAction(_) => "unknown_action",
+            ApiError::Internal(_) => "internal",
         }
     }
 }

@@ -6,6 +6,7 @@ mod deadline;
 mod error;
 mod page;
 pub mod redirect;
+mod refused;
 pub mod tls;
 
 pub use error::ApiError;

@@ -52,6 +52,8 @@ pub struct Settings {
     pub slow_start: Duration,
     /// Health checks of pushed nodes (configured ones carry their own).
     pub health: HealthConfig,
+    /// Most nodes known at once: a push from one more new node is refused.
+    pub max_nodes: usize,
 }
 
 /// Where a report came from.
@@ -102,6 +104,12 @@ pub enum IngestError {
     /// Two backends claim one id.
     #[error("node_id {0} is already used by another backend")]
     IdConflict(String),
+    /// A new node would exceed `max_nodes`; known nodes are never evicted.
+    #[error("already {0} nodes, the most --max-nodes allows: no new node is taken")]
+    TooManyNodes(usize),
+    /// The report advertises a URL no `--allow-backend` pattern admits.
+    #[error("url {0:?} is not allowed by --allow-backend")]
+    NotAllowed(String),
 }
 
 /// The admin API named a node the registry does not know.
@@ -116,6 +124,8 @@ impl IngestError {
             IngestError::MissingNodeId => "missing_node_id",
             IngestError::NoUrl(_) => "no_url",
             IngestError::IdConflict(_) => "id_conflict",
+            IngestError::TooManyNodes(_) => "too_many_nodes",
+            IngestError::NotAllowed(_) => "backend_not_allowed",
         }
     }
 }
@@ -367,6 +377,9 @@ impl Registry {
                 Some(&index) => Ok(index),
                 // Checked before the node exists, so a refused push leaves no trace.
                 None if report.url.is_none() => Err(IngestError::NoUrl(report.node_id.clone())),
+                None if self.nodes.len() >= self.settings.max_nodes => {
+                    Err(IngestError::TooManyNodes(self.settings.max_nodes))
+                }
                 None => Ok(self.add_pushed(&report.node_id)),
             },
         }

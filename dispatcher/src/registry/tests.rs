@@ -19,6 +19,7 @@ fn settings() -> Settings {
         mem_high_water: 85.0,
         slow_start: Duration::ZERO,
         health: HealthConfig::default(),
+        max_nodes: usize::MAX,
     }
 }
 
