@@ -260,6 +260,8 @@ impl World {
             load1: 0.0,
             cores: 1,
             connections: self.servers[node].queue_len(at) as u64,
+            cpu_pressure: None,
+            runnable: None,
             weight: if self.weighted {
                 self.servers[node].speed()
             } else {
