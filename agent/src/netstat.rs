@@ -68,15 +68,26 @@ mod tests {
     use super::*;
 
     /// Both sources count exactly the connections accepted on a loopback
-    /// listener, and none of the clients' own ends.
+    /// listener, IPv4 and IPv6, and none of the clients' own ends.
     #[test]
     fn both_sources_count_the_listeners_connections() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let clients: Vec<_> = (0..5)
+        let mut clients: Vec<_> = (0..4)
             .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
             .collect();
-        let accepted: Vec<_> = (0..5).map(|_| listener.accept().unwrap()).collect();
+        let mut accepted: Vec<_> = (0..4).map(|_| listener.accept().unwrap()).collect();
+        // The same port on ::1, where the host has IPv6; else one more IPv4.
+        match TcpListener::bind(("::1", port)) {
+            Ok(v6) => {
+                clients.push(TcpStream::connect(("::1", port)).unwrap());
+                accepted.push(v6.accept().unwrap());
+            }
+            Err(_) => {
+                clients.push(TcpStream::connect(("127.0.0.1", port)).unwrap());
+                accepted.push(listener.accept().unwrap());
+            }
+        }
 
         let mut buffer = Vec::new();
         assert_eq!(procfs::established(port, &mut buffer), 5);

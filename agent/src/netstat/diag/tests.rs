@@ -22,7 +22,7 @@ fn socket(seq: u32, port: u16) -> Vec<u8> {
     body[0] = 2;
     body[1] = 1; // TCP_ESTABLISHED
     body[REPLY_SPORT..REPLY_SPORT + 2].copy_from_slice(&port.to_be_bytes());
-    reply(SOCK_DIAG_BY_FAMILY, seq, &body)
+    reply(TCPDIAG_GETSOCK, seq, &body)
 }
 
 fn done(seq: u32, status: i32) -> Vec<u8> {
@@ -31,18 +31,21 @@ fn done(seq: u32, status: i32) -> Vec<u8> {
 
 #[test]
 fn the_request_matches_the_kernel_layout() {
-    let message = request(10, 0x1F90, 7);
-    assert_eq!(message.len(), 92);
-    assert_eq!(u32_at(&message, 0), 92, "nlmsg_len");
-    assert_eq!(&message[4..6], &20u16.to_ne_bytes(), "SOCK_DIAG_BY_FAMILY");
+    let message = request(0x1F90, 7);
+    assert_eq!(message.len(), 96);
+    assert_eq!(u32_at(&message, 0), 96, "nlmsg_len");
+    assert_eq!(&message[4..6], &18u16.to_ne_bytes(), "TCPDIAG_GETSOCK");
     assert_eq!(&message[6..8], &0x301u16.to_ne_bytes(), "REQUEST | DUMP");
     assert_eq!(u32_at(&message, 8), 7, "seq");
-    assert_eq!(&message[16..20], &[10, 6, 0, 0], "AF_INET6, TCP");
-    assert_eq!(u32_at(&message, 20), 2, "TCPF_ESTABLISHED");
-    assert!(message[24..72].iter().all(|&b| b == 0), "no socket named");
-    assert_eq!(&message[72..74], &20u16.to_ne_bytes(), "attribute length");
+    assert!(
+        message[16..68].iter().all(|&b| b == 0),
+        "any family, no extensions, no socket named"
+    );
+    assert_eq!(u32_at(&message, 68), 2, "TCPF_ESTABLISHED");
+    assert_eq!(u32_at(&message, 72), 0, "dbs");
+    assert_eq!(&message[76..78], &20u16.to_ne_bytes(), "attribute length");
     assert_eq!(
-        &message[74..76],
+        &message[78..80],
         &1u16.to_ne_bytes(),
         "INET_DIAG_REQ_BYTECODE"
     );
@@ -58,7 +61,7 @@ fn the_request_matches_the_kernel_layout() {
         [0, 0, port[0], port[1]],
     ]
     .concat();
-    assert_eq!(&message[76..], &want[..]);
+    assert_eq!(&message[80..], &want[..]);
 }
 
 #[test]
