@@ -65,7 +65,8 @@ for _ in $(seq 100); do
 done
 
 # On-CPU nanoseconds of every thread of PID.
-cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{ s += $1 } END { printf "%d\n", s }'; }
+# (%.0f: mawk's %d stops at 2^31 ns, about two seconds.)
+cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{ s += $1 } END { printf "%.0f\n", s }'; }
 rss_mb() { awk -v f="$2:" '$1 == f { printf "%.1f\n", $2 / 1024 }' "/proc/$1/status"; }
 report_field() { curl -fs "$agent_url" | sed -E "s/.*\"$1\":([0-9]+).*/\\1/"; }
 
