@@ -115,9 +115,9 @@ for run in $(seq "$RUNS"); do
   wait "${clients[@]}" "${servers[@]}" 2>/dev/null || true
 done
 
-source_line="sock_diag"
-grep -qs 'sock_diag' "$work/agent.err" && source_line="/proc/net/tcp ($(grep -m1 sock_diag "$work/agent.err"))"
-echo "agent counted connections with: $source_line"
+if grep -qs 'sock_diag' "$work/agent.err"; then
+  echo "the agent counted from /proc/net/tcp: $(grep -m1 sock_diag "$work/agent.err")"
+fi
 echo "medians over $RUNS runs:"
 for phase in idle loaded; do
   for column in 2 3 4 5 6 7; do

@@ -7,11 +7,28 @@
 //! itself and costs a fraction of the text files; `/proc/net/tcp{,6}`
 //! ([`procfs`]) is the fallback where netlink is refused (old kernels without
 //! `inet_diag`, some sandboxes).
+//!
+//! Either way the kernel walks its whole established hash per count, which
+//! on a host with a lot of memory costs a millisecond or more however few
+//! connections there are, and tens of milliseconds with tens of thousands.
+//! So a count that costs more than [`BUDGET`] is reused for the next
+//! samples, as many as keep the average under the budget and never more
+//! than [`MAX_SAMPLES_PER_COUNT`] - 1: each count is exact, and at most that
+//! many intervals old. On a small host every sample counts.
 
 pub mod diag;
 pub mod procfs;
 
+use std::time::Duration;
+
 use diag::SockDiag;
+use tokio::time::Instant;
+
+/// The average time per sample a connection count may take.
+pub const BUDGET: Duration = Duration::from_micros(500);
+/// The most samples one count serves, so that it is never older than this
+/// many intervals, whatever it costs.
+pub const MAX_SAMPLES_PER_COUNT: u32 = 10;
 
 /// Counts the established connections to one port, every sample, with
 /// whichever source works on this host.
@@ -21,6 +38,17 @@ pub struct Counter {
     diag: Option<SockDiag>,
     /// The fallback's read buffer, allocated on its first use.
     buffer: Vec<u8>,
+    cadence: Cadence,
+    last: u64,
+}
+
+/// When to count again: the budget arithmetic, apart from the clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cadence {
+    /// Samples the last count serves, itself included.
+    every: u32,
+    /// Samples served since it was taken.
+    served: u32,
 }
 
 // === impl Counter ===
@@ -37,12 +65,25 @@ impl Counter {
             port,
             diag,
             buffer: Vec::new(),
+            cadence: Cadence::new(),
+            last: 0,
         }
     }
 
-    /// Established connections to the port now. A `sock_diag` failure
-    /// mid-run is logged and the `/proc` files are used from then on.
+    /// Established connections to the port: counted now, or the last
+    /// count while it is within its [`Cadence`].
     pub fn established(&mut self) -> u64 {
+        if self.cadence.due() {
+            let started = Instant::now();
+            self.last = self.count();
+            self.cadence.counted(started.elapsed());
+        }
+        self.last
+    }
+
+    /// Counts now. A `sock_diag` failure mid-run is logged and the `/proc`
+    /// files are used from then on.
+    pub fn count(&mut self) -> u64 {
         if let Some(diag) = &mut self.diag {
             match diag.established(self.port) {
                 Ok(count) => return count,
@@ -58,6 +99,41 @@ impl Counter {
     /// Whether the count comes from `sock_diag` (false: from `/proc`).
     pub fn uses_sock_diag(&self) -> bool {
         self.diag.is_some()
+    }
+}
+
+// === impl Cadence ===
+
+impl Cadence {
+    /// The first sample counts.
+    pub fn new() -> Self {
+        Cadence {
+            every: 1,
+            served: 1,
+        }
+    }
+
+    /// Whether this sample takes a new count; otherwise it serves the last.
+    pub fn due(&mut self) -> bool {
+        if self.served >= self.every {
+            return true;
+        }
+        self.served += 1;
+        false
+    }
+
+    /// Records a count that took `cost`: it serves as many samples as keep
+    /// the average under [`BUDGET`], between 1 and [`MAX_SAMPLES_PER_COUNT`].
+    pub fn counted(&mut self, cost: Duration) {
+        let samples = cost.as_secs_f64() / BUDGET.as_secs_f64();
+        self.every = (samples.ceil() as u32).clamp(1, MAX_SAMPLES_PER_COUNT);
+        self.served = 1;
+    }
+}
+
+impl Default for Cadence {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -92,7 +168,7 @@ mod tests {
         let mut buffer = Vec::new();
         assert_eq!(procfs::established(port, &mut buffer), 5);
         let mut counter = Counter::new(port);
-        assert_eq!(counter.established(), 5);
+        assert_eq!(counter.count(), 5);
         // Where the kernel answers sock_diag (it does on any stock Linux),
         // check that path on its own too.
         let idle = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -103,5 +179,50 @@ mod tests {
             assert_eq!(diag.established(idle_port).unwrap(), 0);
         }
         drop((clients, accepted, idle));
+    }
+
+    /// Which of 12 samples count, after a first count that cost `cost`.
+    fn counting_samples(cost: Duration) -> Vec<bool> {
+        let mut cadence = Cadence::new();
+        assert!(cadence.due(), "the first sample always counts");
+        cadence.counted(cost);
+        (0..12)
+            .map(|_| {
+                let due = cadence.due();
+                if due {
+                    cadence.counted(cost);
+                }
+                due
+            })
+            .collect()
+    }
+
+    #[test]
+    fn counts_are_reused_only_while_they_cost_more_than_the_budget() {
+        let every = |n: usize| (1..=12).map(|i| i % n == 0).collect::<Vec<_>>();
+        let cases = [
+            (Duration::ZERO, every(1)),
+            (Duration::from_micros(80), every(1)),
+            (BUDGET, every(1)),
+            (Duration::from_micros(501), every(2)),
+            (Duration::from_micros(1900), every(4)),
+            (Duration::from_millis(24), every(10)),
+            (Duration::from_secs(5), every(10)),
+        ];
+        for (cost, want) in cases {
+            assert_eq!(counting_samples(cost), want, "{cost:?}");
+        }
+    }
+
+    /// A cheap count after a dear one goes back to counting every sample.
+    #[test]
+    fn the_cadence_follows_the_latest_cost() {
+        let mut cadence = Cadence::new();
+        assert!(cadence.due());
+        cadence.counted(Duration::from_millis(1));
+        assert!(!cadence.due());
+        assert!(cadence.due());
+        cadence.counted(Duration::from_micros(100));
+        assert!(cadence.due());
     }
 }
