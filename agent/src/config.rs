@@ -27,6 +27,8 @@ pub const DEFAULT_WEIGHT: f64 = 1.0;
 /// The shortest `--interval`: sysinfo needs this long between two CPU
 /// readings for a meaningful usage figure.
 pub const MIN_INTERVAL: Duration = sysinfo::MINIMUM_CPU_UPDATE_INTERVAL;
+/// The largest `--cpu-limit`: Linux's own ceiling on CPUs (`NR_CPUS`).
+pub const MAX_CPU_LIMIT: f64 = 8192.0;
 /// The longest any outgoing request (push, probe) may take, whatever the
 /// interval: a slow peer must not hold a task for a minute.
 pub const MAX_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -107,6 +109,12 @@ pub struct Args {
     /// the report says `healthy: false` [default: no probe].
     #[arg(long, env = "SIGNPOST_AGENT_BACKEND_HEALTH", value_name = "URL")]
     pub backend_health: Option<String>,
+    /// CPUs to report CPU% and cores against, for a container pinned with
+    /// --cpuset-cpus and no quota (the agent cannot tell that from a shared
+    /// pool); overrides a cgroup quota [default: the quota, else the host's
+    /// CPUs].
+    #[arg(long, env = "SIGNPOST_AGENT_CPU_LIMIT", value_name = "N")]
+    pub cpu_limit: Option<f64>,
     /// Log format on stderr [default: text].
     #[arg(long, env = "SIGNPOST_AGENT_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
@@ -135,6 +143,8 @@ pub struct FileConfig {
     pub token: Option<String>,
     /// See [`Args::backend_health`].
     pub backend_health: Option<String>,
+    /// See [`Args::cpu_limit`].
+    pub cpu_limit: Option<f64>,
     /// See [`Args::log_format`].
     pub log_format: Option<LogFormat>,
 }
@@ -172,6 +182,8 @@ pub struct Config {
     pub token: Option<String>,
     /// Local application URL to probe.
     pub backend_health: Option<String>,
+    /// The CPU count to report against, over any cgroup quota.
+    pub cpu_limit: Option<f64>,
     /// Log format.
     pub log_format: LogFormat,
 }
@@ -287,6 +299,10 @@ impl Config {
         if let Some(url) = &backend_health {
             check("backend-health", check_probe_url(url));
         }
+        let cpu_limit = args.cpu_limit.or(file.cpu_limit);
+        if let Some(cpus) = cpu_limit {
+            check("cpu-limit", check_cpu_limit(cpus));
+        }
 
         if !problems.is_empty() {
             return Err(ConfigError::Invalid(problems));
@@ -301,6 +317,7 @@ impl Config {
             dispatchers,
             token,
             backend_health,
+            cpu_limit,
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
         })
     }
@@ -353,6 +370,16 @@ fn check_weight(weight: f64) -> Result<(), String> {
     } else {
         Err(format!(
             "must be greater than 0 and at most {MAX_WEIGHT}, got {weight}"
+        ))
+    }
+}
+
+fn check_cpu_limit(cpus: f64) -> Result<(), String> {
+    if cpus.is_finite() && cpus > 0.0 && cpus <= MAX_CPU_LIMIT {
+        Ok(())
+    } else {
+        Err(format!(
+            "must be greater than 0 and at most {MAX_CPU_LIMIT}, got {cpus}"
         ))
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! The agent runs on every backend node. It samples the node once per
 //! interval (CPU and memory, cgroup-aware; load average; established
-//! connections to the advertised port), serves the latest
+//! connections to the advertised port; CPU pressure and runnable tasks),
+//! serves the latest
 //! [`LoadReport`](signpost_shared::LoadReport) at `GET /load`, and, in push
 //! mode, POSTs it to every configured dispatcher. `POST /drain` and
 //! `POST /ready` switch the reported state; `--backend-health` turns a
@@ -22,6 +23,7 @@
 //! | `--dispatcher URL` (repeatable) | `SIGNPOST_AGENT_DISPATCHER` (comma-separated) | none |
 //! | `--token SECRET` | `SIGNPOST_AGENT_TOKEN` | none |
 //! | `--backend-health URL` | `SIGNPOST_AGENT_BACKEND_HEALTH` | none |
+//! | `--cpu-limit N` | `SIGNPOST_AGENT_CPU_LIMIT` | the cgroup quota, else the host's CPUs |
 //! | `--log-format text\|json` | `SIGNPOST_AGENT_LOG_FORMAT` | `text` |
 //!
 //! Precedence: flag > env > config file > default. Logs go to stderr,
@@ -31,6 +33,7 @@ pub mod cgroup;
 pub mod client;
 pub mod config;
 pub mod netstat;
+pub mod pressure;
 pub mod probe;
 pub mod push;
 pub mod sample;
@@ -151,8 +154,8 @@ async fn first_sample(
     config: &Config,
     client: Option<&reqwest::Client>,
 ) -> anyhow::Result<(Sampler, LoadReport)> {
-    let mut sampler =
-        Sampler::new(config.advertise_port, Instant::now()).context("start sampling")?;
+    let mut sampler = Sampler::new(config.advertise_port, config.cpu_limit, Instant::now())
+        .context("start sampling")?;
     let probe = async {
         match (client, &config.backend_health) {
             (Some(client), Some(url)) => probe::check(client, url).await.is_ok(),

@@ -1,93 +1,226 @@
-//! Established TCP connections to one local port, from `/proc/net/tcp` and
-//! `/proc/net/tcp6`.
+//! Established TCP connections to one local port: the count behind
+//! least-connections, read from the kernel's socket tables rather than
+//! guessed from redirects. Counting by *local* port catches the clients of
+//! the advertised service and not the agent's own outgoing connections.
 //!
-//! The least-connections strategy is only as good as this count, so it is
-//! read from the kernel's socket tables rather than guessed from redirects.
-//! Counting by *local* port catches the clients of the advertised service
-//! and not the agent's own outgoing connections.
+//! The kernel's `sock_diag` netlink interface ([`diag`]) does the filtering
+//! itself and costs a fraction of the text files; `/proc/net/tcp{,6}`
+//! ([`procfs`]) is the fallback where netlink is refused (old kernels without
+//! `inet_diag`, some sandboxes).
+//!
+//! Either way the kernel walks its whole established hash per count, which
+//! on a host with a lot of memory costs a millisecond or more however few
+//! connections there are, and tens of milliseconds with tens of thousands.
+//! So a count that costs more than [`BUDGET`] is reused for the next
+//! samples, as many as keep the average under the budget and never more
+//! than [`MAX_SAMPLES_PER_COUNT`] - 1: each count is exact, and at most that
+//! many intervals old. On a small host every sample counts.
 
-/// The kernel's IPv4 and IPv6 TCP socket tables.
-pub const TABLES: [&str; 2] = ["/proc/net/tcp", "/proc/net/tcp6"];
+pub mod diag;
+pub mod procfs;
 
-/// `st` column value of an ESTABLISHED socket.
-const ESTABLISHED: &str = "01";
+use std::time::Duration;
 
-/// Counts established sockets whose local port is `port` across the socket
-/// tables; a table that cannot be read (no IPv6, not Linux) counts zero.
-pub fn established(port: u16) -> u64 {
-    TABLES
-        .iter()
-        .filter_map(|path| std::fs::read_to_string(path).ok())
-        .map(|table| count_established(&table, port))
-        .sum()
+use diag::SockDiag;
+use tokio::time::Instant;
+
+/// The average time per sample a connection count may take.
+pub const BUDGET: Duration = Duration::from_micros(500);
+/// The most samples one count serves, so that it is never older than this
+/// many intervals, whatever it costs.
+pub const MAX_SAMPLES_PER_COUNT: u32 = 10;
+
+/// Counts the established connections to one port, every sample, with
+/// whichever source works on this host.
+#[derive(Debug)]
+pub struct Counter {
+    port: u16,
+    diag: Option<SockDiag>,
+    /// The fallback's read buffer, allocated on its first use.
+    buffer: Vec<u8>,
+    cadence: Cadence,
+    last: u64,
 }
 
-/// Counts established sockets whose local port is `port` in the text of one
-/// socket table. Rows look like
-/// `0: 0100007F:1F90 0100007F:C350 01 ...` (local, remote, state), with
-/// hexadecimal ports; IPv6 rows have 32 hex digits of address.
-pub fn count_established(table: &str, port: u16) -> u64 {
-    let matches = |line: &str| {
-        let mut fields = line.split_whitespace().skip(1);
-        let (Some(local), Some(_remote), Some(state)) =
-            (fields.next(), fields.next(), fields.next())
-        else {
-            return false;
-        };
-        let local_port = local
-            .rsplit_once(':')
-            .map(|(_, hex)| u16::from_str_radix(hex, 16));
-        state == ESTABLISHED && local_port == Some(Ok(port))
-    };
-    table.lines().skip(1).filter(|line| matches(line)).count() as u64
+/// When to count again: the budget arithmetic, apart from the clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cadence {
+    /// Samples the last count serves, itself included.
+    every: u32,
+    /// Samples served since it was taken.
+    served: u32,
+}
+
+// === impl Counter ===
+
+impl Counter {
+    /// Opens `sock_diag`, or settles on `/proc/net/tcp` and says why.
+    pub fn new(port: u16) -> Self {
+        let diag = SockDiag::open()
+            .inspect_err(|err| {
+                tracing::warn!(error = %err, "sock_diag unavailable; counting connections from /proc/net/tcp");
+            })
+            .ok();
+        Counter {
+            port,
+            diag,
+            buffer: Vec::new(),
+            cadence: Cadence::new(),
+            last: 0,
+        }
+    }
+
+    /// Established connections to the port: counted now, or the last
+    /// count while it is within its [`Cadence`].
+    pub fn established(&mut self) -> u64 {
+        if self.cadence.due() {
+            let started = Instant::now();
+            self.last = self.count();
+            self.cadence.counted(started.elapsed());
+        }
+        self.last
+    }
+
+    /// Counts now. A `sock_diag` failure mid-run is logged and the `/proc`
+    /// files are used from then on.
+    pub fn count(&mut self) -> u64 {
+        if let Some(diag) = &mut self.diag {
+            match diag.established(self.port) {
+                Ok(count) => return count,
+                Err(err) => {
+                    tracing::warn!(error = %err, "sock_diag failed; counting connections from /proc/net/tcp from now on");
+                    self.diag = None;
+                }
+            }
+        }
+        procfs::established(self.port, &mut self.buffer)
+    }
+}
+
+// === impl Cadence ===
+
+impl Cadence {
+    /// The first sample counts.
+    pub fn new() -> Self {
+        Cadence {
+            every: 1,
+            served: 1,
+        }
+    }
+
+    /// Whether this sample takes a new count; otherwise it serves the last.
+    pub fn due(&mut self) -> bool {
+        if self.served >= self.every {
+            return true;
+        }
+        self.served += 1;
+        false
+    }
+
+    /// Records a count that took `cost`: it serves as many samples as keep
+    /// the average under [`BUDGET`], between 1 and [`MAX_SAMPLES_PER_COUNT`].
+    pub fn counted(&mut self, cost: Duration) {
+        let samples = cost.as_secs_f64() / BUDGET.as_secs_f64();
+        self.every = (samples.ceil() as u32).clamp(1, MAX_SAMPLES_PER_COUNT);
+        self.served = 1;
+    }
+}
+
+impl Default for Cadence {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::net::{TcpListener, TcpStream};
+
     use super::*;
 
-    const TCP: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
-   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0 100 0 0 10 0
-   1: 0100007F:1F90 0100007F:D2F0 01 00000000:00000000 00:00000000 00000000     0        0 2 1 0 20 4 30 10 -1
-   2: 0B00000A:1F90 0C00000A:A1B2 01 00000000:00000000 00:00000000 00000000     0        0 3 1 0 20 4 30 10 -1
-   3: 0100007F:D2F0 0100007F:1F90 01 00000000:00000000 00:00000000 00000000     0        0 4 1 0 20 4 30 10 -1
-   4: 0100007F:1F90 0100007F:D2F2 06 00000000:00000000 03:00000000 00000000     0        0 0 3 0
-   5: 0100007F:1F91 0100007F:D2F4 01 00000000:00000000 00:00000000 00000000     0        0 5 1 0 20 4 30 10 -1
-";
-
-    const TCP6: &str = "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
-   0: 00000000000000000000000000000000:1F90 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 7 1 0 100 0 0 10 0
-   1: 00000000000000000000000001000000:1F90 00000000000000000000000001000000:E1A4 01 00000000:00000000 00:00000000 00000000     0        0 8 1 0 20 4 30 10 -1
-   2: 0000000000000000FFFF00000100007F:1F90 0000000000000000FFFF00000100007F:E1A6 01 00000000:00000000 00:00000000 00000000     0        0 9 1 0 20 4 30 10 -1
-   3: 00000000000000000000000001000000:E1A4 00000000000000000000000001000000:1F90 01 00000000:00000000 00:00000000 00000000     0        0 10 1 0 20 4 30 10 -1
-   4: 00000000000000000000000001000000:1F90 00000000000000000000000001000000:E1A8 08 00000000:00000000 00:00000000 00000000     0        0 11 1 0 20 4 30 10 -1
-";
-
-    /// Port 8080 is 0x1F90. Listening (0A), TIME_WAIT (06), CLOSE_WAIT (08),
-    /// outgoing connections to the port and other ports must not count.
+    /// Both sources count exactly the connections accepted on a loopback
+    /// listener, IPv4 and IPv6, and none of the clients' own ends.
     #[test]
-    fn counts_established_sockets_on_the_local_port() {
-        let cases = [
-            (TCP, 8080, 2),
-            (TCP, 8081, 1),
-            (TCP, 54_000, 1),
-            (TCP, 80, 0),
-            (TCP6, 8080, 2),
-            (TCP6, 57_764, 1),
-            ("", 8080, 0),
-            ("header only\n", 8080, 0),
-            (
-                "header\n   0: garbage\n   1: 0100007F:ZZZZ 0:0 01\n",
-                8080,
-                0,
-            ),
-        ];
-        for (table, port, want) in cases {
-            assert_eq!(
-                count_established(table, port),
-                want,
-                "port {port} in {table:.40?}"
-            );
+    fn both_sources_count_the_listeners_connections() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut clients: Vec<_> = (0..4)
+            .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
+            .collect();
+        let mut accepted: Vec<_> = (0..4).map(|_| listener.accept().unwrap()).collect();
+        // The same port on ::1, where the host has IPv6; else one more IPv4.
+        match TcpListener::bind(("::1", port)) {
+            Ok(v6) => {
+                clients.push(TcpStream::connect(("::1", port)).unwrap());
+                accepted.push(v6.accept().unwrap());
+            }
+            Err(_) => {
+                clients.push(TcpStream::connect(("127.0.0.1", port)).unwrap());
+                accepted.push(listener.accept().unwrap());
+            }
         }
+
+        let mut buffer = Vec::new();
+        assert_eq!(procfs::established(port, &mut buffer), 5);
+        let mut counter = Counter::new(port);
+        assert_eq!(counter.count(), 5);
+        // Where the kernel answers sock_diag (it does on any stock Linux),
+        // check that path on its own too.
+        let idle = TcpListener::bind("127.0.0.1:0").unwrap();
+        let idle_port = idle.local_addr().unwrap().port();
+        if let Ok(mut diag) = SockDiag::open() {
+            assert!(
+                counter.diag.is_some(),
+                "the counter uses sock_diag where it works"
+            );
+            assert_eq!(diag.established(port).unwrap(), 5);
+            assert_eq!(diag.established(idle_port).unwrap(), 0);
+        }
+        drop((clients, accepted, idle));
+    }
+
+    /// Which of 12 samples count, after a first count that cost `cost`.
+    fn counting_samples(cost: Duration) -> Vec<bool> {
+        let mut cadence = Cadence::new();
+        assert!(cadence.due(), "the first sample always counts");
+        cadence.counted(cost);
+        (0..12)
+            .map(|_| {
+                let due = cadence.due();
+                if due {
+                    cadence.counted(cost);
+                }
+                due
+            })
+            .collect()
+    }
+
+    #[test]
+    fn counts_are_reused_only_while_they_cost_more_than_the_budget() {
+        let every = |n: usize| (1..=12).map(|i| i % n == 0).collect::<Vec<_>>();
+        let cases = [
+            (Duration::ZERO, every(1)),
+            (Duration::from_micros(80), every(1)),
+            (BUDGET, every(1)),
+            (Duration::from_micros(501), every(2)),
+            (Duration::from_micros(1900), every(4)),
+            (Duration::from_millis(24), every(10)),
+            (Duration::from_secs(5), every(10)),
+        ];
+        for (cost, want) in cases {
+            assert_eq!(counting_samples(cost), want, "{cost:?}");
+        }
+    }
+
+    /// A cheap count after a dear one goes back to counting every sample.
+    #[test]
+    fn the_cadence_follows_the_latest_cost() {
+        let mut cadence = Cadence::new();
+        assert!(cadence.due());
+        cadence.counted(Duration::from_millis(1));
+        assert!(!cadence.due());
+        assert!(cadence.due());
+        cadence.counted(Duration::from_micros(100));
+        assert!(cadence.due());
     }
 }

@@ -3,11 +3,13 @@
 //!
 //! One long-lived `sysinfo::System` gives host CPU and memory (CPU usage is a
 //! difference between two readings, so the first is discarded); the cgroup
-//! reader overrides both when the process runs under a quota or limit; the
-//! socket tables give the connection count. Each sample is written into a
+//! reader overrides both when the process runs under a quota or limit (or
+//! `--cpu-limit`); the socket tables give the connection count; PSI and the
+//! run queue say how far past saturation the CPU is. Each sample is written into a
 //! `watch` channel, so `/load` and the push tasks read the latest report and
 //! never wait for sampling.
 
+use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use signpost_shared::{LoadReport, NodeState, VERSION};
@@ -17,7 +19,8 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::cgroup::{self, Cgroup};
 use crate::config::Config;
-use crate::netstat;
+use crate::netstat::Counter;
+use crate::pressure;
 
 /// Reads the node's figures; one per agent, kept for its whole life because
 /// CPU usage is measured between consecutive readings.
@@ -25,7 +28,11 @@ use crate::netstat;
 pub struct Sampler {
     system: System,
     cgroup: Option<Cgroup>,
-    port: Option<u16>,
+    /// `--cpu-limit`: the CPUs to report against, over any quota.
+    cpu_limit: Option<f64>,
+    connections: Option<Counter>,
+    /// The PSI file read every sample, if the kernel has PSI.
+    pressure: Option<PathBuf>,
     /// The cgroup's cumulative CPU time at the previous reading.
     last_cgroup_cpu: Option<(Instant, Duration)>,
 }
@@ -43,6 +50,10 @@ pub struct Figures {
     pub cores: u32,
     /// Established connections to the advertised port.
     pub connections: u64,
+    /// PSI `some avg10` for CPU, 0–100, when the kernel has PSI.
+    pub cpu_pressure: Option<f64>,
+    /// Runnable tasks on the host right now.
+    pub runnable: Option<u32>,
 }
 
 /// Why sampling cannot start.
@@ -58,15 +69,23 @@ pub enum SampleError {
 impl Sampler {
     /// Takes the first (discarded) CPU reading; the next [`Sampler::sample`]
     /// should come at least `sysinfo::MINIMUM_CPU_UPDATE_INTERVAL` later.
-    /// `port` is the local port whose connections are counted.
-    pub fn new(port: Option<u16>, now: Instant) -> Result<Self, SampleError> {
+    /// `port` is the local port whose connections are counted, and
+    /// `cpu_limit` the CPU count to report against (see `--cpu-limit`).
+    pub fn new(
+        port: Option<u16>,
+        cpu_limit: Option<f64>,
+        now: Instant,
+    ) -> Result<Self, SampleError> {
         let proc_self = std::fs::read_to_string(cgroup::PROC_SELF_CGROUP).unwrap_or_default();
         let cgroup = Cgroup::discover(cgroup::MOUNT_ROOT.as_ref(), &proc_self);
+        let pressure = pressure::source(cgroup.as_ref(), pressure::PROC_PRESSURE_CPU.as_ref());
         let mut sampler = Sampler {
             system: System::new()?,
             last_cgroup_cpu: None,
             cgroup,
-            port,
+            cpu_limit,
+            connections: port.map(Counter::new),
+            pressure,
         };
         sampler.system.refresh_cpu_usage();
         sampler.last_cgroup_cpu = sampler.cgroup_cpu_time(now);
@@ -77,28 +96,36 @@ impl Sampler {
     pub fn sample(&mut self, now: Instant) -> Figures {
         self.system.refresh_cpu_usage();
         self.system.refresh_memory();
-        let quota = self.cgroup.as_ref().and_then(Cgroup::cpu_limit);
-        let host_cores = u32::try_from(self.system.cpus().len()).unwrap_or(u32::MAX);
+        let quota = self.cpu_limit.or_else(|| self.cgroup.as_ref()?.cpu_limit());
+        let host_cores = self.system.cpus().len();
+        let loadavg = std::fs::read_to_string(pressure::PROC_LOADAVG).unwrap_or_default();
+        let (load1, runnable) = pressure::parse_loadavg(&loadavg).unzip();
         Figures {
-            cpu_percent: clamp_percent(self.cpu_percent(quota, now)),
+            cpu_percent: clamp_percent(self.cpu_percent(quota, host_cores, now)),
             mem_percent: clamp_percent(self.mem_percent()),
-            load1: System::load_average().map_or(0.0, |avg| avg.one),
-            cores: quota.map_or(host_cores, |cpus| cpus.ceil() as u32),
-            connections: self.port.map_or(0, netstat::established),
+            load1: load1.unwrap_or(0.0),
+            cores: quota.map_or(host_cores, |cpus| cpus.ceil() as usize) as u32,
+            connections: self.connections.as_mut().map_or(0, Counter::established),
+            cpu_pressure: self.pressure.as_deref().and_then(pressure::read_some_avg10),
+            runnable,
         }
     }
 
-    /// CPU use against the quota when there is one: cgroup CPU time per
-    /// wall-clock time, divided by the CPUs allowed. Otherwise the host's.
-    fn cpu_percent(&mut self, quota: Option<f64>, now: Instant) -> f64 {
+    /// CPU use against the quota (or `--cpu-limit`) when there is one:
+    /// cgroup CPU time per wall-clock time, divided by the CPUs allowed, or
+    /// the host's busy CPUs so divided where the cgroup keeps no CPU time.
+    /// Otherwise the host's.
+    fn cpu_percent(&mut self, quota: Option<f64>, host_cores: usize, now: Instant) -> f64 {
         let current = self.cgroup_cpu_time(now);
         let previous = std::mem::replace(&mut self.last_cgroup_cpu, current);
+        let host = f64::from(self.system.global_cpu_usage());
         match (quota, previous, current) {
             (Some(cpus), Some((t0, used0)), Some((t1, used1))) if t1 > t0 => {
                 let busy = used1.saturating_sub(used0).as_secs_f64();
                 busy / (t1 - t0).as_secs_f64() / cpus * 100.0
             }
-            _ => f64::from(self.system.global_cpu_usage()),
+            (Some(cpus), _, _) => host * host_cores as f64 / cpus,
+            (None, _, _) => host,
         }
     }
 
@@ -127,6 +154,8 @@ pub fn first_report(config: &Config, figures: Figures, healthy: bool) -> LoadRep
         load1: 0.0,
         cores: 0,
         connections: 0,
+        cpu_pressure: None,
+        runnable: None,
         weight: config.weight,
         state: NodeState::Ready,
         healthy,
@@ -146,6 +175,8 @@ pub fn record(report: &mut LoadReport, figures: Figures) {
     report.load1 = figures.load1;
     report.cores = figures.cores;
     report.connections = figures.connections;
+    report.cpu_pressure = figures.cpu_pressure;
+    report.runnable = figures.runnable;
     report.seq += 1;
     report.sampled_at_ms = wall_clock_ms();
 }
@@ -217,6 +248,8 @@ mod tests {
             load1: 0.5,
             cores: 2,
             connections: 7,
+            cpu_pressure: Some(12.0),
+            runnable: Some(3),
         };
         let mut report = first_report(&config, figures, false);
         assert_eq!(
@@ -233,6 +266,10 @@ mod tests {
         );
         assert_eq!(report.seq, 2);
         assert_eq!(report.cpu_percent, 90.0);
+        assert_eq!(
+            (report.cpu_pressure, report.runnable),
+            (Some(12.0), Some(3))
+        );
         assert_eq!((report.state, report.healthy), (NodeState::Draining, false));
         assert!(report.sampled_at_ms > 1_700_000_000_000);
     }

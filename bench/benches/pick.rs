@@ -112,6 +112,8 @@ fn report(i: usize) -> LoadReport {
         load1: 0.0,
         cores: 4,
         connections: (i % 50) as u64,
+        cpu_pressure: None,
+        runnable: None,
         weight: 1.0,
         state: NodeState::Ready,
         healthy: true,

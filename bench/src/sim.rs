@@ -338,6 +338,8 @@ impl World {
             load1: 0.0,
             cores: 1,
             connections: server.queue_len(at) as u64,
+            cpu_pressure: None,
+            runnable: None,
             weight: if self.oracle_weights {
                 server.speed()
             } else {

@@ -99,6 +99,13 @@ pub struct BackendView {
     pub mem_percent: f64,
     /// Established connections from the last report.
     pub connections: u64,
+    /// CPU pressure (PSI `some avg10`, 0–100) from the last report; absent
+    /// when the agent sends none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_pressure: Option<f64>,
+    /// Runnable tasks from the last report; absent when the agent sends none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runnable: Option<u32>,
     /// Static weight (configured × reported).
     pub weight: f64,
     /// The weight in force after memory pressure and ramp-up.

@@ -68,6 +68,17 @@ pub struct LoadReport {
     /// Established TCP connections to the advertised port.
     #[serde(default)]
     pub connections: u64,
+    /// CPU pressure, 0–100: PSI `some avg10`, the share of the last ten
+    /// seconds in which at least one runnable task waited for a CPU (the
+    /// container's cgroup where it has one, else the host). Unlike
+    /// `cpu_percent` it keeps rising with the queue past saturation.
+    /// Absent from agents without it and on kernels without PSI.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_pressure: Option<f64>,
+    /// Tasks runnable right now, host-wide (the kernel's `procs_running`,
+    /// the sampling agent included): the run queue behind `cpu_percent`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runnable: Option<u32>,
     /// The node's own weight, multiplied with any configured weight.
     #[serde(default = "default_weight")]
     pub weight: f64,
@@ -204,6 +215,9 @@ impl LoadReport {
         self.cpu_percent = percent("cpu_percent", self.cpu_percent)?;
         self.mem_percent = percent("mem_percent", self.mem_percent)?;
         non_negative("load1", self.load1)?;
+        if let Some(pressure) = self.cpu_pressure {
+            self.cpu_pressure = Some(percent("cpu_pressure", pressure)?);
+        }
         if !self.weight.is_finite() {
             return Err(ReportError::NotFinite { field: "weight" });
         }
@@ -478,6 +492,8 @@ fn from_seed(map: &Map<String, Value>) -> Result<LoadReport, ReportError> {
         load1: 0.0,
         cores: 0,
         connections: 0,
+        cpu_pressure: None,
+        runnable: None,
         weight: default_weight(),
         state: NodeState::Ready,
         healthy: true,
@@ -605,6 +621,23 @@ mod tests {
                 &format!(r#"{{"state":"{}"}}"#, "x".repeat(10_000)),
                 Some("malformed report: unknown variant"),
             ),
+            (r#"{"cpu_pressure":0,"runnable":0}"#, None),
+            (r#"{"cpu_pressure":97.3,"runnable":130}"#, None),
+            (r#"{"cpu_pressure":null,"runnable":null}"#, None),
+            (
+                r#"{"cpu_pressure":-0.1}"#,
+                Some("cpu_pressure must be between 0 and 100, got -0.1"),
+            ),
+            (
+                r#"{"cpu_pressure":101}"#,
+                Some("cpu_pressure must be between 0 and 100, got 101"),
+            ),
+            (
+                r#"{"cpu_pressure":"high"}"#,
+                Some("malformed report: invalid type"),
+            ),
+            (r#"{"runnable":-1}"#, Some("malformed report")),
+            (r#"{"runnable":1.5}"#, Some("malformed report")),
         ];
         for (overrides, expected) in cases {
             let overrides: &str = overrides;
@@ -622,6 +655,14 @@ mod tests {
         let mut report = LoadReport::from_json(full("{}").as_bytes()).unwrap();
         report.cpu_percent = f64::NAN;
         assert_eq!(report.validate(), Err(nan));
+        let mut report = LoadReport::from_json(full("{}").as_bytes()).unwrap();
+        report.cpu_pressure = Some(f64::NAN);
+        assert_eq!(
+            report.validate(),
+            Err(ReportError::NotFinite {
+                field: "cpu_pressure"
+            })
+        );
     }
 
     #[test]
@@ -671,6 +712,7 @@ mod tests {
         assert_eq!(report.state, NodeState::Ready);
         assert_eq!(report.weight, 1.0);
         assert_eq!(report.url, None);
+        assert_eq!((report.cpu_pressure, report.runnable), (None, None));
     }
 
     #[test]

@@ -22,7 +22,11 @@ fn assert_round_trip<T: Serialize + DeserializeOwned>(name: &str) -> T {
 
 #[test]
 fn reports_round_trip_unchanged() {
-    for name in ["report_full.json", "report_draining_no_url.json"] {
+    for name in [
+        "report_full.json",
+        "report_draining_no_url.json",
+        "report_pressure.json",
+    ] {
         let report: LoadReport = assert_round_trip(name);
         let validated = LoadReport::from_json(fixture(name).as_bytes()).unwrap();
         assert_eq!(
@@ -36,4 +40,23 @@ fn reports_round_trip_unchanged() {
 fn dashboard_round_trips_unchanged() {
     let view: DashboardView = assert_round_trip("dashboard.json");
     assert_eq!(view.backends.len(), 2);
+}
+
+/// The contention fields are optional: present, they round-trip; absent
+/// (older agents, the fixtures above), they stay absent rather than `null`.
+#[test]
+fn contention_fields_round_trip_and_stay_optional() {
+    let report: LoadReport = assert_round_trip("report_pressure.json");
+    assert_eq!(
+        (report.cpu_pressure, report.runnable),
+        (Some(63.18), Some(9))
+    );
+    let old: LoadReport = assert_round_trip("report_full.json");
+    assert_eq!((old.cpu_pressure, old.runnable), (None, None));
+    let view: DashboardView = assert_round_trip("dashboard_pressure.json");
+    let backend = &view.backends[0];
+    assert_eq!(
+        (backend.cpu_pressure, backend.runnable),
+        (Some(63.18), Some(9))
+    );
 }

@@ -153,6 +153,59 @@ async fn once_prints_one_report_and_exits_zero() {
     assert_eq!((report.node_id.as_str(), report.seq), ("once-node", 1));
 }
 
+/// `cpu_pressure` is there exactly when the host has PSI, `runnable`
+/// always (the agent itself is running), and `--cpu-limit` (flag or env)
+/// sets the CPU count the report is made against.
+#[tokio::test]
+async fn once_reports_contention_and_honours_cpu_limit() {
+    let once = |flags: &'static [&'static str], env: &'static str| {
+        Proc::command(BIN)
+            .args(&["once", "--interval", INTERVAL, "--node-id", "n"])
+            .args(flags)
+            .env("SIGNPOST_AGENT_CPU_LIMIT", env)
+            .output()
+    };
+    let host_psi = host_has_psi();
+    for (flags, env, cores) in [(&["--cpu-limit", "1"][..], "3", 1), (&[][..], "3", 3)] {
+        let output = once(flags, env).await;
+        assert!(output.status.success(), "{output:?}");
+        let report = LoadReport::from_json(output.stdout.as_bytes()).unwrap();
+        assert_eq!(report.cores, cores, "{flags:?} {env}: {report:?}");
+        assert!(report.runnable >= Some(1), "{report:?}");
+        assert_eq!(report.cpu_pressure.is_some(), host_psi, "{report:?}");
+    }
+}
+
+/// The figures travel from a real agent through a real dispatcher to the
+/// dashboard's JSON.
+#[tokio::test]
+async fn contention_figures_reach_the_dashboard() {
+    let disp = signpost_e2e::dispatcher::steady_dispatcher(&[]).await;
+    let _agent = agent(&[
+        "--dispatcher",
+        &disp.url("control"),
+        "--advertise",
+        "http://127.0.0.1:9",
+    ])
+    .await;
+    let backend = eventually_some("the agent's push on the dashboard", || async {
+        let view = signpost_e2e::dispatcher::dashboard(&disp).await;
+        view.backends.into_iter().find(|b| b.id == "e2e-node")
+    })
+    .await;
+    assert!(backend.runnable >= Some(1), "{backend:?}");
+    assert_eq!(
+        backend.cpu_pressure.is_some(),
+        host_has_psi(),
+        "{backend:?}"
+    );
+}
+
+/// Whether this kernel reports CPU pressure (PSI; not with `psi=0`).
+fn host_has_psi() -> bool {
+    std::fs::read_to_string("/proc/pressure/cpu").is_ok_and(|text| text.starts_with("some avg10="))
+}
+
 #[tokio::test]
 async fn flag_beats_env_beats_file() {
     let dir = std::env::temp_dir().join(format!("signpost-e2e-{}", std::process::id()));

@@ -103,6 +103,7 @@ fn every_problem_is_reported_at_once() {
         "--dispatcher=nope",
         "--token=",
         "--backend-health=gopher://x",
+        "--cpu-limit=0",
     ];
     let err = merge(&argv, "").unwrap_err().to_string();
     for needle in [
@@ -113,8 +114,25 @@ fn every_problem_is_reported_at_once() {
         "dispatcher: url \"nope\" is not a valid URL",
         "token: must not be empty",
         "backend-health: \"gopher://x\" must use http or https",
+        "cpu-limit: must be greater than 0 and at most 8192, got 0",
     ] {
         assert!(err.contains(needle), "{needle:?} missing from:\n{err}");
+    }
+}
+
+#[test]
+fn cpu_limit_comes_from_flag_or_file_and_is_checked() {
+    assert_eq!(merge(&[], "").unwrap().cpu_limit, None);
+    assert_eq!(merge(&[], "cpu_limit = 4").unwrap().cpu_limit, Some(4.0));
+    let config = merge(&["--cpu-limit=1.5"], "cpu_limit = 4").unwrap();
+    assert_eq!(config.cpu_limit, Some(1.5));
+    for bad in ["-2", "NaN", "inf", "10000"] {
+        let err = merge(&[&format!("--cpu-limit={bad}")], "").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("cpu-limit: must be greater than 0"),
+            "{bad}: {err}"
+        );
     }
 }
 

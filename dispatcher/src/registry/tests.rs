@@ -44,6 +44,8 @@ pub(crate) fn report(id: &str, seq: u64) -> LoadReport {
         load1: 0.0,
         cores: 1,
         connections: 0,
+        cpu_pressure: None,
+        runnable: None,
         weight: 1.0,
         state: NodeState::Ready,
         healthy: true,

@@ -68,6 +68,8 @@ impl Registry {
             cpu_percent: report.map_or(0.0, |r| r.cpu_percent),
             mem_percent: report.map_or(0.0, |r| r.mem_percent),
             connections: report.map_or(0, |r| r.connections),
+            cpu_pressure: report.and_then(|r| r.cpu_pressure),
+            runnable: report.and_then(|r| r.runnable),
             weight: node.weight * report.map_or(1.0, |r| r.weight),
             effective_weight: if in_pool {
                 node.effective_weight(self.settings.mem_high_water) * ramp
