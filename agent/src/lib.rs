@@ -30,6 +30,7 @@
 pub mod cgroup;
 pub mod client;
 pub mod config;
+pub mod metrics;
 pub mod netstat;
 pub mod probe;
 pub mod push;

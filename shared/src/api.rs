@@ -152,6 +152,40 @@ impl BackendState {
     }
 }
 
+/// Load over the eligible primaries: what an autoscaler acts on (add
+/// nodes above ~85% mean utilisation, remove them below ~20%) and what the
+/// dashboard's summary bar shows. Utilisation is each node's projected load
+/// (the report plus what was sent since), 1.0 = fully busy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct PoolLoad {
+    /// Eligible primaries counted.
+    pub primaries: usize,
+    /// Their mean utilisation; 0 when there are none.
+    pub mean: f64,
+    /// The busiest one's utilisation; 0 when there are none.
+    pub max: f64,
+    /// Spare capacity in node-equivalents: Σ max(0, 1 − utilisation).
+    pub headroom: f64,
+}
+
+impl PoolLoad {
+    /// The load over the eligible primaries among `backends`.
+    pub fn of<'a>(backends: impl IntoIterator<Item = &'a BackendView>) -> PoolLoad {
+        let mut pool = PoolLoad::default();
+        let mut sum = 0.0;
+        for b in backends.into_iter().filter(|b| b.eligible && !b.backup) {
+            pool.primaries += 1;
+            sum += b.projected_load;
+            pool.max = pool.max.max(b.projected_load);
+            pool.headroom += (1.0 - b.projected_load).max(0.0);
+        }
+        if pool.primaries > 0 {
+            pool.mean = sum / pool.primaries as f64;
+        }
+        pool
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::bearer_matches;

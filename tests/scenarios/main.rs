@@ -5,6 +5,7 @@ mod agent;
 mod browser;
 mod deploy;
 mod dispatcher;
+mod exposition;
 mod operations;
 mod sticky;
 mod tls;

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, CONTENT_TYPE};
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderMap, Method};
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use hyper::body::{Body, Incoming};
@@ -23,6 +23,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use serde_json::json;
+use signpost_shared::exposition::Format;
 use signpost_shared::{
     BackendView, DashboardView, LoadReport, MAX_REPORT_BYTES, NodeState, api, bearer_matches,
 };
@@ -106,13 +107,18 @@ async fn backend(
     Ok(Json(app.backend_view(&id, Instant::now())?))
 }
 
-async fn metrics(State(app): State<Arc<App>>) -> Result<impl IntoResponse, ApiError> {
+/// `GET /metrics`, in the text format the scraper's `Accept` prefers.
+async fn metrics(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    let accept = headers.get(ACCEPT).and_then(|v| v.to_str().ok());
+    let format = Format::negotiate(accept);
     let body = app
         .metrics
-        .render(app.dashboard(Instant::now()))
+        .render(app.dashboard(Instant::now()), format)
         .map_err(|err| ApiError::Internal(format!("encode metrics: {err}")))?;
-    let content_type = "text/plain; version=0.0.4; charset=utf-8";
-    Ok(([(CONTENT_TYPE, content_type)], body))
+    Ok(([(CONTENT_TYPE, format.content_type())], body))
 }
 
 async fn healthz() -> &'static str {
