@@ -52,6 +52,28 @@ async fn promtool_accepts(what: &str, body: &str) {
     );
 }
 
+/// The metric the KEDA example in deploy/ scales on: the `signpost_...`
+/// name in its Prometheus trigger's query.
+fn autoscaling_metric() -> String {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/kubernetes/autoscaling/scaledobject.yaml"
+    );
+    let text = std::fs::read_to_string(path).expect("read the autoscaling example");
+    let docs = yaml_rust2::YamlLoader::load_from_str(&text).expect("parse the autoscaling example");
+    let query = docs[0]["spec"]["triggers"][0]["metadata"]["query"]
+        .as_str()
+        .expect("the trigger's query");
+    let start = query
+        .find("signpost_")
+        .expect("a signpost metric in the query");
+    query[start..]
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .next()
+        .expect("a metric name")
+        .to_owned()
+}
+
 /// `GET url` with `accept`, as (content type, body).
 async fn scrape(url: &str, accept: Option<&str>) -> (String, String) {
     let mut request = client().get(url);
@@ -139,6 +161,12 @@ async fn the_dispatchers_metrics_pass_promtool_from_the_start_and_under_traffic(
     metric("signpost_pool_utilisation_mean")
         .find(&busy)
         .expect("pool utilisation");
+
+    let autoscaled = autoscaling_metric();
+    assert!(
+        busy.contains(&format!("# TYPE {autoscaled} gauge")),
+        "the autoscaling example queries {autoscaled}, which is not exported:\n{busy}"
+    );
 
     let (content_type, openmetrics) = scrape(&url, Some(PROMETHEUS_ACCEPT)).await;
     assert_eq!(content_type, OPENMETRICS);
