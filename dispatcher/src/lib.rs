@@ -15,6 +15,7 @@ pub mod app;
 pub mod config;
 mod demo;
 pub mod health;
+pub mod history;
 pub mod http;
 pub mod load;
 pub mod metrics;

@@ -204,7 +204,7 @@ async fn the_page_renders_every_backend_with_its_live_state_in_chromium() {
     assert_eq!(response.headers()["cache-control"], "no-store");
     let page = response.text().await.expect("read the page");
     assert!(
-        page.contains("fetch(ENDPOINT"),
+        page.contains("fetch(query()"),
         "the page does not fetch the view"
     );
 

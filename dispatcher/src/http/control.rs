@@ -12,7 +12,7 @@ use axum::BoxError;
 use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use bytes::Bytes;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderMap, Method};
@@ -24,9 +24,7 @@ use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use serde_json::json;
 use signpost_shared::exposition::Format;
-use signpost_shared::{
-    BackendView, DashboardView, LoadReport, MAX_REPORT_BYTES, NodeState, api, bearer_matches,
-};
+use signpost_shared::{BackendView, LoadReport, MAX_REPORT_BYTES, NodeState, api, bearer_matches};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -36,6 +34,7 @@ use tracing::Level;
 use super::deadline::Deadline;
 use super::error::ApiError;
 use crate::app::App;
+use crate::history::{self, History};
 use crate::registry::{Observed, Source};
 
 /// Serves the control API on `listener` until `shutdown`, then lets
@@ -53,7 +52,13 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: CancellationT
         // `Deadline` below enforces the client timeout, one timer per connection.
         .header_read_timeout(None)
         .keep_alive(true);
-    let routes = router(app.clone());
+    let history = Arc::new(History::new(Instant::now(), app.metrics.redirects()));
+    tokio::spawn(history::sample(
+        app.clone(),
+        history.clone(),
+        shutdown.clone(),
+    ));
+    let routes = router(app.clone(), history);
     let graceful = GracefulShutdown::new();
     while let Some((stream, peer)) = super::accept(&listener, "control", &shutdown).await {
         let (app, routes) = (app.clone(), routes.clone());
@@ -75,11 +80,11 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: CancellationT
     graceful.shutdown().await;
 }
 
-/// The control API's routes.
-fn router(app: Arc<App>) -> Router {
+/// The control API's routes; the dashboard reads `history`.
+fn router(app: Arc<App>, history: Arc<History>) -> Router {
     Router::new()
         .route("/", get(super::page::page))
-        .route(api::DASHBOARD, get(dashboard))
+        .route(api::DASHBOARD, get(super::dashboard::dashboard))
         .route(api::METRICS, get(metrics))
         .route(api::HEALTHZ, get(healthz))
         .route(
@@ -90,11 +95,8 @@ fn router(app: Arc<App>) -> Router {
         )
         .route(&format!("{}/{{id}}", api::BACKENDS), get(backend))
         .route(&format!("{}/{{id}}/{{action}}", api::BACKENDS), post(admin))
+        .layer(Extension(history))
         .with_state(app)
-}
-
-async fn dashboard(State(app): State<Arc<App>>) -> Json<DashboardView> {
-    Json(app.dashboard(Instant::now()))
 }
 
 /// `GET /v1/backends/{id}`: one backend as the dashboard shows it — for
