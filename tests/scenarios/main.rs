@@ -6,6 +6,7 @@ mod browser;
 mod deploy;
 mod dispatcher;
 mod exposition;
+mod fleet;
 mod operations;
 mod sticky;
 mod tls;
