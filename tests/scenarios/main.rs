@@ -8,5 +8,6 @@ mod dispatcher;
 mod exposition;
 mod fleet;
 mod operations;
+mod recovery;
 mod sticky;
 mod tls;

@@ -1,0 +1,87 @@
+//! What an operator sees at 3 a.m.: a probe that never passed is logged,
+//! and agents are back in a restarted dispatcher's pool within a few
+//! intervals, not after a half-minute backoff.
+
+use std::time::Duration;
+
+use signpost_e2e::{Proc, Stub, eventually, eventually_within, scaled};
+
+/// Sampling period of the agents here.
+const INTERVAL: &str = "200ms";
+
+async fn agent(args: &[&str]) -> Proc {
+    Proc::command("signpost-agent")
+        .args(&[
+            "--listen",
+            "127.0.0.1:0",
+            "--interval",
+            INTERVAL,
+            "--node-id",
+            "e2e-node",
+            "--advertise",
+            "http://127.0.0.1:7001",
+        ])
+        .args(args)
+        .listeners(1)
+        .spawn()
+        .await
+}
+
+#[tokio::test]
+async fn a_probe_failing_from_the_first_is_logged() {
+    let app = Stub::start().await;
+    app.respond(503, "");
+    let agent = agent(&["--backend-health", &(app.url() + "/health")]).await;
+    eventually("the failing probe to be logged", || async {
+        agent.stderr().contains("backend health probe failing")
+    })
+    .await;
+    app.respond(200, "");
+    eventually("the recovery to be logged", || async {
+        agent
+            .stderr()
+            .contains("backend health probe passing again")
+    })
+    .await;
+    let stderr = agent.stderr();
+    assert_eq!(
+        stderr.matches("backend health probe failing").count(),
+        1,
+        "one warning, not one per probe:\n{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn pushing_agents_return_soon_after_a_dispatcher_outage() {
+    // A control port that nothing listens on yet: the agent fails, backs
+    // off for a while, and must find the dispatcher within its capped
+    // backoff (3 intervals) once it starts there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("an ephemeral port")
+        .port();
+    let control = format!("127.0.0.1:{port}");
+    let agent = agent(&["--dispatcher", &format!("http://{control}")]).await;
+    eventually("the push failure to be logged", || async {
+        agent.stderr().contains("push failed")
+    })
+    .await;
+    // The outage itself: long enough for an uncapped backoff to grow well
+    // past the cap (this waits for time to pass, not for a condition).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    let disp = Proc::command("signpost-dispatcher")
+        .args(&["--listen", "127.0.0.1:0", "--control-listen", &control])
+        .listeners(2)
+        .spawn()
+        .await;
+    eventually_within(
+        "the agent's node back in the pool",
+        scaled(Duration::from_secs(2)),
+        || async {
+            let view = super::dispatcher::dashboard(&disp).await;
+            (view.eligible == 1).then_some(())
+        },
+    )
+    .await;
+}
