@@ -55,6 +55,11 @@ pub async fn demo(mut args: Args) -> anyhow::Result<()> {
     println!("\nThe agents report within about two seconds; then try:");
     println!("  curl -L http://{public}/hello");
     println!("Ctrl-C stops everything.\n");
+    tracing::info!(
+        agents = BACKENDS,
+        backends = BACKENDS,
+        "demo: in-process agents pushing to this dispatcher"
+    );
     serve(config, args, listeners, shutdown).await
 }
 

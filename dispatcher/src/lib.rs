@@ -120,7 +120,9 @@ pub async fn serve(
     spawn_listeners(&tasks, &app, listeners, tls, &shutdown);
     tracing::info!(
         strategy = app.strategy_name(),
-        agents = app.agents().len(),
+        // Agents that push are not known until they report: these are
+        // the --agent URLs this dispatcher polls.
+        polled_agents = app.agents().len(),
         "dispatcher running"
     );
 

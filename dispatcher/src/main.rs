@@ -7,13 +7,17 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use signpost_dispatcher::config::{Args, Config};
 
+/// Where --help points for logging, which no flag controls.
+const LOG_HELP: &str = "Logs go to stderr; RUST_LOG sets their level (default info), \
+    e.g. RUST_LOG=debug or RUST_LOG=info,signpost_dispatcher::poll=debug.";
+
 /// `EX_USAGE` of sysexits.h: a bad command line or config.
 const EX_USAGE: u8 = 64;
 
 /// A load balancer that answers every request with a redirect to the backend
 /// with the most headroom, as reported live by an agent on each node.
 #[derive(Parser)]
-#[command(version, about, long_about = None)]
+#[command(version, about, long_about = None, after_help = LOG_HELP)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,

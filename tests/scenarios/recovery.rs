@@ -85,3 +85,12 @@ async fn pushing_agents_return_soon_after_a_dispatcher_outage() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn help_says_how_to_set_the_log_level() {
+    for bin in ["signpost-dispatcher", "signpost-agent"] {
+        let help = Proc::command(bin).args(&["--help"]).output().await;
+        assert!(help.status.success(), "{bin}: {}", help.stderr);
+        assert!(help.stdout.contains("RUST_LOG"), "{bin}:\n{}", help.stdout);
+    }
+}
