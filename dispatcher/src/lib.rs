@@ -95,7 +95,10 @@ pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
     init_logging(config.log_format);
     let listeners = Listeners::bind(&config).await?;
     let shutdown = CancellationToken::new();
-    tokio::spawn(signal::cancel_on_shutdown(shutdown.clone()));
+    tokio::spawn(signal::cancel_on_shutdown(
+        shutdown.clone(),
+        config.shutdown_delay,
+    ));
     serve(config, args, listeners, shutdown).await
 }
 

@@ -94,3 +94,43 @@ async fn help_says_how_to_set_the_log_level() {
         assert!(help.stdout.contains("RUST_LOG"), "{bin}:\n{}", help.stdout);
     }
 }
+
+#[tokio::test]
+async fn sigterm_keeps_answering_for_the_shutdown_delay_then_exits_0() {
+    let mut disp = Proc::command("signpost-dispatcher")
+        .args(&[
+            "--listen",
+            "127.0.0.1:0",
+            "--control-listen",
+            "127.0.0.1:0",
+            "--shutdown-delay",
+            "1500ms",
+        ])
+        .listeners(2)
+        .spawn()
+        .await;
+    let report = super::dispatcher::report("web-1", "http://127.0.0.1:7101", 1);
+    assert_eq!(super::dispatcher::push(&disp, &report).await, 200);
+    eventually("web-1 takes clients", || async {
+        super::dispatcher::redirect(&disp, "/").await.is_ok()
+    })
+    .await;
+
+    let signalled = tokio::time::Instant::now();
+    disp.terminate();
+    eventually("the delay to be announced", || async {
+        disp.stderr().contains("still answering for 1s 500ms")
+    })
+    .await;
+    // A new client, on a new connection, during the delay.
+    let fresh = signpost_e2e::client();
+    let answer = fresh.get(disp.url("public") + "/late").send().await;
+    assert_eq!(answer.map(|r| r.status().as_u16()).ok(), Some(302));
+
+    let status = disp.wait_exit(scaled(Duration::from_secs(10))).await;
+    assert!(status.success(), "{status}\n{}", disp.stderr());
+    assert!(
+        signalled.elapsed() >= Duration::from_millis(1500),
+        "exited before the delay was over"
+    );
+}
