@@ -76,7 +76,7 @@ fn page(
                 .is_none_or(|n| b.id.to_lowercase().contains(n))
         })
         .collect();
-    matching.sort_by(|a, b| order(a, b));
+    matching.sort_by(order);
     let matched = matching.len();
     let start = after.map_or(0, |(rank, id)| {
         matching.partition_point(|b| (group(b), b.id.as_str()) <= (rank, id.as_str()))

@@ -55,8 +55,11 @@ const BACKEND_GAUGES: [BackendGauge; 6] = [
     ),
 ];
 
+/// A pool gauge: its name, help, and its value.
+type PoolGauge = (&'static str, &'static str, fn(&PoolLoad) -> f64);
+
 /// The pool gauges, over eligible primaries.
-const POOL_GAUGES: [(&str, &str, fn(&PoolLoad) -> f64); 4] = [
+const POOL_GAUGES: [PoolGauge; 4] = [
     (
         "signpost_pool_primaries",
         "Eligible primary backends, over which the pool gauges are computed",
