@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use signpost_dispatcher::config::{Args, Config};
+use signpost_dispatcher::config::{Args, Config, LogFormat};
 
 /// Where --help points for logging, which no flag controls.
 const LOG_HELP: &str = "Logs go to stderr; RUST_LOG sets their level (default info), \
@@ -53,17 +53,20 @@ fn main() -> anyhow::Result<ExitCode> {
         Some(Command::Demo { args }) => Config::load(args),
         None => Config::load(&cli.args),
     };
+    // Until a config is loaded, errors follow --log-format or its env.
+    let log_format = cli.args.log_format.unwrap_or(LogFormat::Text);
     let config = match loaded {
         Ok(config) => config,
         Err(errors) => {
-            eprintln!("{errors}");
+            signpost_dispatcher::startup_error(log_format, &errors.to_string());
             return Ok(ExitCode::from(EX_USAGE));
         }
     };
+    let log_format = config.log_format;
     if let Some(Command::CheckConfig { .. }) = cli.command {
         // Load the certificate too, so ExecStartPre catches a bad PEM.
         if let Err(err) = signpost_dispatcher::http::tls::Tls::from_config(&config) {
-            eprintln!("{err}");
+            signpost_dispatcher::startup_error(log_format, &err.to_string());
             return Ok(ExitCode::from(EX_USAGE));
         }
         println!("config ok: {} backends", config.backends.len());
@@ -82,9 +85,13 @@ fn main() -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("start the tokio runtime")?;
-    match cli.command {
-        Some(Command::Demo { args }) => runtime.block_on(signpost_dispatcher::demo(*args))?,
-        _ => runtime.block_on(signpost_dispatcher::run(config, cli.args))?,
+    let ran = match cli.command {
+        Some(Command::Demo { args }) => runtime.block_on(signpost_dispatcher::demo(*args)),
+        _ => runtime.block_on(signpost_dispatcher::run(config, cli.args)),
+    };
+    if let Err(err) = ran {
+        signpost_dispatcher::startup_error(log_format, &format!("Error: {err:#}"));
+        return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -134,3 +134,55 @@ async fn sigterm_keeps_answering_for_the_shutdown_delay_then_exits_0() {
         "exited before the delay was over"
     );
 }
+
+/// Panics unless every non-empty line of `text` is a JSON object.
+fn all_json(what: &str, text: &str) {
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let parsed: Result<serde_json::Value, _> = serde_json::from_str(line);
+        assert!(
+            parsed.is_ok_and(|v| v.is_object()),
+            "{what}: a line that is not JSON: {line}\n{text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn json_logs_make_every_line_json_listening_and_startup_errors_included() {
+    let mut disp = Proc::command("signpost-dispatcher")
+        .args(&[
+            "--listen",
+            "127.0.0.1:0",
+            "--control-listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+        ])
+        .listeners(2)
+        .spawn()
+        .await;
+    disp.terminate();
+    let status = disp.wait_exit(scaled(Duration::from_secs(10))).await;
+    assert!(status.success());
+    assert!(disp.stdout().contains("\"listener\":\"public\""));
+    all_json("stdout", &disp.stdout());
+    all_json("stderr", &disp.stderr());
+
+    // A port in use, and a bad config: the errors are JSON too.
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").expect("hold a port");
+    let held = holder.local_addr().expect("the held port").to_string();
+    for args in [
+        ["--listen", held.as_str(), "--log-format", "json"],
+        ["--listen", "127.0.0.1:0", "--stale-after", "1ms"],
+    ] {
+        let out = Proc::command("signpost-dispatcher")
+            .args(&args)
+            .args(&["--control-listen", "127.0.0.1:0"])
+            .env("SIGNPOST_LOG_FORMAT", "json")
+            .output()
+            .await;
+        assert!(!out.status.success(), "{args:?} started");
+        assert!(out.stderr.contains("\"level\":\"ERROR\""), "{}", out.stderr);
+        all_json("a failed start's stderr", &out.stderr);
+        all_json("a failed start's stdout", &out.stdout);
+    }
+}
