@@ -160,6 +160,11 @@ async fn json_logs_make_every_line_json_listening_and_startup_errors_included() 
         .listeners(2)
         .spawn()
         .await;
+    // Signal handlers are installed once it runs, not when it listens.
+    eventually("the dispatcher to run", || async {
+        disp.stderr().contains("dispatcher running")
+    })
+    .await;
     disp.terminate();
     let status = disp.wait_exit(scaled(Duration::from_secs(10))).await;
     assert!(status.success());
