@@ -66,9 +66,12 @@ async fn pushing_agents_return_soon_after_a_dispatcher_outage() {
         agent.stderr().contains("push failed")
     })
     .await;
-    // The outage itself: long enough for an uncapped backoff to grow well
-    // past the cap (this waits for time to pass, not for a condition).
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The outage itself (this waits for time to pass, not for a
+    // condition): with the old 30 s cap the backoff had grown to a ceiling
+    // of 12-25 s by now, so the bound below failed most of the time; with
+    // the cap at 3 intervals (600 ms) it has seconds of slack for a busy
+    // machine.
+    tokio::time::sleep(Duration::from_secs(8)).await;
 
     let disp = Proc::command("signpost-dispatcher")
         .args(&["--listen", "127.0.0.1:0", "--control-listen", &control])
@@ -77,7 +80,7 @@ async fn pushing_agents_return_soon_after_a_dispatcher_outage() {
         .await;
     eventually_within(
         "the agent's node back in the pool",
-        scaled(Duration::from_secs(2)),
+        scaled(Duration::from_secs(5)),
         || async {
             let view = super::dispatcher::dashboard(&disp).await;
             (view.eligible == 1).then_some(())
