@@ -36,6 +36,9 @@ pub const MAX_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// The command line: run the agent, or sample `once` and print the report.
 #[derive(Debug, Parser)]
 #[command(name = "signpost-agent", version = signpost_shared::VERSION, about)]
+#[command(
+    after_help = "Logs go to stderr; RUST_LOG sets their level (default info), e.g. RUST_LOG=debug."
+)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
     /// What to do; without a subcommand the agent runs until signalled.

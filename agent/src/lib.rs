@@ -32,6 +32,7 @@
 pub mod cgroup;
 pub mod client;
 pub mod config;
+pub mod metrics;
 pub mod netstat;
 pub mod pressure;
 pub mod probe;

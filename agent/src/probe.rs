@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use signpost_shared::LoadReport;
 use tokio::sync::watch;
-use tokio::time::MissedTickBehavior;
+use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::client;
 
@@ -17,8 +17,14 @@ pub async fn check(client: &reqwest::Client, url: &str) -> Result<(), String> {
     client::send(client.get(url), healthy).await
 }
 
-/// Probes `url` every `interval` and writes the verdict into `reports`,
-/// logging each change (not each failure). Runs until cancelled.
+/// How often a probe that keeps failing is logged again.
+pub const REMIND_EVERY: Duration = Duration::from_secs(60);
+
+/// Probes `url` every `interval` (the first at once) and writes the verdict
+/// into `reports`. It logs a failing probe from the very first one — a
+/// probe that never succeeds must not be silent while the node shows
+/// `down` — then once a minute while it keeps failing, and the recovery.
+/// Runs until cancelled.
 pub async fn run(
     client: reqwest::Client,
     url: String,
@@ -27,11 +33,13 @@ pub async fn run(
 ) {
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    // When the failure was last logged; `None` while passing.
+    let mut failing_since_log: Option<Instant> = None;
     loop {
         ticks.tick().await;
         let result = check(&client, &url).await;
         let healthy = result.is_ok();
-        let changed = reports.send_if_modified(|report| {
+        reports.send_if_modified(|report| {
             let changed = report.healthy != healthy;
             if changed {
                 report.healthy = healthy;
@@ -39,9 +47,20 @@ pub async fn run(
             }
             changed
         });
-        match result {
-            Err(reason) if changed => tracing::warn!(%url, %reason, "backend health probe failing"),
-            Ok(()) if changed => tracing::info!(%url, "backend health probe passing again"),
+        let now = Instant::now();
+        match (result, failing_since_log) {
+            (Err(reason), None) => {
+                tracing::warn!(%url, %reason, "backend health probe failing: reporting unhealthy");
+                failing_since_log = Some(now);
+            }
+            (Err(reason), Some(logged)) if now.duration_since(logged) >= REMIND_EVERY => {
+                tracing::warn!(%url, %reason, "backend health probe still failing");
+                failing_since_log = Some(now);
+            }
+            (Ok(()), Some(_)) => {
+                tracing::info!(%url, "backend health probe passing again");
+                failing_since_log = None;
+            }
             _ => {}
         }
     }

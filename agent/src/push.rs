@@ -4,8 +4,12 @@
 //! Each dispatcher gets its own task, so a dead or hanging one never delays
 //! the others: a request is bounded by the client's timeout (below the
 //! interval), and after a failure that task alone backs off, exponentially
-//! with jitter and capped, until a push succeeds again. Only the first
-//! failure and the recovery are logged at warn/info, not every attempt.
+//! with jitter, until a push succeeds again. The backoff is capped near the
+//! dispatcher's default `stale_after` (three intervals), so a restarted
+//! dispatcher has every node back within a few seconds rather than the
+//! half-minute a longer cap cost. The first failure, a reminder once a
+//! minute while pushes keep failing, and the recovery are logged; not
+//! every attempt.
 
 use std::time::Duration;
 
@@ -13,11 +17,17 @@ use rand::RngExt;
 use reqwest::header::AUTHORIZATION;
 use signpost_shared::{LoadReport, api};
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use crate::client;
 
-/// The longest wait between two attempts at a failing dispatcher.
-pub const BACKOFF_CAP: Duration = Duration::from_secs(30);
+/// The longest wait between two attempts at a failing dispatcher, in
+/// intervals: the dispatcher's default `stale_after` is three intervals,
+/// so a node is back about as soon as it would have gone stale.
+pub const BACKOFF_CAP_INTERVALS: u32 = 3;
+
+/// How often a push that keeps failing is logged again.
+pub const REMIND_EVERY: Duration = Duration::from_secs(60);
 
 /// Where and how one task pushes.
 #[derive(Debug, Clone)]
@@ -58,6 +68,7 @@ pub async fn run(
     interval: Duration,
 ) {
     let mut failures: u32 = 0;
+    let mut reminded = Instant::now();
     loop {
         let report = reports.borrow_and_update().clone();
         match target.push(&client, &report).await {
@@ -71,8 +82,16 @@ pub async fn run(
                 }
             }
             Err(reason) => {
+                let now = Instant::now();
                 if failures == 0 {
                     tracing::warn!(dispatcher = %target.url, %reason, "push failed; backing off");
+                    reminded = now;
+                } else if now.duration_since(reminded) >= REMIND_EVERY {
+                    tracing::warn!(
+                        dispatcher = %target.url, %reason, failures,
+                        "pushes still failing"
+                    );
+                    reminded = now;
                 } else {
                     tracing::debug!(dispatcher = %target.url, %reason, failures, "push failed again");
                 }
@@ -86,12 +105,16 @@ pub async fn run(
 
 /// The wait after `failures` consecutive failures: a point, chosen by
 /// `jitter` in 0–1, between `base` and `base · 2^failures` capped at
-/// [`BACKOFF_CAP`]. Never sooner than the interval (retrying faster than
-/// reports are made is pointless) and spread so that agents that lost the
-/// same dispatcher do not all return at the same instant.
+/// [`BACKOFF_CAP_INTERVALS`] × `base`. Never sooner than the interval
+/// (retrying faster than reports are made is pointless) and spread so that
+/// agents that lost the same dispatcher do not all return at the same
+/// instant.
 pub fn backoff(failures: u32, base: Duration, jitter: f64) -> Duration {
     let growth = 2f64.powi(failures.min(16) as i32);
-    let ceiling = base.mul_f64(growth).min(BACKOFF_CAP).max(base);
+    let ceiling = base
+        .mul_f64(growth)
+        .min(base * BACKOFF_CAP_INTERVALS)
+        .max(base);
     base + (ceiling - base).mul_f64(jitter.clamp(0.0, 1.0))
 }
 
@@ -105,11 +128,13 @@ mod tests {
         let cases = [
             (1, second, 0.0, 1000),
             (1, second, 1.0, 2000),
-            (3, second, 1.0, 8000),
-            (3, second, 0.5, 4500),
-            (10, second, 1.0, 30_000),
-            (u32::MAX, second, 1.0, 30_000),
-            (2, Duration::from_secs(60), 1.0, 60_000),
+            (2, second, 0.5, 2000),
+            (3, second, 1.0, 3000),
+            (3, second, 0.5, 2000),
+            (10, second, 1.0, 3000),
+            (u32::MAX, second, 1.0, 3000),
+            (u32::MAX, second, 0.0, 1000),
+            (2, Duration::from_millis(200), 1.0, 600),
         ];
         for (failures, base, jitter, want_ms) in cases {
             let got = backoff(failures, base, jitter);

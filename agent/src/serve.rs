@@ -1,4 +1,5 @@
-//! The agent's HTTP endpoints: `GET /load`, `GET /healthz`, and the
+//! The agent's HTTP endpoints: `GET /load`, `GET /healthz`, `GET /metrics`
+//! ([`crate::metrics`]), and the
 //! operator's `POST /drain` and `POST /ready`.
 //!
 //! `/load` answers from the `watch` channel the sampler writes, so it never
@@ -52,6 +53,10 @@ pub fn router(reports: watch::Sender<LoadReport>, token: Option<String>) -> Rout
     Router::new()
         .route(api::LOAD, get(load))
         .route(api::HEALTHZ, get(|| async { StatusCode::OK }))
+        .route(
+            api::METRICS,
+            get(crate::metrics::handler).with_state(state.reports.clone()),
+        )
         .route(
             api::DRAIN,
             post(|s, p, h| set_state(s, p, h, NodeState::Draining)),

@@ -8,15 +8,19 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use crate::config::{Args, Config};
+use crate::config::{Args, Config, LogFormat};
 
 /// `EX_USAGE` of sysexits.h: a bad command line or config.
 pub const EX_USAGE: u8 = 64;
 
+/// Where --help points for logging, which no flag controls.
+const LOG_HELP: &str = "Logs go to stderr; RUST_LOG sets their level (default info), \
+    e.g. RUST_LOG=debug or RUST_LOG=info,signpost_dispatcher::poll=debug.";
+
 /// A load balancer that answers every request with a redirect to the backend
 /// with the most headroom, as reported live by an agent on each node.
 #[derive(Parser)]
-#[command(version, about, long_about = None)]
+#[command(version, about, long_about = None, after_help = LOG_HELP)]
 pub struct Cli {
     /// What to do; without a subcommand, run the dispatcher.
     #[command(subcommand)]
@@ -48,12 +52,13 @@ pub enum Command {
 /// before the restart. Prints `config ok` on stdout, or every error on
 /// stderr and exits with [`EX_USAGE`].
 pub fn check_config(file: &Path, args: &Args) -> ExitCode {
+    let format = args.log_format.unwrap_or(LogFormat::Text);
     let config = match Config::check_file(file, args) {
         Ok(config) => config,
-        Err(errors) => return usage_error(errors),
+        Err(errors) => return usage_error(format, errors),
     };
     if let Err(err) = crate::http::tls::Tls::from_config(&config) {
-        return usage_error(err);
+        return usage_error(config.log_format, err);
     }
     for warning in config.security_warnings() {
         eprintln!("warning: {warning}");
@@ -62,9 +67,10 @@ pub fn check_config(file: &Path, args: &Args) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Prints `error` on stderr; exit code [`EX_USAGE`].
-pub fn usage_error(error: impl std::fmt::Display) -> ExitCode {
-    eprintln!("{error}");
+/// Reports `error` on stderr in `format` (one JSON line with `--log-format
+/// json`); exit code [`EX_USAGE`].
+pub fn usage_error(format: LogFormat, error: impl std::fmt::Display) -> ExitCode {
+    crate::startup_error(format, &error.to_string());
     ExitCode::from(EX_USAGE)
 }
 

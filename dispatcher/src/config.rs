@@ -48,6 +48,7 @@
 //! | `--max-header-bytes` | `SIGNPOST_MAX_HEADER_BYTES` | `max_header_bytes` | `16384` |
 //! | `--client-timeout` | `SIGNPOST_CLIENT_TIMEOUT` | `client_timeout` | `10s` |
 //! | `--log-format` | `SIGNPOST_LOG_FORMAT` | `log_format` | `text` |
+//! | `--shutdown-delay` | `SIGNPOST_SHUTDOWN_DELAY` | `shutdown_delay` | `0s` |
 //!
 //! The file also holds `[[backend]]` tables (`id`, `url`, `agent`, `weight`
 //! default 1, `backup` default false, and a `[backend.health]` table whose
@@ -142,6 +143,9 @@ pub struct Config {
     pub client_timeout: Duration,
     /// Log output format.
     pub log_format: LogFormat,
+    /// How long SIGTERM/SIGINT leave everything answering before the
+    /// drain, while load balancers remove this endpoint.
+    pub shutdown_delay: Duration,
     /// The file this config was read from, for reloads.
     pub config_file: Option<PathBuf>,
 }
@@ -176,6 +180,7 @@ impl Config {
             ),
             ("client-timeout", self.client_timeout != new.client_timeout),
             ("log-format", self.log_format != new.log_format),
+            ("shutdown-delay", self.shutdown_delay != new.shutdown_delay),
         ]
         .into_iter()
         .filter_map(|(name, changed)| changed.then_some(name))

@@ -34,7 +34,10 @@ pub async fn demo(mut args: Args) -> anyhow::Result<()> {
     let public = listeners.public.local_addr()?;
     let control = listeners.control.local_addr()?;
     let shutdown = CancellationToken::new();
-    tokio::spawn(signal::cancel_on_shutdown(shutdown.clone()));
+    tokio::spawn(signal::cancel_on_shutdown(
+        shutdown.clone(),
+        config.shutdown_delay,
+    ));
 
     let mut backends = Vec::new();
     for n in 1..=BACKENDS {
@@ -55,6 +58,11 @@ pub async fn demo(mut args: Args) -> anyhow::Result<()> {
     println!("\nThe agents report within about two seconds; then try:");
     println!("  curl -L http://{public}/hello");
     println!("Ctrl-C stops everything.\n");
+    tracing::info!(
+        agents = BACKENDS,
+        backends = BACKENDS,
+        "demo: in-process agents pushing to this dispatcher"
+    );
     serve(config, args, listeners, shutdown).await
 }
 

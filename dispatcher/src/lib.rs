@@ -19,6 +19,7 @@ pub mod cli;
 pub mod config;
 mod demo;
 pub mod health;
+pub mod history;
 pub mod http;
 pub mod intake;
 pub mod load;
@@ -61,7 +62,9 @@ pub struct Listeners {
 
 impl Listeners {
     /// Binds both listeners of `config` and prints one `listening <name>
-    /// <addr>` line for each on stdout, so `--listen 127.0.0.1:0` is usable.
+    /// <addr>` line for each on stdout, so `--listen 127.0.0.1:0` is usable
+    /// (with `--log-format json`, the same as a JSON object: see
+    /// [`announce`]).
     pub async fn bind(config: &Config) -> anyhow::Result<Self> {
         let public = TcpListener::bind(config.listen)
             .await
@@ -70,10 +73,57 @@ impl Listeners {
             .await
             .with_context(|| format!("bind control listener {}", config.control_listen))?;
         let mut stdout = std::io::stdout().lock();
-        writeln!(stdout, "listening public {}", public.local_addr()?)?;
-        writeln!(stdout, "listening control {}", control.local_addr()?)?;
+        announce(
+            &mut stdout,
+            config.log_format,
+            "public",
+            public.local_addr()?,
+        )?;
+        announce(
+            &mut stdout,
+            config.log_format,
+            "control",
+            control.local_addr()?,
+        )?;
         stdout.flush()?;
         Ok(Listeners { public, control })
+    }
+}
+
+/// Writes the `listening <name> <addr>` line scripts wait for. With JSON
+/// logs every line a log shipper sees must be JSON, so it is an object
+/// shaped like the log lines, whose `message` is that same text.
+pub fn announce(
+    out: &mut impl Write,
+    format: LogFormat,
+    name: &str,
+    addr: std::net::SocketAddr,
+) -> std::io::Result<()> {
+    let text = format!("listening {name} {addr}");
+    match format {
+        LogFormat::Text => writeln!(out, "{text}"),
+        LogFormat::Json => {
+            let now = humantime::format_rfc3339_micros(std::time::SystemTime::now());
+            let line = serde_json::json!({
+                "timestamp": now.to_string(),
+                "level": "INFO",
+                "fields": { "message": text, "listener": name, "addr": addr.to_string() },
+                "target": "signpost_dispatcher",
+            });
+            writeln!(out, "{line}")
+        }
+    }
+}
+
+/// Reports an error that stops the start (a bad config, a port in use) on
+/// stderr: as it is, or with JSON logs as one JSON log line.
+pub fn startup_error(format: LogFormat, message: &str) {
+    match format {
+        LogFormat::Text => eprintln!("{message}"),
+        LogFormat::Json => {
+            init_logging(format);
+            tracing::error!("{message}");
+        }
     }
 }
 
@@ -99,7 +149,10 @@ pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
     init_logging(config.log_format);
     let listeners = Listeners::bind(&config).await?;
     let shutdown = CancellationToken::new();
-    tokio::spawn(signal::cancel_on_shutdown(shutdown.clone()));
+    tokio::spawn(signal::cancel_on_shutdown(
+        shutdown.clone(),
+        config.shutdown_delay,
+    ));
     serve(config, args, listeners, shutdown).await
 }
 
@@ -127,7 +180,9 @@ pub async fn serve(
     spawn_listeners(&tasks, &app, listeners, tls, &shutdown);
     tracing::info!(
         strategy = app.strategy_name(),
-        agents = app.agents().len(),
+        // Agents that push are not known until they report: these are
+        // the --agent URLs this dispatcher polls.
+        polled_agents = app.agents().len(),
         "dispatcher running"
     );
 

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use signpost_dispatcher::cli::{Cli, Command, EX_USAGE, check_config, runtime, usage_error};
-use signpost_dispatcher::config::Config;
+use signpost_dispatcher::config::{Config, LogFormat};
 
 fn main() -> anyhow::Result<ExitCode> {
     let cli = match Cli::try_parse() {
@@ -19,15 +19,26 @@ fn main() -> anyhow::Result<ExitCode> {
         Some(Command::Demo { args }) => (*args, true),
         None => (cli.args, false),
     };
+    // Until a config is loaded, errors follow --log-format or its env.
     let config = match Config::load(&args) {
         Ok(config) => config,
-        Err(errors) => return Ok(usage_error(errors)),
+        Err(errors) => {
+            return Ok(usage_error(
+                args.log_format.unwrap_or(LogFormat::Text),
+                errors,
+            ));
+        }
     };
+    let log_format = config.log_format;
     let runtime = runtime(config.workers)?;
-    if demo {
-        runtime.block_on(signpost_dispatcher::demo(args))?;
+    let ran = if demo {
+        runtime.block_on(signpost_dispatcher::demo(args))
     } else {
-        runtime.block_on(signpost_dispatcher::run(config, args))?;
+        runtime.block_on(signpost_dispatcher::run(config, args))
+    };
+    if let Err(err) = ran {
+        signpost_dispatcher::startup_error(log_format, &format!("Error: {err:#}"));
+        return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
 }

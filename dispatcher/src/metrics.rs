@@ -4,27 +4,59 @@
 //! the per-backend counters in [`crate::load::NodeLoad`], and a fixed-bucket
 //! histogram of pick latency. prometheus-client's own histogram takes a
 //! mutex per observation, so it is not used there. Everything about the
-//! pool (redirects per backend, backends per state, report ages) is read
-//! from the dashboard view at scrape time by a [`Collector`].
+//! pool (redirects, load and weights per backend, backends per state, the
+//! pool's utilisation) is read from the dashboard view at scrape time by
+//! the collector in [`pool`].
+//!
+//! Every family is present from the first scrape, counters at 0, so a
+//! `rate()` or an alert has a series to work on before the first event.
+//! The body is OpenMetrics or Prometheus 0.0.4 text, as the scraper's
+//! `Accept` asks ([`Format`]), and labelled as what it is.
+
+mod pool;
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, NoLabelSet};
 use prometheus_client::metrics::MetricType;
-use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
-use signpost_shared::{BackendState, DashboardView};
+use signpost_shared::DashboardView;
+use signpost_shared::exposition::Format;
 
-/// Upper bounds of the pick-latency buckets, in nanoseconds.
+/// Upper bounds of the pick-latency buckets, in nanoseconds; a last,
+/// implicit bucket holds what is slower.
 const PICK_BUCKETS_NS: [u64; 8] = [100, 250, 500, 1_000, 2_500, 5_000, 10_000, 100_000];
 
+/// Reasons a report is refused or ignored, exported at 0 from the start.
+/// A reason missing here is still counted, from its first event on.
+const REJECT_REASONS: [&str; 18] = [
+    "malformed",
+    "too_long",
+    "duplicate_key",
+    "too_many_keys",
+    "too_many_nodes",
+    "backend_not_allowed",
+    "not_finite",
+    "percent_out_of_range",
+    "negative",
+    "weight",
+    "node_id",
+    "url",
+    "missing_node_id",
+    "no_url",
+    "id_conflict",
+    "replay",
+    "too_large",
+    "body",
+];
+
 /// Counters the dispatcher updates as it works.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
     redirects: AtomicU64,
     no_backend: AtomicU64,
@@ -57,19 +89,57 @@ struct Outcome {
     outcome: &'static str,
 }
 
-/// A lock-free histogram with fixed buckets.
+/// A lock-free histogram with fixed buckets. Each observation lands in
+/// exactly one bucket (the last one: slower than every bound); counts are
+/// made cumulative only by the encoder, and `_count` is the sum of the
+/// buckets, so it always equals the `+Inf` bucket.
 #[derive(Debug, Default)]
 struct Histogram {
-    buckets: [AtomicU64; PICK_BUCKETS_NS.len()],
-    count: AtomicU64,
+    buckets: [AtomicU64; PICK_BUCKETS_NS.len() + 1],
     sum_ns: AtomicU64,
 }
 
-/// Scrape-time view of the pool.
-#[derive(Debug)]
-struct PoolCollector(DashboardView);
+/// A histogram as read at scrape time.
+#[derive(Debug, Clone, PartialEq)]
+struct HistogramSnapshot {
+    sum_seconds: f64,
+    count: u64,
+    /// (upper bound in seconds, observations in this bucket alone).
+    buckets: Vec<(f64, u64)>,
+}
 
 // === impl Metrics ===
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let metrics = Metrics {
+            redirects: AtomicU64::new(0),
+            no_backend: AtomicU64::new(0),
+            reports_accepted: Counter::default(),
+            reports_rejected: Family::default(),
+            control_refused: Family::default(),
+            polls_failed: Counter::default(),
+            reloads: Family::default(),
+            pick: Histogram::default(),
+        };
+        for reason in REJECT_REASONS {
+            drop(metrics.reports_rejected.get_or_create(&Reason { reason }));
+        }
+        // Refusals an attacker causes first, present from the first scrape.
+        for endpoint in ["report", "admin"] {
+            let reason = "unauthorized";
+            drop(
+                metrics
+                    .control_refused
+                    .get_or_create(&Refused { endpoint, reason }),
+            );
+        }
+        for outcome in ["success", "failure"] {
+            drop(metrics.reloads.get_or_create(&Outcome { outcome }));
+        }
+        metrics
+    }
+}
 
 impl Metrics {
     /// Counts one redirect (per-backend counts live in the pool).
@@ -132,9 +202,8 @@ impl Metrics {
         self.pick.observe(took.as_nanos() as u64);
     }
 
-    /// Encodes every metric, with the pool as `view` shows it, in the
-    /// Prometheus text format.
-    pub fn render(&self, view: DashboardView) -> Result<String, fmt::Error> {
+    /// Encodes every metric, with the pool as `view` shows it, in `format`.
+    pub fn render(&self, view: DashboardView, format: Format) -> Result<String, fmt::Error> {
         let mut registry = Registry::default();
         registry.register(
             "signpost_reports_accepted",
@@ -161,11 +230,11 @@ impl Metrics {
             "SIGHUP reloads, by outcome",
             self.reloads.clone(),
         );
-        registry.register_collector(Box::new(PoolCollector(view)));
-        registry.register_collector(Box::new(PickCollector(self.pick.snapshot())));
+        registry.register_collector(Box::new(pool::PoolCollector::new(view)));
+        registry.register_collector(Box::new(self.pick.snapshot()));
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &registry)?;
-        Ok(out)
+        Ok(format.from_openmetrics(out))
     }
 }
 
@@ -174,107 +243,118 @@ impl Metrics {
 impl Histogram {
     #[inline]
     fn observe(&self, ns: u64) {
-        if let Some(i) = PICK_BUCKETS_NS.iter().position(|&bound| ns <= bound) {
-            self.buckets[i].fetch_add(1, Ordering::Relaxed);
-        }
-        self.count.fetch_add(1, Ordering::Relaxed);
+        let i = PICK_BUCKETS_NS
+            .iter()
+            .position(|&bound| ns <= bound)
+            .unwrap_or(PICK_BUCKETS_NS.len());
+        self.buckets[i].fetch_add(1, Ordering::Relaxed);
         self.sum_ns.fetch_add(ns, Ordering::Relaxed);
     }
 
-    /// (sum in seconds, count, cumulative buckets in seconds).
-    fn snapshot(&self) -> (f64, u64, Vec<(f64, u64)>) {
-        let mut cumulative = 0;
-        let buckets = PICK_BUCKETS_NS
+    fn snapshot(&self) -> HistogramSnapshot {
+        let bounds = PICK_BUCKETS_NS
             .iter()
+            .map(|&ns| ns as f64 / 1e9)
+            .chain(std::iter::once(f64::INFINITY));
+        let buckets: Vec<(f64, u64)> = bounds
             .zip(&self.buckets)
-            .map(|(&bound, count)| {
-                cumulative += count.load(Ordering::Relaxed);
-                (bound as f64 / 1e9, cumulative)
-            })
-            .chain(std::iter::once((
-                f64::INFINITY,
-                self.count.load(Ordering::Relaxed),
-            )))
+            .map(|(bound, count)| (bound, count.load(Ordering::Relaxed)))
             .collect();
-        let sum = self.sum_ns.load(Ordering::Relaxed) as f64 / 1e9;
-        (sum, self.count.load(Ordering::Relaxed), buckets)
+        HistogramSnapshot {
+            sum_seconds: self.sum_ns.load(Ordering::Relaxed) as f64 / 1e9,
+            count: buckets.iter().map(|(_, n)| n).sum(),
+            buckets,
+        }
     }
 }
 
-#[derive(Debug)]
-struct PickCollector((f64, u64, Vec<(f64, u64)>));
-
-impl Collector for PickCollector {
+impl Collector for HistogramSnapshot {
     fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
-        let (sum, count, buckets) = &self.0;
         let mut metric = encoder.encode_descriptor(
             "signpost_pick_duration_seconds",
-            "Time to choose a backend for one request",
+            "Time to choose a backend, measured on one request in 16",
             None,
             MetricType::Histogram,
         )?;
-        metric.encode_histogram::<prometheus_client::encoding::NoLabelSet>(
-            *sum, *count, buckets, None,
-        )
+        metric.encode_histogram::<NoLabelSet>(self.sum_seconds, self.count, &self.buckets, None)
     }
 }
 
-// === impl PoolCollector ===
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl Collector for PoolCollector {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
-        let view = &self.0;
-        let metric = encoder.encode_descriptor(
-            "signpost_no_backend",
-            "Requests answered 503 because no backend was eligible",
-            None,
-            MetricType::Counter,
-        )?;
-        ConstCounter::new(view.no_backend_total).encode(metric)?;
-        self.encode_per_backend(&mut encoder)?;
-        self.encode_states(&mut encoder)
-    }
-}
-
-impl PoolCollector {
-    fn encode_per_backend(&self, encoder: &mut DescriptorEncoder) -> fmt::Result {
-        let mut redirects = encoder.encode_descriptor(
-            "signpost_redirects",
-            "Redirects sent to each backend",
-            None,
-            MetricType::Counter,
-        )?;
-        for b in &self.0.backends {
-            let labels = [("backend", b.id.as_str())];
-            ConstCounter::new(b.redirects_total).encode(redirects.encode_family(&labels)?)?;
+    fn empty_view() -> DashboardView {
+        DashboardView {
+            strategy: "least-load".into(),
+            redirects_total: 0,
+            no_backend_total: 0,
+            eligible: 0,
+            backends: Vec::new(),
         }
-        let mut age = encoder.encode_descriptor(
-            "signpost_report_age_seconds",
-            "Age of each backend's last report, by the dispatcher's clock",
-            None,
-            MetricType::Gauge,
-        )?;
-        for b in &self.0.backends {
-            if let Some(ms) = b.report_age_ms {
-                let labels = [("backend", b.id.as_str())];
-                ConstGauge::new(ms as f64 / 1000.0).encode(age.encode_family(&labels)?)?;
-            }
-        }
-        Ok(())
     }
 
-    fn encode_states(&self, encoder: &mut DescriptorEncoder) -> fmt::Result {
-        let mut states = encoder.encode_descriptor(
-            "signpost_backends",
-            "Known backends by state",
-            None,
-            MetricType::Gauge,
-        )?;
-        for state in BackendState::ALL {
-            let count = self.0.backends.iter().filter(|b| b.state == state).count();
-            let labels = [("state", state.as_str())];
-            ConstGauge::new(count as i64).encode(states.encode_family(&labels)?)?;
+    /// The value of the sample line starting with `prefix` (name and labels).
+    fn sample(body: &str, prefix: &str) -> f64 {
+        body.lines()
+            .find_map(|line| line.strip_prefix(prefix)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no sample {prefix} in:\n{body}"))
+    }
+
+    #[test]
+    fn a_histograms_inf_bucket_equals_its_count() {
+        let metrics = Metrics::default();
+        for ns in [50, 50, 300, 2_000, 90_000, 5_000_000] {
+            metrics.observe_pick(Duration::from_nanos(ns));
         }
-        Ok(())
+        for format in [Format::OpenMetrics, Format::Prometheus] {
+            let body = metrics.render(empty_view(), format).unwrap();
+            let count = sample(&body, "signpost_pick_duration_seconds_count");
+            let inf = sample(&body, "signpost_pick_duration_seconds_bucket{le=\"+Inf\"}");
+            assert_eq!(count, 6.0, "{body}");
+            assert_eq!(inf, count, "{body}");
+            // Cumulative once, not twice: two under 100 ns, three under
+            // 500 ns, five under 100 us.
+            let bucket = |le: &str| {
+                sample(
+                    &body,
+                    &format!("signpost_pick_duration_seconds_bucket{{le=\"{le}\"}}"),
+                )
+            };
+            assert_eq!(bucket("1e-7"), 2.0, "{body}");
+            assert_eq!(bucket("5e-7"), 3.0, "{body}");
+            assert_eq!(bucket("0.0001"), 5.0, "{body}");
+        }
+    }
+
+    #[test]
+    fn counters_are_there_from_the_start_with_help_in_either_format() {
+        let metrics = Metrics::default();
+        let text = metrics.render(empty_view(), Format::Prometheus).unwrap();
+        for family in [
+            "signpost_reports_accepted_total",
+            "signpost_reports_rejected_total",
+            "signpost_config_reloads_total",
+            "signpost_agent_polls_failed_total",
+            "signpost_no_backend_total",
+        ] {
+            assert!(text.contains(&format!("# HELP {family} ")), "{text}");
+            assert!(text.contains(&format!("# TYPE {family} counter")), "{text}");
+        }
+        assert_eq!(
+            sample(&text, "signpost_config_reloads_total{outcome=\"failure\"}"),
+            0.0
+        );
+        assert_eq!(
+            sample(
+                &text,
+                "signpost_reports_rejected_total{reason=\"malformed\"}"
+            ),
+            0.0
+        );
+        assert!(!text.contains("# EOF"));
+        let openmetrics = metrics.render(empty_view(), Format::OpenMetrics).unwrap();
+        assert!(openmetrics.contains("# TYPE signpost_reports_accepted counter"));
+        assert!(openmetrics.ends_with("# EOF\n"));
     }
 }

@@ -176,6 +176,124 @@ impl BackendState {
     }
 }
 
+/// Query parameters of `GET /dashboard`, all optional: without them the
+/// answer lists every backend. Backends are ordered eligible first, then by
+/// state, then by id; `after` continues from a page's `next`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DashboardQuery {
+    /// Only these states, comma-separated (`ready,down`); `eligible` means
+    /// the backends that take new clients now.
+    pub state: Option<String>,
+    /// Only ids containing this, ignoring case.
+    pub id: Option<String>,
+    /// At most this many backends.
+    pub limit: Option<usize>,
+    /// Start after this cursor (a previous page's `next`).
+    pub after: Option<String>,
+}
+
+/// The body of `GET /dashboard`: [`DashboardView`]'s fields (so a client
+/// that reads only those keeps working), one page of backends with their
+/// recent past, and a summary of the whole fleet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DashboardPage {
+    /// The `--strategy` in force.
+    pub strategy: String,
+    /// Redirects answered since start.
+    pub redirects_total: u64,
+    /// Requests answered 503 because no backend was eligible.
+    pub no_backend_total: u64,
+    /// Backends that are eligible right now.
+    pub eligible: usize,
+    /// This page: eligible first, then by state, then by id.
+    pub backends: Vec<BackendRow>,
+    /// Backends matching the query's filters, on every page together.
+    pub matched: usize,
+    /// The `after` cursor of the next page; absent on the last one.
+    pub next: Option<String>,
+    /// The whole fleet at a glance, whatever the filters.
+    pub summary: Summary,
+}
+
+/// One backend on the dashboard: its [`BackendView`] and its recent past.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BackendRow {
+    /// What the dispatcher makes of the node now (its fields are inlined).
+    #[serde(flatten)]
+    pub view: BackendView,
+    /// While slow start ramps the node up: the share of its weight it has
+    /// reached, 0–1.
+    pub ramp: Option<f64>,
+    /// Redirects per second to this node over the last few seconds.
+    pub redirects_per_second: f64,
+    /// Its share of all redirects over about the last minute, 0–1; absent
+    /// while there were none.
+    pub share_last_minute: Option<f64>,
+    /// Projected load at each history sample, oldest first.
+    pub load_history: Vec<f32>,
+    /// Redirects per second between history samples, oldest first.
+    pub rate_history: Vec<f32>,
+    /// Seconds between history samples.
+    pub history_step_seconds: f64,
+}
+
+/// The whole fleet at a glance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Every known backend.
+    pub backends: usize,
+    /// How many are in each state, every state listed.
+    pub states: Vec<StateCount>,
+    /// Utilisation of the eligible primaries.
+    pub pool: PoolLoad,
+    /// Redirects per second over the last few seconds.
+    pub redirects_per_second: f64,
+}
+
+/// How many backends are in one state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StateCount {
+    /// The state.
+    pub state: BackendState,
+    /// Backends in it.
+    pub count: usize,
+}
+
+/// Load over the eligible primaries: what an autoscaler acts on (add
+/// nodes above ~85% mean utilisation, remove them below ~20%) and what the
+/// dashboard's summary bar shows. Utilisation is each node's projected load
+/// (the report plus what was sent since), 1.0 = fully busy.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct PoolLoad {
+    /// Eligible primaries counted.
+    pub primaries: usize,
+    /// Their mean utilisation; 0 when there are none.
+    pub mean: f64,
+    /// The busiest one's utilisation; 0 when there are none.
+    pub max: f64,
+    /// Spare capacity in node-equivalents: Σ max(0, 1 − utilisation).
+    pub headroom: f64,
+}
+
+impl PoolLoad {
+    /// The load over the eligible primaries among `backends`.
+    pub fn of<'a>(backends: impl IntoIterator<Item = &'a BackendView>) -> PoolLoad {
+        let mut pool = PoolLoad::default();
+        let mut sum = 0.0;
+        for b in backends.into_iter().filter(|b| b.eligible && !b.backup) {
+            pool.primaries += 1;
+            sum += b.projected_load;
+            pool.max = pool.max.max(b.projected_load);
+            pool.headroom += (1.0 - b.projected_load).max(0.0);
+        }
+        if pool.primaries > 0 {
+            pool.mean = sum / pool.primaries as f64;
+        }
+        pool
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::bearer_matches;

@@ -31,6 +31,7 @@
 
 pub mod api;
 mod base_url;
+pub mod exposition;
 mod report;
 
 pub use api::{

@@ -50,6 +50,10 @@ async fn demo_serves_hello_from_its_backends() {
         dashboard(&demo).await.eligible == 3
     })
     .await;
+    // The log names the three pushing agents, not "agents=0".
+    let stderr = demo.stderr();
+    assert!(stderr.contains("agents=3"), "{stderr}");
+    assert!(!stderr.contains(" agents=0"), "{stderr}");
 }
 
 #[tokio::test]

@@ -300,8 +300,17 @@ fn capture(
     (buffer, reader)
 }
 
-/// Reads `listening <name> <addr>`.
+/// Reads `listening <name> <addr>`, also as the `message` of a JSON log
+/// line (what `--log-format json` prints).
 fn parse_listening(line: &str) -> Option<(String, SocketAddr)> {
+    let json: Option<serde_json::Value> = line
+        .starts_with('{')
+        .then(|| serde_json::from_str(line).ok())
+        .flatten();
+    let line = match &json {
+        Some(json) => json["fields"]["message"].as_str()?,
+        None => line,
+    };
     let mut words = line.split_whitespace();
     let (Some("listening"), Some(name), Some(addr), None) =
         (words.next(), words.next(), words.next(), words.next())
@@ -338,6 +347,11 @@ mod tests {
             ("listening agent nowhere", None),
             ("listening agent 127.0.0.1:1 extra", None),
             ("started", None),
+            (
+                r#"{"level":"INFO","fields":{"message":"listening public 127.0.0.1:8080"}}"#,
+                Some(("public", "127.0.0.1:8080")),
+            ),
+            (r#"{"fields":{"message":"started"}}"#, None),
         ];
         for (line, want) in cases {
             let want = want.map(|(name, addr)| (name.to_owned(), addr.parse().unwrap()));

@@ -53,6 +53,8 @@ pub const DEFAULT_HEALTH_STATUS: StatusRange = StatusRange {
 pub const DEFAULT_MAX_HEADER_BYTES: usize = 16 * 1024;
 /// Default of `--client-timeout`.
 pub const DEFAULT_CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default of `--shutdown-delay`: none.
+pub const DEFAULT_SHUTDOWN_DELAY: Duration = Duration::ZERO;
 /// Default of `--log-format`.
 pub const DEFAULT_LOG_FORMAT: LogFormat = LogFormat::Text;
 /// Default of `--max-nodes`: room for a large fleet, while a flood of
@@ -307,4 +309,10 @@ pub struct Args {
     /// Log output format [default: text]
     #[arg(long, env = "SIGNPOST_LOG_FORMAT", value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
+
+    /// After SIGTERM or SIGINT, keep answering this long before draining,
+    /// while load balancers (a Kubernetes Service) remove this endpoint; a
+    /// second signal cuts it short [default: 0s]
+    #[arg(long, env = "SIGNPOST_SHUTDOWN_DELAY", value_name = "DURATION", value_parser = parse_duration)]
+    pub shutdown_delay: Option<Duration>,
 }

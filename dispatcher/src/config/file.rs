@@ -52,6 +52,7 @@ pub struct FileConfig {
     pub(super) max_header_bytes: Field<usize>,
     pub(super) client_timeout: Field<String>,
     pub(super) log_format: Field<String>,
+    pub(super) shutdown_delay: Field<String>,
     #[serde(default, rename = "backend")]
     pub(super) backends: Vec<Spanned<FileBackend>>,
     /// Where the text came from, to turn byte offsets into lines.

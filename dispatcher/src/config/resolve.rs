@@ -158,6 +158,7 @@ impl Resolver<'_> {
                 .nonzero(pick!(self, client_timeout, DEFAULT_CLIENT_TIMEOUT))
                 .value,
             log_format: pick!(self, log_format, DEFAULT_LOG_FORMAT).value,
+            shutdown_delay: pick!(self, shutdown_delay, DEFAULT_SHUTDOWN_DELAY).value,
             config_file: self.args.config.clone(),
         }
     }

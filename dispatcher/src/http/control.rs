@@ -13,9 +13,9 @@ use axum::BoxError;
 use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, CONTENT_TYPE};
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderMap, Method};
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use hyper::body::{Body, Incoming};
@@ -24,9 +24,8 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use serde_json::json;
-use signpost_shared::{
-    BackendView, DashboardView, LoadReport, MAX_REPORT_BYTES, NodeState, api, bearer_matches,
-};
+use signpost_shared::exposition::Format;
+use signpost_shared::{BackendView, LoadReport, MAX_REPORT_BYTES, NodeState, api, bearer_matches};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -37,6 +36,7 @@ use super::deadline::Deadline;
 use super::error::ApiError;
 use super::refused::refused;
 use crate::app::App;
+use crate::history::{self, History};
 use crate::intake::{self, Refusal};
 use crate::registry::{Observed, Source};
 
@@ -55,7 +55,13 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: CancellationT
         // `Deadline` below enforces the client timeout, one timer per connection.
         .header_read_timeout(None)
         .keep_alive(true);
-    let routes = router(app.clone());
+    let history = Arc::new(History::new(Instant::now(), app.metrics.redirects()));
+    tokio::spawn(history::sample(
+        app.clone(),
+        history.clone(),
+        shutdown.clone(),
+    ));
+    let routes = router(app.clone(), history);
     let graceful = GracefulShutdown::new();
     while let Some((stream, peer)) = super::accept(&listener, "control", &shutdown).await {
         let (app, routes) = (app.clone(), routes.clone());
@@ -79,11 +85,11 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: CancellationT
     graceful.shutdown().await;
 }
 
-/// The control API's routes.
-fn router(app: Arc<App>) -> Router {
+/// The control API's routes; the dashboard reads `history`.
+fn router(app: Arc<App>, history: Arc<History>) -> Router {
     Router::new()
         .route("/", get(super::page::page))
-        .route(api::DASHBOARD, get(dashboard))
+        .route(api::DASHBOARD, get(super::dashboard::dashboard))
         .route(api::METRICS, get(metrics))
         .route(api::HEALTHZ, get(healthz))
         .route(
@@ -96,11 +102,8 @@ fn router(app: Arc<App>) -> Router {
         )
         .route(&format!("{}/{{id}}", api::BACKENDS), get(backend))
         .route(&format!("{}/{{id}}/{{action}}", api::BACKENDS), post(admin))
+        .layer(Extension(history))
         .with_state(app)
-}
-
-async fn dashboard(State(app): State<Arc<App>>) -> Json<DashboardView> {
-    Json(app.dashboard(Instant::now()))
 }
 
 /// `GET /v1/backends/{id}`: one backend as the dashboard shows it — for
@@ -113,13 +116,18 @@ async fn backend(
     Ok(Json(app.backend_view(&id, Instant::now())?))
 }
 
-async fn metrics(State(app): State<Arc<App>>) -> Result<impl IntoResponse, ApiError> {
+/// `GET /metrics`, in the text format the scraper's `Accept` prefers.
+async fn metrics(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    let accept = headers.get(ACCEPT).and_then(|v| v.to_str().ok());
+    let format = Format::negotiate(accept);
     let body = app
         .metrics
-        .render(app.dashboard(Instant::now()))
+        .render(app.dashboard(Instant::now()), format)
         .map_err(|err| ApiError::Internal(format!("encode metrics: {err}")))?;
-    let content_type = "text/plain; version=0.0.4; charset=utf-8";
-    Ok(([(CONTENT_TYPE, content_type)], body))
+    Ok(([(CONTENT_TYPE, format.content_type())], body))
 }
 
 async fn healthz() -> &'static str {

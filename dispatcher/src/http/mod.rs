@@ -2,6 +2,7 @@
 //! request, and the control one for operators and agents.
 
 pub mod control;
+mod dashboard;
 mod deadline;
 mod error;
 mod page;

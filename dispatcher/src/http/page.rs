@@ -3,8 +3,9 @@
 //! The page is self-contained (inline CSS and script, no CDN, no fonts, no
 //! build step) and compiled into the binary, so an operator gets it from the
 //! dispatcher alone, offline included. Its script fetches the JSON view at
-//! [`api::DASHBOARD`](signpost_shared::api::DASHBOARD) every second and
-//! redraws; every string from the JSON goes through `textContent`, never
+//! [`api::DASHBOARD`](signpost_shared::api::DASHBOARD) every second — one
+//! page of backends, as filtered on screen — and redraws (sparklines are
+//! inline SVG built with the DOM); every string from the JSON goes through `textContent`, never
 //! `innerHTML`.
 
 use axum::response::IntoResponse;
@@ -63,9 +64,15 @@ mod tests {
         assert!(body.starts_with("<!doctype html>"));
         let endpoint = api::DASHBOARD.trim_start_matches('/');
         assert!(body.contains(&format!("const ENDPOINT = \"{endpoint}\";")));
-        assert!(body.contains("fetch(ENDPOINT"));
-        // Self-contained: nothing is loaded from elsewhere, and no JSON
-        // string is ever parsed as HTML.
+        assert!(body.contains("fetch(query()"));
+        assert!(
+            body.contains("limit: String(PAGE)"),
+            "the page fetches one page"
+        );
+        // Self-contained: nothing is loaded from elsewhere (the SVG
+        // namespace is a name, not a fetch), and no JSON string is ever
+        // parsed as HTML.
+        let body = body.replace("\"http://www.w3.org/2000/svg\"", "");
         for banned in ["http://", "https://", " src=", "@import", "innerHTML"] {
             assert!(!body.contains(banned), "the page contains {banned:?}");
         }

@@ -33,6 +33,7 @@ use signpost_shared::{LoadReport, NodeState};
 use tokio::time::Instant;
 
 pub use health::{CheckResult, HealthState, Target};
+pub use node::MEMORY_PRESSURE_FACTOR;
 use node::{Node, Received};
 
 use crate::config::{BackendConfig, HealthConfig};

@@ -14,7 +14,7 @@ use crate::load::{Figures, NodeLoad, NodeModels, Projection, Projector};
 use crate::sticky::PinCookie;
 
 /// Memory above the high-water mark halves a node's weight.
-const MEMORY_PRESSURE_FACTOR: f64 = 0.5;
+pub const MEMORY_PRESSURE_FACTOR: f64 = 0.5;
 
 /// A ramping node never weighs less than this share of its weight, so the
 /// weighted tables never see a zero.
