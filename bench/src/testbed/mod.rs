@@ -1,5 +1,5 @@
 //! The balance testbed of issue #13 part 3: the balancing experiment of
-//! `/work/shared/BALANCE.md` end to end, through the release
+//! the team's BALANCE.md end to end, through the release
 //! `signpost-dispatcher` over loopback HTTP.
 //!
 //! One tokio process plays every part but the dispatcher:
@@ -124,22 +124,17 @@ impl Cell {
             .collect()
     }
 
-    /// A short label: `T = 1 s, together, queue, equal`.
+    /// A short label without T: `refresh together, signal queue, equal speeds`.
     pub fn label(&self) -> String {
         format!(
             "{}, signal {}, {}",
-            self.phases_label(),
+            match self.phases {
+                Phases::Together => "refresh together",
+                Phases::Independent => "independent phases",
+            },
             signal_name(self.signal),
             if self.mix { "2:1 mix" } else { "equal speeds" }
         )
-    }
-
-    /// `together` or `independent`.
-    pub fn phases_label(&self) -> &'static str {
-        match self.phases {
-            Phases::Together => "refresh together",
-            Phases::Independent => "independent phases",
-        }
     }
 }
 

@@ -317,7 +317,11 @@ fn node_of(answer: &reqwest::Response, nodes: usize) -> Option<usize> {
     if !answer.status().is_redirection() {
         return None;
     }
-    let location = answer.headers().get(LOCATION)?.to_str().ok()?;
+    node_in(answer.headers().get(LOCATION)?.to_str().ok()?, nodes)
+}
+
+/// The node of a `Location`, if it names one of `nodes`.
+fn node_in(location: &str, nodes: usize) -> Option<usize> {
     let rest = location.strip_prefix(BACKEND_PREFIX)?;
     let k: usize = rest.split('/').next()?.parse().ok()?;
     (k < nodes).then_some(k)
@@ -327,4 +331,18 @@ fn lock(shared: &Shared) -> MutexGuard<'_, (World, Tally)> {
     shared
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_location_names_the_node() {
+        assert_eq!(node_in("http://127.0.0.1:1/node3/job", 8), Some(3));
+        assert_eq!(node_in("http://127.0.0.1:1/node12/job", 16), Some(12));
+        assert_eq!(node_in("http://127.0.0.1:1/node8/job", 8), None);
+        assert_eq!(node_in("http://127.0.0.1:2/node3/job", 8), None);
+        assert_eq!(node_in("http://127.0.0.1:1/nodex/job", 8), None);
+    }
 }
