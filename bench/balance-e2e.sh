@@ -4,7 +4,7 @@
 # another build) and the `testbed` binary (src/bin/testbed.rs, logic in
 # src/testbed/), then runs the grid: T ∈ {0.1, 1, 3} s × {refresh together,
 # independent phases} × {equal speeds, 2:1 mix} × {least-load, round-robin},
-# JOBS jobs a run (default 4 000, ~25 s a run, ~12 min in all; 20 000 is the
+# JOBS jobs a run (default 4 000, 15–25 s a run, ~8 min in all; 20 000 is the
 # reference and takes ~2 min a run). Extra arguments go to the testbed, e.g.
 #   bench/balance-e2e.sh --periods 1 --phases together --speeds equal
 #   JOBS=20000 bench/balance-e2e.sh --strategies least-load
