@@ -25,3 +25,4 @@ pub mod ingest;
 pub mod queue;
 pub mod sim;
 pub mod table;
+pub mod testbed;
