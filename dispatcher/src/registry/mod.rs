@@ -348,6 +348,10 @@ impl Registry {
         if self.nodes.len() == before {
             return false;
         }
+        // A forgotten flood of nodes hands its slots back (issue #15).
+        if self.nodes.capacity() > 2 * self.nodes.len() {
+            self.nodes.shrink_to_fit();
+        }
         self.reindex();
         true
     }
