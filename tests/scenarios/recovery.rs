@@ -100,18 +100,8 @@ async fn help_says_how_to_set_the_log_level() {
 
 #[tokio::test]
 async fn sigterm_keeps_answering_for_the_shutdown_delay_then_exits_0() {
-    let mut disp = Proc::command("signpost-dispatcher")
-        .args(&[
-            "--listen",
-            "127.0.0.1:0",
-            "--control-listen",
-            "127.0.0.1:0",
-            "--shutdown-delay",
-            "1500ms",
-        ])
-        .listeners(2)
-        .spawn()
-        .await;
+    let mut disp =
+        signpost_e2e::dispatcher::loopback_dispatcher(&["--shutdown-delay", "1500ms"]).await;
     let report = signpost_e2e::dispatcher::report("web-1", "http://127.0.0.1:7101", 1);
     assert_eq!(signpost_e2e::dispatcher::push(&disp, &report).await, 200);
     eventually("web-1 takes clients", || async {
@@ -151,18 +141,7 @@ fn all_json(what: &str, text: &str) {
 
 #[tokio::test]
 async fn json_logs_make_every_line_json_listening_and_startup_errors_included() {
-    let mut disp = Proc::command("signpost-dispatcher")
-        .args(&[
-            "--listen",
-            "127.0.0.1:0",
-            "--control-listen",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-        ])
-        .listeners(2)
-        .spawn()
-        .await;
+    let mut disp = signpost_e2e::dispatcher::loopback_dispatcher(&["--log-format", "json"]).await;
     // Signal handlers are installed once it runs, not when it listens.
     eventually("the dispatcher to run", || async {
         disp.stderr().contains("dispatcher running")

@@ -19,13 +19,7 @@ const ADMIN: &str = "fedcba9876543210fedcba9876543210";
 
 /// A dispatcher on loopback with `args`.
 async fn dispatcher(args: &[&str]) -> Proc {
-    let base = ["--listen", "127.0.0.1:0", "--control-listen", "127.0.0.1:0"];
-    Proc::command(BIN)
-        .args(&base)
-        .args(args)
-        .listeners(2)
-        .spawn()
-        .await
+    signpost_e2e::dispatcher::loopback_dispatcher(args).await
 }
 
 /// A report from `id` sending clients to `url`.

@@ -34,16 +34,14 @@ pub async fn steady_dispatcher(args: &[&str]) -> Proc {
 /// A dispatcher on ephemeral ports polling every `poll` and judging a
 /// backend stale after `stale`, plus `args`.
 pub async fn dispatcher_timed(poll: &str, stale: &str, args: &[&str]) -> Proc {
-    let base = [
-        "--listen",
-        "127.0.0.1:0",
-        "--control-listen",
-        "127.0.0.1:0",
-        "--poll-interval",
-        poll,
-        "--stale-after",
-        stale,
-    ];
+    let timing = ["--poll-interval", poll, "--stale-after", stale];
+    loopback_dispatcher(&[&timing[..], args].concat()).await
+}
+
+/// A dispatcher with both listeners on ephemeral loopback ports and
+/// otherwise only `args` (its defaults untouched).
+pub async fn loopback_dispatcher(args: &[&str]) -> Proc {
+    let base = ["--listen", "127.0.0.1:0", "--control-listen", "127.0.0.1:0"];
     Proc::command(BIN)
         .args(&base)
         .args(args)
