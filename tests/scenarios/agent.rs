@@ -4,27 +4,11 @@
 use std::time::Duration;
 
 use serde_json::Value;
+use signpost_e2e::agent::{BIN, INTERVAL, agent};
 use signpost_e2e::{Proc, Stub, client, eventually, eventually_some, eventually_within, patience};
 use signpost_e2e::{cut_off_after_half_a_head, refused_url, scaled};
 use signpost_shared::{LoadReport, NodeState, VERSION, api};
 use tokio::net::{TcpListener, TcpStream};
-
-const BIN: &str = "signpost-agent";
-/// Short enough that each scenario takes about a second.
-const INTERVAL: &str = "200ms";
-
-/// Starts an agent on an ephemeral port sampling every [`INTERVAL`].
-async fn agent(args: &[&str]) -> Proc {
-    let base = [
-        "--listen",
-        "127.0.0.1:0",
-        "--interval",
-        INTERVAL,
-        "--node-id",
-        "e2e-node",
-    ];
-    Proc::command(BIN).args(&base).args(args).spawn().await
-}
 
 /// `GET /load` as raw JSON.
 async fn load_json(agent: &Proc) -> Value {

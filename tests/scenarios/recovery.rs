@@ -6,25 +6,10 @@ use std::time::Duration;
 
 use signpost_e2e::{Proc, Stub, eventually, eventually_within, scaled};
 
-/// Sampling period of the agents here.
-const INTERVAL: &str = "200ms";
-
+/// An agent advertising a backend that does not exist, plus `args`.
 async fn agent(args: &[&str]) -> Proc {
-    Proc::command("signpost-agent")
-        .args(&[
-            "--listen",
-            "127.0.0.1:0",
-            "--interval",
-            INTERVAL,
-            "--node-id",
-            "e2e-node",
-            "--advertise",
-            "http://127.0.0.1:7001",
-        ])
-        .args(args)
-        .listeners(1)
-        .spawn()
-        .await
+    let advertise = ["--advertise", "http://127.0.0.1:7001"];
+    signpost_e2e::agent::agent(&[&advertise[..], args].concat()).await
 }
 
 #[tokio::test]

@@ -20,6 +20,7 @@
 //! process (`cargo build -p <bin> --bin <bin>`), so `cargo test --workspace`
 //! alone always tests fresh binaries.
 
+pub mod agent;
 pub mod dispatcher;
 mod metrics;
 mod proc;
