@@ -55,8 +55,6 @@ impl Registry {
             self.nodes.iter().filter_map(|n| n.health.latency()),
             epoch,
         );
-        self.mean_busy = self.mean_busy(now, metric);
-        self.centre_capacities(now);
         let projector = projector.with_shares(self.note_shares(now, metric));
         self.projector = Some(projector);
         let mut members = Members {
@@ -92,47 +90,13 @@ impl Registry {
         members
     }
 
-    /// The mean smoothed utilisation of the ready nodes, which each
-    /// report corrects its node's capacity step towards. Capacity is a
-    /// CPU notion: other metrics leave every step at 1 (`None`).
-    fn mean_busy(&self, now: Instant, metric: Metric) -> Option<f64> {
-        if metric != Metric::Cpu {
-            return None;
-        }
-        let stale_after = self.settings.stale_after;
-        let (sum, count) = self
-            .nodes
-            .iter()
-            .filter(|n| n.state(stale_after, now) == BackendState::Ready)
-            .filter_map(|n| n.models.capacity.busy())
-            .fold((0.0, 0.0), |(sum, count), busy| (sum + busy, count + 1.0));
-        (count > 0.0).then(|| sum / count)
-    }
-
-    /// Re-centres the ready nodes' capacity steps on their median.
-    fn centre_capacities(&mut self, now: Instant) {
-        let stale_after = self.settings.stale_after;
-        let ready = |n: &Node| n.state(stale_after, now) == BackendState::Ready;
-        let mut steps: Vec<i32> = self
-            .nodes
-            .iter()
-            .filter(|n| ready(n))
-            .map(|n| n.models.capacity.step())
-            .collect();
-        if steps.is_empty() {
-            return;
-        }
-        let middle = steps.len() / 2;
-        let median = *steps.select_nth_unstable(middle).1;
-        if median != 0 {
-            for node in self.nodes.iter_mut().filter(|n| ready(n)) {
-                node.models.capacity.shift(-median);
-            }
-        }
-    }
-
-    /// Notes every node's share of new clients at `now` (0 unless it is
-    /// ready) and returns their sum.
+    /// Prepares every node's share of new clients at `now` and returns
+    /// their sum (`note_shares`), with one pass to survey the ready nodes
+    /// and one to apply: the mean smoothed utilisation that reports correct
+    /// capacity steps towards (CPU only; `None` otherwise), the steps
+    /// re-centred on their median — corrections are noisier upwards (a
+    /// utilisation cannot exceed 1), so uncentred steps drift apart — and
+    /// each share: weight × ramp × capacity, 0 unless ready.
     fn note_shares(&mut self, now: Instant, metric: Metric) -> f64 {
         let Settings {
             stale_after,
@@ -140,9 +104,26 @@ impl Registry {
             mem_high_water,
             ..
         } = self.settings;
+        let ready = |n: &Node| n.state(stale_after, now) == BackendState::Ready;
+        let (mut busy, mut steps) = ((0.0, 0.0), Vec::new());
+        for node in self.nodes.iter().filter(|n| ready(n)) {
+            if let Some(b) = node.models.capacity.busy() {
+                busy = (busy.0 + b, busy.1 + 1.0);
+            }
+            steps.push(node.models.capacity.step());
+        }
+        let cpu = metric == Metric::Cpu;
+        self.mean_busy = (cpu && busy.1 > 0.0).then(|| busy.0 / busy.1);
+        let middle = steps.len() / 2;
+        let median = if steps.is_empty() {
+            0
+        } else {
+            *steps.select_nth_unstable(middle).1
+        };
         let mut total = 0.0;
         for node in &mut self.nodes {
-            node.share = if node.state(stale_after, now) == BackendState::Ready {
+            node.share = if ready(node) {
+                node.models.capacity.shift(-median);
                 node.effective_weight(mem_high_water)
                     * node.ramp(slow_start, now)
                     * capacity(node, metric)
