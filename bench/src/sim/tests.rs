@@ -1,0 +1,41 @@
+//! The simulator's event loop against hand-checked small cases.
+
+use super::*;
+
+fn cell(balancer: Balancer, refresh: f64, load: f64) -> Cell {
+    Cell {
+        scenario: Scenario {
+            servers: 8,
+            speeds: Speeds::Equal,
+            load,
+            jobs: 40_000,
+            warmup: 4_000,
+            seed: 7,
+        },
+        refresh,
+        signal: Signal::Busy,
+        phases: Phases::Apart,
+        balancer,
+    }
+}
+
+#[test]
+fn runs_are_deterministic() {
+    let a = run(&cell(Balancer::LeastLoad, 1.0, 0.5));
+    assert_eq!(a, run(&cell(Balancer::LeastLoad, 1.0, 0.5)));
+    assert_eq!(a.counted, 36_000);
+}
+
+#[test]
+fn random_matches_mm1_theory() {
+    // M/M/1 at 50% load: mean response 1 / (1 - 0.5) = 2.
+    let got = run(&cell(Balancer::Random, 1.0, 0.5)).mean;
+    assert!((got - 2.0).abs() < 0.2, "{got}");
+}
+
+#[test]
+fn fresh_reports_beat_blind_choice() {
+    let fresh = run(&cell(Balancer::OracleTwoChoices, 0.1, 0.9)).mean;
+    let blind = run(&cell(Balancer::Random, 0.1, 0.9)).mean;
+    assert!(fresh < 0.7 * blind, "oracle p2c {fresh} vs random {blind}");
+}
