@@ -2,6 +2,8 @@
 //! level is clap's own (flag beats env) and is covered end to end, since
 //! setting process variables in a unit test is unsafe.
 
+use clap::Parser;
+
 use super::*;
 
 fn args(argv: &[&str]) -> Args {

@@ -286,7 +286,6 @@ fn max_len(field: &'static str, value: &str, max: usize) -> Result<(), ReportErr
     }
 }
 
-
 fn percent(field: &'static str, value: f64) -> Result<f64, ReportError> {
     if !value.is_finite() {
         return Err(ReportError::NotFinite { field });

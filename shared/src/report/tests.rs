@@ -145,7 +145,8 @@ fn duplicate_and_surplus_keys_are_refused() {
     let dup = |key: &str| ReportError::DuplicateKey(key.to_owned());
     // A known field twice: the typed parse stops, the generic one would
     // keep the last value.
-    let twice = r#"{"node_id":"a","url":"http://h","url":"http://evil","cpu_percent":1,"mem_percent":2}"#;
+    let twice =
+        r#"{"node_id":"a","url":"http://h","url":"http://evil","cpu_percent":1,"mem_percent":2}"#;
     assert_eq!(refused(twice), dup("url"));
     // Written once plainly and once escaped, it is still one key.
     let escaped = r#"{"node_id":"a","cpu_percent":1,"mem_percent":2,"node\u005fid":"b"}"#;

@@ -10,7 +10,7 @@ use std::fmt;
 use serde::de::{self, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
-use super::{malformed, LoadReport, ReportError, MAX_NODE_ID_LEN, MAX_REPORT_KEYS};
+use super::{LoadReport, MAX_NODE_ID_LEN, MAX_REPORT_KEYS, ReportError, malformed};
 
 /// The typed parse of a full report, refusing a repeated key in the same
 /// pass: the keys are read by [`Unique`] and handed on to serde's derive.

@@ -11,12 +11,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::ValueEnum;
 use serde::Deserialize;
-use signpost_shared::{
-    MAKE_TOKEN, MAX_WEIGHT, MIN_TOKEN_LEN, PLACEHOLDER, is_placeholder, validate_node_id,
-    validate_url,
-};
+use signpost_shared::{validate_node_id, validate_url};
 
 /// Default `--listen`: loopback, so `/drain` and `/ready` are not exposed.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9101";
@@ -32,96 +29,6 @@ pub const MAX_CPU_LIMIT: f64 = 8192.0;
 /// The longest any outgoing request (push, probe) may take, whatever the
 /// interval: a slow peer must not hold a task for a minute.
 pub const MAX_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// The command line: run the agent, or sample `once` and print the report.
-#[derive(Debug, Parser)]
-#[command(name = "signpost-agent", version = signpost_shared::VERSION, about)]
-#[command(
-    after_help = "Logs go to stderr; RUST_LOG sets their level (default info), e.g. RUST_LOG=debug."
-)]
-#[command(args_conflicts_with_subcommands = true)]
-pub struct Cli {
-    /// What to do; without a subcommand the agent runs until signalled.
-    #[command(subcommand)]
-    pub command: Option<Command>,
-    /// Settings for running the agent.
-    #[command(flatten)]
-    pub args: Args,
-}
-
-/// Subcommands of `signpost-agent`.
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Sample once (two CPU readings an interval apart), print the report as
-    /// JSON on stdout and exit.
-    Once(Args),
-}
-
-/// What the process was asked to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// Serve `/load` (and push) until SIGTERM or SIGINT.
-    Run,
-    /// Print one report and exit.
-    Once,
-}
-
-/// Flags and their `SIGNPOST_AGENT_*` environment variables. Every field is
-/// optional here so that a file value can fill in what neither set.
-#[derive(Debug, Default, Clone, clap::Args)]
-pub struct Args {
-    /// TOML file with any of the settings below (keys as the long flag names,
-    /// with `_` for `-`; `dispatcher` is a list).
-    #[arg(long, env = "SIGNPOST_AGENT_CONFIG", value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// Address to serve `/load` on [default: 127.0.0.1:9101].
-    #[arg(long, env = "SIGNPOST_AGENT_LISTEN", value_name = "ADDR")]
-    pub listen: Option<SocketAddr>,
-    /// The backend URL clients are sent to; its port is the one whose
-    /// connections are counted [default: none].
-    #[arg(long, env = "SIGNPOST_AGENT_ADVERTISE", value_name = "URL")]
-    pub advertise: Option<String>,
-    /// Name of this node [default: the hostname].
-    #[arg(long, env = "SIGNPOST_AGENT_NODE_ID", value_name = "ID")]
-    pub node_id: Option<String>,
-    /// Relative capacity of this node [default: 1].
-    #[arg(long, env = "SIGNPOST_AGENT_WEIGHT", value_name = "N")]
-    pub weight: Option<f64>,
-    /// Sampling period, at least 200ms [default: 1s].
-    #[arg(long, env = "SIGNPOST_AGENT_INTERVAL", value_parser = humantime::parse_duration)]
-    pub interval: Option<Duration>,
-    /// Dispatcher base URL to push every report to; repeatable, or
-    /// comma-separated in the environment [default: none, pull only].
-    #[arg(
-        long,
-        env = "SIGNPOST_AGENT_DISPATCHER",
-        value_name = "URL",
-        value_delimiter = ','
-    )]
-    pub dispatcher: Vec<String>,
-    /// Bearer token sent with pushes and required for `/drain` and `/ready`
-    /// from non-loopback peers [default: none].
-    #[arg(
-        long,
-        env = "SIGNPOST_AGENT_TOKEN",
-        value_name = "SECRET",
-        hide_env_values = true
-    )]
-    pub token: Option<String>,
-    /// URL of the local application to probe every interval; while it fails
-    /// the report says `healthy: false` [default: no probe].
-    #[arg(long, env = "SIGNPOST_AGENT_BACKEND_HEALTH", value_name = "URL")]
-    pub backend_health: Option<String>,
-    /// CPUs to report CPU% and cores against, for a container pinned with
-    /// --cpuset-cpus and no quota (the agent cannot tell that from a shared
-    /// pool); overrides a cgroup quota [default: the quota, else the host's
-    /// CPUs].
-    #[arg(long, env = "SIGNPOST_AGENT_CPU_LIMIT", value_name = "N")]
-    pub cpu_limit: Option<f64>,
-    /// Log format on stderr [default: text].
-    #[arg(long, env = "SIGNPOST_AGENT_LOG_FORMAT", value_enum)]
-    pub log_format: Option<LogFormat>,
-}
 
 /// The `--config` file. Unknown keys are an error, so a typo is reported
 /// with its line rather than silently ignored.
@@ -343,69 +250,11 @@ fn url_port(url: &str) -> Option<u16> {
     reqwest::Url::parse(url).ok()?.port_or_known_default()
 }
 
-/// A token must not be empty nor a placeholder from `deploy/`; when the
-/// agent listens beyond loopback it guards `/drain` and `/ready` there, so
-/// it must also resist guessing (the dispatcher's rule for its control
-/// listener).
-fn check_token(token: &str, listen: SocketAddr) -> Result<(), String> {
-    let exposed = !listen.ip().to_canonical().is_loopback();
-    if token.is_empty() {
-        Err("must not be empty".into())
-    } else if is_placeholder(token) {
-        Err(format!(
-            "is a placeholder from the examples (it contains {PLACEHOLDER:?}): make a real one \
-             with `{MAKE_TOKEN}`"
-        ))
-    } else if exposed && token.len() < MIN_TOKEN_LEN {
-        Err(format!(
-            "must be at least {MIN_TOKEN_LEN} bytes long when --listen ({listen}) is not \
-             loopback, got {}: make one with `{MAKE_TOKEN}`",
-            token.len()
-        ))
-    } else {
-        Ok(())
-    }
-}
+mod args;
+mod checks;
 
-fn check_weight(weight: f64) -> Result<(), String> {
-    if weight.is_finite() && weight > 0.0 && weight <= MAX_WEIGHT {
-        Ok(())
-    } else {
-        Err(format!(
-            "must be greater than 0 and at most {MAX_WEIGHT}, got {weight}"
-        ))
-    }
-}
-
-fn check_cpu_limit(cpus: f64) -> Result<(), String> {
-    if cpus.is_finite() && cpus > 0.0 && cpus <= MAX_CPU_LIMIT {
-        Ok(())
-    } else {
-        Err(format!(
-            "must be greater than 0 and at most {MAX_CPU_LIMIT}, got {cpus}"
-        ))
-    }
-}
-
-fn check_interval(interval: Duration) -> Result<(), String> {
-    if interval >= MIN_INTERVAL {
-        Ok(())
-    } else {
-        Err(format!(
-            "must be at least {}, got {}",
-            humantime::format_duration(MIN_INTERVAL),
-            humantime::format_duration(interval)
-        ))
-    }
-}
-
-fn check_probe_url(url: &str) -> Result<(), String> {
-    match reqwest::Url::parse(url) {
-        Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => Ok(()),
-        Ok(_) => Err(format!("{url:?} must use http or https")),
-        Err(err) => Err(format!("{url:?} is not a valid URL: {err}")),
-    }
-}
+pub use args::{Args, Cli, Command, Mode};
+use checks::*;
 
 #[cfg(test)]
 mod tests;
