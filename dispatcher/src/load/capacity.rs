@@ -32,12 +32,24 @@ const WINDOW: f64 = 10.0;
 
 /// ... and over at least this many reports, so a figure sampled at one
 /// instant (a queue length) is averaged too.
-const MIN_REPORTS: f64 = 16.0;
+const MIN_REPORTS: f64 = 4.0;
 
 /// Each correction moves the share by this power of mean ÷ own
 /// utilisation: a half step, so a figure that grows faster than linearly
 /// with load (a queue length) does not overshoot into oscillation.
 const GAIN: f64 = 0.5;
+
+/// A node this busy while the pool is [`SATURATED_MARGIN`] less is sent
+/// more than it can do, by more than its utilisation (capped at 1) shows:
+/// half the slow nodes of a 2:1 pool sent equal shares at 90% load report
+/// 100% against a mean of 84%, inside the dead band, and would stay
+/// saturated. So it steps down a whole step at each correction until it
+/// is not.
+const SATURATED: f64 = 0.98;
+
+/// How far below a saturated node the pool's mean must be for it to step
+/// down regardless: a pool that is all near 100% cannot tell who is over.
+const SATURATED_MARGIN: f64 = 0.05;
 
 /// Below this mean utilisation shares do not matter and the ratios are
 /// noise: the steps stay.
@@ -87,7 +99,11 @@ impl CapacityStep {
             return self.factor();
         }
         let before = self.step;
-        let factor = self.update(self.factor() * (mean / busy.max(0.01)).powf(GAIN));
+        let mut ratio = self.factor() * (mean / busy.max(0.01)).powf(GAIN);
+        if busy >= SATURATED && mean < busy - SATURATED_MARGIN {
+            ratio = ratio.min(self.factor() * (-1.0 / STEPS_PER_OCTAVE).exp2());
+        }
+        let factor = self.update(ratio);
         if self.step != before {
             self.busy = None;
             self.covered = 0.0;
@@ -149,6 +165,23 @@ mod tests {
         assert!((step.update(0.62) - 0.5f64.powf(0.75)).abs() < 1e-12);
         assert_eq!(step.update(f64::NAN), step.factor());
         assert_eq!(step.update(1e9), 32.0);
+    }
+
+    #[test]
+    fn a_saturated_node_steps_down_even_inside_the_dead_band() {
+        // A slow node of a 2:1 pool sent an equal share: 100% against a
+        // mean of 84%, a half-gain ratio of 0.92, inside the dead band.
+        let mut slow = CapacityStep::default();
+        for _ in 0..8 {
+            slow.observe(1.0, 5.0);
+        }
+        assert_eq!(slow.correct(0.84), (-0.25f64).exp2());
+        // A pool that is all saturated moves nothing.
+        let mut busy = CapacityStep::default();
+        for _ in 0..8 {
+            busy.observe(1.0, 5.0);
+        }
+        assert_eq!(busy.correct(0.97), 1.0);
     }
 
     #[test]
