@@ -76,6 +76,10 @@ pub struct DashboardView {
     pub no_backend_total: u64,
     /// Backends that are eligible right now.
     pub eligible: usize,
+    /// Every candidate is an outlier (passive health), so the dispatcher
+    /// keeps sending clients to the least bad rather than to none.
+    #[serde(default)]
+    pub fail_open: bool,
     /// Every known backend, eligible or not, ordered by id.
     pub backends: Vec<BackendView>,
 }
@@ -106,6 +110,21 @@ pub struct BackendView {
     /// Runnable tasks from the last report; absent when the agent sends none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runnable: Option<u32>,
+    /// Share of the application's requests that failed, 0–1, over the
+    /// dispatcher's outlier window; absent when the agent measures none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_rate: Option<f64>,
+    /// The application's p90 response time from the last report, in
+    /// milliseconds; absent when the agent measures none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_p90_ms: Option<f64>,
+    /// Why the node is `ejected` (or, at the ejection cap, would be):
+    /// absent while its application looks well.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outlier: Option<String>,
+    /// Times passive health has ejected this node since it became known.
+    #[serde(default)]
+    pub ejections_total: u64,
     /// Static weight (configured × reported).
     pub weight: f64,
     /// The weight in force after memory pressure and ramp-up.
@@ -140,6 +159,9 @@ pub enum BackendState {
     Stale,
     /// Health checks fail: never sent anyone.
     Down,
+    /// Passive health: the application's error rate or latency made it an
+    /// outlier; it takes no clients until its ejection time is over.
+    Ejected,
 }
 
 /// The health verdict shown on the dashboard.
@@ -156,12 +178,13 @@ pub enum Health {
 
 impl BackendState {
     /// Every state, for exporting a gauge per state even when it is zero.
-    pub const ALL: [BackendState; 5] = [
+    pub const ALL: [BackendState; 6] = [
         BackendState::Ready,
         BackendState::Draining,
         BackendState::Maintenance,
         BackendState::Stale,
         BackendState::Down,
+        BackendState::Ejected,
     ];
 
     /// The lower-case name used on the wire and in metric labels.
@@ -172,6 +195,7 @@ impl BackendState {
             BackendState::Maintenance => "maintenance",
             BackendState::Stale => "stale",
             BackendState::Down => "down",
+            BackendState::Ejected => "ejected",
         }
     }
 }
@@ -206,6 +230,9 @@ pub struct DashboardPage {
     pub no_backend_total: u64,
     /// Backends that are eligible right now.
     pub eligible: usize,
+    /// Every candidate is an outlier: clients go to the least bad.
+    #[serde(default)]
+    pub fail_open: bool,
     /// This page: eligible first, then by state, then by id.
     pub backends: Vec<BackendRow>,
     /// Backends matching the query's filters, on every page together.
