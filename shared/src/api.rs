@@ -78,7 +78,7 @@ pub struct DashboardView {
     pub eligible: usize,
     /// Every candidate is an outlier (passive health), so the dispatcher
     /// keeps sending clients to the least bad rather than to none.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_false")]
     pub fail_open: bool,
     /// Every known backend, eligible or not, ordered by id.
     pub backends: Vec<BackendView>,
@@ -123,7 +123,7 @@ pub struct BackendView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outlier: Option<String>,
     /// Times passive health has ejected this node since it became known.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub ejections_total: u64,
     /// Static weight (configured × reported).
     pub weight: f64,
@@ -142,6 +142,16 @@ pub struct BackendView {
     pub health: Health,
     /// Version of the reporting agent, empty when unknown.
     pub agent_version: String,
+}
+
+/// Absent from the JSON while false: dashboards of old never had it.
+fn is_false(value: &bool) -> bool {
+    !value
+}
+
+/// Absent from the JSON while zero: dashboards of old never had it.
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 
 /// What the dispatcher makes of a backend, worst reason first: a node that
@@ -231,7 +241,7 @@ pub struct DashboardPage {
     /// Backends that are eligible right now.
     pub eligible: usize,
     /// Every candidate is an outlier: clients go to the least bad.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_false")]
     pub fail_open: bool,
     /// This page: eligible first, then by state, then by id.
     pub backends: Vec<BackendRow>,
