@@ -39,6 +39,7 @@ pub mod probe;
 pub mod push;
 pub mod sample;
 pub mod serve;
+pub mod window;
 
 use std::io::{IsTerminal as _, Write as _};
 use std::time::Duration;
@@ -79,6 +80,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                 url.clone(),
                 reports.clone(),
                 config.interval,
+                true,
             );
             spawn_until(&mut tasks, &shutdown, probe);
         }

@@ -38,6 +38,7 @@
 //! | `--eject-error-rate` | `SIGNPOST_EJECT_ERROR_RATE` | `eject_error_rate` | `5` (percent) |
 //! | `--eject-min-requests` | `SIGNPOST_EJECT_MIN_REQUESTS` | `eject_min_requests` | `50` |
 //! | `--eject-latency` | `SIGNPOST_EJECT_LATENCY` | `eject_latency` | `500ms` |
+//! | `--eject-time` | `SIGNPOST_EJECT_TIME` | `eject_time` | `30s` (× recent ejections, ≤ 10×) |
 //! | `--health-path` | `SIGNPOST_HEALTH_PATH` | `[health] path` | none (checks off) |
 //! | `--health-interval` | `SIGNPOST_HEALTH_INTERVAL` | `[health] interval` | `5s` |
 //! | `--health-timeout` | `SIGNPOST_HEALTH_TIMEOUT` | `[health] timeout` | `1s` |

@@ -40,6 +40,8 @@ pub const DEFAULT_EJECT_ERROR_RATE: f64 = 5.0;
 pub const DEFAULT_EJECT_MIN_REQUESTS: usize = 50;
 /// Default `--eject-latency`.
 pub const DEFAULT_EJECT_LATENCY: Duration = Duration::from_millis(500);
+/// Default `--eject-time`: Envoy's base ejection time.
+pub const DEFAULT_EJECT_TIME: Duration = Duration::from_secs(30);
 /// Default of `--health-interval`.
 pub const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(5);
 /// Default of `--health-timeout`.
@@ -272,6 +274,11 @@ pub struct Args {
     /// time exceeds this [default: 500ms]
     #[arg(long, env = "SIGNPOST_EJECT_LATENCY", value_name = "DURATION", value_parser = parse_duration)]
     pub eject_latency: Option<Duration>,
+
+    /// Passive health: the first ejection's length; the n-th recent one
+    /// lasts n times it, at most ten times [default: 30s]
+    #[arg(long, env = "SIGNPOST_EJECT_TIME", value_name = "DURATION", value_parser = parse_duration)]
+    pub eject_time: Option<Duration>,
 
     /// Path of active health checks, such as /healthz [default: none,
     /// checks off]

@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
-use super::args::{DEFAULT_EJECT_ERROR_RATE, DEFAULT_EJECT_LATENCY, DEFAULT_EJECT_MIN_REQUESTS};
+use super::args::{
+    DEFAULT_EJECT_ERROR_RATE, DEFAULT_EJECT_LATENCY, DEFAULT_EJECT_MIN_REQUESTS, DEFAULT_EJECT_TIME,
+};
 
-/// Envoy's base ejection time, multiplied by the recent ejections.
-pub(super) const BASE_EJECTION: Duration = Duration::from_secs(30);
-/// Envoy's cap on one ejection.
-pub(super) const MAX_EJECTION: Duration = Duration::from_secs(300);
+/// The longest ejection as a multiple of the first: Envoy's 300 s over 30 s.
+const MAX_EJECTIONS_LONG: u32 = 10;
 
 /// When a backend's own error rate or latency ejects it, and for how long.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,14 +27,22 @@ pub struct OutlierConfig {
 
 // === impl OutlierConfig ===
 
-impl Default for OutlierConfig {
-    fn default() -> Self {
+impl OutlierConfig {
+    /// The default thresholds with ejections of `base_ejection` × the
+    /// recent ejections, at most ten times it.
+    pub fn new(base_ejection: Duration) -> Self {
         OutlierConfig {
             error_rate: DEFAULT_EJECT_ERROR_RATE / 100.0,
             min_requests: DEFAULT_EJECT_MIN_REQUESTS as u64,
             latency: DEFAULT_EJECT_LATENCY,
-            base_ejection: BASE_EJECTION,
-            max_ejection: MAX_EJECTION,
+            base_ejection,
+            max_ejection: base_ejection.saturating_mul(MAX_EJECTIONS_LONG),
         }
+    }
+}
+
+impl Default for OutlierConfig {
+    fn default() -> Self {
+        OutlierConfig::new(DEFAULT_EJECT_TIME)
     }
 }

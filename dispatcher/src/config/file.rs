@@ -48,6 +48,7 @@ pub struct FileConfig {
     pub(super) eject_error_rate: Field<f64>,
     pub(super) eject_min_requests: Field<usize>,
     pub(super) eject_latency: Field<String>,
+    pub(super) eject_time: Field<String>,
     pub(super) health: Option<FileHealth>,
     pub(super) tls_cert: Field<PathBuf>,
     pub(super) tls_key: Field<PathBuf>,

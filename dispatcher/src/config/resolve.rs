@@ -176,7 +176,10 @@ impl Resolver<'_> {
             latency: self
                 .nonzero(pick!(self, eject_latency, DEFAULT_EJECT_LATENCY))
                 .value,
-            ..OutlierConfig::default()
+            ..OutlierConfig::new(
+                self.nonzero(pick!(self, eject_time, DEFAULT_EJECT_TIME))
+                    .value,
+            )
         }
     }
 
