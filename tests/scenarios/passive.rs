@@ -236,3 +236,55 @@ async fn load(node: &Proc) -> LoadReport {
     let body = response.expect("GET /load").bytes().await.expect("body");
     LoadReport::from_json(&body).expect("a valid report")
 }
+
+/// An nginx `combined` line with `$request_time`.
+fn nginx_line(status: u16, seconds: f64) -> String {
+    format!(
+        "127.0.0.1 - - [03/Dec/2026:20:00:00 +0000] \"GET /p HTTP/1.1\" {status} 12 \"-\" \"e2e\" {seconds:.3}\n"
+    )
+}
+
+fn append(path: &std::path::Path, text: &str) {
+    use std::io::Write as _;
+    let mut file = (std::fs::OpenOptions::new().create(true).append(true))
+        .open(path)
+        .expect("open the access log");
+    file.write_all(text.as_bytes())
+        .expect("append to the access log");
+}
+
+/// The agent tails the application's access log and follows it when
+/// logrotate moves it aside: the new file's 5xx and slow answers show.
+#[tokio::test]
+async fn the_access_log_source_follows_a_rotated_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = dir.path().join("access.log");
+    std::fs::write(&log, nginx_line(500, 9.0)).expect("create the log");
+    let path = log.to_str().expect("UTF-8 path");
+    let node = agent(&["--app-log", path, "--app-log-format", "nginx"]).await;
+    append(&log, &nginx_line(200, 0.010).repeat(20));
+    let before = eventually_some("the log's figures are reported", || async {
+        let report = load(&node).await;
+        report.latency_p90_ms.is_some().then_some(report)
+    })
+    .await;
+    // The line written before the agent started is history, not news.
+    assert_eq!(before.error_rate, Some(0.0), "{before:?}");
+    assert!(
+        before.latency_p90_ms.is_some_and(|p90| p90 < 20.0),
+        "{before:?}"
+    );
+
+    std::fs::rename(&log, dir.path().join("access.log.1")).expect("rotate");
+    append(&log, &nginx_line(503, 2.0).repeat(30));
+    let after = eventually_some("the rotated-in file is read", || async {
+        let report = load(&node).await;
+        report.error_rate.filter(|rate| *rate > 0.5).map(|_| report)
+    })
+    .await;
+    assert!(
+        after.latency_p90_ms.is_some_and(|p90| p90 >= 2000.0),
+        "{after:?}"
+    );
+    assert!(after.rps.is_some_and(|rps| rps > 0.0));
+}
