@@ -288,3 +288,43 @@ async fn the_access_log_source_follows_a_rotated_file() {
     );
     assert!(after.rps.is_some_and(|rps| rps > 0.0));
 }
+
+/// The demo's knob slows a backend down; clients that follow their
+/// redirects make it slow in its own access log, its agent reports the p90,
+/// and the dispatcher ejects it.
+#[tokio::test]
+async fn the_demo_knob_gets_a_backend_ejected() {
+    let demo = Proc::command(signpost_e2e::dispatcher::BIN)
+        .args(&[
+            "demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--control-listen",
+            "127.0.0.1:0",
+        ])
+        .listeners(2)
+        .spawn()
+        .await;
+    let slow = eventually_some("the demo's agents report", || async {
+        entry(&demo, "backend-1").await.filter(|b| b.eligible)
+    })
+    .await;
+    let knob = format!("{}/demo/knob?latency_ms=700", slow.url);
+    let answer = client().post(&knob).send().await.expect("POST the knob");
+    assert_eq!(answer.status(), 200);
+    eventually("backend-1 is ejected for its latency", || async {
+        if let Ok(location) = redirect(&demo, "/x").await {
+            client()
+                .get(&location)
+                .send()
+                .await
+                .expect("follow the redirect");
+        }
+        let view = entry(&demo, "backend-1").await;
+        view.is_some_and(|b| {
+            b.state == BackendState::Ejected
+                && b.outlier.is_some_and(|why| why.starts_with("p90 latency"))
+        })
+    })
+    .await;
+}
