@@ -7,7 +7,9 @@
 //! [`LoadReport`](signpost_shared::LoadReport) at `GET /load`, and, in push
 //! mode, POSTs it to every configured dispatcher. `POST /drain` and
 //! `POST /ready` switch the reported state; `--backend-health` turns a
-//! failing local application into `healthy: false`.
+//! failing local application into `healthy: false`. Passive health: the
+//! probe's outcomes, or the application's access log (`--app-log`), become
+//! the report's `rps`, `error_rate` and `latency_p90_ms`.
 //!
 //! The agent binds only after its first sample (which needs two CPU readings
 //! an interval apart), so `/load` never answers without a real report.
@@ -24,11 +26,14 @@
 //! | `--token SECRET` | `SIGNPOST_AGENT_TOKEN` | none |
 //! | `--backend-health URL` | `SIGNPOST_AGENT_BACKEND_HEALTH` | none |
 //! | `--cpu-limit N` | `SIGNPOST_AGENT_CPU_LIMIT` | the cgroup quota, else the host's CPUs |
+//! | `--app-log PATH` | `SIGNPOST_AGENT_APP_LOG` | none |
+//! | `--app-log-format nginx\|json` | `SIGNPOST_AGENT_APP_LOG_FORMAT` | `nginx` |
 //! | `--log-format text\|json` | `SIGNPOST_AGENT_LOG_FORMAT` | `text` |
 //!
 //! Precedence: flag > env > config file > default. Logs go to stderr,
 //! filtered by `RUST_LOG` (default `info`).
 
+pub mod applog;
 pub mod cgroup;
 pub mod client;
 pub mod config;
@@ -39,6 +44,7 @@ pub mod probe;
 pub mod push;
 pub mod sample;
 pub mod serve;
+pub mod window;
 
 use std::io::{IsTerminal as _, Write as _};
 use std::time::Duration;
@@ -63,6 +69,9 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let client = outgoing_client(&config, !config.dispatchers.is_empty())?;
     let (sampler, report) = first_sample(&config, client.as_ref()).await?;
+    // The log's end is taken before the agent says it listens: what is
+    // written after that counts.
+    let tail = (config.app_log.as_ref()).map(|(path, format)| (applog::Tail::new(path), *format));
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("bind {}", config.listen))?;
@@ -79,6 +88,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                 url.clone(),
                 reports.clone(),
                 config.interval,
+                config.app_log.is_none(),
             );
             spawn_until(&mut tasks, &shutdown, probe);
         }
@@ -87,6 +97,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             let push = push::run(client.clone(), target, reports.subscribe(), config.interval);
             spawn_until(&mut tasks, &shutdown, push);
         }
+    }
+
+    if let Some((tail, format)) = tail {
+        let tailing = applog::run(tail, format, reports.clone(), config.interval);
+        spawn_until(&mut tasks, &shutdown, tailing);
     }
 
     let app = serve::router(reports, config.token.clone());

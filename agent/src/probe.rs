@@ -1,6 +1,9 @@
 //! `--backend-health`: probes the local application every interval and
 //! reports `healthy: false` while it fails, so the dispatcher stops sending
 //! clients to a node whose application is down even though its agent is up.
+//! Its outcomes also fill a [`Window`], whose error rate and p90 latency
+//! the report carries for the dispatcher's passive health (unless the
+//! application's own access log is read: real traffic says more).
 
 use std::time::Duration;
 
@@ -9,6 +12,7 @@ use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::client;
+use crate::window::{self, Window};
 
 /// Probes `url` once: healthy on any 2xx or 3xx answer within the client's
 /// timeout; otherwise the reason it is not.
@@ -21,7 +25,7 @@ pub async fn check(client: &reqwest::Client, url: &str) -> Result<(), String> {
 pub const REMIND_EVERY: Duration = Duration::from_secs(60);
 
 /// Probes `url` every `interval` (the first at once) and writes the verdict
-/// into `reports`. It logs a failing probe from the very first one — a
+/// into `reports`, with the window's figures when `figures` is set. It logs a failing probe from the very first one — a
 /// probe that never succeeds must not be silent while the node shows
 /// `down` — then once a minute while it keeps failing, and the recovery.
 /// Runs until cancelled.
@@ -30,16 +34,27 @@ pub async fn run(
     url: String,
     reports: watch::Sender<LoadReport>,
     interval: Duration,
+    figures: bool,
 ) {
+    let mut window = Window::new(interval);
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     // When the failure was last logged; `None` while passing.
     let mut failing_since_log: Option<Instant> = None;
     loop {
         ticks.tick().await;
+        let started = Instant::now();
         let result = check(&client, &url).await;
         let healthy = result.is_ok();
+        let now = Instant::now();
+        window.record(healthy, now.duration_since(started), now);
+        let app = figures.then(|| window.figures(now)).flatten();
         reports.send_if_modified(|report| {
+            // New figures ride with the next sample; a flip of health is
+            // news of its own.
+            if figures {
+                window::apply(report, app);
+            }
             let changed = report.healthy != healthy;
             if changed {
                 report.healthy = healthy;
@@ -47,7 +62,6 @@ pub async fn run(
             }
             changed
         });
-        let now = Instant::now();
         match (result, failing_since_log) {
             (Err(reason), None) => {
                 tracing::warn!(%url, %reason, "backend health probe failing: reporting unhealthy");

@@ -25,6 +25,7 @@ pub fn settings(stale_after: Duration) -> Settings {
         slow_start: Duration::ZERO,
         health: HealthConfig::default(),
         max_nodes: usize::MAX,
+        outlier: Default::default(),
     }
 }
 

@@ -340,6 +340,9 @@ impl World {
             connections: server.queue_len(at) as u64,
             cpu_pressure: None,
             runnable: None,
+            rps: None,
+            error_rate: None,
+            latency_p90_ms: None,
             weight: if self.oracle_weights {
                 server.speed()
             } else {

@@ -144,11 +144,14 @@ impl App {
             Some(url) => Err(IngestError::NotAllowed(url)),
             None => self.registry().observe(source, report, now),
         };
-        if let Ok(Observed::Accepted(change)) = &observed {
-            match change {
-                Change::Load => self.load_changed.notify_one(),
-                Change::Membership => self.membership_changed.notify_one(),
+        match &observed {
+            Ok(Observed::Accepted(Change::Load)) => self.load_changed.notify_one(),
+            Ok(Observed::Accepted(Change::Membership)) => self.membership_changed.notify_one(),
+            Ok(Observed::Ejected(id, reason)) => {
+                tracing::warn!(backend = &**id, %reason, "passive health: backend ejected");
+                self.membership_changed.notify_one();
             }
+            _ => {}
         }
         observed
     }
@@ -224,6 +227,7 @@ impl App {
             redirects_total: self.metrics.redirects(),
             no_backend_total: self.metrics.no_backend(),
             eligible: pool.backends().len(),
+            fail_open: self.registry().fail_open(),
             backends,
         }
     }
@@ -299,6 +303,7 @@ fn settings(config: &Config) -> Settings {
         slow_start: config.slow_start,
         health: config.health.clone(),
         max_nodes: config.max_nodes,
+        outlier: config.outlier.clone(),
     }
 }
 

@@ -35,6 +35,10 @@
 //! | `--redirect-code-other` | `SIGNPOST_REDIRECT_CODE_OTHER` | `redirect_code_other` | `307` |
 //! | `--slow-start` | `SIGNPOST_SLOW_START` | `slow_start` | `10s` |
 //! | `--mem-high-water` | `SIGNPOST_MEM_HIGH_WATER` | `mem_high_water` | `85` |
+//! | `--eject-error-rate` | `SIGNPOST_EJECT_ERROR_RATE` | `eject_error_rate` | `5` (percent) |
+//! | `--eject-min-requests` | `SIGNPOST_EJECT_MIN_REQUESTS` | `eject_min_requests` | `50` |
+//! | `--eject-latency` | `SIGNPOST_EJECT_LATENCY` | `eject_latency` | `500ms` |
+//! | `--eject-time` | `SIGNPOST_EJECT_TIME` | `eject_time` | `30s` (× recent ejections, ≤ 10×) |
 //! | `--health-path` | `SIGNPOST_HEALTH_PATH` | `[health] path` | none (checks off) |
 //! | `--health-interval` | `SIGNPOST_HEALTH_INTERVAL` | `[health] interval` | `5s` |
 //! | `--health-timeout` | `SIGNPOST_HEALTH_TIMEOUT` | `[health] timeout` | `1s` |
@@ -65,6 +69,7 @@
 mod allow;
 mod args;
 mod backend;
+mod eject;
 mod error;
 mod file;
 mod resolve;
@@ -79,6 +84,7 @@ use std::time::Duration;
 
 pub use allow::{AllowList, BackendPattern};
 pub use args::*;
+pub use eject::OutlierConfig;
 pub use error::{ConfigError, ConfigErrors, Location};
 pub use file::FileConfig;
 pub use values::*;
@@ -129,6 +135,8 @@ pub struct Config {
     pub slow_start: Duration,
     /// Memory percentage above which a backend's weight is halved.
     pub mem_high_water: f64,
+    /// Passive health: when a backend's own error rate or latency ejects it.
+    pub outlier: OutlierConfig,
     /// Active health checks, global defaults.
     pub health: HealthConfig,
     /// TLS on the public listener.

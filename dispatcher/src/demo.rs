@@ -5,12 +5,17 @@
 //! reports to this dispatcher, and the dispatcher itself, all on loopback.
 //! Pushing means the agents need no known port: they find the dispatcher's
 //! control listener, which is bound first.
+//!
+//! Each backend logs its answers, which its agent tails (`--app-log`), and
+//! has a knob (`POST /demo/knob?error_rate=0.2&latency_ms=800`) to make it
+//! fail or slow down, so passive health can be watched at work.
+
+mod backend;
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use axum::Router;
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Args, Config};
@@ -39,11 +44,14 @@ pub async fn demo(mut args: Args) -> anyhow::Result<()> {
         config.shutdown_delay,
     ));
 
+    let logs = std::env::temp_dir().join(format!("signpost-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&logs).with_context(|| format!("create {}", logs.display()))?;
     let mut backends = Vec::new();
     for n in 1..=BACKENDS {
         let name = format!("backend-{n}");
-        let addr = start_backend(&name, shutdown.clone()).await?;
-        start_agent(&name, addr, control, shutdown.clone())?;
+        let log = logs.join(format!("{name}.log"));
+        let addr = backend::start(&name, &log, shutdown.clone()).await?;
+        start_agent(&name, addr, &log, control, shutdown.clone())?;
         backends.push((name, addr));
     }
     println!(
@@ -57,6 +65,13 @@ pub async fn demo(mut args: Args) -> anyhow::Result<()> {
     }
     println!("\nThe agents report within about two seconds; then try:");
     println!("  curl -L http://{public}/hello");
+    println!("Make a backend fail 20% of its answers, or answer slowly, and watch it ejected:");
+    println!(
+        "  curl -X POST 'http://{}{}?error_rate=0.2&latency_ms=800'",
+        backends[0].1,
+        backend::KNOB
+    );
+    println!("  for i in $(seq 300); do curl -sL http://{public}/ >/dev/null; done");
     println!("Ctrl-C stops everything.\n");
     tracing::info!(
         agents = BACKENDS,
@@ -66,27 +81,12 @@ pub async fn demo(mut args: Args) -> anyhow::Result<()> {
     serve(config, args, listeners, shutdown).await
 }
 
-/// A backend answering `hello from <name>` on any path.
-async fn start_backend(name: &str, shutdown: CancellationToken) -> anyhow::Result<SocketAddr> {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .with_context(|| format!("bind demo {name}"))?;
-    let addr = listener.local_addr()?;
-    let greeting = format!("hello from {name}\n");
-    let app = Router::new().fallback(move || std::future::ready(greeting.clone()));
-    let server = axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned());
-    tokio::spawn(async move {
-        if let Err(err) = server.await {
-            tracing::error!(error = %err, "demo backend failed");
-        }
-    });
-    Ok(addr)
-}
-
-/// The real agent, advertising `backend` and pushing to `control`.
+/// The real agent, advertising `backend`, tailing its `log` and pushing
+/// to `control`.
 fn start_agent(
     name: &str,
     backend: SocketAddr,
+    log: &Path,
     control: SocketAddr,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
@@ -95,6 +95,7 @@ fn start_agent(
         advertise: Some(format!("http://{backend}")),
         node_id: Some(name.to_owned()),
         dispatcher: vec![format!("http://{control}")],
+        app_log: Some(PathBuf::from(log)),
         ..Default::default()
     };
     let config = signpost_agent::config::Config::load(args)

@@ -53,7 +53,7 @@ pub fn receive(
 ) -> Result<Observed, Refusal> {
     let outcome = report.and_then(|report| Ok(app.ingest(source, report, now)?));
     match &outcome {
-        Ok(Observed::Accepted(_)) => {
+        Ok(Observed::Accepted(_) | Observed::Ejected(..)) => {
             app.metrics.reports_accepted.inc();
         }
         Ok(Observed::Replay { .. }) => app.metrics.reject("replay"),

@@ -290,6 +290,7 @@ mod tests {
             redirects_total: 0,
             no_backend_total: 0,
             eligible: 0,
+            fail_open: false,
             backends: Vec::new(),
         }
     }

@@ -102,7 +102,7 @@ async fn poll_once(
     let body = fetch_body(client, url, timeout).await?;
     let report = LoadReport::from_json(&body).map_err(Refusal::from);
     match intake::receive(app, Source::Poll(slot), report, Instant::now()) {
-        Ok(Observed::Accepted(_)) => {}
+        Ok(Observed::Accepted(_) | Observed::Ejected(..)) => {}
         Ok(Observed::Replay { seq, .. }) => {
             tracing::debug!(%agent, seq, "agent served the same sample again");
         }

@@ -76,6 +76,10 @@ pub struct DashboardView {
     pub no_backend_total: u64,
     /// Backends that are eligible right now.
     pub eligible: usize,
+    /// Every candidate is an outlier (passive health), so the dispatcher
+    /// keeps sending clients to the least bad rather than to none.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub fail_open: bool,
     /// Every known backend, eligible or not, ordered by id.
     pub backends: Vec<BackendView>,
 }
@@ -106,6 +110,21 @@ pub struct BackendView {
     /// Runnable tasks from the last report; absent when the agent sends none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runnable: Option<u32>,
+    /// Share of the application's requests that failed, 0–1, over the
+    /// dispatcher's outlier window; absent when the agent measures none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_rate: Option<f64>,
+    /// The application's p90 response time from the last report, in
+    /// milliseconds; absent when the agent measures none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_p90_ms: Option<f64>,
+    /// Why the node is `ejected` (or, at the ejection cap, would be):
+    /// absent while its application looks well.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outlier: Option<String>,
+    /// Times passive health has ejected this node since it became known.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub ejections_total: u64,
     /// Static weight (configured × reported).
     pub weight: f64,
     /// The weight in force after memory pressure and ramp-up.
@@ -125,6 +144,16 @@ pub struct BackendView {
     pub agent_version: String,
 }
 
+/// Absent from the JSON while false: dashboards of old never had it.
+fn is_false(value: &bool) -> bool {
+    !value
+}
+
+/// Absent from the JSON while zero: dashboards of old never had it.
+fn is_zero(value: &u64) -> bool {
+    *value == 0
+}
+
 /// What the dispatcher makes of a backend, worst reason first: a node that
 /// is both stale and in maintenance shows `stale`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -140,6 +169,9 @@ pub enum BackendState {
     Stale,
     /// Health checks fail: never sent anyone.
     Down,
+    /// Passive health: the application's error rate or latency made it an
+    /// outlier; it takes no clients until its ejection time is over.
+    Ejected,
 }
 
 /// The health verdict shown on the dashboard.
@@ -156,12 +188,13 @@ pub enum Health {
 
 impl BackendState {
     /// Every state, for exporting a gauge per state even when it is zero.
-    pub const ALL: [BackendState; 5] = [
+    pub const ALL: [BackendState; 6] = [
         BackendState::Ready,
         BackendState::Draining,
         BackendState::Maintenance,
         BackendState::Stale,
         BackendState::Down,
+        BackendState::Ejected,
     ];
 
     /// The lower-case name used on the wire and in metric labels.
@@ -172,6 +205,7 @@ impl BackendState {
             BackendState::Maintenance => "maintenance",
             BackendState::Stale => "stale",
             BackendState::Down => "down",
+            BackendState::Ejected => "ejected",
         }
     }
 }
@@ -206,6 +240,9 @@ pub struct DashboardPage {
     pub no_backend_total: u64,
     /// Backends that are eligible right now.
     pub eligible: usize,
+    /// Every candidate is an outlier: clients go to the least bad.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub fail_open: bool,
     /// This page: eligible first, then by state, then by id.
     pub backends: Vec<BackendRow>,
     /// Backends matching the query's filters, on every page together.

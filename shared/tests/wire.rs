@@ -26,6 +26,7 @@ fn reports_round_trip_unchanged() {
         "report_full.json",
         "report_draining_no_url.json",
         "report_pressure.json",
+        "report_app.json",
     ] {
         let report: LoadReport = assert_round_trip(name);
         let validated = LoadReport::from_json(fixture(name).as_bytes()).unwrap();
@@ -58,5 +59,22 @@ fn contention_fields_round_trip_and_stay_optional() {
     assert_eq!(
         (backend.cpu_pressure, backend.runnable),
         (Some(63.18), Some(9))
+    );
+}
+
+/// The passive-health fields are optional too: an agent that measures its
+/// application sends them; older agents (the fixtures above) do not, and
+/// their reports stay exactly as they were.
+#[test]
+fn application_fields_round_trip_and_stay_optional() {
+    let report: LoadReport = assert_round_trip("report_app.json");
+    assert_eq!(
+        (report.rps, report.error_rate, report.latency_p90_ms),
+        (Some(212.4), Some(0.031), Some(87.5))
+    );
+    let old: LoadReport = assert_round_trip("report_full.json");
+    assert_eq!(
+        (old.rps, old.error_rate, old.latency_p90_ms),
+        (None, None, None)
     );
 }

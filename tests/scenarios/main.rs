@@ -13,6 +13,7 @@ mod fleet;
 mod health;
 mod ingest;
 mod lifecycle;
+mod passive;
 mod recovery;
 mod redirect;
 mod reload;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use super::LogFormat;
+use super::{AppLogFormat, LogFormat};
 
 /// The command line: run the agent, or sample `once` and print the report.
 #[derive(Debug, Parser)]
@@ -95,6 +95,14 @@ pub struct Args {
     /// CPUs].
     #[arg(long, env = "SIGNPOST_AGENT_CPU_LIMIT", value_name = "N")]
     pub cpu_limit: Option<f64>,
+    /// The application's access log, tailed (following rotation) for its
+    /// requests/s, 5xx share and p90 latency [default: none].
+    #[arg(long, env = "SIGNPOST_AGENT_APP_LOG", value_name = "PATH")]
+    pub app_log: Option<PathBuf>,
+    /// Format of --app-log: nginx (combined plus $request_time) or json
+    /// (status, duration_ms or request_time) [default: nginx].
+    #[arg(long, env = "SIGNPOST_AGENT_APP_LOG_FORMAT", value_enum)]
+    pub app_log_format: Option<AppLogFormat>,
     /// Log format on stderr [default: text].
     #[arg(long, env = "SIGNPOST_AGENT_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,

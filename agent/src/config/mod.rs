@@ -15,6 +15,8 @@ use clap::ValueEnum;
 use serde::Deserialize;
 use signpost_shared::{validate_node_id, validate_url};
 
+pub use crate::applog::Format as AppLogFormat;
+
 /// Default `--listen`: loopback, so `/drain` and `/ready` are not exposed.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9101";
 /// Default `--interval`: one sample per second.
@@ -55,6 +57,10 @@ pub struct FileConfig {
     pub backend_health: Option<String>,
     /// See [`Args::cpu_limit`].
     pub cpu_limit: Option<f64>,
+    /// See [`Args::app_log`].
+    pub app_log: Option<PathBuf>,
+    /// See [`Args::app_log_format`].
+    pub app_log_format: Option<AppLogFormat>,
     /// See [`Args::log_format`].
     pub log_format: Option<LogFormat>,
 }
@@ -94,6 +100,8 @@ pub struct Config {
     pub backend_health: Option<String>,
     /// The CPU count to report against, over any cgroup quota.
     pub cpu_limit: Option<f64>,
+    /// The application's access log to tail, and its format.
+    pub app_log: Option<(PathBuf, AppLogFormat)>,
     /// Log format.
     pub log_format: LogFormat,
 }
@@ -228,6 +236,14 @@ impl Config {
             token,
             backend_health,
             cpu_limit,
+            app_log: (args.app_log.or(file.app_log)).map(|path| {
+                (
+                    path,
+                    args.app_log_format
+                        .or(file.app_log_format)
+                        .unwrap_or_default(),
+                )
+            }),
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
         })
     }

@@ -34,6 +34,14 @@ pub const DEFAULT_REDIRECT_CODE_OTHER: u16 = 307;
 pub const DEFAULT_SLOW_START: Duration = Duration::from_secs(10);
 /// Default of `--mem-high-water`, in percent.
 pub const DEFAULT_MEM_HIGH_WATER: f64 = 85.0;
+/// Default `--eject-error-rate`, in percent.
+pub const DEFAULT_EJECT_ERROR_RATE: f64 = 5.0;
+/// Default `--eject-min-requests`.
+pub const DEFAULT_EJECT_MIN_REQUESTS: usize = 50;
+/// Default `--eject-latency`.
+pub const DEFAULT_EJECT_LATENCY: Duration = Duration::from_millis(500);
+/// Default `--eject-time`: Envoy's base ejection time.
+pub const DEFAULT_EJECT_TIME: Duration = Duration::from_secs(30);
 /// Default of `--health-interval`.
 pub const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(5);
 /// Default of `--health-timeout`.
@@ -251,6 +259,26 @@ pub struct Args {
     /// halved [default: 85]
     #[arg(long, env = "SIGNPOST_MEM_HIGH_WATER", value_name = "PERCENT")]
     pub mem_high_water: Option<f64>,
+
+    /// Passive health: eject a backend whose application fails more than
+    /// this percentage of requests, in (0, 100] [default: 5]
+    #[arg(long, env = "SIGNPOST_EJECT_ERROR_RATE", value_name = "PERCENT")]
+    pub eject_error_rate: Option<f64>,
+
+    /// Passive health: requests a backend's window must hold before its
+    /// error rate can eject it [default: 50]
+    #[arg(long, env = "SIGNPOST_EJECT_MIN_REQUESTS", value_name = "N")]
+    pub eject_min_requests: Option<usize>,
+
+    /// Passive health: eject a backend whose application's p90 response
+    /// time exceeds this [default: 500ms]
+    #[arg(long, env = "SIGNPOST_EJECT_LATENCY", value_name = "DURATION", value_parser = parse_duration)]
+    pub eject_latency: Option<Duration>,
+
+    /// Passive health: the first ejection's length; the n-th recent one
+    /// lasts n times it, at most ten times [default: 30s]
+    #[arg(long, env = "SIGNPOST_EJECT_TIME", value_name = "DURATION", value_parser = parse_duration)]
+    pub eject_time: Option<Duration>,
 
     /// Path of active health checks, such as /healthz [default: none,
     /// checks off]

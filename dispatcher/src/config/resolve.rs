@@ -33,6 +33,8 @@ const WORKERS: RangeInclusive<usize> = 1..=1024;
 pub(super) const MIN_SECRET_LEN: usize = 16;
 /// Allowed `max_nodes`.
 const MAX_NODES: RangeInclusive<usize> = 1..=1_000_000;
+/// Allowed `eject_min_requests`.
+const EJECT_MIN_REQUESTS: RangeInclusive<usize> = 1..=1_000_000;
 
 /// `pick!(self, field, default)` merges the top-level setting `field`: its
 /// flag or variable, else its file key (the same name), else `default`.
@@ -146,6 +148,7 @@ impl Resolver<'_> {
             ),
             slow_start: pick!(self, slow_start, DEFAULT_SLOW_START).value,
             mem_high_water: self.percent(pick!(self, mem_high_water, DEFAULT_MEM_HIGH_WATER)),
+            outlier: self.outlier(),
             tls: self.tls(),
             backends,
             health: health.config(),
@@ -160,6 +163,23 @@ impl Resolver<'_> {
             log_format: pick!(self, log_format, DEFAULT_LOG_FORMAT).value,
             shutdown_delay: pick!(self, shutdown_delay, DEFAULT_SHUTDOWN_DELAY).value,
             config_file: self.args.config.clone(),
+        }
+    }
+
+    /// The passive-health thresholds; ejection times are Envoy's.
+    fn outlier(&self) -> OutlierConfig {
+        let rate = self.percent(pick!(self, eject_error_rate, DEFAULT_EJECT_ERROR_RATE));
+        let min_requests = pick!(self, eject_min_requests, DEFAULT_EJECT_MIN_REQUESTS);
+        OutlierConfig {
+            error_rate: rate / 100.0,
+            min_requests: self.within(min_requests, EJECT_MIN_REQUESTS) as u64,
+            latency: self
+                .nonzero(pick!(self, eject_latency, DEFAULT_EJECT_LATENCY))
+                .value,
+            ..OutlierConfig::new(
+                self.nonzero(pick!(self, eject_time, DEFAULT_EJECT_TIME))
+                    .value,
+            )
         }
     }
 

@@ -179,7 +179,7 @@ where
         .filter(|_| tracing::enabled!(Level::DEBUG))
         .map(|report| report.node_id.clone());
     match intake::receive(app, Source::Push, report, Instant::now()) {
-        Ok(Observed::Accepted(_)) => Ok(ACCEPTED),
+        Ok(Observed::Accepted(_) | Observed::Ejected(..)) => Ok(ACCEPTED),
         Ok(Observed::Replay { seq, latest }) => {
             tracing::debug!(
                 node = node.as_deref(),

@@ -23,12 +23,13 @@ use tokio::time::Instant;
 
 use crate::app::App;
 use crate::history::{History, SAMPLE_EVERY};
-use crate::registry::MEMORY_PRESSURE_FACTOR;
+use crate::registry::{MEMORY_PRESSURE_FACTOR, penalty};
 
 /// Order of states after the eligible backends: what needs a look first.
-const STATE_ORDER: [BackendState; 5] = [
+const STATE_ORDER: [BackendState; 6] = [
     BackendState::Ready,
     BackendState::Draining,
+    BackendState::Ejected,
     BackendState::Down,
     BackendState::Maintenance,
     BackendState::Stale,
@@ -93,6 +94,7 @@ fn page(
         redirects_total: view.redirects_total,
         no_backend_total: view.no_backend_total,
         eligible: view.eligible,
+        fail_open: view.fail_open,
         backends,
         matched,
         next,
@@ -129,7 +131,7 @@ fn parse_states(list: Option<&str>) -> Result<Option<States>, String> {
             .ok_or_else(|| {
                 format!(
                     "unknown state {name:?} in ?state=: expected eligible, ready, draining, \
-                     maintenance, stale or down"
+                     maintenance, stale, down or ejected"
                 )
             })?;
         states.states.push(state);
@@ -208,7 +210,7 @@ fn row(
 
 /// The share of its weight an eligible node has ramped up to, while slow
 /// start still holds it back: the effective weight without the memory
-/// pressure factor, over the weight.
+/// pressure factor and the error penalty, over the weight.
 fn ramp(b: &BackendView, mem_high_water: f64) -> Option<f64> {
     if !b.eligible || b.weight <= 0.0 {
         return None;
@@ -218,7 +220,10 @@ fn ramp(b: &BackendView, mem_high_water: f64) -> Option<f64> {
     } else {
         1.0
     };
-    let ramp = b.effective_weight / (b.weight * pressure);
+    let errors = b
+        .error_rate
+        .map_or(1.0, |rate| penalty(b.cpu_percent / 100.0, rate));
+    let ramp = b.effective_weight / (b.weight * pressure * errors);
     (ramp < RAMPED).then_some(ramp.clamp(0.0, 1.0))
 }
 
@@ -238,6 +243,10 @@ mod tests {
             connections: 0,
             cpu_pressure: None,
             runnable: None,
+            error_rate: None,
+            latency_p90_ms: None,
+            outlier: None,
+            ejections_total: 0,
             weight: 2.0,
             effective_weight: if eligible { 2.0 } else { 0.0 },
             projected_load: 0.1,
@@ -255,6 +264,7 @@ mod tests {
             redirects_total: 0,
             no_backend_total: 0,
             eligible: 2,
+            fail_open: false,
             backends: vec![
                 node("a-stale", Stale, false),
                 node("b-ready", Ready, true),

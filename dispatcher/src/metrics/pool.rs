@@ -23,7 +23,7 @@ pub(super) struct PoolCollector(DashboardView);
 type BackendGauge = (&'static str, &'static str, fn(&BackendView) -> Option<f64>);
 
 /// The per-backend gauges, read from the last report or the projection.
-const BACKEND_GAUGES: [BackendGauge; 8] = [
+const BACKEND_GAUGES: [BackendGauge; 10] = [
     (
         "signpost_report_age_seconds",
         "Age of each backend's last report, by the dispatcher's clock",
@@ -64,6 +64,16 @@ const BACKEND_GAUGES: [BackendGauge; 8] = [
         "Runnable tasks each backend's host last reported; absent from older agents",
         |b| b.runnable.map(f64::from),
     ),
+    (
+        "signpost_backend_error_ratio",
+        "Share of each backend's application requests that failed over the outlier window, 0-1; absent when its agent measures none",
+        |b| b.error_rate,
+    ),
+    (
+        "signpost_backend_latency_p90_seconds",
+        "p90 response time of each backend's application in its last report; absent when its agent measures none",
+        |b| b.latency_p90_ms.map(|ms| ms / 1000.0),
+    ),
 ];
 
 /// A pool gauge: its name, help, and its value.
@@ -99,6 +109,28 @@ impl PoolCollector {
     /// A collector that encodes `view`.
     pub(super) fn new(view: DashboardView) -> Self {
         PoolCollector(view)
+    }
+
+    /// Passive health: ejections per backend, and whether the pool fails
+    /// open because every candidate is an outlier.
+    fn encode_outliers(&self, encoder: &mut DescriptorEncoder) -> fmt::Result {
+        let mut ejections = encoder.encode_descriptor(
+            "signpost_ejections",
+            "Times passive health ejected each backend (error rate or latency)",
+            None,
+            MetricType::Counter,
+        )?;
+        for b in &self.0.backends {
+            let labels = [("backend", b.id.as_str())];
+            ConstCounter::new(b.ejections_total).encode(ejections.encode_family(&labels)?)?;
+        }
+        let metric = encoder.encode_descriptor(
+            "signpost_fail_open",
+            "1 while every candidate backend is an outlier and clients go to the least bad",
+            None,
+            MetricType::Gauge,
+        )?;
+        ConstGauge::new(i64::from(self.0.fail_open)).encode(metric)
     }
 
     fn encode_redirects(&self, encoder: &mut DescriptorEncoder) -> fmt::Result {
@@ -172,6 +204,7 @@ impl Collector for PoolCollector {
         self.encode_redirects(&mut encoder)?;
         self.encode_per_backend(&mut encoder)?;
         self.encode_pool(&mut encoder)?;
+        self.encode_outliers(&mut encoder)?;
         self.encode_states(&mut encoder)
     }
 }
@@ -200,6 +233,10 @@ mod tests {
             connections: 7,
             cpu_pressure: None,
             runnable: None,
+            error_rate: None,
+            latency_p90_ms: None,
+            outlier: None,
+            ejections_total: 0,
             weight: 2.0,
             effective_weight: if eligible { 2.0 } else { 0.0 },
             projected_load: load,
@@ -212,11 +249,12 @@ mod tests {
 
     #[test]
     fn load_gauges_per_backend_and_over_the_eligible_primaries() {
-        let view = DashboardView {
+        let mut view = DashboardView {
             strategy: "least-load".into(),
             redirects_total: 9,
             no_backend_total: 0,
             eligible: 2,
+            fail_open: false,
             backends: vec![
                 backend("a", 0.5, true, true),
                 backend("b", 1.25, true, true),
@@ -224,8 +262,17 @@ mod tests {
                 backend("silent", 0.0, false, false),
             ],
         };
+        view.backends[0].error_rate = Some(0.25);
+        view.backends[0].latency_p90_ms = Some(750.0);
+        view.backends[0].ejections_total = 3;
+        view.fail_open = true;
         let body = Metrics::default().render(view, Format::Prometheus).unwrap();
         for line in [
+            "signpost_backend_error_ratio{backend=\"a\"} 0.25",
+            "signpost_backend_latency_p90_seconds{backend=\"a\"} 0.75",
+            "signpost_ejections_total{backend=\"a\"} 3",
+            "signpost_ejections_total{backend=\"b\"} 0",
+            "signpost_fail_open 1",
             "signpost_backend_cpu_percent{backend=\"b\"} 125.0",
             "signpost_backend_mem_percent{backend=\"a\"} 40.0",
             "signpost_backend_connections{backend=\"a\"} 7",

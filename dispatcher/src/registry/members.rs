@@ -40,7 +40,12 @@ impl Registry {
                 .flatten()
                 .find(|&deadline| deadline > now)
         });
-        expiries.chain(ramp_step).min()
+        let returns = self
+            .nodes
+            .iter()
+            .filter_map(|n| n.outlier.until())
+            .filter(|&until| until > now);
+        expiries.chain(ramp_step).chain(returns).min()
     }
 
     /// The backends clients may be sent to at `now`, with the load of
@@ -62,6 +67,10 @@ impl Registry {
             ..Members::default()
         };
         let (mut primaries, mut backups) = (Vec::new(), Vec::new());
+        // Passive health: outliers among them, and the ejected nodes,
+        // which serve only when the pool fails open.
+        let (mut bad_primaries, mut bad_backups) = (0, 0);
+        let (mut ejected, mut ejected_backups) = (Vec::new(), Vec::new());
         for index in 0..self.nodes.len() {
             let node = &mut self.nodes[index];
             let state = node.state(stale_after, now);
@@ -73,20 +82,46 @@ impl Registry {
             // Only nodes that may take clients cost a `Backend`: a fleet
             // with thousands stale or in maintenance rebuilds as fast as
             // its eligible part.
-            let list = match (state, node.backup) {
+            let backup = node.backup;
+            let list = match (state, backup) {
                 (BackendState::Ready, false) => &mut primaries,
                 (BackendState::Ready, true) => &mut backups,
                 (BackendState::Draining, _) => &mut members.draining,
+                (BackendState::Ejected, false) => &mut ejected,
+                (BackendState::Ejected, true) => &mut ejected_backups,
                 _ => continue,
             };
             list.extend(self.backend(&self.nodes[index], &projector, now));
+            if state == BackendState::Ready && self.is_bad(index, now) {
+                *(if backup {
+                    &mut bad_backups
+                } else {
+                    &mut bad_primaries
+                }) += 1;
+            }
         }
-        members.on_backups = primaries.is_empty() && !backups.is_empty();
-        members.active = if members.on_backups {
-            backups
+        let any_bad = bad_primaries + bad_backups + ejected.len() + ejected_backups.len() > 0;
+        self.fail_open = false;
+        let (active, on_backups) = if primaries.len() > bad_primaries {
+            (primaries, false)
+        } else if backups.len() > bad_backups {
+            // Every primary is an outlier, or none is eligible: backups
+            // serve.
+            (backups, true)
+        } else if !any_bad {
+            (primaries, false)
         } else {
-            primaries
+            self.fail_open = true;
+            // Everything is bad: fail open to the least bad — outliers
+            // not ejected (their weights carry the error penalty), else
+            // the ejected ones themselves.
+            [(primaries, false), (backups, true), (ejected, false)]
+                .into_iter()
+                .find(|(list, _)| !list.is_empty())
+                .unwrap_or((ejected_backups, true))
         };
+        members.on_backups = on_backups;
+        members.active = active;
         members
     }
 

@@ -18,11 +18,13 @@
 //! The rooms: this file is the node table and ingest; [`node`] one node
 //! and its verdicts; [`members`] who may take clients (slow start, weights,
 //! capacities); [`views`] the dashboard's view; [`health`] the verdict of
-//! active checks.
+//! active checks; [`outlier`] passive health (a node's own error rate and
+//! latency: weight penalty and ejection).
 
 mod health;
 mod members;
 mod node;
+mod outlier;
 mod views;
 
 use std::collections::HashMap;
@@ -35,8 +37,9 @@ use tokio::time::Instant;
 pub use health::{CheckResult, HealthState, Target};
 pub use node::MEMORY_PRESSURE_FACTOR;
 use node::{Node, Received};
+pub use outlier::{Reason, penalty};
 
-use crate::config::{BackendConfig, HealthConfig};
+use crate::config::{BackendConfig, HealthConfig, OutlierConfig};
 use crate::load::Projector;
 use crate::sticky::{CookieSigner, PinCookie};
 
@@ -55,6 +58,8 @@ pub struct Settings {
     pub health: HealthConfig,
     /// Most nodes known at once: a push from one more new node is refused.
     pub max_nodes: usize,
+    /// Passive health thresholds and ejection times.
+    pub outlier: OutlierConfig,
 }
 
 /// Where a report came from.
@@ -67,10 +72,12 @@ pub enum Source {
 }
 
 /// What became of an acceptable report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Observed {
     /// Stored.
     Accepted(Change),
+    /// Stored, and it made node `.0` an outlier that is now ejected.
+    Ejected(Arc<str>, Reason),
     /// Older than or equal to what is stored: ignored, nothing changed.
     Replay {
         /// The sequence number received.
@@ -158,6 +165,9 @@ pub struct Registry {
     ///
     /// [`expire`]: Registry::expire
     forget_due: Option<Instant>,
+    /// At the last snapshot every candidate was an outlier, so clients go
+    /// to the least bad (fail open).
+    fail_open: bool,
 }
 
 // === impl Registry ===
@@ -179,6 +189,7 @@ impl Registry {
             epoch: None,
             mean_busy: None,
             forget_due: None,
+            fail_open: false,
         };
         registry.reconfigure(backends, registry.settings.clone(), registry.signer.clone());
         registry
@@ -270,6 +281,8 @@ impl Registry {
         node.models
             .capacity
             .observe(report.cpu_percent / 100.0, elapsed);
+        let gap = Duration::from_secs_f64(elapsed).min(self.settings.stale_after);
+        node.outlier.observe(&report, gap, now);
         if let Some(mean) = self.mean_busy {
             node.models.capacity.correct(mean);
         }
@@ -279,6 +292,10 @@ impl Registry {
             sent,
         });
         node.refresh_base_url();
+        if let Some(reason) = self.judge(index, now) {
+            return Ok(Observed::Ejected(self.nodes[index].display_id(), reason));
+        }
+        let node = &self.nodes[index];
         match self.projector {
             Some(projector) if node.membership(&self.settings, now) == before => {
                 node.publish(&projector);

@@ -8,6 +8,7 @@ use std::time::Duration;
 use signpost_shared::{BackendState, Health, LoadReport, NodeState};
 use tokio::time::Instant;
 
+use super::outlier::Outlier;
 use super::{HealthState, Settings};
 use crate::config::{BackendConfig, HealthConfig};
 use crate::load::{Figures, NodeLoad, NodeModels, Projection, Projector};
@@ -61,6 +62,8 @@ pub(super) struct Node {
     pub ready_since: Option<Instant>,
     /// The sticky cookie naming this node.
     pub pin: Option<Arc<PinCookie>>,
+    /// Passive health: its application's errors and latency, ejections.
+    pub outlier: Outlier,
 }
 
 /// The last report, when it arrived and the redirect counter then.
@@ -94,6 +97,7 @@ impl Node {
             health: HealthState::default(),
             ready_since: None,
             pin: None,
+            outlier: Outlier::default(),
         }
     }
 
@@ -193,7 +197,11 @@ impl Node {
         if !last.report.healthy || !self.health.passing() {
             return BackendState::Down;
         }
-        match self.admin.unwrap_or(last.report.state) {
+        let wanted = self.admin.unwrap_or(last.report.state);
+        if wanted != NodeState::Maintenance && self.outlier.ejected(now).is_some() {
+            return BackendState::Ejected;
+        }
+        match wanted {
             NodeState::Maintenance => BackendState::Maintenance,
             NodeState::Draining => BackendState::Draining,
             NodeState::Ready => BackendState::Ready,
@@ -229,7 +237,8 @@ impl Node {
             .is_none_or(|last| now.saturating_duration_since(last.at) >= period)
     }
 
-    /// Static weight × reported weight, halved under memory pressure.
+    /// Static weight × reported weight, halved under memory pressure and
+    /// lowered by the application's errors (see [`super::outlier::penalty`]).
     pub fn effective_weight(&self, mem_high_water: f64) -> f64 {
         let Some(last) = &self.last else {
             return self.weight;
@@ -239,6 +248,7 @@ impl Node {
         } else {
             1.0
         };
-        self.weight * last.report.weight * pressure
+        let errors = self.outlier.penalty(last.report.cpu_percent / 100.0);
+        self.weight * last.report.weight * pressure * errors
     }
 }

@@ -20,6 +20,7 @@ fn settings() -> Settings {
         slow_start: Duration::ZERO,
         health: HealthConfig::default(),
         max_nodes: usize::MAX,
+        outlier: OutlierConfig::default(),
     }
 }
 
@@ -46,6 +47,9 @@ pub(crate) fn report(id: &str, seq: u64) -> LoadReport {
         connections: 0,
         cpu_pressure: None,
         runnable: None,
+        rps: None,
+        error_rate: None,
+        latency_p90_ms: None,
         weight: 1.0,
         state: NodeState::Ready,
         healthy: true,

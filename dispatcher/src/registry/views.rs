@@ -70,6 +70,12 @@ impl Registry {
             connections: report.map_or(0, |r| r.connections),
             cpu_pressure: report.and_then(|r| r.cpu_pressure),
             runnable: report.and_then(|r| r.runnable),
+            error_rate: node.outlier.error_rate(),
+            latency_p90_ms: node.outlier.latency_p90_ms(),
+            outlier: (node.outlier.ejected(now))
+                .or_else(|| node.outlier.verdict(&self.settings.outlier))
+                .map(|reason| reason.to_string()),
+            ejections_total: node.outlier.total(),
             weight: node.weight * report.map_or(1.0, |r| r.weight),
             effective_weight: if in_pool {
                 node.effective_weight(self.settings.mem_high_water) * ramp

@@ -78,6 +78,21 @@ pub struct LoadReport {
     /// the sampling agent included): the run queue behind `cpu_percent`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runnable: Option<u32>,
+    /// Requests per second the application served over the agent's last
+    /// window (passive health). Absent when the agent measures no
+    /// application: no `--backend-health`, `--app-log` or app report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rps: Option<f64>,
+    /// Share of those requests that failed (5xx, or a failed probe), 0–1.
+    /// The dispatcher lowers the node's weight with it and ejects the node
+    /// past `--eject-error-rate`. Absent like `rps`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_rate: Option<f64>,
+    /// The 90th percentile of the application's response time over the
+    /// window, in milliseconds; past `--eject-latency` the node is ejected.
+    /// Absent when no request was measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_p90_ms: Option<f64>,
     /// The node's own weight, multiplied with any configured weight.
     #[serde(default = "default_weight")]
     pub weight: f64,
@@ -139,6 +154,14 @@ pub enum ReportError {
     /// A figure that cannot be negative was.
     #[error("{field} must not be negative, got {value}")]
     Negative {
+        /// The offending field.
+        field: &'static str,
+        /// The value received.
+        value: f64,
+    },
+    /// A ratio outside 0–1.
+    #[error("{field} must be between 0 and 1, got {value}")]
+    RatioOutOfRange {
         /// The offending field.
         field: &'static str,
         /// The value received.
@@ -214,6 +237,15 @@ impl LoadReport {
         self.cpu_percent = percent("cpu_percent", self.cpu_percent)?;
         self.mem_percent = percent("mem_percent", self.mem_percent)?;
         non_negative("load1", self.load1)?;
+        if let Some(rps) = self.rps {
+            non_negative("rps", rps)?;
+        }
+        if let Some(rate) = self.error_rate {
+            ratio("error_rate", rate)?;
+        }
+        if let Some(latency) = self.latency_p90_ms {
+            non_negative("latency_p90_ms", latency)?;
+        }
         if let Some(pressure) = self.cpu_pressure {
             self.cpu_pressure = Some(percent("cpu_pressure", pressure)?);
         }
@@ -296,6 +328,16 @@ fn percent(field: &'static str, value: f64) -> Result<f64, ReportError> {
     Ok(value.min(100.0))
 }
 
+fn ratio(field: &'static str, value: f64) -> Result<(), ReportError> {
+    if !value.is_finite() {
+        return Err(ReportError::NotFinite { field });
+    }
+    if !(0.0..=1.0).contains(&value) {
+        return Err(ReportError::RatioOutOfRange { field, value });
+    }
+    Ok(())
+}
+
 fn non_negative(field: &'static str, value: f64) -> Result<(), ReportError> {
     if !value.is_finite() {
         return Err(ReportError::NotFinite { field });
@@ -332,6 +374,9 @@ fn from_seed(map: &Map<String, Value>) -> Result<LoadReport, ReportError> {
         connections: 0,
         cpu_pressure: None,
         runnable: None,
+        rps: None,
+        error_rate: None,
+        latency_p90_ms: None,
         weight: default_weight(),
         state: NodeState::Ready,
         healthy: true,
@@ -352,6 +397,7 @@ impl ReportError {
             ReportError::NotFinite { .. } => "not_finite",
             ReportError::PercentOutOfRange { .. } => "percent_out_of_range",
             ReportError::Negative { .. } => "negative",
+            ReportError::RatioOutOfRange { .. } => "ratio_out_of_range",
             ReportError::Weight(_) => "weight",
             ReportError::NodeId(_) => "node_id",
             ReportError::Url { .. } => "url",

@@ -112,6 +112,32 @@ fn validation_table() {
         ),
         (r#"{"runnable":-1}"#, Some("malformed report")),
         (r#"{"runnable":1.5}"#, Some("malformed report")),
+        (r#"{"rps":0,"error_rate":0,"latency_p90_ms":0}"#, None),
+        (
+            r#"{"rps":1250.5,"error_rate":1,"latency_p90_ms":812.5}"#,
+            None,
+        ),
+        (
+            r#"{"rps":null,"error_rate":null,"latency_p90_ms":null}"#,
+            None,
+        ),
+        (r#"{"rps":-1}"#, Some("rps must not be negative, got -1")),
+        (
+            r#"{"error_rate":1.01}"#,
+            Some("error_rate must be between 0 and 1, got 1.01"),
+        ),
+        (
+            r#"{"error_rate":-0.2}"#,
+            Some("error_rate must be between 0 and 1, got -0.2"),
+        ),
+        (
+            r#"{"latency_p90_ms":-5}"#,
+            Some("latency_p90_ms must not be negative, got -5"),
+        ),
+        (
+            r#"{"error_rate":"5%"}"#,
+            Some("malformed report: invalid type"),
+        ),
     ];
     for (overrides, expected) in cases {
         let overrides: &str = overrides;
@@ -188,6 +214,10 @@ fn missing_optional_fields_take_defaults() {
     assert_eq!(report.weight, 1.0);
     assert_eq!(report.url, None);
     assert_eq!((report.cpu_pressure, report.runnable), (None, None));
+    assert_eq!(
+        (report.rps, report.error_rate, report.latency_p90_ms),
+        (None, None, None)
+    );
 }
 
 #[test]
