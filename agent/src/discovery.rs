@@ -21,6 +21,7 @@
 //! and counted in [`Stats`]): a DNS hiccup must never empty the pool.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -30,6 +31,11 @@ use hickory_resolver::TokioResolver;
 use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::proto::rr::RData;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
 use reqwest::Url;
 use tokio::task::{AbortHandle, JoinSet};
 
@@ -374,6 +380,29 @@ impl Stats {
 
     fn failed(&self) {
         self.failures.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// [`Stats`] as two metrics: a gauge of the endpoints served and a counter
+/// of failed resolutions, under the names and help texts given.
+#[derive(Debug)]
+pub struct StatsCollector {
+    /// The counters.
+    pub stats: Arc<Stats>,
+    /// Name and help of the endpoint gauge.
+    pub addresses: (&'static str, &'static str),
+    /// Name (without `_total`) and help of the failure counter.
+    pub failures: (&'static str, &'static str),
+}
+
+impl Collector for StatsCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+        let (name, help) = self.addresses;
+        let metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+        ConstGauge::new(self.stats.endpoints()).encode(metric)?;
+        let (name, help) = self.failures;
+        let metric = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+        ConstCounter::new(self.stats.failures()).encode(metric)
     }
 }
 

@@ -21,7 +21,7 @@ use signpost_shared::LoadReport;
 use signpost_shared::exposition::Format;
 use tokio::sync::watch;
 
-use crate::discovery::Stats;
+use crate::discovery::{Stats, StatsCollector};
 
 /// The gauges read from a report: name, help, value.
 type ReportGauge = (&'static str, &'static str, fn(&LoadReport) -> f64);
@@ -97,29 +97,6 @@ impl Collector for ReportCollector {
     }
 }
 
-/// The dispatcher discovery's counters, read at scrape time.
-#[derive(Debug)]
-struct DiscoveryCollector(Arc<Stats>);
-
-impl Collector for DiscoveryCollector {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
-        let metric = encoder.encode_descriptor(
-            "signpost_agent_dispatcher_addresses",
-            "Dispatcher addresses reports are pushed to, over every --dispatcher name",
-            None,
-            MetricType::Gauge,
-        )?;
-        ConstGauge::new(self.0.endpoints()).encode(metric)?;
-        let metric = encoder.encode_descriptor(
-            "signpost_agent_resolve_failures",
-            "Dispatcher name resolutions that failed or came back empty (the last addresses were kept)",
-            None,
-            MetricType::Counter,
-        )?;
-        ConstCounter::new(self.0.failures()).encode(metric)
-    }
-}
-
 /// `report` and the discovery counters `resolving` in `format`.
 pub fn render(
     report: LoadReport,
@@ -128,7 +105,17 @@ pub fn render(
 ) -> Result<String, fmt::Error> {
     let mut registry = Registry::default();
     registry.register_collector(Box::new(ReportCollector(report)));
-    registry.register_collector(Box::new(DiscoveryCollector(resolving)));
+    registry.register_collector(Box::new(StatsCollector {
+        stats: resolving,
+        addresses: (
+            "signpost_agent_dispatcher_addresses",
+            "Dispatcher addresses reports are pushed to, over every --dispatcher name",
+        ),
+        failures: (
+            "signpost_agent_resolve_failures",
+            "Dispatcher name resolutions that failed or came back empty (the last addresses were kept)",
+        ),
+    }));
     let mut out = String::new();
     prometheus_client::encoding::text::encode(&mut out, &registry)?;
     Ok(format.from_openmetrics(out))

@@ -1,7 +1,9 @@
 //! DNS discovery (issue #21): an agent whose `--dispatcher` names several
-//! replicas pushes to each of them, and follows the name as records come
-//! and go. A real DNS server (dnsmasq) answers on a loopback port; three
-//! dispatcher replicas share one control port on 127.0.0.2, .3 and .4.
+//! replicas pushes to each of them, and a dispatcher whose `--agent` names
+//! several agents polls each, both following the name as records come and
+//! go. A real DNS server (dnsmasq) answers on a loopback port; three
+//! dispatcher replicas (or three agents) share one port on 127.0.0.2, .3
+//! and .4.
 
 use std::time::Duration;
 
@@ -67,6 +69,44 @@ async fn a_failing_resolver_keeps_the_last_addresses_and_is_counted() {
     reached_exactly(&replicas, [true, false, true]).await;
 }
 
+#[tokio::test]
+async fn a_dispatcher_polls_every_agent_a_name_resolves_to() {
+    let agents = agents_on_one_port().await;
+    let port = agents[0].addr("agent").port();
+    let dns = Dns::start(&named("agents.test", &[0, 1]), &[]).await;
+    let disp = polling_dispatcher(&format!("http://agents.test:{port}"), &dns).await;
+    polled_exactly(&disp, [true, true, false]).await;
+
+    dns.set_hosts(&named("agents.test", &[1, 2]));
+    polled_exactly(&disp, [false, true, true]).await;
+    let metrics = dispatcher::metrics(&disp).await;
+    metric("signpost_agent_addresses")
+        .value(2)
+        .assert_in(&metrics);
+}
+
+#[tokio::test]
+async fn a_dispatcher_polls_every_target_of_an_srv_name() {
+    let agents = agents_on_one_port().await;
+    let port = agents[0].addr("agent").port();
+    let srv = [("_signpost._tcp.agents.test", "agents.test", port)];
+    let dns = Dns::start(&named("agents.test", &[0, 1, 2]), &srv).await;
+    let disp = polling_dispatcher("http://_signpost._tcp.agents.test", &dns).await;
+    polled_exactly(&disp, [true, true, true]).await;
+
+    dns.set_hosts(&named("agents.test", &[0, 1]));
+    polled_exactly(&disp, [true, true, false]).await;
+}
+
+/// A dispatcher polling `agent` through `dns`, re-resolving every
+/// [`REFRESH`].
+async fn polling_dispatcher(agent: &str, dns: &Dns) -> Proc {
+    let resolver = dns.addr().to_string();
+    let refresh = format!("{}ms", REFRESH.as_millis());
+    let args = ["--agent", agent, "--resolver", &resolver];
+    dispatcher::dispatcher(&[&args[..], &["--agent-refresh", &refresh]].concat()).await
+}
+
 /// Three dispatchers, one per [`REPLICAS`] address, whose control
 /// listeners share one ephemeral port; and that port.
 async fn replicas() -> (Vec<Proc>, u16) {
@@ -91,9 +131,50 @@ async fn replica(ip: &str, port: u16) -> Proc {
         .await
 }
 
+/// Three agents, one per [`REPLICAS`] address (node ids `node-0` to
+/// `node-2`), listening on one ephemeral port.
+async fn agents_on_one_port() -> Vec<Proc> {
+    let mut all: Vec<Proc> = Vec::new();
+    for (i, ip) in REPLICAS.iter().enumerate() {
+        let port = all.first().map_or(0, |first| first.addr("agent").port());
+        let listen = format!("{ip}:{port}");
+        let (id, url) = (format!("node-{i}"), format!("http://{ip}:8000"));
+        let args = ["--listen", &listen, "--node-id", &id, "--advertise", &url];
+        let agent = Proc::command(signpost_e2e::agent::BIN)
+            .args(&["--interval", signpost_e2e::agent::INTERVAL])
+            .args(&args)
+            .spawn()
+            .await;
+        all.push(agent);
+    }
+    all
+}
+
+/// Waits until the dispatcher has fresh reports from exactly the agents
+/// marked true, and none from the others (stale or unknown).
+async fn polled_exactly(disp: &Proc, expected: [bool; 3]) {
+    let bound = scaled(REFRESH + STALE + Duration::from_millis(1500));
+    let what = format!("the dispatcher polls exactly the agents {expected:?}");
+    eventually_within(&what, bound, || async {
+        for (i, want) in expected.into_iter().enumerate() {
+            let ready = state_of(disp, &format!("node-{i}")).await == Some(BackendState::Ready);
+            if ready != want {
+                return None;
+            }
+        }
+        Some(())
+    })
+    .await;
+}
+
 /// Host records naming `disp.test` at the chosen [`REPLICAS`].
 fn hosts(which: &[usize]) -> Vec<(&'static str, &'static str)> {
-    which.iter().map(|&i| ("disp.test", REPLICAS[i])).collect()
+    named("disp.test", which)
+}
+
+/// Host records naming `name` at the chosen [`REPLICAS`].
+fn named(name: &'static str, which: &[usize]) -> Vec<(&'static str, &'static str)> {
+    which.iter().map(|&i| (name, REPLICAS[i])).collect()
 }
 
 async fn pushing_agent(dispatcher: &str, dns: &Dns) -> Proc {

@@ -54,6 +54,7 @@ impl Dns {
             format!("--port={}", addr.port()),
             format!("--addn-hosts={}", hosts_file.display()),
             format!("--pid-file={}", dir.path().join("pid").display()),
+            // Its log goes to stderr, which is discarded, not to syslog.
             "--log-facility=-".to_owned(),
         ];
         args.extend(
@@ -64,7 +65,7 @@ impl Dns {
             .args(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::null())
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|err| panic!("spawn {}: {err}", bin.display()));
