@@ -101,7 +101,7 @@ pub enum Lookup {
 /// A resolver and how often to ask it: what [`follow`] needs.
 #[derive(Clone)]
 pub struct Discovery {
-    resolver: TokioResolver,
+    resolver: Result<TokioResolver, Arc<str>>,
     refresh: Duration,
     stats: Arc<Stats>,
 }
@@ -169,45 +169,20 @@ impl Peer {
 
 impl Discovery {
     /// Asks `server` (`--resolver`) if given, with no search domains and no
-    /// hosts file; otherwise the system's resolver configuration.
-    /// Failures and endpoints are counted in `stats`.
-    pub fn new(
-        server: Option<SocketAddr>,
-        refresh: Duration,
-        stats: Arc<Stats>,
-    ) -> Result<Self, DiscoveryError> {
-        let provider = TokioRuntimeProvider::default();
-        let mut builder = match server {
-            Some(server) => {
-                let mut ns = NameServerConfig::udp_and_tcp(server.ip());
-                for connection in &mut ns.connections {
-                    connection.port = server.port();
-                }
-                TokioResolver::builder_with_config(
-                    ResolverConfig::from_parts(None, vec![], vec![ns]),
-                    provider,
-                )
-            }
-            None => TokioResolver::builder(provider)
-                .map_err(|err| DiscoveryError::Setup(err.to_string()))?,
-        };
-        let options = builder.options_mut();
-        if server.is_some() {
-            options.use_hosts_file = ResolveHosts::Never;
-        }
-        // A lookup must not outlast a refresh (the default is 5 s a try),
-        // nor a record outlive one in the cache, whatever its TTL.
-        options.timeout = options.timeout.min(refresh);
-        options.positive_max_ttl = Some(refresh);
-        options.negative_max_ttl = Some(refresh);
-        let resolver = builder
-            .build()
-            .map_err(|err| DiscoveryError::Setup(err.to_string()))?;
-        Ok(Discovery {
+    /// hosts file; otherwise the system's resolver configuration. Failures
+    /// and endpoints are counted in `stats`. A resolver that cannot be set
+    /// up (no `/etc/resolv.conf` in a bare container) fails each lookup,
+    /// logged and counted, rather than the start: IP literals need none.
+    pub fn new(server: Option<SocketAddr>, refresh: Duration, stats: Arc<Stats>) -> Self {
+        let resolver = resolver(server, refresh).map_err(|err| {
+            tracing::warn!(error = %err, "no DNS resolver: only IP addresses will be reached");
+            Arc::from(err.to_string())
+        });
+        Discovery {
             resolver,
             refresh,
             stats,
-        })
+        }
     }
 
     /// Every endpoint `peer` stands for now; never an empty set.
@@ -232,10 +207,14 @@ impl Discovery {
         Ok(endpoints)
     }
 
+    fn resolver(&self) -> Result<&TokioResolver, DiscoveryError> {
+        (self.resolver.as_ref()).map_err(|err| DiscoveryError::Setup(err.to_string()))
+    }
+
     /// The A and AAAA records of `name`.
     async fn addresses(&self, name: &str) -> Result<impl Iterator<Item = IpAddr>, DiscoveryError> {
         let found = self
-            .resolver
+            .resolver()?
             .lookup_ip(name)
             .await
             .map_err(|err| lookup_error(name, err))?;
@@ -247,7 +226,7 @@ impl Discovery {
     /// still stand.
     async fn srv(&self, peer: &Peer, name: &str) -> Result<BTreeSet<Endpoint>, DiscoveryError> {
         let found = self
-            .resolver
+            .resolver()?
             .srv_lookup(name)
             .await
             .map_err(|err| lookup_error(name, err))?;
@@ -269,6 +248,32 @@ impl Discovery {
         }
         Ok(endpoints)
     }
+}
+
+/// The resolver [`Discovery::new`] describes.
+fn resolver(server: Option<SocketAddr>, refresh: Duration) -> Result<TokioResolver, String> {
+    let provider = TokioRuntimeProvider::default();
+    let mut builder = match server {
+        Some(server) => {
+            let mut ns = NameServerConfig::udp_and_tcp(server.ip());
+            for connection in &mut ns.connections {
+                connection.port = server.port();
+            }
+            let config = ResolverConfig::from_parts(None, vec![], vec![ns]);
+            TokioResolver::builder_with_config(config, provider)
+        }
+        None => TokioResolver::builder(provider).map_err(|err| err.to_string())?,
+    };
+    let options = builder.options_mut();
+    if server.is_some() {
+        options.use_hosts_file = ResolveHosts::Never;
+    }
+    // A lookup must not outlast a refresh (the default is 5 s a try), nor
+    // a record outlive one in the cache, whatever its TTL.
+    options.timeout = options.timeout.min(refresh);
+    options.positive_max_ttl = Some(refresh);
+    options.negative_max_ttl = Some(refresh);
+    builder.build().map_err(|err| err.to_string())
 }
 
 /// Runs `start(endpoint)` as a task for every endpoint `peer` stands for,

@@ -69,16 +69,6 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let client = outgoing_client(&config)?;
     let resolving = Arc::<discovery::Stats>::default();
-    let discovery = (!config.dispatchers.is_empty())
-        .then(|| {
-            Discovery::new(
-                config.resolver,
-                config.dispatcher_refresh,
-                resolving.clone(),
-            )
-        })
-        .transpose()
-        .context("set up dispatcher discovery")?;
     let (sampler, report) = first_sample(&config, client.as_ref()).await?;
     let listener = TcpListener::bind(config.listen)
         .await
@@ -98,8 +88,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         );
         spawn_until(&mut tasks, &shutdown, probe);
     }
-    if let Some(discovery) = &discovery {
-        spawn_pushes(&mut tasks, &shutdown, &config, discovery, &reports)?;
+    if !config.dispatchers.is_empty() {
+        let refresh = config.dispatcher_refresh;
+        let discovery = Discovery::new(config.resolver, refresh, resolving.clone());
+        spawn_pushes(&mut tasks, &shutdown, &config, &discovery, &reports)?;
     }
 
     let app = serve::router(reports, resolving, config.token.clone());

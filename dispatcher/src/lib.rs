@@ -272,10 +272,7 @@ fn spawn_pollers(
         return;
     }
     let stats = app.metrics.discovery.clone();
-    let discovery = match Discovery::new(config.resolver, config.agent_refresh, stats) {
-        Ok(discovery) => discovery,
-        Err(err) => return tracing::error!(error = %err, "cannot follow --agent names"),
-    };
+    let discovery = Discovery::new(config.resolver, config.agent_refresh, stats);
     for agent in &config.agent_names {
         let follow = poll::follow(app.clone(), discovery.clone(), agent.clone(), stop.clone());
         tasks.spawn(stop.clone().run_until_cancelled_owned(follow));

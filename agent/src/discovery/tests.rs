@@ -41,8 +41,7 @@ async fn an_ip_literal_is_never_looked_up() {
         Some(addr("127.0.0.1:1")),
         Duration::from_millis(200),
         Arc::default(),
-    )
-    .unwrap();
+    );
     let peer = Peer::parse("http://127.0.0.1:9100").unwrap();
     let found = discovery.resolve(&peer).await.unwrap();
     let endpoints: Vec<_> = found.into_iter().map(|e| e.addr).collect();
