@@ -12,6 +12,8 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use reqwest::redirect::Policy;
 
+use crate::discovery::Endpoint;
+
 /// Why the client cannot be built.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot build the HTTP client: {0}")]
@@ -19,13 +21,26 @@ pub struct ClientError(#[from] reqwest::Error);
 
 /// Builds the shared client with `timeout` on every request.
 pub fn build(timeout: Duration) -> Result<reqwest::Client, ClientError> {
-    let client = reqwest::Client::builder()
+    Ok(builder(timeout).build()?)
+}
+
+/// A client for one discovered peer: requests keep the peer's name in the
+/// URL (so the Host header and the TLS server name are the name) while the
+/// connection goes to `endpoint.addr`.
+pub fn pinned(timeout: Duration, endpoint: &Endpoint) -> Result<reqwest::Client, ClientError> {
+    let mut builder = builder(timeout);
+    if let Some(host) = endpoint.url.host_str() {
+        builder = builder.resolve(host, endpoint.addr);
+    }
+    Ok(builder.build()?)
+}
+
+fn builder(timeout: Duration) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout)
         .redirect(Policy::none())
         .user_agent(concat!("signpost-agent/", env!("CARGO_PKG_VERSION")))
-        .build()?;
-    Ok(client)
 }
 
 /// Sends `request` and accepts the answer when `acceptable(status)`;
@@ -54,4 +69,32 @@ fn describe(err: &reqwest::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::Router;
+    use axum::http::HeaderMap;
+    use axum::routing::get;
+
+    use super::*;
+    use crate::discovery::Peer;
+
+    #[tokio::test]
+    async fn a_pinned_client_keeps_the_name_and_connects_to_the_address() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let echo_host = |headers: HeaderMap| async move { format!("{:?}", headers["host"]) };
+        let app = Router::new().route("/", get(echo_host));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+
+        let url = format!("http://disp.invalid:{}/", addr.port());
+        let endpoint = Endpoint {
+            addr,
+            url: Peer::parse(&url).unwrap().url().clone(),
+        };
+        let client = pinned(Duration::from_secs(5), &endpoint).unwrap();
+        let body = client.get(&url).send().await.unwrap().text().await.unwrap();
+        assert_eq!(body, format!("\"disp.invalid:{}\"", addr.port()));
+    }
 }

@@ -5,7 +5,8 @@
 //! connections to the advertised port; CPU pressure and runnable tasks),
 //! serves the latest
 //! [`LoadReport`](signpost_shared::LoadReport) at `GET /load`, and, in push
-//! mode, POSTs it to every configured dispatcher. `POST /drain` and
+//! mode, POSTs it to every configured dispatcher (every address a
+//! dispatcher's name resolves to, see [`discovery`]). `POST /drain` and
 //! `POST /ready` switch the reported state; `--backend-health` turns a
 //! failing local application into `healthy: false`. Passive health: the
 //! probe's outcomes, or the application's access log (`--app-log`), become
@@ -23,6 +24,8 @@
 //! | `--weight N` | `SIGNPOST_AGENT_WEIGHT` | `1` |
 //! | `--interval DUR` | `SIGNPOST_AGENT_INTERVAL` | `1s` (at least `200ms`) |
 //! | `--dispatcher URL` (repeatable) | `SIGNPOST_AGENT_DISPATCHER` (comma-separated) | none |
+//! | `--dispatcher-refresh DUR` | `SIGNPOST_AGENT_DISPATCHER_REFRESH` | `30s` |
+//! | `--resolver HOST:PORT` | `SIGNPOST_AGENT_RESOLVER` | the system's (`/etc/resolv.conf`) |
 //! | `--token SECRET` | `SIGNPOST_AGENT_TOKEN` | none |
 //! | `--backend-health URL` | `SIGNPOST_AGENT_BACKEND_HEALTH` | none |
 //! | `--cpu-limit N` | `SIGNPOST_AGENT_CPU_LIMIT` | the cgroup quota, else the host's CPUs |
@@ -37,6 +40,7 @@ pub mod applog;
 pub mod cgroup;
 pub mod client;
 pub mod config;
+pub mod discovery;
 pub mod metrics;
 pub mod netstat;
 pub mod pressure;
@@ -47,6 +51,7 @@ pub mod serve;
 pub mod window;
 
 use std::io::{IsTerminal as _, Write as _};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -59,6 +64,7 @@ use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{Config, LogFormat};
+use crate::discovery::{Discovery, Peer};
 use crate::sample::Sampler;
 
 /// How long background tasks get to stop after the server has drained.
@@ -67,7 +73,8 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 /// Runs the agent until `shutdown` is cancelled: first sample, bind, print
 /// `listening agent <addr>`, then serve, sample, push and probe.
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let client = outgoing_client(&config, !config.dispatchers.is_empty())?;
+    let client = outgoing_client(&config)?;
+    let resolving = Arc::<discovery::Stats>::default();
     let (sampler, report) = first_sample(&config, client.as_ref()).await?;
     // The log's end is taken before the agent says it listens: what is
     // written after that counts.
@@ -81,30 +88,27 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let mut tasks = JoinSet::new();
     let sampling = sample::run(sampler, reports.clone(), config.interval);
     spawn_until(&mut tasks, &shutdown, sampling);
-    if let Some(client) = &client {
-        if let Some(url) = &config.backend_health {
-            let probe = probe::run(
-                client.clone(),
-                url.clone(),
-                reports.clone(),
-                config.interval,
-                config.app_log.is_none(),
-            );
-            spawn_until(&mut tasks, &shutdown, probe);
-        }
-        for dispatcher in &config.dispatchers {
-            let target = push::Target::new(dispatcher, config.token.clone());
-            let push = push::run(client.clone(), target, reports.subscribe(), config.interval);
-            spawn_until(&mut tasks, &shutdown, push);
-        }
+    if let (Some(client), Some(url)) = (&client, &config.backend_health) {
+        let probe = probe::run(
+            client.clone(),
+            url.clone(),
+            reports.clone(),
+            config.interval,
+            config.app_log.is_none(),
+        );
+        spawn_until(&mut tasks, &shutdown, probe);
     }
-
+    if !config.dispatchers.is_empty() {
+        let refresh = config.dispatcher_refresh;
+        let discovery = Discovery::new(config.resolver, refresh, resolving.clone());
+        spawn_pushes(&mut tasks, &shutdown, &config, &discovery, &reports)?;
+    }
     if let Some((tail, format)) = tail {
         let tailing = applog::run(tail, format, reports.clone(), config.interval);
         spawn_until(&mut tasks, &shutdown, tailing);
     }
 
-    let app = serve::router(reports, config.token.clone());
+    let app = serve::router(reports, resolving, config.token.clone());
     serve::serve(listener, app, shutdown.clone()).await;
     shutdown.cancel();
     let _ = tokio::time::timeout(STOP_GRACE, tasks.join_all()).await;
@@ -114,7 +118,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
 /// Samples once (two CPU readings an interval apart, plus one probe if
 /// configured) and returns the report `signpost-agent once` prints.
 pub async fn once(config: &Config) -> anyhow::Result<LoadReport> {
-    let client = outgoing_client(config, false)?;
+    let client = outgoing_client(config)?;
     let (_, report) = first_sample(config, client.as_ref()).await?;
     Ok(report)
 }
@@ -154,13 +158,13 @@ pub fn init_logging(format: LogFormat) {
     }
 }
 
-/// The client for pushes and probes, built only when one of them is
-/// configured (`pushing` is false for `once`, which never pushes).
-fn outgoing_client(config: &Config, pushing: bool) -> anyhow::Result<Option<reqwest::Client>> {
-    if !pushing && config.backend_health.is_none() {
+/// The client for probes, built only when one is configured (each pushed
+/// address has a client of its own, see [`push::fan_out`]).
+fn outgoing_client(config: &Config) -> anyhow::Result<Option<reqwest::Client>> {
+    if config.backend_health.is_none() {
         return Ok(None);
     }
-    let client = client::build(config.request_timeout()).context("set up pushes and probes")?;
+    let client = client::build(config.request_timeout()).context("set up probes")?;
     Ok(Some(client))
 }
 
@@ -181,6 +185,29 @@ async fn first_sample(
     let (healthy, ()) = tokio::join!(probe, tokio::time::sleep(config.interval));
     let report = sample::first_report(config, sampler.sample(Instant::now()), healthy);
     Ok((sampler, report))
+}
+
+/// Pushes to every configured dispatcher, each followed through DNS.
+fn spawn_pushes(
+    tasks: &mut JoinSet<Option<()>>,
+    shutdown: &CancellationToken,
+    config: &Config,
+    discovery: &Discovery,
+    reports: &watch::Sender<LoadReport>,
+) -> anyhow::Result<()> {
+    for dispatcher in &config.dispatchers {
+        let peer = Peer::parse(dispatcher).context("--dispatcher")?;
+        let push = push::fan_out(
+            discovery.clone(),
+            peer,
+            config.token.clone(),
+            reports.subscribe(),
+            config.interval,
+            config.request_timeout(),
+        );
+        spawn_until(tasks, shutdown, push);
+    }
+    Ok(())
 }
 
 /// Runs a background loop until `shutdown`.

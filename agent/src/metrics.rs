@@ -6,6 +6,7 @@
 //! endpoint never samples and keeps no state of its own.
 
 use std::fmt;
+use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -19,6 +20,8 @@ use prometheus_client::registry::Registry;
 use signpost_shared::LoadReport;
 use signpost_shared::exposition::Format;
 use tokio::sync::watch;
+
+use crate::discovery::{Stats, StatsCollector};
 
 /// The gauges read from a report: name, help, value.
 type ReportGauge = (&'static str, &'static str, fn(&LoadReport) -> f64);
@@ -94,10 +97,25 @@ impl Collector for ReportCollector {
     }
 }
 
-/// `report` in `format`.
-pub fn render(report: LoadReport, format: Format) -> Result<String, fmt::Error> {
+/// `report` and the discovery counters `resolving` in `format`.
+pub fn render(
+    report: LoadReport,
+    resolving: Arc<Stats>,
+    format: Format,
+) -> Result<String, fmt::Error> {
     let mut registry = Registry::default();
     registry.register_collector(Box::new(ReportCollector(report)));
+    registry.register_collector(Box::new(StatsCollector {
+        stats: resolving,
+        addresses: (
+            "signpost_agent_dispatcher_addresses",
+            "Dispatcher addresses reports are pushed to, over every --dispatcher name",
+        ),
+        failures: (
+            "signpost_agent_resolve_failures",
+            "Dispatcher name resolutions that failed or came back empty (the last addresses were kept)",
+        ),
+    }));
     let mut out = String::new();
     prometheus_client::encoding::text::encode(&mut out, &registry)?;
     Ok(format.from_openmetrics(out))
@@ -105,13 +123,13 @@ pub fn render(report: LoadReport, format: Format) -> Result<String, fmt::Error> 
 
 /// `GET /metrics` over the report channel.
 pub async fn handler(
-    State(reports): State<watch::Sender<LoadReport>>,
+    State((reports, resolving)): State<(watch::Sender<LoadReport>, Arc<Stats>)>,
     headers: HeaderMap,
 ) -> impl IntoResponse {
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let format = Format::negotiate(accept);
     let report = reports.borrow().clone();
-    match render(report, format) {
+    match render(report, resolving, format) {
         Ok(body) => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, format.content_type())],
@@ -135,7 +153,7 @@ mod tests {
             br#"{"node_id":"n1","cpu_percent":37.5,"mem_percent":20,"connections":118,"seq":42}"#,
         )
         .unwrap();
-        let body = render(report, Format::Prometheus).unwrap();
+        let body = render(report, Arc::default(), Format::Prometheus).unwrap();
         for line in [
             "# HELP signpost_agent_reports_total Reports published since start (the report's seq)",
             "# TYPE signpost_agent_reports_total counter",
@@ -143,12 +161,14 @@ mod tests {
             "signpost_agent_cpu_percent 37.5",
             "signpost_agent_connections 118.0",
             "signpost_agent_state{state=\"ready\"} 1",
+            "signpost_agent_resolve_failures_total 0",
+            "signpost_agent_dispatcher_addresses 0",
         ] {
             assert!(body.lines().any(|l| l == line), "{line} missing:\n{body}");
         }
         let families = body.lines().filter(|l| l.starts_with("# TYPE ")).count();
         let helps = body.lines().filter(|l| l.starts_with("# HELP ")).count();
-        assert_eq!(families, GAUGES.len() + 2);
+        assert_eq!(families, GAUGES.len() + 4);
         assert_eq!(helps, families);
     }
 }

@@ -1,7 +1,9 @@
 //! Push mode: every report is POSTed to `{dispatcher}/v1/report` on each
-//! configured dispatcher.
+//! configured dispatcher, and on every address a dispatcher's host name
+//! resolves to ([`fan_out`], through [`crate::discovery`]): one name can
+//! stand for every replica behind a headless Service.
 //!
-//! Each dispatcher gets its own task, so a dead or hanging one never delays
+//! Each dispatcher address gets its own task, so a dead or hanging one never delays
 //! the others: a request is bounded by the client's timeout (below the
 //! interval), and after a failure that task alone backs off, exponentially
 //! with jitter, until a push succeeds again. The backoff is capped near the
@@ -18,8 +20,10 @@ use reqwest::header::AUTHORIZATION;
 use signpost_shared::{LoadReport, api};
 use tokio::sync::watch;
 use tokio::time::Instant;
+use tracing::Instrument as _;
 
 use crate::client;
+use crate::discovery::{self, Discovery, Peer};
 
 /// The longest wait between two attempts at a failing dispatcher, in
 /// intervals: the dispatcher's default `stale_after` is three intervals,
@@ -56,6 +60,32 @@ impl Target {
         }
         client::send(request, |status| status.is_success()).await
     }
+}
+
+/// Pushes every report to each address `dispatcher` stands for, one
+/// [`run`] task (and one backoff) per address, following the name as
+/// [`discovery::follow`] re-resolves it. Each request has `timeout`.
+pub async fn fan_out(
+    discovery: Discovery,
+    dispatcher: Peer,
+    token: Option<String>,
+    reports: watch::Receiver<LoadReport>,
+    interval: Duration,
+    timeout: Duration,
+) {
+    discovery::follow(discovery, dispatcher, move |endpoint| {
+        let target = Target::new(endpoint.url.as_str(), token.clone());
+        let reports = reports.clone();
+        let span = tracing::info_span!("push", addr = %endpoint.addr);
+        async move {
+            match client::pinned(timeout, &endpoint) {
+                Ok(client) => run(client, target, reports, interval).await,
+                Err(err) => tracing::error!(error = %err, "cannot push to this address"),
+            }
+        }
+        .instrument(span)
+    })
+    .await;
 }
 
 /// Pushes each new report to `target` until cancelled or until the sampler

@@ -27,6 +27,8 @@ use tokio::time::sleep;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
 
+use crate::discovery::Stats;
+
 /// Time a client has to send each request head, and the keep-alive idle
 /// limit (the dispatcher's default `--client-timeout`): a client that never
 /// finishes a head is cut off instead of holding its connection forever.
@@ -35,19 +37,27 @@ pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long to pause after a failed accept (typically EMFILE).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
-/// What every handler shares: the report channel and the operator token.
+/// What every handler shares: the report channel, the discovery counters
+/// and the operator token.
 #[derive(Debug, Clone)]
 struct AppState {
     reports: watch::Sender<LoadReport>,
+    resolving: Arc<Stats>,
     token: Option<Arc<str>>,
 }
 
 /// Builds the router. Handlers need the peer address as
 /// `ConnectInfo<SocketAddr>` in the request's extensions ([`serve`] puts
 /// it there).
-pub fn router(reports: watch::Sender<LoadReport>, token: Option<String>) -> Router {
+/// `resolving` counts the dispatcher discovery for `/metrics`.
+pub fn router(
+    reports: watch::Sender<LoadReport>,
+    resolving: Arc<Stats>,
+    token: Option<String>,
+) -> Router {
     let state = AppState {
         reports,
+        resolving,
         token: token.map(Arc::from),
     };
     Router::new()
@@ -55,7 +65,8 @@ pub fn router(reports: watch::Sender<LoadReport>, token: Option<String>) -> Rout
         .route(api::HEALTHZ, get(|| async { StatusCode::OK }))
         .route(
             api::METRICS,
-            get(crate::metrics::handler).with_state(state.reports.clone()),
+            get(crate::metrics::handler)
+                .with_state((state.reports.clone(), state.resolving.clone())),
         )
         .route(
             api::DRAIN,

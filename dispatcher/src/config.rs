@@ -18,6 +18,8 @@
 //! | `--poll-interval` | `SIGNPOST_POLL_INTERVAL` | `poll_interval` | `1s` |
 //! | `--stale-after` | `SIGNPOST_STALE_AFTER` | `stale_after` | `3s` |
 //! | `--forget-after` | `SIGNPOST_FORGET_AFTER` | `forget_after` | `5m` |
+//! | `--agent-refresh` | `SIGNPOST_AGENT_REFRESH` | `agent_refresh` | `30s` |
+//! | `--resolver HOST:PORT` | `SIGNPOST_RESOLVER` | `resolver` | the system's (`/etc/resolv.conf`) |
 //! | `--strategy` | `SIGNPOST_STRATEGY` | `strategy` | `least-load` |
 //! | `--hash-key` | `SIGNPOST_HASH_KEY` | `hash_key` | `ip` |
 //! | `--sticky` | `SIGNPOST_STICKY` | `sticky` | `none` |
@@ -57,7 +59,10 @@
 //! The file also holds `[[backend]]` tables (`id`, `url`, `agent`, `weight`
 //! default 1, `backup` default false, and a `[backend.health]` table whose
 //! keys override `[health]` for that backend). Backends from `--agent` (or
-//! the file's `agents`, which `--agent` replaces) come after them.
+//! the file's `agents`, which `--agent` replaces) come after them; an
+//! `--agent` whose host is a name rather than an IP stands for every
+//! address the name resolves to (A/AAAA, or SRV for `_service._tcp.`
+//! names), each polled and each its own node, named by its reports.
 //! Relative `tls_cert` and `tls_key` paths in the file are relative to the
 //! file's folder. `deploy/examples/dispatcher.toml` shows every key.
 //!
@@ -102,6 +107,14 @@ pub struct Config {
     pub stale_after: Duration,
     /// A pushed backend silent for this long is forgotten.
     pub forget_after: Duration,
+    /// `--agent` URLs whose host is a name: every address it resolves to
+    /// is polled, each its own node named by its reports (as pushed nodes
+    /// are), re-resolved every `agent_refresh`.
+    pub agent_names: Vec<String>,
+    /// How often `agent_names` are resolved again.
+    pub agent_refresh: Duration,
+    /// The DNS server to ask instead of the system's.
+    pub resolver: Option<SocketAddr>,
     /// The balancing strategy.
     pub strategy: StrategyKind,
     /// The key of `consistent-hash`.

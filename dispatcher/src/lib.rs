@@ -43,6 +43,8 @@ use tracing_subscriber::EnvFilter;
 
 use crate::app::App;
 use crate::config::{Args, Config, LogFormat};
+use crate::registry::Source;
+use signpost_agent::discovery::{Discovery, Endpoint};
 
 /// How long in-flight requests and background tasks get after a shutdown
 /// signal before the process exits anyway.
@@ -170,11 +172,7 @@ pub async fn serve(
     }
     let app = Arc::new(App::new(config));
     let tls = http::tls::Tls::from_config(&app.config()).context("TLS on the public listener")?;
-    let client = reqwest::Client::builder()
-        .user_agent(concat!("signpost-dispatcher/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(CONNECT_TIMEOUT)
-        .build()
-        .context("build the agent polling client")?;
+    let client = polling_client(None).context("build the agent polling client")?;
     let tasks = TaskTracker::new();
     spawn_background(&tasks, &app, args, client, tls.clone(), &shutdown);
     spawn_listeners(&tasks, &app, listeners, tls, &shutdown);
@@ -242,7 +240,22 @@ fn spawn_listeners(
     tasks.spawn(control);
 }
 
-/// Polls every configured agent, one task each, until `stop`.
+/// The client agents are polled with; for an address found through a
+/// name, one that connects there and keeps the name as Host.
+fn polling_client(endpoint: Option<&Endpoint>) -> reqwest::Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
+        .user_agent(concat!("signpost-dispatcher/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(CONNECT_TIMEOUT);
+    if let Some(endpoint) = endpoint
+        && let Some(host) = endpoint.url.host_str()
+    {
+        builder = builder.resolve(host, endpoint.addr);
+    }
+    builder.build()
+}
+
+/// Polls every configured agent, one task each, and every address of each
+/// agent name, until `stop`.
 fn spawn_pollers(
     app: &Arc<App>,
     client: &reqwest::Client,
@@ -250,8 +263,19 @@ fn spawn_pollers(
     stop: &CancellationToken,
 ) {
     for (slot, agent) in app.agents() {
-        let poller = poll::run(app.clone(), slot, agent, client.clone(), stop.clone());
+        let source = Source::Poll(slot);
+        let poller = poll::run(app.clone(), source, agent, client.clone(), stop.clone());
         tasks.spawn(poller);
+    }
+    let config = app.config();
+    if config.agent_names.is_empty() {
+        return;
+    }
+    let stats = app.metrics.discovery.clone();
+    let discovery = Discovery::new(config.resolver, config.agent_refresh, stats);
+    for agent in &config.agent_names {
+        let follow = poll::follow(app.clone(), discovery.clone(), agent.clone(), stop.clone());
+        tasks.spawn(stop.clone().run_until_cancelled_owned(follow));
     }
 }
 

@@ -16,6 +16,7 @@
 mod pool;
 
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -25,6 +26,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
+use signpost_agent::discovery::{Stats, StatsCollector};
 use signpost_shared::DashboardView;
 use signpost_shared::exposition::Format;
 
@@ -67,6 +69,8 @@ pub struct Metrics {
     polls_failed: Counter,
     reloads: Family<Outcome, Counter>,
     pick: Histogram,
+    /// Agent name discovery (`--agent` URLs whose host is a name).
+    pub discovery: Arc<Stats>,
 }
 
 /// The `reason` label of rejected reports.
@@ -121,6 +125,7 @@ impl Default for Metrics {
             polls_failed: Counter::default(),
             reloads: Family::default(),
             pick: Histogram::default(),
+            discovery: Arc::default(),
         };
         for reason in REJECT_REASONS {
             drop(metrics.reports_rejected.get_or_create(&Reason { reason }));
@@ -232,6 +237,17 @@ impl Metrics {
         );
         registry.register_collector(Box::new(pool::PoolCollector::new(view)));
         registry.register_collector(Box::new(self.pick.snapshot()));
+        registry.register_collector(Box::new(StatsCollector {
+            stats: self.discovery.clone(),
+            addresses: (
+                "signpost_agent_addresses",
+                "Agent addresses polled because an --agent name resolves to them",
+            ),
+            failures: (
+                "signpost_resolve_failures",
+                "--agent name resolutions that failed or came back empty (the last addresses were kept)",
+            ),
+        }));
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &registry)?;
         Ok(format.from_openmetrics(out))

@@ -1,5 +1,7 @@
 //! Pull ingest: one task per configured agent fetches `GET {agent}/load`
-//! every poll interval.
+//! every poll interval; an `--agent` whose host is a name gets one task per
+//! address the name resolves to ([`follow`], re-resolved every
+//! `--agent-refresh`), each address its own node named by its reports.
 //!
 //! Each agent has its own task, its own timeout (below the interval) and its
 //! own backoff, so a refused, hanging or garbage-spewing agent never delays
@@ -11,9 +13,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rand::RngExt;
+use signpost_agent::discovery::{self, Discovery, Endpoint, Peer};
 use signpost_shared::{LoadReport, MAX_REPORT_BYTES, ReportError, api};
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use crate::app::App;
 use crate::intake::{self, Refusal};
@@ -36,10 +40,42 @@ pub enum PollError {
     Report(ReportError),
 }
 
-/// Polls the agent of configured backend `slot` until `shutdown`.
+/// Polls every address agent URL `agent` (whose host is a name) resolves
+/// to, one [`run`] each with a client that connects to that address and
+/// keeps the name as Host. Each address's reports are filed as a pushed
+/// node's are: by the report's node id, with the report's URL, forgotten
+/// after `forget_after` of silence once its address is gone.
+pub async fn follow(
+    app: Arc<App>,
+    discovery: Discovery,
+    agent: String,
+    shutdown: CancellationToken,
+) {
+    let peer = match Peer::parse(&agent) {
+        Ok(peer) => peer,
+        Err(err) => return tracing::error!(%agent, error = %err, "cannot follow this agent"),
+    };
+    discovery::follow(discovery, peer, move |endpoint: Endpoint| {
+        let (app, shutdown) = (app.clone(), shutdown.clone());
+        let span = tracing::info_span!("poll", addr = %endpoint.addr);
+        async move {
+            let url = endpoint.url.to_string();
+            match crate::polling_client(Some(&endpoint)) {
+                Ok(client) => run(app, Source::Push, url, client, shutdown).await,
+                Err(err) => tracing::error!(agent = %url, error = %err, "cannot poll this address"),
+            }
+        }
+        .instrument(span)
+    })
+    .await;
+}
+
+/// Polls `agent` until `shutdown`, filing its reports as coming from
+/// `source`: configured backend `slot` ([`Source::Poll`]), or a node
+/// found through a name ([`Source::Push`], see [`follow`]).
 pub async fn run(
     app: Arc<App>,
-    slot: usize,
+    source: Source,
     agent: String,
     client: reqwest::Client,
     shutdown: CancellationToken,
@@ -51,7 +87,7 @@ pub async fn run(
     let mut failures = 0u32;
     loop {
         let started = Instant::now();
-        match poll_once(&app, slot, &agent, &client, &url, timeout).await {
+        match poll_once(&app, source, &agent, &client, &url, timeout).await {
             Ok(()) => {
                 if failures > 0 {
                     tracing::info!(%agent, after = failures, "agent answers again");
@@ -87,13 +123,13 @@ pub fn backoff(interval: Duration, ceiling: Duration, failures: u32) -> Duration
     base.mul_f64(rand::rng().random_range(0.9..1.1))
 }
 
-/// Fetches the report of configured backend `slot` from `url` and hands it
+/// Fetches the report of `source` from `url` and hands it
 /// to [`intake::receive`]. An error is a failed poll (which backs off); a
 /// report the registry refuses is not: the agent answered, and the refusal
 /// is logged and counted.
 async fn poll_once(
     app: &App,
-    slot: usize,
+    source: Source,
     agent: &str,
     client: &reqwest::Client,
     url: &str,
@@ -101,7 +137,7 @@ async fn poll_once(
 ) -> Result<(), PollError> {
     let body = fetch_body(client, url, timeout).await?;
     let report = LoadReport::from_json(&body).map_err(Refusal::from);
-    match intake::receive(app, Source::Poll(slot), report, Instant::now()) {
+    match intake::receive(app, source, report, Instant::now()) {
         Ok(Observed::Accepted(_) | Observed::Ejected(..)) => {}
         Ok(Observed::Replay { seq, .. }) => {
             tracing::debug!(%agent, seq, "agent served the same sample again");

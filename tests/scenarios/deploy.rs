@@ -187,24 +187,31 @@ fn every_sample_dispatcher_config_passes_check_config() {
 
 #[test]
 fn agents_push_to_every_dispatcher_replica() {
-    let dispatcher = kubernetes_object("StatefulSet", DISPATCHER);
-    let replicas = dispatcher["spec"]["replicas"].as_i64().expect("replicas");
-    let service = dispatcher["spec"]["serviceName"]
-        .as_str()
-        .expect("serviceName");
+    // A Deployment of any size: the agents push to a headless Service,
+    // whose name resolves to every dispatcher pod.
+    let dispatcher = kubernetes_object("Deployment", DISPATCHER);
+    let labels = &dispatcher["spec"]["template"]["metadata"]["labels"];
+    let service = kubernetes_object("Service", "signpost-control-pods");
+    assert_eq!(service["spec"]["clusterIP"].as_str(), Some("None"));
+    let selector = service["spec"]["selector"].as_hash().expect("a selector");
+    for (key, value) in selector {
+        assert_eq!(&labels[key.as_str().expect("a label name")], value);
+    }
     let agent = kubernetes_object("DaemonSet", AGENT);
     let env = &agent["spec"]["template"]["spec"]["containers"][0]["env"];
-    let urls = env
-        .as_vec()
-        .expect("env list")
-        .iter()
-        .find(|var| var["name"].as_str() == Some("SIGNPOST_AGENT_DISPATCHER"))
-        .and_then(|var| var["value"].as_str())
-        .expect("the DaemonSet sets SIGNPOST_AGENT_DISPATCHER");
-    let want: Vec<String> = (0..replicas)
-        .map(|i| format!("http://{DISPATCHER}-{i}.{service}:9100"))
-        .collect();
-    assert_eq!(urls.split(',').collect::<Vec<_>>(), want);
+    let var = |name: &str| {
+        env.as_vec()
+            .expect("env list")
+            .iter()
+            .find(|var| var["name"].as_str() == Some(name))
+            .and_then(|var| var["value"].as_str())
+            .map(str::to_owned)
+    };
+    assert_eq!(
+        var("SIGNPOST_AGENT_DISPATCHER").as_deref(),
+        Some("http://signpost-control-pods:9100")
+    );
+    assert!(var("SIGNPOST_AGENT_DISPATCHER_REFRESH").is_some());
 }
 
 #[test]

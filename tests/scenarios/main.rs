@@ -7,6 +7,7 @@ mod agent;
 mod browser;
 mod dashboard;
 mod deploy;
+mod discovery;
 mod eligibility;
 mod exposition;
 mod fleet;

@@ -13,6 +13,8 @@
 //!   settable status and body (a push target, a probed app, a fake agent);
 //! - [`metric`]: match one sample in a Prometheus text body;
 //! - [`client`]: reqwest without redirect following, to see the 302 itself;
+//! - [`dns`]: a real DNS server (dnsmasq) on a loopback port, for the
+//!   discovery scenarios;
 //! - [`dispatcher`]: drive a real dispatcher — start it, push reports,
 //!   follow its redirects, read its dashboard and metrics.
 //!
@@ -22,6 +24,7 @@
 
 pub mod agent;
 pub mod dispatcher;
+pub mod dns;
 mod metrics;
 mod proc;
 mod stub;

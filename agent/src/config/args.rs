@@ -76,6 +76,15 @@ pub struct Args {
         value_delimiter = ','
     )]
     pub dispatcher: Vec<String>,
+    /// How often a --dispatcher host name is resolved again: every address
+    /// it resolves to (A/AAAA, or SRV for `_service._tcp.` names) gets the
+    /// reports [default: 30s].
+    #[arg(long, env = "SIGNPOST_AGENT_DISPATCHER_REFRESH", value_parser = humantime::parse_duration)]
+    pub dispatcher_refresh: Option<Duration>,
+    /// DNS server (HOST:PORT) to resolve --dispatcher names with, instead of
+    /// the system's resolv.conf [default: the system's].
+    #[arg(long, env = "SIGNPOST_AGENT_RESOLVER", value_name = "HOST:PORT")]
+    pub resolver: Option<SocketAddr>,
     /// Bearer token sent with pushes and required for `/drain` and `/ready`
     /// from non-loopback peers [default: none].
     #[arg(

@@ -64,6 +64,20 @@ pub(super) fn check_interval(interval: Duration) -> Result<(), String> {
     }
 }
 
+/// A refresh that re-resolves many times a second only loads the DNS
+/// server; one longer than an hour leaves a moved replica unreached.
+pub(super) fn check_refresh(refresh: Duration) -> Result<(), String> {
+    const BOUNDS: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(3600));
+    if (BOUNDS.0..=BOUNDS.1).contains(&refresh) {
+        Ok(())
+    } else {
+        Err(format!(
+            "must be between 100ms and 1h, got {}",
+            humantime::format_duration(refresh)
+        ))
+    }
+}
+
 pub(super) fn check_probe_url(url: &str) -> Result<(), String> {
     match reqwest::Url::parse(url) {
         Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => Ok(()),

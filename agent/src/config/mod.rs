@@ -16,6 +16,7 @@ use serde::Deserialize;
 use signpost_shared::{validate_node_id, validate_url};
 
 pub use crate::applog::Format as AppLogFormat;
+use crate::discovery::DEFAULT_REFRESH;
 
 /// Default `--listen`: loopback, so `/drain` and `/ready` are not exposed.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9101";
@@ -51,6 +52,11 @@ pub struct FileConfig {
     /// See [`Args::dispatcher`].
     #[serde(default)]
     pub dispatcher: Vec<String>,
+    /// See [`Args::dispatcher_refresh`].
+    #[serde(default, with = "humantime_serde")]
+    pub dispatcher_refresh: Option<Duration>,
+    /// See [`Args::resolver`].
+    pub resolver: Option<SocketAddr>,
     /// See [`Args::token`].
     pub token: Option<String>,
     /// See [`Args::backend_health`].
@@ -94,6 +100,10 @@ pub struct Config {
     pub interval: Duration,
     /// Dispatcher base URLs to push to.
     pub dispatchers: Vec<String>,
+    /// How often a dispatcher host name is resolved again.
+    pub dispatcher_refresh: Duration,
+    /// The DNS server to ask instead of the system's.
+    pub resolver: Option<SocketAddr>,
     /// Bearer token for push and for remote `/drain` and `/ready`.
     pub token: Option<String>,
     /// Local application URL to probe.
@@ -208,6 +218,12 @@ impl Config {
         for url in &dispatchers {
             check("dispatcher", validate_url(url).map_err(|e| e.to_string()));
         }
+        let dispatcher_refresh = args
+            .dispatcher_refresh
+            .or(file.dispatcher_refresh)
+            .unwrap_or(DEFAULT_REFRESH);
+        check("dispatcher-refresh", check_refresh(dispatcher_refresh));
+        let resolver = args.resolver.or(file.resolver);
         let listen = args.listen.or(file.listen).unwrap_or_else(default_listen);
         let token = args.token.or(file.token);
         if let Some(token) = &token {
@@ -233,6 +249,8 @@ impl Config {
             weight,
             interval,
             dispatchers,
+            dispatcher_refresh,
+            resolver,
             token,
             backend_health,
             cpu_limit,

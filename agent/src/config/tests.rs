@@ -139,6 +139,25 @@ fn cpu_limit_comes_from_flag_or_file_and_is_checked() {
 }
 
 #[test]
+fn discovery_settings_come_from_flag_or_file_and_are_checked() {
+    let config = merge(&[], "").unwrap();
+    assert_eq!(config.dispatcher_refresh, Duration::from_secs(30));
+    assert_eq!(config.resolver, None);
+    let file = "dispatcher_refresh = \"5s\"\nresolver = \"10.0.0.53:53\"";
+    let config = merge(&["--dispatcher-refresh=1s"], file).unwrap();
+    assert_eq!(config.dispatcher_refresh, Duration::from_secs(1));
+    assert_eq!(config.resolver, Some("10.0.0.53:53".parse().unwrap()));
+    for bad in ["10ms", "2h"] {
+        let err = merge(&[&format!("--dispatcher-refresh={bad}")], "").unwrap_err();
+        let err = err.to_string();
+        assert!(
+            err.contains("dispatcher-refresh: must be between"),
+            "{bad}: {err}"
+        );
+    }
+}
+
+#[test]
 fn missing_hostname_asks_for_a_node_id() {
     let err = Config::merge(args(&[]), file(""), || None).unwrap_err();
     assert!(err.to_string().contains("node-id: no hostname"), "{err}");

@@ -67,7 +67,7 @@ async fn call(
 #[tokio::test]
 async fn load_serves_the_latest_report() {
     let (tx, _rx) = watch::channel(report());
-    let app = router(tx.clone(), None);
+    let app = router(tx.clone(), Arc::default(), None);
     let (status, body) = call(&app, "GET", api::LOAD, LOCAL, None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["node_id"], "n1");
@@ -83,7 +83,7 @@ async fn load_serves_the_latest_report() {
 #[tokio::test]
 async fn drain_and_ready_flip_the_state_at_once() {
     let (tx, rx) = watch::channel(report());
-    let app = router(tx, None);
+    let app = router(tx, Arc::default(), None);
     let (status, body) = call(&app, "POST", api::DRAIN, LOCAL, None).await;
     assert_eq!(
         (status, &body["state"]),
@@ -100,7 +100,7 @@ async fn drain_and_ready_flip_the_state_at_once() {
 #[tokio::test]
 async fn remote_state_changes_need_the_token() {
     let (tx, rx) = watch::channel(report());
-    let app = router(tx, Some("s3cret".into()));
+    let app = router(tx, Arc::default(), Some("s3cret".into()));
     for auth in [None, Some("Bearer nope")] {
         let (status, body) = call(&app, "POST", api::DRAIN, REMOTE, auth).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{auth:?}");
@@ -115,7 +115,7 @@ async fn remote_state_changes_need_the_token() {
 #[tokio::test]
 async fn remote_state_changes_are_refused_without_a_configured_token() {
     let (tx, rx) = watch::channel(report());
-    let app = router(tx, None);
+    let app = router(tx, Arc::default(), None);
     let (status, _) = call(&app, "POST", api::DRAIN, REMOTE, Some("Bearer anything")).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(rx.borrow().state, NodeState::Ready);

@@ -128,6 +128,17 @@ pub struct Args {
     #[arg(long, env = "SIGNPOST_STALE_AFTER", value_name = "DURATION", value_parser = parse_duration)]
     pub stale_after: Option<Duration>,
 
+    /// How often an --agent host name is resolved again: every address it
+    /// resolves to (A/AAAA, or SRV for `_service._tcp.` names) is polled
+    /// [default: 30s]
+    #[arg(long, env = "SIGNPOST_AGENT_REFRESH", value_name = "DURATION", value_parser = parse_duration)]
+    pub agent_refresh: Option<Duration>,
+
+    /// DNS server (HOST:PORT) to resolve --agent names with, instead of the
+    /// system's resolv.conf [default: the system's]
+    #[arg(long, env = "SIGNPOST_RESOLVER", value_name = "HOST:PORT")]
+    pub resolver: Option<SocketAddr>,
+
     /// A pushing backend silent for this long is forgotten [default: 5m]
     #[arg(long, env = "SIGNPOST_FORGET_AFTER", value_name = "DURATION", value_parser = parse_duration)]
     pub forget_after: Option<Duration>,

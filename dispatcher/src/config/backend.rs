@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
+use signpost_agent::discovery::{Lookup, Peer};
 use signpost_shared::{MAX_WEIGHT, ReportError, validate_node_id, validate_url};
 use toml::Spanned;
 
@@ -155,15 +156,24 @@ impl Resolver<'_> {
         self.nonzero(h.max_latency.clone());
     }
 
-    /// The file's backends, then one per agent URL.
-    pub(super) fn backends(&self, health: &HealthVals) -> Vec<BackendConfig> {
+    /// The file's backends, then one per agent URL whose host is an IP;
+    /// and the agent URLs whose host is a name, which discovery follows.
+    pub(super) fn backends(&self, health: &HealthVals) -> (Vec<BackendConfig>, Vec<String>) {
         let mut seen = Seen::default();
         let tables = self.file.backends.iter().enumerate();
         let mut backends: Vec<_> = tables
             .map(|(i, b)| self.backend(i, b, health, &mut seen))
             .collect();
+        let mut names = Vec::new();
         for agent in self.agent_list() {
             self.check_with(&agent, validate_url);
+            if let Ok(peer) = Peer::parse(&agent.value)
+                && !matches!(peer.lookup(), Lookup::Fixed(_))
+            {
+                names.push(agent.value.clone());
+                seen.agents.push(agent);
+                continue;
+            }
             backends.push(BackendConfig {
                 id: None,
                 url: None,
@@ -176,7 +186,7 @@ impl Resolver<'_> {
         }
         self.unique(&seen.ids, "backend id");
         self.unique(&seen.agents, "agent");
-        backends
+        (backends, names)
     }
 
     fn backend(

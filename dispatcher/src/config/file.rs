@@ -28,6 +28,8 @@ pub struct FileConfig {
     pub(super) poll_interval: Field<String>,
     pub(super) stale_after: Field<String>,
     pub(super) forget_after: Field<String>,
+    pub(super) agent_refresh: Field<String>,
+    pub(super) resolver: Field<String>,
     pub(super) strategy: Field<String>,
     pub(super) hash_key: Field<String>,
     pub(super) sticky: Field<String>,

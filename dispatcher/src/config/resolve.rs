@@ -118,7 +118,7 @@ impl Resolver<'_> {
         let control_listen = control_listen.value;
         let (poll_interval, stale_after, forget_after) = self.timing();
         let health = self.global_health();
-        let backends = self.backends(&health);
+        let (backends, agent_names) = self.backends(&health);
         let strategy = self.strategy(&health, &backends);
         Config {
             listen,
@@ -126,6 +126,15 @@ impl Resolver<'_> {
             poll_interval,
             stale_after,
             forget_after,
+            agent_names,
+            agent_refresh: self
+                .nonzero(pick!(
+                    self,
+                    agent_refresh,
+                    signpost_agent::discovery::DEFAULT_REFRESH
+                ))
+                .value,
+            resolver: pick!(self, resolver).value,
             strategy,
             hash_key: pick!(self, hash_key, DEFAULT_HASH_KEY).value,
             sticky: pick!(self, sticky, DEFAULT_STICKY).value,

@@ -260,12 +260,31 @@ fn agent_flags_replace_the_files_agents_and_follow_its_backends() {
     };
     let config = load(&args, EVERY_KEY).unwrap();
     let agents: Vec<_> = config.backends.iter().map(|b| b.agent.as_deref()).collect();
-    let expected = [
-        Some("http://10.0.0.11:9101"),
-        Some("http://a:9101"),
-        Some("http://b:9101"),
-    ];
-    assert_eq!(agents, expected);
+    assert_eq!(agents, [Some("http://10.0.0.11:9101")]);
+    // Names are followed through DNS rather than being one backend each.
+    assert_eq!(config.agent_names, ["http://a:9101", "http://b:9101"]);
+}
+
+#[test]
+fn agent_names_are_followed_and_ip_agents_are_backends() {
+    let args = Args {
+        agents: vec![
+            "http://10.0.0.1:9101".into(),
+            "http://[::1]:9101".into(),
+            "http://_signpost._tcp.agents.test".into(),
+        ],
+        agent_refresh: Some(ms(500)),
+        resolver: Some("127.0.0.1:5353".parse().unwrap()),
+        ..Args::default()
+    };
+    let config = load(&args, "").unwrap();
+    assert_eq!(config.backends.len(), 2);
+    assert_eq!(config.agent_names, ["http://_signpost._tcp.agents.test"]);
+    assert_eq!(config.agent_refresh, ms(500));
+    assert_eq!(config.resolver, Some("127.0.0.1:5353".parse().unwrap()));
+    let defaults = load(&Args::default(), "").unwrap();
+    assert_eq!(defaults.agent_refresh, Duration::from_secs(30));
+    assert_eq!(defaults.resolver, None);
 }
 
 #[test]
