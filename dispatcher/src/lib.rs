@@ -18,6 +18,7 @@ pub mod backend;
 pub mod cli;
 pub mod config;
 mod demo;
+pub mod edge;
 pub mod health;
 pub mod history;
 pub mod http;
@@ -169,6 +170,9 @@ pub async fn serve(
         tracing::warn!("{warning}");
     }
     let app = Arc::new(App::new(config));
+    app.edge
+        .open_log(&app.config())
+        .context("open the access log")?;
     let tls = http::tls::Tls::from_config(&app.config()).context("TLS on the public listener")?;
     let client = reqwest::Client::builder()
         .user_agent(concat!("signpost-dispatcher/", env!("CARGO_PKG_VERSION")))
@@ -282,6 +286,7 @@ async fn reload_on_hangup(
         if let Some(tls) = &tls {
             tls.reload();
         }
+        app.edge.reopen_log();
         if !reload_config(&app, &args) {
             continue;
         }

@@ -13,7 +13,10 @@
 //! The body is OpenMetrics or Prometheus 0.0.4 text, as the scraper's
 //! `Accept` asks ([`Format`]), and labelled as what it is.
 
+mod edge;
 mod pool;
+
+pub use edge::EdgeCounters;
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -67,6 +70,8 @@ pub struct Metrics {
     polls_failed: Counter,
     reloads: Family<Outcome, Counter>,
     pick: Histogram,
+    /// Counters of the public listener's rate limit and access log.
+    pub edge: std::sync::Arc<EdgeCounters>,
 }
 
 /// The `reason` label of rejected reports.
@@ -121,6 +126,7 @@ impl Default for Metrics {
             polls_failed: Counter::default(),
             reloads: Family::default(),
             pick: Histogram::default(),
+            edge: std::sync::Arc::default(),
         };
         for reason in REJECT_REASONS {
             drop(metrics.reports_rejected.get_or_create(&Reason { reason }));
@@ -232,6 +238,7 @@ impl Metrics {
         );
         registry.register_collector(Box::new(pool::PoolCollector::new(view)));
         registry.register_collector(Box::new(self.pick.snapshot()));
+        registry.register_collector(Box::new(self.edge.snapshot()));
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &registry)?;
         Ok(format.from_openmetrics(out))
@@ -289,6 +296,7 @@ mod tests {
             strategy: "least-load".into(),
             redirects_total: 0,
             no_backend_total: 0,
+            limited_total: 0,
             eligible: 0,
             backends: Vec::new(),
         }

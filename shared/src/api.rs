@@ -74,6 +74,9 @@ pub struct DashboardView {
     pub redirects_total: u64,
     /// Requests answered 503 because no backend was eligible.
     pub no_backend_total: u64,
+    /// Requests refused by the public listener's rate limit.
+    #[serde(default)]
+    pub limited_total: u64,
     /// Backends that are eligible right now.
     pub eligible: usize,
     /// Every known backend, eligible or not, ordered by id.
@@ -204,6 +207,9 @@ pub struct DashboardPage {
     pub redirects_total: u64,
     /// Requests answered 503 because no backend was eligible.
     pub no_backend_total: u64,
+    /// Requests refused by the public listener's rate limit.
+    #[serde(default)]
+    pub limited_total: u64,
     /// Backends that are eligible right now.
     pub eligible: usize,
     /// This page: eligible first, then by state, then by id.

@@ -13,6 +13,7 @@ mod fleet;
 mod health;
 mod ingest;
 mod lifecycle;
+mod limits;
 mod recovery;
 mod redirect;
 mod reload;

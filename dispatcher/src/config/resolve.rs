@@ -159,6 +159,8 @@ impl Resolver<'_> {
                 .value,
             log_format: pick!(self, log_format, DEFAULT_LOG_FORMAT).value,
             shutdown_delay: pick!(self, shutdown_delay, DEFAULT_SHUTDOWN_DELAY).value,
+            rate_limit: self.rate_limit(),
+            access_log: self.access_log(),
             config_file: self.args.config.clone(),
         }
     }

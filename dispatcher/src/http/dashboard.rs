@@ -92,6 +92,7 @@ fn page(
         strategy: view.strategy,
         redirects_total: view.redirects_total,
         no_backend_total: view.no_backend_total,
+        limited_total: view.limited_total,
         eligible: view.eligible,
         backends,
         matched,
@@ -254,6 +255,7 @@ mod tests {
             strategy: "least-load".into(),
             redirects_total: 0,
             no_backend_total: 0,
+            limited_total: 0,
             eligible: 2,
             backends: vec![
                 node("a-stale", Stale, false),

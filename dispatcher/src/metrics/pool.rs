@@ -216,6 +216,7 @@ mod tests {
             strategy: "least-load".into(),
             redirects_total: 9,
             no_backend_total: 0,
+            limited_total: 0,
             eligible: 2,
             backends: vec![
                 backend("a", 0.5, true, true),
