@@ -14,7 +14,10 @@ use signpost_shared::api;
 /// stays fresh for minutes (a spray takes a while on a busy machine).
 async fn limited(args: &[&str]) -> Proc {
     let disp = dispatcher_timed("1s", "4m", args).await;
-    assert_eq!(push(&disp, &report("web-1", "http://web-1.test", 1)).await, 200);
+    assert_eq!(
+        push(&disp, &report("web-1", "http://web-1.test", 1)).await,
+        200
+    );
     eventually("web-1 in the pool", || async {
         dashboard(&disp).await.eligible == 1
     })
@@ -78,11 +81,18 @@ async fn each_source_address_has_its_own_budget_and_is_told_when_to_retry() {
     }
     assert_eq!(get(&disp, &b, None).await.0, StatusCode::TOO_MANY_REQUESTS);
 
-    assert_eq!(limited_count(&disp, "signpost_limited_total").await, Some(2.0));
+    assert_eq!(
+        limited_count(&disp, "signpost_limited_total").await,
+        Some(2.0)
+    );
     let dry = limited_count(&disp, "signpost_limited_dry_run_total").await;
     assert_eq!(dry, Some(0.0));
     assert_eq!(dashboard(&disp).await.limited_total, 2);
-    let page = control(&disp, api::DASHBOARD).await.text().await.expect("page");
+    let page = control(&disp, api::DASHBOARD)
+        .await
+        .text()
+        .await
+        .expect("page");
     assert!(page.contains("\"limited_total\":2"), "{page}");
 }
 
@@ -96,7 +106,10 @@ async fn a_trusted_proxy_names_the_client_and_ipv6_counts_by_64() {
         .listeners(2)
         .spawn()
         .await;
-    assert_eq!(push(&disp, &report("web-1", "http://web-1.test", 1)).await, 200);
+    assert_eq!(
+        push(&disp, &report("web-1", "http://web-1.test", 1)).await,
+        200
+    );
     eventually("web-1 in the pool", || async {
         dashboard(&disp).await.eligible == 1
     })
@@ -126,7 +139,13 @@ async fn a_trusted_proxy_names_the_client_and_ipv6_counts_by_64() {
 
 #[tokio::test]
 async fn a_dry_run_counts_and_logs_but_redirects() {
-    let args = ["--rate-limit", "1/m", "--rate-burst", "1", "--rate-limit-dry-run"];
+    let args = [
+        "--rate-limit",
+        "1/m",
+        "--rate-burst",
+        "1",
+        "--rate-limit-dry-run",
+    ];
     let disp = limited(&args).await;
     let client = client_from("127.0.0.5");
     for _ in 0..3 {
@@ -134,7 +153,10 @@ async fn a_dry_run_counts_and_logs_but_redirects() {
     }
     let dry = limited_count(&disp, "signpost_limited_dry_run_total").await;
     assert_eq!(dry, Some(2.0));
-    assert_eq!(limited_count(&disp, "signpost_limited_total").await, Some(0.0));
+    assert_eq!(
+        limited_count(&disp, "signpost_limited_total").await,
+        Some(0.0)
+    );
     eventually("the dry run is logged", || async {
         disp.stderr().contains("client over the rate limit")
     })

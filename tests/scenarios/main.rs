@@ -2,6 +2,7 @@
 //! One test target, one module per theme; each imports the harness
 //! (`signpost_e2e`) only, never another scenario.
 
+mod access_log;
 mod admin;
 mod agent;
 mod browser;

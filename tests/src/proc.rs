@@ -100,7 +100,9 @@ impl Proc {
 
     /// The process id, to read its `/proc` entry (memory, say).
     pub fn pid(&self) -> u32 {
-        self.child.id().expect("the process has not been reaped yet")
+        self.child
+            .id()
+            .expect("the process has not been reaped yet")
     }
 
     /// Sends SIGTERM.
