@@ -231,6 +231,8 @@ impl App {
             redirects_total: self.metrics.redirects(),
             no_backend_total: self.metrics.no_backend(),
             limited_total: self.metrics.edge.limited_total(),
+            shed_total: self.metrics.edge.shed_total(),
+            shed_share: self.metrics.edge.shed_share(),
             eligible: pool.backends().len(),
             backends,
         }

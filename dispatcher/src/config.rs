@@ -54,6 +54,7 @@
 //! | `--rate-limit-status` | `SIGNPOST_RATE_LIMIT_STATUS` | `rate_limit_status` | `429` |
 //! | `--rate-limit-dry-run` | `SIGNPOST_RATE_LIMIT_DRY_RUN` | `rate_limit_dry_run` | `false` |
 //! | `--rate-limit-table` | `SIGNPOST_RATE_LIMIT_TABLE` | `rate_limit_table` | `65536` |
+//! | `--overload` | `SIGNPOST_OVERLOAD` | `overload` | `redirect` |
 //! | `--access-log` | `SIGNPOST_ACCESS_LOG` | `access_log` | none (off) |
 //! | `--access-log-sample` | `SIGNPOST_ACCESS_LOG_SAMPLE` | `access_log_sample` | `1` |
 //! | `--access-log-max-uri` | `SIGNPOST_ACCESS_LOG_MAX_URI` | `access_log_max_uri` | `1024` |
@@ -158,6 +159,8 @@ pub struct Config {
     pub shutdown_delay: Duration,
     /// The per-client rate limit of the public listener; off when `None`.
     pub rate_limit: Option<RateLimitConfig>,
+    /// What to do when every eligible backend is projected full.
+    pub overload: Overload,
     /// The public listener's access log; off when `None`.
     pub access_log: Option<AccessLogConfig>,
     /// The file this config was read from, for reloads.

@@ -216,6 +216,7 @@ fn spawn_background(
         let (app, shutdown) = (app.clone(), shutdown.clone());
         async move { app.maintain(shutdown).await }
     });
+    tasks.spawn(edge::shed::run(app.clone(), shutdown.clone()));
     tasks.spawn(health::supervise(
         app.clone(),
         client.clone(),

@@ -297,6 +297,8 @@ mod tests {
             redirects_total: 0,
             no_backend_total: 0,
             limited_total: 0,
+            shed_total: 0,
+            shed_share: 0.0,
             eligible: 0,
             backends: Vec::new(),
         }

@@ -77,6 +77,12 @@ pub struct DashboardView {
     /// Requests refused by the public listener's rate limit.
     #[serde(default)]
     pub limited_total: u64,
+    /// Clients refused by `--overload shed`.
+    #[serde(default)]
+    pub shed_total: u64,
+    /// The share of clients `--overload shed` refuses now, 0–1.
+    #[serde(default)]
+    pub shed_share: f64,
     /// Backends that are eligible right now.
     pub eligible: usize,
     /// Every known backend, eligible or not, ordered by id.
@@ -210,6 +216,12 @@ pub struct DashboardPage {
     /// Requests refused by the public listener's rate limit.
     #[serde(default)]
     pub limited_total: u64,
+    /// Clients refused by `--overload shed`.
+    #[serde(default)]
+    pub shed_total: u64,
+    /// The share of clients `--overload shed` refuses now, 0–1.
+    #[serde(default)]
+    pub shed_share: f64,
     /// Backends that are eligible right now.
     pub eligible: usize,
     /// This page: eligible first, then by state, then by id.

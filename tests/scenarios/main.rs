@@ -19,5 +19,6 @@ mod recovery;
 mod redirect;
 mod reload;
 mod security;
+mod shedding;
 mod sticky;
 mod tls;

@@ -58,6 +58,7 @@ pub struct FileConfig {
     pub(super) rate_limit_status: Field<u16>,
     pub(super) rate_limit_dry_run: Field<bool>,
     pub(super) rate_limit_table: Field<usize>,
+    pub(super) overload: Field<String>,
     pub(super) access_log: Field<String>,
     pub(super) access_log_sample: Field<u32>,
     pub(super) access_log_max_uri: Field<usize>,

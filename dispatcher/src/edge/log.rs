@@ -37,6 +37,8 @@ pub enum How {
     Pinned,
     /// Refused by the rate limit.
     Limited,
+    /// Refused by overload shedding.
+    Shed,
     /// No backend could take it.
     Unavailable,
 }
@@ -88,6 +90,7 @@ impl How {
             How::Picked => "picked",
             How::Pinned => "pinned",
             How::Limited => "limited",
+            How::Shed => "shed",
             How::Unavailable => "unavailable",
         }
     }

@@ -1,5 +1,6 @@
 //! The public listener's guards, between a client and the pool: the
-//! per-client rate limit ([`limit`]) and the access log ([`log`]).
+//! per-client rate limit ([`limit`]), overload shedding ([`shed`]) and the
+//! access log ([`log`]).
 //!
 //! Both sit on the request path, so both keep its promises: the limit is a
 //! compare-and-swap in a table allocated at start, the log a `try_send` into
@@ -10,6 +11,7 @@
 
 pub mod limit;
 pub mod log;
+pub mod shed;
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,6 +26,7 @@ use crate::config::Config;
 use crate::metrics::EdgeCounters;
 use limit::{RateLimiter, Verdict};
 use log::AccessLog;
+use shed::Shedder;
 
 /// The request id header, passed through or generated, and returned on
 /// the answer so the client (and what it reports) can name the request.
@@ -50,6 +53,7 @@ pub struct Limited {
 pub struct Edge {
     limiter: ArcSwapOption<RateLimiter>,
     log: OnceLock<AccessLog>,
+    shedder: Shedder,
     /// Answers seen by the sampler.
     answers: AtomicU64,
     /// When a limited client was last logged, in microseconds since
@@ -69,6 +73,7 @@ impl Edge {
         let edge = Edge {
             limiter: ArcSwapOption::empty(),
             log: OnceLock::new(),
+            shedder: Shedder::default(),
             answers: AtomicU64::new(0),
             last_warned: AtomicU64::new(0),
             epoch: Instant::now(),
@@ -141,6 +146,23 @@ impl Edge {
             status: StatusCode::from_u16(config.status).unwrap_or(StatusCode::TOO_MANY_REQUESTS),
             retry_after: limit::retry_after_secs(wait),
         })
+    }
+
+    /// Whether to shed a client the pool would send to a backend (`pinned`
+    /// when its sticky cookie chose it); counted when so.
+    #[inline]
+    pub fn shed(&self, pinned: bool) -> bool {
+        let shed = self.shedder.shed(pinned);
+        if shed {
+            self.counters.shed();
+        }
+        shed
+    }
+
+    /// The shedding controller's step: see [`Shedder::update`].
+    pub fn update_shedding(&self, on: bool, least: Option<f64>) {
+        let share = self.shedder.update(on, least);
+        self.counters.set_shed_share(share);
     }
 
     /// The access log, when on and when this answer is one of the

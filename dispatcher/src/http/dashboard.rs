@@ -93,6 +93,8 @@ fn page(
         redirects_total: view.redirects_total,
         no_backend_total: view.no_backend_total,
         limited_total: view.limited_total,
+        shed_total: view.shed_total,
+        shed_share: view.shed_share,
         eligible: view.eligible,
         backends,
         matched,
@@ -256,6 +258,8 @@ mod tests {
             redirects_total: 0,
             no_backend_total: 0,
             limited_total: 0,
+            shed_total: 0,
+            shed_share: 0.0,
             eligible: 2,
             backends: vec![
                 node("a-stale", Stale, false),

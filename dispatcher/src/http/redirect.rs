@@ -90,7 +90,8 @@ pub async fn serve(
 
 /// Answers one request from `peer`: a redirect to the chosen backend
 /// (pinning the client with a cookie when stickiness asks for it), a
-/// refusal when the client is over its rate limit, or 503. With the access
+/// refusal when the client is over its rate limit, or 503 (no backend, or
+/// shed for overload). With the access
 /// log on, the answer carries the request id and is logged (sampled).
 pub fn respond<B>(app: &App, peer: IpAddr, request: &Request<B>) -> Response<Full<Bytes>> {
     let pool = app.pool();
@@ -139,6 +140,9 @@ fn answer<'p, B>(
             return (unavailable(policy), How::Unavailable, None);
         }
     };
+    if app.edge.shed(how == How::Pinned) {
+        return (overloaded(policy), How::Shed, None);
+    }
     backend.load.add_redirect();
     app.metrics.redirected();
     let status = if matches!(*request.method(), Method::GET | Method::HEAD) {
@@ -231,7 +235,16 @@ fn redirect(status: StatusCode, base: &str, target: &Uri) -> Response<Full<Bytes
 }
 
 fn unavailable(policy: &Policy) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from_static(b"no backend available\n")));
+    busy(policy, b"no backend available\n")
+}
+
+/// A client shed by `--overload shed`: the same 503 as with no backend.
+fn overloaded(policy: &Policy) -> Response<Full<Bytes>> {
+    busy(policy, b"overloaded, retry later\n")
+}
+
+fn busy(policy: &Policy, body: &'static [u8]) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from_static(body)));
     *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
     let headers = response.headers_mut();
     headers.insert(RETRY_AFTER, policy.retry_after.clone());

@@ -1,6 +1,6 @@
 //! Counters of the public listener's guards (`crate::edge`): limited
-//! answers by reason, rate-limit table evictions, access log lines written
-//! and dropped. Plain atomics, bumped on the request path or by the log
+//! answers by reason, the share being shed, rate-limit table evictions,
+//! access log lines written and dropped. Plain atomics, bumped on the request path or by the log
 //! writer, encoded at scrape time.
 
 use std::fmt;
@@ -10,12 +10,16 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
 
 /// The guards' counters.
 #[derive(Debug, Default)]
 pub struct EdgeCounters {
     rate_limited: AtomicU64,
     rate_limited_dry_run: AtomicU64,
+    shed: AtomicU64,
+    /// The share of answers being shed now, as `f64` bits.
+    shed_share: AtomicU64,
     evictions: AtomicU64,
     log_lines: AtomicU64,
     log_dropped: AtomicU64,
@@ -23,7 +27,10 @@ pub struct EdgeCounters {
 
 /// The counters as read at scrape time.
 #[derive(Debug)]
-pub(super) struct EdgeSnapshot([u64; 5]);
+pub(super) struct EdgeSnapshot {
+    counters: [u64; 6],
+    shed_share: f64,
+}
 
 // === impl EdgeCounters ===
 
@@ -37,6 +44,27 @@ impl EdgeCounters {
             false => &self.rate_limited,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a client shed for overload.
+    #[inline]
+    pub fn shed(&self) {
+        self.shed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Sets the share of answers being shed now.
+    pub fn set_shed_share(&self, share: f64) {
+        self.shed_share.store(share.to_bits(), Ordering::Relaxed);
+    }
+
+    /// Clients shed for overload, for the dashboard.
+    pub fn shed_total(&self) -> u64 {
+        self.shed.load(Ordering::Relaxed)
+    }
+
+    /// The share of answers being shed now, for the dashboard.
+    pub fn shed_share(&self) -> f64 {
+        f64::from_bits(self.shed_share.load(Ordering::Relaxed))
     }
 
     /// Counts a client forgotten while it still owed time.
@@ -62,13 +90,17 @@ impl EdgeCounters {
 
     pub(super) fn snapshot(&self) -> EdgeSnapshot {
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-        EdgeSnapshot([
-            load(&self.rate_limited),
-            load(&self.rate_limited_dry_run),
-            load(&self.evictions),
-            load(&self.log_lines),
-            load(&self.log_dropped),
-        ])
+        EdgeSnapshot {
+            counters: [
+                load(&self.rate_limited),
+                load(&self.rate_limited_dry_run),
+                load(&self.shed),
+                load(&self.evictions),
+                load(&self.log_lines),
+                load(&self.log_dropped),
+            ],
+            shed_share: self.shed_share(),
+        }
     }
 }
 
@@ -76,24 +108,34 @@ impl EdgeCounters {
 
 impl Collector for EdgeSnapshot {
     fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
-        let [limited, dry_run, evictions, lines, dropped] = self.0;
-        let by_reason = [
-            (
-                "signpost_limited",
-                "Requests refused by a limit of the public listener, by reason",
-                limited,
-            ),
-            (
-                "signpost_limited_dry_run",
-                "Requests over a limit but let through by its dry run, by reason",
-                dry_run,
-            ),
-        ];
-        for (name, help, value) in by_reason {
-            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
-            let labels = [("reason", "rate_limit")];
+        let [limited, dry_run, shed, evictions, lines, dropped] = self.counters;
+        let mut family = encoder.encode_descriptor(
+            "signpost_limited",
+            "Requests refused by a limit of the public listener, by reason \
+             (rate_limit: --rate-limit; overload: --overload shed)",
+            None,
+            MetricType::Counter,
+        )?;
+        for (reason, value) in [("rate_limit", limited), ("overload", shed)] {
+            let labels = [("reason", reason)];
             ConstCounter::new(value).encode(family.encode_family(&labels)?)?;
         }
+        let mut family = encoder.encode_descriptor(
+            "signpost_limited_dry_run",
+            "Requests over a limit but let through by its dry run, by reason",
+            None,
+            MetricType::Counter,
+        )?;
+        let labels = [("reason", "rate_limit")];
+        ConstCounter::new(dry_run).encode(family.encode_family(&labels)?)?;
+        let metric = encoder.encode_descriptor(
+            "signpost_shed_share",
+            "Share of the clients on their way to a backend that --overload shed \
+             refuses now, 0-1",
+            None,
+            MetricType::Gauge,
+        )?;
+        ConstGauge::new(self.shed_share).encode(metric)?;
         let plain = [
             (
                 "signpost_rate_limit_evictions",

@@ -217,6 +217,8 @@ mod tests {
             redirects_total: 9,
             no_backend_total: 0,
             limited_total: 0,
+            shed_total: 0,
+            shed_share: 0.0,
             eligible: 2,
             backends: vec![
                 backend("a", 0.5, true, true),

@@ -1,6 +1,6 @@
 //! Settings of the public listener's guards: the per-client rate limit
-//! (`--rate-limit` and friends) and the access log (`--access-log` and
-//! friends). Their flags live in [`LimitArgs`], flattened into [`Args`], so
+//! (`--rate-limit` and friends), overload shedding (`--overload`) and the
+//! access log (`--access-log` and friends). Their flags live in [`LimitArgs`], flattened into [`Args`], so
 //! the two features stay apart from the rest of the configuration.
 
 use std::fmt;
@@ -15,6 +15,8 @@ use super::resolve::{Resolver, Val};
 /// Default of `--rate-limit-status`, as nginx's `limit_req_status` would
 /// be set for an API: "Too Many Requests".
 pub const DEFAULT_RATE_LIMIT_STATUS: u16 = 429;
+/// Default of `--overload`: today's fail-open behaviour.
+pub const DEFAULT_OVERLOAD: Overload = Overload::Redirect;
 /// Default of `--rate-limit-table`: 65536 slots of 8 bytes, 512 KiB.
 pub const DEFAULT_RATE_LIMIT_TABLE: usize = 1 << 16;
 /// Default of `--access-log-sample`: every answer.
@@ -64,6 +66,13 @@ pub struct LimitArgs {
     #[arg(long, env = "SIGNPOST_RATE_LIMIT_TABLE", value_name = "SLOTS")]
     pub rate_limit_table: Option<usize>,
 
+    /// When every eligible backend is projected full: `redirect` sends
+    /// clients anyway; `shed` answers a share of new clients 503, growing
+    /// with the overload, and clients pinned by a sticky cookie last
+    /// [default: redirect]
+    #[arg(long, env = "SIGNPOST_OVERLOAD", value_name = "MODE")]
+    pub overload: Option<Overload>,
+
     /// Write one JSON line per answer of the public listener to FILE, or
     /// to stdout with `-`; reopened on SIGHUP [default: none, off]
     #[arg(long, env = "SIGNPOST_ACCESS_LOG", value_name = "FILE|-")]
@@ -86,6 +95,15 @@ pub struct Rate {
     pub count: u32,
     /// The period: a second, a minute or an hour.
     pub per: Duration,
+}
+
+/// What to do when every eligible backend is projected full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Overload {
+    /// Redirect anyway, as without a limit (fail open).
+    Redirect,
+    /// Refuse a share of clients with 503, new ones first.
+    Shed,
 }
 
 /// The per-client rate limit.
@@ -161,6 +179,19 @@ impl fmt::Display for Rate {
             _ => "h",
         };
         write!(f, "{}/{unit}", self.count)
+    }
+}
+
+impl FromFile for Overload {
+    type Raw = String;
+    fn from_file(raw: &String) -> Result<Self, String> {
+        match raw.as_str() {
+            "redirect" => Ok(Overload::Redirect),
+            "shed" => Ok(Overload::Shed),
+            _ => Err(format!(
+                "unknown value {raw:?}, expected one of redirect, shed"
+            )),
+        }
     }
 }
 
@@ -248,6 +279,13 @@ impl Resolver<'_> {
         })
     }
 
+    /// The overload mode.
+    pub(super) fn overload(&self) -> Overload {
+        let arg = self.args.limits.overload;
+        self.pick("overload", arg, &self.file.overload, DEFAULT_OVERLOAD)
+            .value
+    }
+
     /// The access log, if `access_log` is set.
     pub(super) fn access_log(&self) -> Option<AccessLogConfig> {
         let (args, file) = (&self.args.limits, self.file);
@@ -298,98 +336,4 @@ impl Resolver<'_> {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::path::Path;
-
-    use super::super::{Args, Config, FileConfig};
-    use super::*;
-
-    fn load(args: Args, text: &str) -> Result<Config, String> {
-        let file = FileConfig::parse(Path::new("t.toml"), text).map_err(|e| e.to_string())?;
-        Config::try_from((&args, &file)).map_err(|e| e.to_string())
-    }
-
-    #[test]
-    fn rates_parse_and_print() {
-        for (text, count, secs) in [("20/s", 20, 1), ("600/m", 600, 60), ("5/h", 5, 3600)] {
-            let rate: Rate = text.parse().unwrap();
-            assert_eq!((rate.count, rate.per), (count, Duration::from_secs(secs)));
-            assert_eq!(rate.to_string(), text);
-        }
-        assert_eq!(
-            "600/m".parse::<Rate>().unwrap().interval(),
-            Duration::from_millis(100)
-        );
-        for bad in ["", "20", "0/s", "20/d", "x/s", "20/", "2000000/s"] {
-            assert!(bad.parse::<Rate>().is_err(), "{bad} was accepted");
-        }
-    }
-
-    #[test]
-    fn off_by_default_and_burst_defaults_to_the_rate() {
-        let config = load(Args::default(), "").unwrap();
-        assert_eq!((config.rate_limit, config.access_log), (None, None));
-        let config = load(Args::default(), "rate_limit = \"600/m\"").unwrap();
-        let limit = config.rate_limit.unwrap();
-        assert_eq!(limit.burst, 600);
-        assert_eq!((limit.status, limit.dry_run), (429, false));
-        assert_eq!(limit.table, DEFAULT_RATE_LIMIT_TABLE);
-    }
-
-    #[test]
-    fn flags_beat_the_file() {
-        let text = "rate_limit = \"600/m\"\nrate_burst = 3\naccess_log = \"/a\"\n\
-                    access_log_sample = 5";
-        let args = Args {
-            limits: LimitArgs {
-                rate_limit: Some("2/s".parse().unwrap()),
-                rate_limit_status: Some(503),
-                access_log: Some(AccessLogTarget::Stdout),
-                ..LimitArgs::default()
-            },
-            ..Args::default()
-        };
-        let config = load(args, text).unwrap();
-        let limit = config.rate_limit.unwrap();
-        assert_eq!((limit.rate.count, limit.burst, limit.status), (2, 3, 503));
-        let log = config.access_log.unwrap();
-        assert_eq!(log.target, AccessLogTarget::Stdout);
-        assert_eq!((log.sample, log.max_uri), (5, DEFAULT_ACCESS_LOG_MAX_URI));
-    }
-
-    #[test]
-    fn bad_values_are_refused_with_their_key() {
-        for (text, expected) in [
-            ("rate_limit = \"20/d\"", "rate_limit: invalid rate"),
-            ("rate_burst = 3", "rate_burst: is set but rate_limit is not"),
-            (
-                "rate_limit_dry_run = true",
-                "rate_limit_dry_run: is set but",
-            ),
-            (
-                "rate_limit = \"1/s\"\nrate_limit_status = 302",
-                "rate_limit_status: must be between 400 and 599",
-            ),
-            (
-                "rate_limit = \"1/s\"\nrate_limit_table = 10",
-                "rate_limit_table: must be between 1024",
-            ),
-            (
-                "rate_limit = \"1/s\"\nrate_burst = 0",
-                "rate_burst: must be at least 1",
-            ),
-            ("access_log = \"\"", "access_log: must not be empty"),
-            (
-                "access_log_sample = 0",
-                "access_log_sample: must be at least 1",
-            ),
-            (
-                "access_log_max_uri = 1",
-                "access_log_max_uri: must be between",
-            ),
-        ] {
-            let message = load(Args::default(), text).unwrap_err();
-            assert!(message.contains(expected), "{text}: {message}");
-        }
-    }
-}
+mod tests;
