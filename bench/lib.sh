@@ -46,9 +46,9 @@ wait_http() {
 # and NGINX_PORT.
 start_nginx() {
   NGINX_PORT=$(free_port)
-  cat >"$work/nginx.conf" <<CONF
+  cat >"$work/nginx.$NGINX_PORT.conf" <<CONF
 worker_processes 1;
-pid $work/nginx.pid;
+pid $work/nginx.$NGINX_PORT.pid;
 error_log $work/nginx.err;
 events { worker_connections 4096; }
 http {
@@ -60,7 +60,7 @@ http {
   }
 }
 CONF
-  taskset -c 0 nginx -c "$work/nginx.conf" -p "$work" -g 'daemon off;' &
+  taskset -c 0 nginx -c "$work/nginx.$NGINX_PORT.conf" -p "$work" -g 'daemon off;' &
   NGINX_PID=$!
   pids+=("$NGINX_PID")
   wait_http "$NGINX_PORT"

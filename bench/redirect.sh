@@ -25,6 +25,10 @@ targets=() # name|pid|url|extra wrk flags
 
 start_nginx 'location / { return 302 http://backend$request_uri; }'
 targets+=("nginx|$NGINX_PID|http://127.0.0.1:$NGINX_PORT$PATH_QUERY|")
+# With an access log (issue #19): nginx's default `combined` lines to a
+# file, beside signpost's JSON lines to a file below.
+start_nginx "access_log $work/nginx-access.log; location / { return 302 http://backend\$request_uri; }"
+targets+=("nginx access_log on|$NGINX_PID|http://127.0.0.1:$NGINX_PORT$PATH_QUERY|")
 
 haproxy_port=$(free_port)
 cat >"$work/haproxy.cfg" <<CONF
@@ -56,6 +60,13 @@ seed_backends() {
 start_signpost
 seed_backends
 targets+=("signpost|$SP_PID|http://$SP_PUBLIC$PATH_QUERY|")
+
+if start_signpost --access-log "$work/signpost-access.log"; then
+  seed_backends
+  targets+=("signpost --access-log|$SP_PID|http://$SP_PUBLIC$PATH_QUERY|")
+else
+  echo "note: --access-log is not available in this build; its row is skipped" >&2
+fi
 
 secret=bench-secret-0123456789abcdefghij
 if start_signpost --sticky cookie --cookie-secret "$secret"; then
@@ -124,6 +135,13 @@ for mode in "${modes[@]}"; do
       -v p50="$(med "$mode_name" "$name" 3)" -v p90="$(med "$mode_name" "$name" 4)" -v user="$(med "$mode_name" "$name" 6)" \
       'BEGIN { printf "| %s | %.2f | %.2f | %.2f | %.2f | %.0f | %.2f | %.3f | %.3f |\n", n, cpu, cn, ch, user, rps, rn, p50, p90 }'
   done
+done
+echo
+echo "#### with an access log: signpost --access-log ÷ nginx access_log on, CPU µs/req"
+echo
+for mode in "${modes[@]}"; do
+  IFS='|' read -r mode_name _ _ <<<"$mode"
+  echo "- $mode_name: $(ratio "$mode_name" "signpost --access-log" "nginx access_log on" 5)"
 done
 [[ -n ${RAW_OUT:-} ]] && cp "$raw" "$RAW_OUT"
 true

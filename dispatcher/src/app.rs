@@ -23,6 +23,7 @@ use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, Sticky};
+use crate::edge::Edge;
 use crate::metrics::Metrics;
 use crate::pool::{Policy, Pool};
 use crate::registry::{
@@ -75,6 +76,8 @@ pub struct App {
     load_changed: Notify,
     /// Counters and histograms exported at `/metrics`.
     pub metrics: Metrics,
+    /// The public listener's rate limit and access log.
+    pub edge: Edge,
 }
 
 // === impl App ===
@@ -88,6 +91,8 @@ impl App {
         let policy = Arc::new(Policy::new(&config));
         let signer = signer(&config, &fallback_secret);
         let registry = Registry::new(&config.backends, settings(&config), signer);
+        let metrics = Metrics::default();
+        let edge = Edge::new(&config, metrics.edge.clone());
         App {
             pool: ArcSwap::from_pointee(Pool::empty(&strategy, policy.clone())),
             registry: Mutex::new(registry),
@@ -97,7 +102,8 @@ impl App {
             fallback_secret,
             membership_changed: Notify::new(),
             load_changed: Notify::new(),
-            metrics: Metrics::default(),
+            metrics,
+            edge,
         }
     }
 
@@ -202,6 +208,7 @@ impl App {
         self.strategy
             .store(Arc::new(Strategy::new(config.strategy, &config.hash_key)));
         self.policy.store(Arc::new(Policy::new(&config)));
+        self.edge.reconfigure(&config);
         self.config.store(Arc::new(config));
         self.membership_changed.notify_one();
     }
@@ -226,6 +233,9 @@ impl App {
             strategy: self.strategy_name().to_owned(),
             redirects_total: self.metrics.redirects(),
             no_backend_total: self.metrics.no_backend(),
+            limited_total: self.metrics.edge.limited_total(),
+            shed_total: self.metrics.edge.shed_total(),
+            shed_share: self.metrics.edge.shed_share(),
             eligible: pool.backends().len(),
             fail_open: self.registry().fail_open(),
             backends,

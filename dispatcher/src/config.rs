@@ -55,6 +55,15 @@
 //! | `--client-timeout` | `SIGNPOST_CLIENT_TIMEOUT` | `client_timeout` | `10s` |
 //! | `--log-format` | `SIGNPOST_LOG_FORMAT` | `log_format` | `text` |
 //! | `--shutdown-delay` | `SIGNPOST_SHUTDOWN_DELAY` | `shutdown_delay` | `0s` |
+//! | `--rate-limit` | `SIGNPOST_RATE_LIMIT` | `rate_limit` | none (no limit) |
+//! | `--rate-burst` | `SIGNPOST_RATE_BURST` | `rate_burst` | the N of `--rate-limit` |
+//! | `--rate-limit-status` | `SIGNPOST_RATE_LIMIT_STATUS` | `rate_limit_status` | `429` |
+//! | `--rate-limit-dry-run` | `SIGNPOST_RATE_LIMIT_DRY_RUN` | `rate_limit_dry_run` | `false` |
+//! | `--rate-limit-table` | `SIGNPOST_RATE_LIMIT_TABLE` | `rate_limit_table` | `65536` |
+//! | `--overload` | `SIGNPOST_OVERLOAD` | `overload` | `redirect` |
+//! | `--access-log` | `SIGNPOST_ACCESS_LOG` | `access_log` | none (off) |
+//! | `--access-log-sample` | `SIGNPOST_ACCESS_LOG_SAMPLE` | `access_log_sample` | `1` |
+//! | `--access-log-max-uri` | `SIGNPOST_ACCESS_LOG_MAX_URI` | `access_log_max_uri` | `1024` |
 //!
 //! The file also holds `[[backend]]` tables (`id`, `url`, `agent`, `weight`
 //! default 1, `backup` default false, and a `[backend.health]` table whose
@@ -77,6 +86,7 @@ mod backend;
 mod eject;
 mod error;
 mod file;
+mod limits;
 mod resolve;
 mod secure;
 #[cfg(test)]
@@ -92,6 +102,7 @@ pub use args::*;
 pub use eject::OutlierConfig;
 pub use error::{ConfigError, ConfigErrors, Location};
 pub use file::FileConfig;
+pub use limits::*;
 pub use values::*;
 
 /// The validated configuration the dispatcher runs with.
@@ -167,6 +178,12 @@ pub struct Config {
     /// How long SIGTERM/SIGINT leave everything answering before the
     /// drain, while load balancers remove this endpoint.
     pub shutdown_delay: Duration,
+    /// The per-client rate limit of the public listener; off when `None`.
+    pub rate_limit: Option<RateLimitConfig>,
+    /// What to do when every eligible backend is projected full.
+    pub overload: Overload,
+    /// The public listener's access log; off when `None`.
+    pub access_log: Option<AccessLogConfig>,
     /// The file this config was read from, for reloads.
     pub config_file: Option<PathBuf>,
 }
@@ -202,6 +219,7 @@ impl Config {
             ("client-timeout", self.client_timeout != new.client_timeout),
             ("log-format", self.log_format != new.log_format),
             ("shutdown-delay", self.shutdown_delay != new.shutdown_delay),
+            ("access-log", self.access_log != new.access_log),
         ]
         .into_iter()
         .filter_map(|(name, changed)| changed.then_some(name))

@@ -18,6 +18,7 @@ pub mod backend;
 pub mod cli;
 pub mod config;
 mod demo;
+pub mod edge;
 pub mod health;
 pub mod history;
 pub mod http;
@@ -171,6 +172,9 @@ pub async fn serve(
         tracing::warn!("{warning}");
     }
     let app = Arc::new(App::new(config));
+    app.edge
+        .open_log(&app.config())
+        .context("open the access log")?;
     let tls = http::tls::Tls::from_config(&app.config()).context("TLS on the public listener")?;
     let client = polling_client(None).context("build the agent polling client")?;
     let tasks = TaskTracker::new();
@@ -210,6 +214,7 @@ fn spawn_background(
         let (app, shutdown) = (app.clone(), shutdown.clone());
         async move { app.maintain(shutdown).await }
     });
+    tasks.spawn(edge::shed::run(app.clone(), shutdown.clone()));
     tasks.spawn(health::supervise(
         app.clone(),
         client.clone(),
@@ -306,6 +311,7 @@ async fn reload_on_hangup(
         if let Some(tls) = &tls {
             tls.reload();
         }
+        app.edge.reopen_log();
         if !reload_config(&app, &args) {
             continue;
         }

@@ -13,7 +13,10 @@
 //! The body is OpenMetrics or Prometheus 0.0.4 text, as the scraper's
 //! `Accept` asks ([`Format`]), and labelled as what it is.
 
+mod edge;
 mod pool;
+
+pub use edge::EdgeCounters;
 
 use std::fmt;
 use std::sync::Arc;
@@ -71,6 +74,8 @@ pub struct Metrics {
     pick: Histogram,
     /// Agent name discovery (`--agent` URLs whose host is a name).
     pub discovery: Arc<Stats>,
+    /// Counters of the public listener's rate limit and access log.
+    pub edge: Arc<EdgeCounters>,
 }
 
 /// The `reason` label of rejected reports.
@@ -126,6 +131,7 @@ impl Default for Metrics {
             reloads: Family::default(),
             pick: Histogram::default(),
             discovery: Arc::default(),
+            edge: Arc::default(),
         };
         for reason in REJECT_REASONS {
             drop(metrics.reports_rejected.get_or_create(&Reason { reason }));
@@ -248,6 +254,7 @@ impl Metrics {
                 "--agent name resolutions that failed or came back empty (the last addresses were kept)",
             ),
         }));
+        registry.register_collector(Box::new(self.edge.snapshot()));
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &registry)?;
         Ok(format.from_openmetrics(out))
@@ -305,6 +312,9 @@ mod tests {
             strategy: "least-load".into(),
             redirects_total: 0,
             no_backend_total: 0,
+            limited_total: 0,
+            shed_total: 0,
+            shed_share: 0.0,
             eligible: 0,
             fail_open: false,
             backends: Vec::new(),

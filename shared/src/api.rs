@@ -74,6 +74,15 @@ pub struct DashboardView {
     pub redirects_total: u64,
     /// Requests answered 503 because no backend was eligible.
     pub no_backend_total: u64,
+    /// Requests refused by the public listener's rate limit.
+    #[serde(default)]
+    pub limited_total: u64,
+    /// Clients refused by `--overload shed`.
+    #[serde(default)]
+    pub shed_total: u64,
+    /// The share of clients `--overload shed` refuses now, 0–1.
+    #[serde(default)]
+    pub shed_share: f64,
     /// Backends that are eligible right now.
     pub eligible: usize,
     /// Every candidate is an outlier (passive health), so the dispatcher
@@ -238,6 +247,15 @@ pub struct DashboardPage {
     pub redirects_total: u64,
     /// Requests answered 503 because no backend was eligible.
     pub no_backend_total: u64,
+    /// Requests refused by the public listener's rate limit.
+    #[serde(default)]
+    pub limited_total: u64,
+    /// Clients refused by `--overload shed`.
+    #[serde(default)]
+    pub shed_total: u64,
+    /// The share of clients `--overload shed` refuses now, 0–1.
+    #[serde(default)]
+    pub shed_share: f64,
     /// Backends that are eligible right now.
     pub eligible: usize,
     /// Every candidate is an outlier: clients go to the least bad.

@@ -2,6 +2,7 @@
 //! One test target, one module per theme; each imports the harness
 //! (`signpost_e2e`) only, never another scenario.
 
+mod access_log;
 mod admin;
 mod agent;
 mod browser;
@@ -14,10 +15,12 @@ mod fleet;
 mod health;
 mod ingest;
 mod lifecycle;
+mod limits;
 mod passive;
 mod recovery;
 mod redirect;
 mod reload;
 mod security;
+mod shedding;
 mod sticky;
 mod tls;

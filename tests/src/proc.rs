@@ -98,6 +98,13 @@ impl Proc {
         lock(&self.stdout).clone()
     }
 
+    /// The process id, to read its `/proc` entry (memory, say).
+    pub fn pid(&self) -> u32 {
+        self.child
+            .id()
+            .expect("the process has not been reaped yet")
+    }
+
     /// Sends SIGTERM.
     pub fn terminate(&self) {
         self.signal("TERM");

@@ -354,4 +354,8 @@ pub struct Args {
     /// second signal cuts it short [default: 0s]
     #[arg(long, env = "SIGNPOST_SHUTDOWN_DELAY", value_name = "DURATION", value_parser = parse_duration)]
     pub shutdown_delay: Option<Duration>,
+
+    /// The rate limit and access log flags (`config/limits.rs`).
+    #[command(flatten)]
+    pub limits: super::LimitArgs,
 }

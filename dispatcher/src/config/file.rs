@@ -59,6 +59,15 @@ pub struct FileConfig {
     pub(super) client_timeout: Field<String>,
     pub(super) log_format: Field<String>,
     pub(super) shutdown_delay: Field<String>,
+    pub(super) rate_limit: Field<String>,
+    pub(super) rate_burst: Field<u32>,
+    pub(super) rate_limit_status: Field<u16>,
+    pub(super) rate_limit_dry_run: Field<bool>,
+    pub(super) rate_limit_table: Field<usize>,
+    pub(super) overload: Field<String>,
+    pub(super) access_log: Field<String>,
+    pub(super) access_log_sample: Field<u32>,
+    pub(super) access_log_max_uri: Field<usize>,
     #[serde(default, rename = "backend")]
     pub(super) backends: Vec<Spanned<FileBackend>>,
     /// Where the text came from, to turn byte offsets into lines.

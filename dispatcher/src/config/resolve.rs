@@ -171,6 +171,9 @@ impl Resolver<'_> {
                 .value,
             log_format: pick!(self, log_format, DEFAULT_LOG_FORMAT).value,
             shutdown_delay: pick!(self, shutdown_delay, DEFAULT_SHUTDOWN_DELAY).value,
+            rate_limit: self.rate_limit(),
+            overload: self.overload(),
+            access_log: self.access_log(),
             config_file: self.args.config.clone(),
         }
     }

@@ -4,12 +4,15 @@
 //! It is served by hyper directly, without a router: there is nothing to
 //! route. Per request it loads the pool snapshot (lock-free), picks with a
 //! thread-local RNG, bumps two atomics, and allocates only the `Location`
-//! value. Request bodies are never read.
+//! value. Request bodies are never read. The guards of [`crate::edge`] add a
+//! compare-and-swap when a rate limit is on, and a `try_send` of one entry
+//! (the logged path and query its one allocation) when the access log is.
 
 use std::cell::RefCell;
 use std::convert::Infallible;
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use http::header::{CACHE_CONTROL, LOCATION, RETRY_AFTER, SET_COOKIE};
@@ -28,7 +31,10 @@ use tokio_util::sync::CancellationToken;
 use super::deadline::Deadline;
 use super::tls::Tls;
 use crate::app::App;
-use crate::pool::{Choice, Policy};
+use crate::backend::Backend;
+use crate::edge::log::{Entry, How};
+use crate::edge::{self, Limited};
+use crate::pool::{Choice, Policy, Pool};
 use crate::{select, sticky};
 
 /// Every redirect and 503 carries this, so a browser never replays a
@@ -83,16 +89,39 @@ pub async fn serve(
 }
 
 /// Answers one request from `peer`: a redirect to the chosen backend
-/// (pinning the client with a cookie when stickiness asks for it), or 503.
+/// (pinning the client with a cookie when stickiness asks for it), a
+/// refusal when the client is over its rate limit, or 503 (no backend, or
+/// shed for overload). With the access
+/// log on, the answer carries the request id and is logged (sampled).
 pub fn respond<B>(app: &App, peer: IpAddr, request: &Request<B>) -> Response<Full<Bytes>> {
     let pool = app.pool();
+    let client = sticky::client_ip(peer, request.headers(), &pool.policy().trusted);
+    let now = Instant::now();
+    let (mut response, how, backend) = match app.edge.limit(client, now) {
+        Some(limited) => (refuse(limited), How::Limited, None),
+        None => answer(app, &pool, client, request, now),
+    };
+    if app.edge.logging() {
+        log(app, client, request, &mut response, how, backend);
+    }
+    response
+}
+
+/// The answer of the pool to a client within its limit, how it came
+/// about, and the backend it names.
+fn answer<'p, B>(
+    app: &App,
+    pool: &'p Pool,
+    client: IpAddr,
+    request: &Request<B>,
+    now: Instant,
+) -> (Response<Full<Bytes>>, How, Option<&'p Backend>) {
     let policy = pool.policy();
     // What the strategy sees of this request.
     let wanted = select::Request {
-        client: sticky::client_ip(peer, request.headers(), &policy.trusted),
+        client,
         headers: request.headers(),
     };
-    let now = Instant::now();
     let chosen = RNG.with(|rng| {
         let rng = &mut *rng.borrow_mut();
         if rand::Rng::next_u64(rng) & PICK_SAMPLE_MASK == 0 {
@@ -103,14 +132,17 @@ pub fn respond<B>(app: &App, peer: IpAddr, request: &Request<B>) -> Response<Ful
             pool.choose(&wanted, now, rng)
         }
     });
-    let (backend, pin) = match chosen {
-        Choice::Pinned(backend) => (backend, None),
-        Choice::Picked(backend) => (backend, backend.pin.as_deref()),
+    let (backend, pin, how) = match chosen {
+        Choice::Pinned(backend) => (backend, None, How::Pinned),
+        Choice::Picked(backend) => (backend, backend.pin.as_deref(), How::Picked),
         Choice::Unavailable => {
             app.metrics.no_backend_available();
-            return unavailable(policy);
+            return (unavailable(policy), How::Unavailable, None);
         }
     };
+    if app.edge.shed(how == How::Pinned) {
+        return (overloaded(policy), How::Shed, None);
+    }
     backend.load.add_redirect();
     app.metrics.redirected();
     let status = if matches!(*request.method(), Method::GET | Method::HEAD) {
@@ -124,6 +156,49 @@ pub fn respond<B>(app: &App, peer: IpAddr, request: &Request<B>) -> Response<Ful
             .headers_mut()
             .insert(SET_COOKIE, pin.set_cookie.clone());
     }
+    (response, how, Some(backend))
+}
+
+/// Gives `response` the request's id and, if this answer is sampled, hands
+/// its access log entry to the writer.
+fn log<B>(
+    app: &App,
+    client: IpAddr,
+    request: &Request<B>,
+    response: &mut Response<Full<Bytes>>,
+    how: How,
+    backend: Option<&Backend>,
+) {
+    let request_id = edge::request_id(request.headers());
+    (response.headers_mut()).insert(edge::X_REQUEST_ID, request_id.clone());
+    let Some(log) = app.edge.sampled_log() else {
+        return;
+    };
+    let target = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
+    let (target, truncated) = edge::log::truncate(target, log.config().max_uri);
+    let entry = Entry {
+        time: SystemTime::now(),
+        client,
+        method: request.method().clone(),
+        target,
+        truncated,
+        status: response.status().as_u16(),
+        backend: backend.map(|b| b.id.clone()),
+        how,
+        request_id,
+    };
+    app.edge.record(log, entry);
+}
+
+/// A client over its rate limit: told when to come back, and never to
+/// cache the refusal.
+fn refuse(limited: Limited) -> Response<Full<Bytes>> {
+    let body = Bytes::from_static(b"too many requests\n");
+    let mut response = Response::new(Full::new(body));
+    *response.status_mut() = limited.status;
+    let headers = response.headers_mut();
+    headers.insert(RETRY_AFTER, HeaderValue::from(limited.retry_after));
+    headers.insert(CACHE_CONTROL, NO_STORE);
     response
 }
 
@@ -160,7 +235,16 @@ fn redirect(status: StatusCode, base: &str, target: &Uri) -> Response<Full<Bytes
 }
 
 fn unavailable(policy: &Policy) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from_static(b"no backend available\n")));
+    busy(policy, b"no backend available\n")
+}
+
+/// A client shed by `--overload shed`: the same 503 as with no backend.
+fn overloaded(policy: &Policy) -> Response<Full<Bytes>> {
+    busy(policy, b"overloaded, retry later\n")
+}
+
+fn busy(policy: &Policy, body: &'static [u8]) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from_static(body)));
     *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
     let headers = response.headers_mut();
     headers.insert(RETRY_AFTER, policy.retry_after.clone());

@@ -253,6 +253,9 @@ mod tests {
             strategy: "least-load".into(),
             redirects_total: 9,
             no_backend_total: 0,
+            limited_total: 0,
+            shed_total: 0,
+            shed_share: 0.0,
             eligible: 2,
             fail_open: false,
             backends: vec![

@@ -1,0 +1,184 @@
+//! Overload shedding (`--overload shed`): when every eligible backend is
+//! projected full, redirecting more clients only moves the queue, so a
+//! share of them is answered 503 instead — a share that grows with how far
+//! the pool is over capacity, not a cliff (Envoy's admission control).
+//!
+//! A controller ([`run`]) looks at the pool ten times a second: with the
+//! least-loaded eligible backend projected at `u` (1.0 = fully busy), it
+//! aims to shed `1 − 1/u` of all answers, which brings what is admitted
+//! back to capacity, capped at 95% so the pool's figures keep flowing.
+//! That share falls on new clients first: with `f` the share of answers
+//! that went to new clients over the last tick, new clients are shed with
+//! probability `min(1, share / f)`, and clients whose sticky cookie pins
+//! them only with what is left over. The request path reads two atomics
+//! and, while shedding, draws one random number.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use signpost_shared::DashboardView;
+use tokio::time::{Instant, MissedTickBehavior, interval};
+use tokio_util::sync::CancellationToken;
+
+use crate::app::App;
+use crate::config::Overload;
+
+/// How often the controller looks at the pool.
+const EVERY: Duration = Duration::from_millis(100);
+
+/// The most ever shed: some clients always go through.
+const MAX_SHARE: f64 = 0.95;
+
+/// The request path's view of shedding.
+#[derive(Debug, Default)]
+pub struct Shedder {
+    on: AtomicBool,
+    /// Probability of shedding a new client, as `f64` bits.
+    new: AtomicU64,
+    /// Probability of shedding a client pinned by its cookie.
+    pinned: AtomicU64,
+    /// Answers to each kind since the last update, counted while on.
+    seen_new: AtomicU64,
+    seen_pinned: AtomicU64,
+}
+
+// === impl Shedder ===
+
+impl Shedder {
+    /// Whether to shed a client on its way to a backend; `pinned` when its
+    /// sticky cookie chose the backend.
+    #[inline]
+    pub fn shed(&self, pinned: bool) -> bool {
+        if !self.on.load(Ordering::Relaxed) {
+            return false;
+        }
+        let (seen, probability) = match pinned {
+            true => (&self.seen_pinned, &self.pinned),
+            false => (&self.seen_new, &self.new),
+        };
+        seen.fetch_add(1, Ordering::Relaxed);
+        let probability = f64::from_bits(probability.load(Ordering::Relaxed));
+        probability > 0.0 && rand::random::<f64>() < probability
+    }
+
+    /// Sets the probabilities for the next tick: off unless `on`, else for
+    /// the least-loaded eligible backend projected at `least` (`None`: no
+    /// eligible backend), split by the mix of clients since the last
+    /// update. Returns the share of all answers now shed.
+    pub fn update(&self, on: bool, least: Option<f64>) -> f64 {
+        let new = self.seen_new.swap(0, Ordering::Relaxed);
+        let pinned = self.seen_pinned.swap(0, Ordering::Relaxed);
+        let share = if on { share(least) } else { 0.0 };
+        let (p_new, p_pinned) = split(share, new, pinned);
+        self.new.store(p_new.to_bits(), Ordering::Relaxed);
+        self.pinned.store(p_pinned.to_bits(), Ordering::Relaxed);
+        self.on.store(on, Ordering::Relaxed);
+        share
+    }
+}
+
+/// The share of answers to shed when the least-loaded eligible backend is
+/// projected at `least`: what brings the admitted load back to capacity.
+pub fn share(least: Option<f64>) -> f64 {
+    match least {
+        Some(load) if load > 1.0 => (1.0 - 1.0 / load).min(MAX_SHARE),
+        _ => 0.0,
+    }
+}
+
+/// Splits `share` between new and pinned clients, new ones first, given
+/// how many of each came lately: (probability for new, for pinned).
+pub fn split(share: f64, new: u64, pinned: u64) -> (f64, f64) {
+    let total = new + pinned;
+    if total == 0 || pinned == 0 {
+        return (share, 0.0);
+    }
+    let f_new = new as f64 / total as f64;
+    if share <= f_new {
+        (share / f_new, 0.0)
+    } else {
+        (1.0, (share - f_new) / (1.0 - f_new))
+    }
+}
+
+/// The least projected load among eligible backends.
+fn least_loaded(view: &DashboardView) -> Option<f64> {
+    let eligible = view.backends.iter().filter(|b| b.eligible);
+    eligible.map(|b| b.projected_load).min_by(f64::total_cmp)
+}
+
+/// The controller: updates `app`'s shedder every [`EVERY`] while
+/// `--overload shed` is in force (a reload may switch it), until
+/// `shutdown`. It reads the whole dashboard view each time, so with shedding
+/// on it costs what a dashboard poll ten times a second costs.
+pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
+    let mut tick = interval(EVERY);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let on = app.config().overload == Overload::Shed;
+        let least = match on {
+            true => least_loaded(&app.dashboard(Instant::now())),
+            false => None,
+        };
+        app.edge.update_shedding(on, least);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_share_grows_with_the_overload_and_is_capped() {
+        for (least, want) in [
+            (None, 0.0),
+            (Some(0.5), 0.0),
+            (Some(1.0), 0.0),
+            (Some(1.25), 0.2),
+            (Some(2.0), 0.5),
+            (Some(4.0), 0.75),
+            (Some(100.0), MAX_SHARE),
+        ] {
+            assert!((share(least) - want).abs() < 1e-9, "{least:?}");
+        }
+    }
+
+    /// (share, new, pinned) -> (probability for new, for pinned).
+    #[test]
+    fn new_clients_are_shed_first() {
+        for (share, new, pinned, want) in [
+            (0.3, 0, 0, (0.3, 0.0)),
+            (0.3, 10, 0, (0.3, 0.0)),
+            (0.3, 60, 40, (0.5, 0.0)),
+            (0.6, 60, 40, (1.0, 0.0)),
+            (0.8, 60, 40, (1.0, 0.5)),
+            (0.5, 0, 10, (1.0, 0.5)),
+        ] {
+            let (a, b) = split(share, new, pinned);
+            let close = (a - want.0).abs() < 1e-9 && (b - want.1).abs() < 1e-9;
+            assert!(close, "split({share}, {new}, {pinned}) = {:?}", (a, b));
+        }
+    }
+
+    #[test]
+    fn off_sheds_nothing_and_on_sheds_about_the_share() {
+        let shedder = Shedder::default();
+        assert!(!shedder.shed(false));
+        assert_eq!(shedder.update(true, Some(2.0)), 0.5);
+        let shed = (0..10_000).filter(|_| shedder.shed(false)).count();
+        assert!((4_000..6_000).contains(&shed), "{shed} of 10000 shed");
+        // Half new, half pinned at a share of one half: every new client.
+        let pinned = (0..10_000).filter(|_| shedder.shed(true)).count();
+        assert_eq!(pinned, 0, "pinned clients shed before the mix was known");
+        shedder.update(true, Some(2.0));
+        assert!((0..1000).all(|_| shedder.shed(false)));
+        assert!(!(0..1000).any(|_| shedder.shed(true)));
+        assert_eq!(shedder.update(false, Some(2.0)), 0.0);
+        assert!(!shedder.shed(false));
+    }
+}
