@@ -28,8 +28,11 @@ pub mod head;
 pub mod report;
 pub mod url;
 
+/// A fuzz target: takes any bytes, panics when an invariant breaks.
+pub type Target = fn(&[u8]);
+
 /// The targets by name, as `afl-target NAME` and the proptests call them.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("report", report::check),
     ("base-url", url::base_url),
     ("location", url::location),
@@ -40,7 +43,7 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
 ];
 
 /// The target called `name`, if there is one.
-pub fn target(name: &str) -> Option<fn(&[u8])> {
+pub fn target(name: &str) -> Option<Target> {
     TARGETS.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
 }
 
