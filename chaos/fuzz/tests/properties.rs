@@ -117,12 +117,15 @@ fn config_toml() -> impl Strategy<Value = String> {
 /// A request head: a method, a target, a version, headers, the blank line.
 fn request_head() -> impl Strategy<Value = Vec<u8>> {
     let method = prop_oneof![
-        Just("GET"),
-        Just("HEAD"),
-        Just("POST"),
-        Just("CONNECT"),
-        Just("G\0T"),
-        regex("[A-Z]{0,8}").prop_map(|s| s.leak() as &str)
+        prop_oneof![
+            Just("GET"),
+            Just("HEAD"),
+            Just("POST"),
+            Just("CONNECT"),
+            Just("G\0T")
+        ]
+        .prop_map(String::from),
+        regex("[A-Z]{0,8}"),
     ];
     let version = prop_oneof![
         Just("HTTP/1.1"),
