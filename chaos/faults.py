@@ -42,6 +42,7 @@ POLL, STALE, SLOW_START = 0.5, 1.5, 3.0
 SLACK = 0.5
 TOKEN, ADMIN = "chaos-push-token-0123456789", "chaos-admin-token-0123456789"
 SKIP = 77
+FAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 
 
 def binary(name):
@@ -187,8 +188,14 @@ class Suite:
         self.procs[key] = p
         return p
 
-    def agent(self, n):
-        cmd = [binary("signpost-agent"), "--listen", f"10.77.{n}.2:9101", "--advertise", self.base[n],
+    def agent(self, n, clock=None):
+        """Starts node n's agent; with `clock`, under libfaketime reading
+        its offset (such as `+1h`) from the file `clock` on every call."""
+        env = []
+        if clock:
+            env = ["env", f"LD_PRELOAD={FAKETIME}", f"FAKETIME_TIMESTAMP_FILE={clock}", "FAKETIME_NO_CACHE=1",
+                   "FAKETIME_DONT_FAKE_MONOTONIC=1"]
+        cmd = env + [binary("signpost-agent"), "--listen", f"10.77.{n}.2:9101", "--advertise", self.base[n],
                "--node-id", f"n{n}", "--interval", "250ms"]
         if n == 3:
             cmd += ["--dispatcher", f"http://10.77.3.1:{self.control}", "--token", TOKEN]
@@ -250,9 +257,10 @@ class Suite:
     def answered(self, n, since):
         return any(loc and loc.startswith(self.base[n]) for s, _, _, loc, _ in self.client.log if s >= since)
 
-    def fault(self, name, n, inject, heal, hold, leaves=True):
+    def fault(self, name, n, inject, heal, hold, leaves=True, stays=False, rejoin_within=10):
         """Injects a fault on node n for `hold` seconds; checks that it leaves
-        rotation within the bound (if `leaves`), then rejoins through slow start."""
+        rotation within the bound (if `leaves`) or never leaves it (if
+        `stays`), then rejoins through slow start."""
         print(f"- {name} (n{n})", flush=True)
         t0 = time.monotonic()
         inject()
@@ -261,7 +269,11 @@ class Suite:
             self.forbidden[n].append([t0 + bound, None])
             took = self.wait_for(f"{name}: n{n} leaves the dashboard's eligible set",
                                  lambda: not self.rows_now().get(f"n{n}", {}).get("eligible", False), bound + 1)
-        time.sleep(max(0.0, t0 + hold - time.monotonic()))
+        while time.monotonic() < t0 + hold:
+            if stays and not self.rows_now().get(f"n{n}", {}).get("eligible", False):
+                self.fail(f"{name}: n{n} left rotation")
+                stays = False
+            time.sleep(0.1)
         healed = time.monotonic()
         heal()
         if leaves:
@@ -273,7 +285,7 @@ class Suite:
             if row.get("ramp") is not None and row["ramp"] < 1:
                 saw_ramp.append(row["ramp"])
             return row.get("eligible") and self.answered(n, healed)
-        rejoin = self.wait_for(f"{name}: n{n} answered again after healing", back, 10)
+        rejoin = self.wait_for(f"{name}: n{n} answered again after healing", back, rejoin_within)
         if rejoin is None:
             print(f"  n{n} now: {json.dumps(self.rows_now().get(f'n{n}'))[:600]}")
         if leaves and rejoin is not None and not saw_ramp:
@@ -281,6 +293,36 @@ class Suite:
         self.rows.append((name, f"n{n}", f"{took:.2f}s" if leaves and took is not None else "-",
                           f"{rejoin:.2f}s" if rejoin is not None else "never",
                           f"{min(saw_ramp):.2f}" if saw_ramp else "-"))
+
+    def clock_jumps(self):
+        """The pushing agent's wall clock jumps an hour ahead, then back;
+        then it restarts with its clock an hour behind what it last sent."""
+        clock = f"{self.work}/clock"
+
+        def offset(text):
+            with open(clock, "w") as f:
+                f.write(text)
+        offset("+0")
+        self.kill("agent3")
+        self.agent(3, clock)
+        self.wait_for("n3 under faketime in rotation", lambda: self.rows_now().get("n3", {}).get("eligible"), 10)
+        time.sleep(SLOW_START)
+        self.fault("clock +1 h", 3, lambda: offset("+1h"), lambda: None, 4, leaves=False, stays=True)
+        self.fault("clock back to now (-1 h)", 3, lambda: offset("+0"), lambda: None, 8, leaves=False, stays=True)
+
+        def restart_behind():
+            self.kill("agent3")
+            offset("-1h")
+            self.agent(3, clock)
+        # Held past stale_after, so only reports of the restarted agent can
+        # keep n3 in rotation afterwards.
+        # Its first pushes arrive within the hold, so it must be answered
+        # again at once, not when its seq catches up with the old agent's.
+        self.fault("restart with the clock 1 h behind", 3, restart_behind, lambda: None, STALE + POLL + SLACK + 1,
+                   leaves=False, rejoin_within=SLOW_START)
+        offset("+0")
+        self.kill("agent3")
+        self.agent(3)
 
     def kill(self, key):
         self.procs[key].kill()
@@ -361,6 +403,11 @@ class Suite:
         self.fault("kill -9 polled agent", 1, lambda: self.kill("agent1"), lambda: self.agent(1), 4)
         self.fault("kill -9 pushing agent, seq starts over", 3, lambda: self.kill("agent3"), lambda: self.agent(3), 4)
         self.fault("partition of the pusher", 3, lambda: self.net.drop(3), lambda: self.net.heal(3), 5)
+        if os.path.exists(FAKETIME):
+            self.clock_jumps()
+        else:
+            print("- clock jumps: SKIPPED, libfaketime is not installed (apt-get install faketime)")
+            self.rows.append(("clock jumps", "n3", "skipped", "-", "-"))
         self.hangups(6)
         stopped = self.sigterm()
         self.judge(stopped)

@@ -25,6 +25,7 @@ export CARGO_TARGET_DIR=target/afl CARGO_PROFILE_DEV_OPT_LEVEL=2 CARGO_PROFILE_D
 cargo afl build -p signpost-fuzz --features afl
 
 export AFL_NO_UI=1 AFL_SKIP_CPUFREQ=1 AFL_NO_AFFINITY=1 AFL_AUTORESUME=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1
+mkdir -p target/afl/out
 total=0
 crashed=0
 printf '| target | seconds | executions | exec/s | corpus | crashes | hangs |\n|---|---|---|---|---|---|---|\n' >target/afl/summary.md
