@@ -158,7 +158,8 @@ class Client(threading.Thread):
         conn, i = None, 0
         while not self.stop:
             i += 1
-            if conn is None or i % 2:
+            reused = not (conn is None or i % 2)
+            if not reused:
                 if conn:
                     conn.close()
                 conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
@@ -169,7 +170,8 @@ class Client(threading.Thread):
                 r.read()
                 self.log.append((sent, time.monotonic(), r.status, r.getheader("Location"), r.getheader("Retry-After")))
             except (OSError, http.client.HTTPException) as e:
-                self.errors.append((sent, repr(e)))
+                kind = ("reused" if reused else "new") + (" GET" if i % 3 else " POST")
+                self.errors.append((sent, f"{kind} connection: {e!r}"))
                 conn = None
                 time.sleep(0.01)
 
@@ -261,8 +263,8 @@ class Suite:
         """Injects a fault on node n for `hold` seconds; checks that it leaves
         rotation within the bound (if `leaves`) or never leaves it (if
         `stays`), then rejoins through slow start."""
-        print(f"- {name} (n{n})", flush=True)
         t0 = time.monotonic()
+        print(f"- {name} (n{n}) at t={t0 - self.t_start:.2f}", flush=True)
         inject()
         bound = STALE + POLL + SLACK
         if leaves:
@@ -329,7 +331,7 @@ class Suite:
         self.procs[key].wait()
 
     def hangups(self, seconds):
-        print(f"- SIGHUP every 0.5 s for {seconds} s, good and broken config alternating", flush=True)
+        print(f"- SIGHUP every 0.5 s for {seconds} s, good and broken config alternating, at t={time.monotonic() - self.t_start:.2f}", flush=True)
         d = self.procs["dispatcher"]
         for i in range(int(seconds * 2)):
             self.config(i % 2 == 1)
@@ -346,7 +348,7 @@ class Suite:
         self.rows.append(("SIGHUP good/broken", "dispatcher", "-", f"{ok:.0f} ok, {bad:.0f} refused", "-"))
 
     def sigterm(self):
-        print("- SIGTERM under load", flush=True)
+        print(f"- SIGTERM under load at t={time.monotonic() - self.t_start:.2f}", flush=True)
         d = self.procs["dispatcher"]
         t0 = time.monotonic()
         d.send_signal(signal.SIGTERM)
@@ -378,7 +380,7 @@ class Suite:
             if node is None:
                 bad.append(f"Location {loc} names no backend")
             elif any(a <= sent and (b is None or recv <= b) for a, b in self.forbidden[node]):
-                bad.append(f"sent to n{node} at {sent:.2f} while it was out")
+                bad.append(f"sent to n{node} at t={sent - self.t_start:.2f} while it was out")
         errors = [e for e in self.client.errors if e[0] < stopped_at]
         codes = {}
         for r in log:
@@ -387,9 +389,10 @@ class Suite:
         for b in bad[:10]:
             self.fail(b)
         for e in errors[:10]:
-            self.fail(f"connection error at {e[0]:.2f}: {e[1]}")
+            self.fail(f"connection error at t={e[0] - self.t_start:.2f}: {e[1]}")
 
     def run(self):
+        self.t_start = time.monotonic()
         self.start()
         for n in NODES:
             self.wait_for(f"n{n} in rotation at start", lambda n=n: self.answered(n, 0), 15)
