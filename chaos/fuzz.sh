@@ -7,8 +7,8 @@
 #
 # Seeds are chaos/fuzz/seeds/<target>/; the corpus and any crash land in
 # target/afl/out/<target>/default/ (a rerun resumes). A crash is replayed
-# with `target/afl/debug/afl-target <target> < FILE` and becomes a test in
-# chaos/fuzz/tests/regressions.rs.
+# with `target/afl/debug/afl-target <target> < FILE` and becomes a regression
+# test beside the code it broke.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
