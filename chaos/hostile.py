@@ -2,7 +2,7 @@
 """Hostile clients, black-box: mutated requests (zzuf) and slow clients
 (slowhttptest) against a dispatcher on loopback.
 
-    chaos/hostile.py [MUTATIONS]     # default 5000 per captured request
+    chaos/hostile.py [MUTATIONS]     # default 5000 per captured request; 0 skips zzuf
 
 1. zzuf mutates captured valid requests (GET with a sticky cookie and
    forwarding headers, a POST with a body, a pushed report to the control
@@ -123,6 +123,18 @@ def p99(port, path, seconds=10):
     return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)], errors.group(1) if errors else "none"
 
 
+def held(csv):
+    """From slowhttptest's statistics: the most attack connections open at
+    once, and how many the server had closed by the end."""
+    try:
+        with open(csv) as f:
+            rows = [line.strip().split(",") for line in f][1:]
+        connected = max(int(r[3]) for r in rows if len(r) > 3)
+        return f"{connected} open at most, {rows[-1][1]} closed by the server"
+    except (OSError, ValueError, IndexError):
+        return "no statistics"
+
+
 def slow(port, control, work):
     rows = []
     for listener, target, path in (("public", port, "/x"), ("control", control, "/healthz")):
@@ -131,13 +143,14 @@ def slow(port, control, work):
             # "normal" drifts over minutes.
             calm, _ = p99(target, path)
             attack = subprocess.Popen(["slowhttptest", *flags, "-c", "500", "-r", "100", "-i", "5", "-l", "25",
-                                       "-u", f"http://127.0.0.1:{target}{path}", "-p", "3", "-o", f"{work}/{listener}-{mode}"],
+                                       "-u", f"http://127.0.0.1:{target}{path}", "-p", "3", "-g",
+                                       "-o", f"{work}/{listener}-{mode.replace(' ', '-')}"],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(8)  # let it open its connections
             under, errors = p99(target, path)
             attack.kill()
             attack.wait()
-            rows.append((listener, mode, calm, under, errors))
+            rows.append((listener, mode, calm, under, errors, held(f"{work}/{listener}-{mode.replace(' ', '-')}.csv")))
             time.sleep(2)
     return rows
 
@@ -155,7 +168,7 @@ def main():
                               "--dispatcher", f"http://127.0.0.1:{control}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         time.sleep(3)
-        rows, problems = mutate(port, control, count, work)
+        rows, problems = mutate(port, control, count, work) if count else ([], [])
         print("| captured request | mutants | answers by status |\n|---|---|---|")
         for name, n, statuses in rows:
             print(f"| {name} | {n} | {statuses} |")
@@ -164,10 +177,11 @@ def main():
         for p in problems[:20]:
             print("  " + p)
         slow_rows = slow(port, control, work)
-        print("\n| listener | attack (500 conns) | p99 calm | p99 under attack | ratio | client socket errors |\n|---|---|---|---|---|---|")
+        print("\n| listener | attack (500 conns) | p99 calm | p99 under attack | ratio | client socket errors | attack connections |"
+              "\n|---|---|---|---|---|---|---|")
         worse = []
-        for listener, mode, calm, under, errors in slow_rows:
-            print(f"| {listener} | {mode} | {calm:.2f} ms | {under:.2f} ms | {under / calm:.2f}x | {errors} |")
+        for listener, mode, calm, under, errors, connections in slow_rows:
+            print(f"| {listener} | {mode} | {calm:.2f} ms | {under:.2f} ms | {under / calm:.2f}x | {errors} | {connections} |")
             if under > 2 * calm or errors != "none":
                 worse.append(f"{listener} {mode}")
         alive = alive and d.poll() is None
