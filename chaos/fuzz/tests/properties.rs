@@ -234,3 +234,10 @@ proptest! {
     #[test]
     fn head_on_near_valid_requests(data in request_head()) { head::check(&data); }
 }
+
+/// Found by AFL++ (report target): `load1` with 24 significant digits read
+/// back an ulp away from itself after a round trip.
+#[test]
+fn a_long_float_reads_back_within_an_ulp() {
+    report::check(include_bytes!("../seeds/report/found-float-ulp.json"));
+}
