@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing of every signpost-fuzz target with AFL++ (cargo afl),
-# on the stable toolchain. Prints each target's executions, crashes and hangs
-# (AFL++'s fuzzer_stats) and their total; exits 1 if anything crashed.
+# on the stable toolchain. Prints each target's executions (AFL++'s
+# fuzzer_stats, summed over resumed sessions), the crashes saved and how many
+# of them still crash today's binary, and the total; exits 1 if any does.
 #
 # Usage: chaos/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]   (default 120, all)
 #
@@ -28,7 +29,7 @@ export AFL_NO_UI=1 AFL_SKIP_CPUFREQ=1 AFL_NO_AFFINITY=1 AFL_AUTORESUME=1 AFL_I_D
 mkdir -p target/afl/out
 total=0
 crashed=0
-printf '| target | seconds | executions | exec/s | corpus | crashes | hangs |\n|---|---|---|---|---|---|---|\n' >target/afl/summary.md
+printf '| target | seconds | executions | exec/s | corpus | crashes saved | still crashing | hangs |\n|---|---|---|---|---|---|---|---|\n' >target/afl/summary.md
 for t in "${targets[@]}"; do
   out=target/afl/out/$t
   cargo afl fuzz -V "$seconds" -i chaos/fuzz/seeds/"$t" -o "$out" -- target/afl/debug/afl-target "$t" >"$out.log" 2>&1 || {
@@ -37,11 +38,19 @@ for t in "${targets[@]}"; do
   }
   stat() { awk -F' *: *' -v k="$1" '$1 == k { print $2 }' "$out/default/fuzzer_stats"; }
   execs=$(stat execs_done)
-  crashes=$(stat saved_crashes)
-  printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$t" "$(stat run_time)" "$execs" "$(stat execs_per_sec)" \
-    "$(stat corpus_count)" "$crashes" "$(stat saved_hangs)" | tee -a target/afl/summary.md
+  # Every crash saved in any session (a resumed one keeps the old ones
+  # aside), replayed against today's binary: a fixed one no longer crashes.
+  saved=0
+  still=0
+  for input in "$out"/default/crashes*/id:*; do
+    [ -e "$input" ] || continue
+    saved=$((saved + 1))
+    target/afl/debug/afl-target "$t" <"$input" >/dev/null 2>&1 || still=$((still + 1))
+  done
+  printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$t" "$(stat run_time)" "$execs" "$(stat execs_per_sec)" \
+    "$(stat corpus_count)" "$saved" "$still" "$(stat saved_hangs)" | tee -a target/afl/summary.md
   total=$((total + execs))
-  crashed=$((crashed + crashes))
+  crashed=$((crashed + still))
 done
-echo "total executions: $total; crashes: $crashed" | tee -a target/afl/summary.md
+echo "total executions: $total; crashes still crashing: $crashed" | tee -a target/afl/summary.md
 [ "$crashed" -eq 0 ]
