@@ -390,6 +390,9 @@ class Suite:
         for r in log:
             codes[r[2]] = codes.get(r[2], 0) + 1
         print(f"answers: {len(log)} {codes}; connection errors before SIGTERM: {len(errors)}; unexpected: {len(bad)}")
+        unavailable = [r[0] - self.t_start for r in log if r[2] == 503]
+        if unavailable:
+            print(f"503s from t={min(unavailable):.2f} to t={max(unavailable):.2f}")
         for b in bad[:10]:
             self.fail(b)
         for e in errors[:10]:

@@ -18,6 +18,7 @@ shift || true
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(report base-url location cookie forwarded config head)
 
+# Debian's afl++ brings the C toolchain (clang) cargo-afl builds its own AFL++ with.
 command -v afl-fuzz >/dev/null || { apt-get update -q && apt-get install -y -q afl++; }
 command -v cargo-afl >/dev/null || cargo install cargo-afl --locked
 # Optimised but with debug assertions (overflow checks stay on); in a target
