@@ -256,12 +256,13 @@ impl Registry {
     ) -> Result<Observed, IngestError> {
         let index = self.attribute(source, &report)?;
         let node = &mut self.nodes[index];
-        if let Some(latest) = node.last.as_ref().map(|last| &last.report)
-            && is_replay(&report, latest)
+        if let Some(last) = &node.last
+            && is_replay(&report, &last.report)
+            && !restarted_after_silence(&report, last, self.settings.stale_after, now)
         {
             return Ok(Observed::Replay {
                 seq: report.seq,
-                latest: latest.seq,
+                latest: last.report.seq,
             });
         }
         if node.url.is_none() && report.url.is_none() {
@@ -456,6 +457,21 @@ fn is_replay(report: &LoadReport, latest: &LoadReport) -> bool {
         && latest.seq != 0
         && report.seq <= latest.seq
         && report.sampled_at_ms <= latest.sampled_at_ms
+}
+
+/// True if `report` counts from a lower `seq` than `last` after the node
+/// has been silent for `stale_after`: its agent restarted, whatever its
+/// clock says. One whose clock went back an hour over the restart would
+/// otherwise stay out until its new `seq` caught up with the old one.
+/// Reordering never reaches that far back, and an unchanged `seq` (a
+/// stuck sampler answering polls) is still a replay.
+fn restarted_after_silence(
+    report: &LoadReport,
+    last: &Received,
+    stale_after: Duration,
+    now: Instant,
+) -> bool {
+    report.seq < last.report.seq && now.saturating_duration_since(last.at) >= stale_after
 }
 
 #[cfg(test)]

@@ -160,6 +160,41 @@ fn replays_and_reordering_are_ignored_but_restarts_are_not() {
     );
 }
 
+/// Found by chaos/faults.py ("restart with the clock 1 h behind"): the
+/// restarted agent's reports were replays until its seq caught up.
+#[test]
+fn a_restart_with_the_clock_set_back_rejoins_once_the_node_is_stale() {
+    let t0 = Instant::now();
+    let mut registry = new_registry(&[]);
+    let mut before = report("a", 500);
+    before.sampled_at_ms = 3_600_000 + 10_000;
+    registry.observe(Source::Push, before.clone(), t0).unwrap();
+    let mut restarted = report("a", 1);
+    restarted.sampled_at_ms = 10_500;
+    // While the node is fresh, a lower seq sampled earlier is reordering.
+    assert_eq!(
+        registry.observe(Source::Push, restarted.clone(), t0 + STALE / 2),
+        Ok(Observed::Replay {
+            seq: 1,
+            latest: 500
+        })
+    );
+    // Once it is stale, it is the agent starting over.
+    let later = t0 + STALE;
+    assert_eq!(
+        registry.observe(Source::Push, restarted, later),
+        Ok(Observed::Accepted(Change::Membership))
+    );
+    assert_eq!(pool_ids(&mut registry, later), ["a"]);
+    // A stuck sampler repeating its last report is still a replay.
+    let mut stuck = report("a", 1);
+    stuck.sampled_at_ms = 10_500;
+    assert_eq!(
+        registry.observe(Source::Push, stuck, later + STALE * 2),
+        Ok(Observed::Replay { seq: 1, latest: 1 })
+    );
+}
+
 #[test]
 fn states_follow_the_report_worst_first() {
     let t0 = Instant::now();

@@ -1,0 +1,168 @@
+#!/usr/bin/env python3
+"""Soak: the dispatcher under steady load, agent churn and reloads.
+
+    chaos/soak.py [MINUTES]        # default 10; exit 0 when every goal held
+
+On loopback: a dispatcher, three pushing agents. Steps: an idle run (paced
+wrk, nothing else happening) gives the reference p99; a flat-out run gives
+the maximum rate; then MINUTES at 50 % of it (wrk paced with its Lua
+`delay`, every fourth request on a new connection) while one agent at a
+time is killed (-9) and restarted every 5 s and the config is reloaded
+(SIGHUP) every 30 s. Sampled every 10 s: RSS and open fds of the dispatcher.
+Goals: no answer but 302/307/503 (wrk counts others as non-2xx/3xx), RSS
+growth < 10 % from minute 2 to the end, fds back to the baseline once the
+load stops, p99 within 2x the idle run's.
+
+Binaries: $SIGNPOST_BIN, else target/release, else target/debug.
+"""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PACED_CONNECTIONS = 16
+# The idle run: the same connections, 50 ms between requests (~300 req/s).
+IDLE_DELAY_MS = 50
+
+
+def binary(name):
+    for path in (os.environ.get("SIGNPOST_BIN", ""), f"{ROOT}/target/release", f"{ROOT}/target/debug"):
+        if path and os.access(f"{path}/{name}", os.X_OK):
+            return f"{path}/{name}"
+    sys.exit(f"no {name} binary: run cargo build --release --bins")
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+
+
+def fds(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def wrk(port, seconds, script, connections):
+    """Runs wrk; (requests/s, p99 in ms)."""
+    out = subprocess.run(["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--latency", "-s", script,
+                          f"http://127.0.0.1:{port}/soak"], capture_output=True, text=True, check=True).stdout
+    return figures(out)
+
+
+def figures(out):
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    return rate, float(p99.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
+
+
+def script(work, delay_ms):
+    """A wrk script: GET, every fourth request with Connection: close, each
+    connection waiting `delay_ms` between requests (0: flat out); an answer
+    other than 302/307 or 503 with Retry-After is written to stderr."""
+    path = f"{work}/soak-{delay_ms}.lua"
+    with open(path, "w") as f:
+        f.write(f"""
+local n, unexpected = 0, 0
+request = function()
+  n = n + 1
+  if n % 4 == 0 then return wrk.format("GET", nil, {{["Connection"] = "close"}}) end
+  return wrk.format("GET")
+end
+response = function(status, headers, body)
+  if status ~= 302 and status ~= 307 and not (status == 503 and headers["Retry-After"]) then
+    unexpected = unexpected + 1
+    io.stderr:write("unexpected " .. status .. "\\n")
+  end
+end
+{"delay = function() return " + str(delay_ms) + " end" if delay_ms else ""}
+""")
+    return path
+
+
+def main():
+    minutes = float(sys.argv[1]) if len(sys.argv) > 1 else 10.0
+    work = tempfile.mkdtemp(prefix="soak-")
+    conf = f"{work}/d.toml"
+    with open(conf, "w") as f:
+        f.write("redirect_code = 302\n")
+    d = subprocess.Popen([binary("signpost-dispatcher"), "--config", conf, "--listen", "127.0.0.1:0",
+                          "--control-listen", "127.0.0.1:0", "--stale-after", "2s", "--poll-interval", "1s",
+                          "--slow-start", "2s"], stdout=subprocess.PIPE, stderr=open(f"{work}/d.log", "w"), text=True)
+    addrs = dict(line.split()[1:3] for line in (d.stdout.readline(), d.stdout.readline()))
+    public, control = (int(addrs[k].rsplit(":", 1)[1]) for k in ("public", "control"))
+    agents = {}
+
+    def agent(n):
+        agents[n] = subprocess.Popen([binary("signpost-agent"), "--listen", "127.0.0.1:0", "--node-id", f"s{n}",
+                                      "--advertise", f"http://127.0.0.1:{8000 + n}", "--interval", "250ms",
+                                      "--dispatcher", f"http://127.0.0.1:{control}"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for n in range(3):
+            agent(n)
+        time.sleep(4)
+        base_fds = fds(d.pid)
+        flat = script(work, 0)
+        idle_rate, idle_p99 = wrk(public, 20, script(work, IDLE_DELAY_MS), PACED_CONNECTIONS)
+        max_rate, _ = wrk(public, 10, flat, 64)
+        # Paced: each connection waits `delay` ms between requests.
+        target = max_rate / 2
+        delay = max(1, int(PACED_CONNECTIONS * 1000 / target))
+        print(f"idle paced run: {idle_rate:.0f} req/s, p99 {idle_p99:.2f} ms; max rate {max_rate:.0f} req/s; "
+              f"soak target {target:.0f} req/s ({PACED_CONNECTIONS} connections, {delay} ms apart)", flush=True)
+        load = subprocess.Popen(["wrk", "-t", "2", "-c", str(PACED_CONNECTIONS), "-d", f"{int(minutes * 60)}s", "--latency",
+                                 "-s", script(work, delay), f"http://127.0.0.1:{public}/soak"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        start, samples, churned, reloads = time.monotonic(), [], 0, 0
+        next_sample = next_churn = next_reload = start
+        while load.poll() is None:
+            now = time.monotonic()
+            if now >= next_sample:
+                samples.append((now - start, rss_kb(d.pid), fds(d.pid)))
+                print(f"  t={now - start:5.0f}s rss={samples[-1][1]} kB fds={samples[-1][2]}", flush=True)
+                next_sample += 10
+            if now >= next_churn:
+                n = churned % 3
+                agents[n].kill()
+                agents[n].wait()
+                agent(n)
+                churned += 1
+                next_churn += 5
+            if now >= next_reload and now > start:
+                d.send_signal(signal.SIGHUP)
+                reloads += 1
+                next_reload += 30
+            elif now >= next_reload:
+                next_reload += 30
+            time.sleep(0.2)
+        out, err = load.communicate()
+        rate, p99_ms = figures(out)
+        unexpected = err.count("unexpected")
+        errors = re.search(r"Socket errors: (.*)", out)
+        time.sleep(3)
+        end_fds = fds(d.pid)
+        rss2 = next(r for t, r, _ in samples if t >= min(120, minutes * 12))
+        rss_end = samples[-1][1]
+        growth = (rss_end - rss2) / rss2 * 100
+        print(out)
+        print(f"soak: {minutes:g} min at {rate:.0f} req/s (target {target:.0f}), {churned} agent restarts, {reloads} reloads")
+        print(f"unexpected answers: {unexpected}; socket errors: {errors.group(1) if errors else 'none'}")
+        print(f"RSS minute 2 {rss2} kB -> end {rss_end} kB: {growth:+.1f} % (goal < 10 %)")
+        print(f"fds: baseline {base_fds}, after load {end_fds} (goal: back to baseline)")
+        print(f"p99: idle {idle_p99:.2f} ms, soak {p99_ms:.2f} ms = {p99_ms / idle_p99:.2f}x (goal <= 2x)")
+        ok = unexpected == 0 and growth < 10 and end_fds <= base_fds and p99_ms <= 2 * idle_p99
+        print("all goals held" if ok else "FAILED: a goal was missed")
+        return 0 if ok else 1
+    finally:
+        for p in list(agents.values()) + [d]:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
