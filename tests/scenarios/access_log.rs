@@ -7,22 +7,8 @@ use std::path::Path;
 
 use reqwest::StatusCode;
 use serde_json::Value;
-use signpost_e2e::dispatcher::{dashboard, dispatcher_timed, metrics, push, report};
+use signpost_e2e::dispatcher::{lasting_web_1, metrics};
 use signpost_e2e::{Proc, client, eventually, eventually_some, metric};
-
-/// A dispatcher with `args` whose one backend, web-1, is in the pool.
-async fn serving(args: &[&str]) -> Proc {
-    let disp = dispatcher_timed("1s", "4m", args).await;
-    assert_eq!(
-        push(&disp, &report("web-1", "http://web-1.test", 1)).await,
-        200
-    );
-    eventually("web-1 in the pool", || async {
-        dashboard(&disp).await.eligible == 1
-    })
-    .await;
-    disp
-}
 
 /// The JSON lines of the file at `path` (none if it does not exist).
 fn lines(path: &Path) -> Vec<Value> {
@@ -60,7 +46,7 @@ async fn every_answer_is_a_json_line_with_its_request_id() {
     let log = path.to_str().expect("UTF-8 path");
     let args = ["--access-log", log, "--access-log-max-uri", "16"];
     let limit = ["--rate-limit", "1/m", "--rate-burst", "2"];
-    let disp = serving(&[&args[..], &limit].concat()).await;
+    let disp = lasting_web_1(&[&args[..], &limit].concat()).await;
 
     let (status, id) = get(&disp, "/a?b=1", Some("req-42")).await;
     assert_eq!((status, id.as_str()), (StatusCode::FOUND, "req-42"));
@@ -115,7 +101,7 @@ async fn one_answer_in_n_is_logged() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("access.log");
     let log = path.to_str().expect("UTF-8 path");
-    let disp = serving(&["--access-log", log, "--access-log-sample", "3"]).await;
+    let disp = lasting_web_1(&["--access-log", log, "--access-log-sample", "3"]).await;
     for _ in 0..9 {
         get(&disp, "/", None).await;
     }
@@ -133,7 +119,7 @@ async fn sighup_reopens_the_file_logrotate_moved() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("access.log");
     let rotated = dir.path().join("access.log.1");
-    let disp = serving(&["--access-log", path.to_str().expect("UTF-8 path")]).await;
+    let disp = lasting_web_1(&["--access-log", path.to_str().expect("UTF-8 path")]).await;
     get(&disp, "/before", None).await;
     wait_for_lines(&path, 1).await;
     std::fs::rename(&path, &rotated).expect("rotate the log");
@@ -151,7 +137,7 @@ async fn sighup_reopens_the_file_logrotate_moved() {
 
 #[tokio::test]
 async fn a_dash_logs_to_stdout() {
-    let disp = serving(&["--access-log", "-"]).await;
+    let disp = lasting_web_1(&["--access-log", "-"]).await;
     get(&disp, "/to-stdout", Some("out-1")).await;
     eventually("the line on stdout", || async {
         disp.stdout().lines().any(|line| {

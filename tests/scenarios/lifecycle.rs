@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use signpost_e2e::dispatcher::{BIN, dashboard, push, redirect, report, steady_dispatcher};
+use signpost_e2e::dispatcher::{BIN, dashboard, demo, push, redirect, report, steady_dispatcher};
 use signpost_e2e::{Proc, client, eventually, scaled};
 
 #[tokio::test]
@@ -22,17 +22,7 @@ async fn sigterm_drains_and_exits_zero() {
 
 #[tokio::test]
 async fn demo_serves_hello_from_its_backends() {
-    let demo = Proc::command(BIN)
-        .args(&[
-            "demo",
-            "--listen",
-            "127.0.0.1:0",
-            "--control-listen",
-            "127.0.0.1:0",
-        ])
-        .listeners(2)
-        .spawn()
-        .await;
+    let demo = demo().await;
     let location = signpost_e2e::eventually_some("the demo's agents report", || async {
         redirect(&demo, "/hello").await.ok()
     })

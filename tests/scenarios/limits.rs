@@ -6,24 +6,9 @@
 use std::net::IpAddr;
 
 use reqwest::StatusCode;
-use signpost_e2e::dispatcher::{control, dashboard, dispatcher_timed, metrics, push, report};
+use signpost_e2e::dispatcher::{add_web_1, control, dashboard, lasting_web_1, metrics};
 use signpost_e2e::{Proc, eventually, metric, patience};
 use signpost_shared::api;
-
-/// A dispatcher with `args` whose one backend, web-1, is in the pool and
-/// stays fresh for minutes (a spray takes a while on a busy machine).
-async fn limited(args: &[&str]) -> Proc {
-    let disp = dispatcher_timed("1s", "4m", args).await;
-    assert_eq!(
-        push(&disp, &report("web-1", "http://web-1.test", 1)).await,
-        200
-    );
-    eventually("web-1 in the pool", || async {
-        dashboard(&disp).await.eligible == 1
-    })
-    .await;
-    disp
-}
 
 /// A client whose connections come from `source` on loopback.
 fn client_from(source: &str) -> reqwest::Client {
@@ -64,7 +49,7 @@ async fn limited_count(disp: &Proc, name: &str) -> Option<f64> {
 
 #[tokio::test]
 async fn each_source_address_has_its_own_budget_and_is_told_when_to_retry() {
-    let disp = limited(&["--rate-limit", "1/m", "--rate-burst", "2"]).await;
+    let disp = lasting_web_1(&["--rate-limit", "1/m", "--rate-burst", "2"]).await;
     let (a, b) = (client_from("127.0.0.2"), client_from("127.0.0.3"));
     for _ in 0..2 {
         assert_eq!(get(&disp, &a, None).await.0, StatusCode::FOUND);
@@ -106,14 +91,7 @@ async fn a_trusted_proxy_names_the_client_and_ipv6_counts_by_64() {
         .listeners(2)
         .spawn()
         .await;
-    assert_eq!(
-        push(&disp, &report("web-1", "http://web-1.test", 1)).await,
-        200
-    );
-    eventually("web-1 in the pool", || async {
-        dashboard(&disp).await.eligible == 1
-    })
-    .await;
+    add_web_1(&disp).await;
     let proxy = client_from("127.0.0.1");
     let status = |xff: &'static str| {
         let (disp, proxy) = (&disp, &proxy);
@@ -146,7 +124,7 @@ async fn a_dry_run_counts_and_logs_but_redirects() {
         "1",
         "--rate-limit-dry-run",
     ];
-    let disp = limited(&args).await;
+    let disp = lasting_web_1(&args).await;
     let client = client_from("127.0.0.5");
     for _ in 0..3 {
         assert_eq!(get(&disp, &client, None).await.0, StatusCode::FOUND);
@@ -204,7 +182,7 @@ async fn spray(disp: &Proc, first: u32, n: u32, lanes: u32) -> usize {
 
 #[tokio::test]
 async fn a_spray_of_addresses_does_not_grow_memory() {
-    let disp = limited(&[
+    let disp = lasting_web_1(&[
         "--trust-forwarded",
         "127.0.0.1/32",
         "--rate-limit",

@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 use signpost_e2e::agent::agent;
 use signpost_e2e::dispatcher::{
-    dashboard, entry, hits, metrics, next_seq, push, redirect, report, steady_dispatcher,
+    dashboard, demo, entry, hits, metrics, next_seq, push, redirect, report, steady_dispatcher,
 };
 use signpost_e2e::{Proc, client, config_file, eventually, eventually_some, metric, refused_url};
 use signpost_shared::{BackendState, LoadReport, api};
@@ -294,17 +294,7 @@ async fn the_access_log_source_follows_a_rotated_file() {
 /// and the dispatcher ejects it.
 #[tokio::test]
 async fn the_demo_knob_gets_a_backend_ejected() {
-    let demo = Proc::command(signpost_e2e::dispatcher::BIN)
-        .args(&[
-            "demo",
-            "--listen",
-            "127.0.0.1:0",
-            "--control-listen",
-            "127.0.0.1:0",
-        ])
-        .listeners(2)
-        .spawn()
-        .await;
+    let demo = demo().await;
     let slow = eventually_some("the demo's agents report", || async {
         entry(&demo, "backend-1").await.filter(|b| b.eligible)
     })

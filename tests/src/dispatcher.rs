@@ -62,6 +62,44 @@ pub async fn serving_web_1(url: &str) -> Proc {
     disp
 }
 
+/// A dispatcher with `args` whose one backend, `web-1`, is in the pool
+/// and stays fresh for minutes: for scenarios that send many requests
+/// (a spray, a log) on a machine that may be busy.
+pub async fn lasting_web_1(args: &[&str]) -> Proc {
+    let disp = dispatcher_timed("1s", "4m", args).await;
+    add_web_1(&disp).await;
+    disp
+}
+
+/// Pushes `web-1` (at `http://web-1.test`) to `disp` and waits until it is
+/// in the pool.
+pub async fn add_web_1(disp: &Proc) {
+    assert_eq!(
+        push(disp, &report("web-1", "http://web-1.test", 1)).await,
+        200
+    );
+    eventually("web-1 in the pool", || async {
+        dashboard(disp).await.eligible == 1
+    })
+    .await;
+}
+
+/// `signpost-dispatcher demo` with both listeners on ephemeral loopback
+/// ports.
+pub async fn demo() -> Proc {
+    Proc::command(BIN)
+        .args(&[
+            "demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--control-listen",
+            "127.0.0.1:0",
+        ])
+        .listeners(2)
+        .spawn()
+        .await
+}
+
 /// A full report for `id`, whose clients go to `url`.
 pub fn report(id: &str, url: &str, seq: u64) -> Value {
     json!({
@@ -176,11 +214,15 @@ pub async fn every_redirect_goes_to(disp: &Proc, n: usize, location: &str) {
     }
 }
 
-/// How many of `n` fresh clients are sent to `location`.
+/// How many of `n` fresh clients (no cookie) are sent to `location`. One
+/// connection carries them all: a client built per request cost more than
+/// the dispatcher's answer, and on a loaded machine 100 of them outlasted
+/// the pushed reports' freshness, turning the count into a 503.
 pub async fn hits(disp: &Proc, n: usize, location: &str) -> usize {
+    let client = client();
     let mut hits = 0;
     for _ in 0..n {
-        if visit(disp, None, None).await.0 == location {
+        if visit_with(&client, disp, None, None).await.0 == location {
             hits += 1;
         }
     }
@@ -195,7 +237,17 @@ pub async fn visit(
     cookie: Option<&str>,
     forwarded_for: Option<&str>,
 ) -> (String, Option<String>) {
-    let mut request = client().get(disp.url("public") + "/page");
+    visit_with(&client(), disp, cookie, forwarded_for).await
+}
+
+/// [`visit`] over `client`'s connections.
+pub async fn visit_with(
+    client: &reqwest::Client,
+    disp: &Proc,
+    cookie: Option<&str>,
+    forwarded_for: Option<&str>,
+) -> (String, Option<String>) {
+    let mut request = client.get(disp.url("public") + "/page");
     if let Some(cookie) = cookie {
         request = request.header("cookie", cookie);
     }
