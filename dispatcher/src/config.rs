@@ -88,6 +88,7 @@ mod error;
 mod file;
 mod limits;
 mod resolve;
+mod rules;
 mod secure;
 #[cfg(test)]
 mod tests;

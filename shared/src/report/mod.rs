@@ -7,11 +7,13 @@
 //! wrong. Nothing half-valid ever reaches the dispatcher's pool.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::base_url;
+use seed::from_seed;
 use unique::{check_keys, parse_unique};
 
+mod seed;
 mod unique;
 
 /// The longest `node_id` accepted, in bytes: it is a label of every
@@ -346,45 +348,6 @@ fn non_negative(field: &'static str, value: f64) -> Result<(), ReportError> {
         return Err(ReportError::Negative { field, value });
     }
     Ok(())
-}
-
-/// Reads the seed-style `{cpu, memory, timestamp}` object.
-fn from_seed(map: &Map<String, Value>) -> Result<LoadReport, ReportError> {
-    let number = |key: &str| -> Result<f64, ReportError> {
-        match map.get(key) {
-            Some(Value::Number(n)) => n
-                .as_f64()
-                .ok_or_else(|| ReportError::Malformed(format!("{key} is not a number"))),
-            Some(_) => Err(ReportError::Malformed(format!("{key} must be a number"))),
-            None => Err(ReportError::Malformed(format!("missing field `{key}`"))),
-        }
-    };
-    let timestamp = match map.get("timestamp") {
-        Some(_) => number("timestamp")?,
-        None => 0.0,
-    };
-    non_negative("timestamp", timestamp)?;
-    Ok(LoadReport {
-        node_id: String::new(),
-        url: None,
-        cpu_percent: number("cpu")?,
-        mem_percent: number("memory")?,
-        load1: 0.0,
-        cores: 0,
-        connections: 0,
-        cpu_pressure: None,
-        runnable: None,
-        rps: None,
-        error_rate: None,
-        latency_p90_ms: None,
-        weight: default_weight(),
-        state: NodeState::Ready,
-        healthy: true,
-        seq: 0,
-        // Float-to-int `as` saturates, so a huge timestamp cannot wrap.
-        sampled_at_ms: (timestamp * 1000.0) as u64,
-        agent_version: String::new(),
-    })
 }
 
 // === impl ReportError ===

@@ -1,5 +1,7 @@
 //! The report's parse and validation, field by field.
 
+use serde_json::Map;
+
 use super::*;
 
 fn full(overrides: &str) -> String {
