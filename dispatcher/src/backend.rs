@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use crate::load::{Load, NodeLoad, Projection};
+use crate::load::{NodeLoad, Projection};
 use crate::sticky::PinCookie;
 
 /// A backend a client may be sent to, as frozen in one snapshot.
@@ -74,7 +74,7 @@ impl Backend {
     /// The projected load at `now` (seconds since the epoch) against the
     /// pool's `mean`.
     #[inline]
-    pub fn projected(&self, now: f64, mean: f64) -> Load {
+    pub fn projected(&self, now: f64, mean: f64) -> f64 {
         self.load.load(now, mean)
     }
 }

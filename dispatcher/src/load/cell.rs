@@ -6,8 +6,6 @@
 use std::hint::spin_loop;
 use std::sync::atomic::{AtomicU64, Ordering, fence};
 
-use super::Load;
-
 /// A report's figure frozen with what the hot path needs to project it to
 /// `now`: reading it costs a few atomic loads, a multiply and an `exp`.
 ///
@@ -87,12 +85,15 @@ impl Projection {
     /// `redirects` have been sent in all, with the report's difference from
     /// the pool's `mean` discounted by its age. Never clipped: its job is
     /// to order candidates, and clipping makes every busy node look alike.
+    /// 0 is idle, 1 a report's full scale (100% CPU); a projection may
+    /// exceed 1 or, for a node sent less than its pace, fall below its
+    /// report.
     #[inline]
-    pub fn load(&self, redirects: u64, now: f64, mean: f64) -> Load {
+    pub fn load(&self, redirects: u64, now: f64, mean: f64) -> f64 {
         let since = (now - self.at).max(0.0);
         let sent = redirects.saturating_sub(self.sent_at_report) as f64;
         let faded = mean + (self.base - mean) * self.trust(now);
-        Load(faded + sent * self.cost - since * self.drain)
+        faded + sent * self.cost - since * self.drain
     }
 
     fn to_bits(self) -> [u64; 7] {
@@ -144,7 +145,7 @@ impl NodeLoad {
 
     /// The projected load at `now` against the pool's `mean`.
     #[inline]
-    pub fn load(&self, now: f64, mean: f64) -> Load {
+    pub fn load(&self, now: f64, mean: f64) -> f64 {
         self.projection().load(self.redirects(), now, mean)
     }
 

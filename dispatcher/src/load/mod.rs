@@ -60,12 +60,6 @@ pub use cell::{NodeLoad, Projection};
 pub use cost::{CostModel, Level, PRIOR_COST, PooledCost, Utilisation};
 pub use projector::{Figures, NodeModels, Projector};
 
-/// A load figure as strategies compare it: 0 is idle, 1 is a report's full
-/// scale (100% CPU); projections may exceed 1 or, for a node sent less
-/// than its pace, fall below its report.
-#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Default)]
-pub struct Load(pub f64);
-
 /// Which report figure a strategy compares. A metric names a figure, not a
 /// choice: it belongs here, and `select` says which one each strategy uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

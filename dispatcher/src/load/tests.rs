@@ -45,11 +45,11 @@ fn close(a: f64, b: f64) -> bool {
 #[test]
 fn projection_adds_sent_since_report_times_cost() {
     let p = Projection::counting(0.2, 100, 0.01);
-    assert_eq!(p.load(100, 0.0, 0.0), Load(0.2));
-    assert!((p.load(130, 0.0, 0.0).0 - 0.5).abs() < 1e-12);
+    assert_eq!(p.load(100, 0.0, 0.0), 0.2);
+    assert!((p.load(130, 0.0, 0.0) - 0.5).abs() < 1e-12);
     // Never clipped: order survives past 100%.
     assert!(p.load(300, 0.0, 0.0) > p.load(250, 0.0, 0.0));
-    assert!(p.load(300, 0.0, 0.0).0 > 1.0);
+    assert!(p.load(300, 0.0, 0.0) > 1.0);
 }
 
 #[test]
@@ -63,12 +63,12 @@ fn projection_drains_at_the_pace_sent_and_fades_to_the_mean() {
     };
     // Sent exactly its pace (5 a second) for two seconds: flat, but the
     // report's 0.1 below a mean of 0.6 is forgotten after many horizons.
-    let two_s_later = p.load(110, 12.0, 0.6).0;
+    let two_s_later = p.load(110, 12.0, 0.6);
     assert!((two_s_later - 0.6).abs() < 0.01, "{two_s_later}");
     // Fresh, the report is followed.
-    assert!((p.load(100, 10.0, 0.6).0 - 0.1).abs() < 1e-12);
+    assert!((p.load(100, 10.0, 0.6) - 0.1).abs() < 1e-12);
     // Sent nothing for a second: lighter than its report.
-    assert!(p.load(100, 11.0, 0.1).0 < 0.1);
+    assert!(p.load(100, 11.0, 0.1) < 0.1);
 }
 
 #[test]
@@ -193,7 +193,7 @@ fn a_saturated_run_is_not_learnt_and_carries_a_backlog() {
     // 150 redirects sent, 5 s of them done: 150 - 5 / 0.055 = 59.1
     // still queued, so the node projects far above its 100%.
     assert_eq!(p.sent_at_report, 250 - 59);
-    assert!(close(p.load(250, 0.0, 0.0).0, 1.0 + 59.0 * service));
+    assert!(close(p.load(250, 0.0, 0.0), 1.0 + 59.0 * service));
 }
 
 #[test]
@@ -206,7 +206,7 @@ fn the_backlog_drains_at_full_speed_after_the_report() {
     // after the report the 59 queued redirects are down to 59 - 2 / 0.055.
     assert!(close(p.drain, 1.0));
     let service = 0.05 * (1.0 + OPEN_RUN_MARGIN);
-    assert!(close(p.load(250, 2.0, 0.0).0, 1.0 + 59.0 * service - 2.0));
+    assert!(close(p.load(250, 2.0, 0.0), 1.0 + 59.0 * service - 2.0));
 }
 
 #[test]

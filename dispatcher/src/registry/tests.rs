@@ -28,7 +28,7 @@ fn settings() -> Settings {
 /// (no fading towards a pool mean): report + redirects since × cost.
 fn projected(backend: &Backend) -> f64 {
     let p = backend.load.projection();
-    p.load(backend.load.redirects(), p.at, p.base).0
+    p.load(backend.load.redirects(), p.at, p.base)
 }
 
 fn new_registry(backends: &[BackendConfig]) -> Registry {
@@ -710,7 +710,7 @@ fn a_saturated_node_projects_the_backlog_its_report_hides() {
     // Two seconds on, the node has worked through two more seconds of it:
     // the projection drains with the clock of each pick, no rebuild needed.
     let p = a.load.projection();
-    let two_s_later = p.load(a.load.redirects(), p.at + 2.0, p.base).0;
+    let two_s_later = p.load(a.load.redirects(), p.at + 2.0, p.base);
     assert!((two_s_later - (1.0 + 59.0 * service - 2.0)).abs() < 1e-9);
     assert_eq!(registry.next_deadline(at(17)), Some(at(15) + STALE));
     // A report below saturation ends the run and the backlog.

@@ -84,7 +84,7 @@ impl Registry {
             },
             // The node's own projection, not faded towards the pool's mean.
             projected_load: node.projection(cpu).map_or(0.0, |p| {
-                p.load(node.load.redirects(), cpu.seconds(now), p.base).0
+                p.load(node.load.redirects(), cpu.seconds(now), p.base)
             }),
             report_age_ms: node
                 .last

@@ -276,7 +276,7 @@ fn overrule<R: Rng + ?Sized>(
     if ours.base < SATURATED && ours.trust(now).min(theirs.trust(now)) < MIN_TRUST {
         return first;
     }
-    let load = |b: &Backend, p: Projection| p.load(b.load.redirects(), now, mean).0;
+    let load = |b: &Backend, p: Projection| p.load(b.load.redirects(), now, mean);
     if load(&backends[first], ours) - load(&backends[other], theirs) > theirs.cost {
         other
     } else {
@@ -301,7 +301,7 @@ fn two_choices<R: Rng + ?Sized>(
     let b = distinct(table, a, backends.len(), rng);
     let score = |i: usize| {
         let backend = &backends[i];
-        backend.projected(now, 0.0).0 / backend.draw_weight()
+        backend.projected(now, 0.0) / backend.draw_weight()
     };
     if score(b) < score(a) { b } else { a }
 }
