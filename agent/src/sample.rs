@@ -12,7 +12,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use signpost_shared::{LoadReport, NodeState, VERSION};
+use signpost_shared::{LoadReport, VERSION};
 use sysinfo::System;
 use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior};
@@ -149,22 +149,10 @@ pub fn first_report(config: &Config, figures: Figures, healthy: bool) -> LoadRep
     let mut report = LoadReport {
         node_id: config.node_id.clone(),
         url: config.advertise.clone(),
-        cpu_percent: 0.0,
-        mem_percent: 0.0,
-        load1: 0.0,
-        cores: 0,
-        connections: 0,
-        cpu_pressure: None,
-        runnable: None,
-        rps: None,
-        error_rate: None,
-        latency_p90_ms: None,
         weight: config.weight,
-        state: NodeState::Ready,
         healthy,
-        seq: 0,
-        sampled_at_ms: 0,
         agent_version: VERSION.to_owned(),
+        ..LoadReport::default()
     };
     record(&mut report, figures);
     report
@@ -221,6 +209,8 @@ fn wall_clock_ms() -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use signpost_shared::NodeState;
+
     use super::*;
 
     #[test]

@@ -21,7 +21,7 @@ use signpost_dispatcher::load::Projection;
 use signpost_dispatcher::pool::Pool;
 use signpost_dispatcher::registry::Source;
 use signpost_dispatcher::select::Request;
-use signpost_shared::{LoadReport, NodeState};
+use signpost_shared::LoadReport;
 use tokio::time::Instant;
 
 const SIZES: [usize; 3] = [10, 1_000, 10_000];
@@ -109,20 +109,12 @@ fn report(i: usize) -> LoadReport {
         url: Some(format!("http://10.0.{}.{}:8000", i / 256, i % 256)),
         cpu_percent: (i % 97) as f64,
         mem_percent: 30.0,
-        load1: 0.0,
         cores: 4,
         connections: (i % 50) as u64,
-        cpu_pressure: None,
-        runnable: None,
-        rps: None,
-        error_rate: None,
-        latency_p90_ms: None,
-        weight: 1.0,
-        state: NodeState::Ready,
-        healthy: true,
         seq: 1,
         sampled_at_ms: 1,
         agent_version: "bench".into(),
+        ..LoadReport::default()
     }
 }
 

@@ -28,7 +28,7 @@ use rand::{Rng, RngExt, SeedableRng};
 use signpost_dispatcher::pool::{Policy, Pool};
 use signpost_dispatcher::registry::{Registry, Source};
 use signpost_dispatcher::select::Strategy;
-use signpost_shared::{LoadReport, NodeState};
+use signpost_shared::LoadReport;
 use tokio::time::Instant;
 
 use crate::balancer::{Balancer, NodeView};
@@ -334,25 +334,17 @@ impl World {
             node_id: node.to_string(),
             url: Some(format!("http://s{node}.sim")),
             cpu_percent,
-            mem_percent: 0.0,
-            load1: 0.0,
             cores: 1,
             connections: server.queue_len(at) as u64,
-            cpu_pressure: None,
-            runnable: None,
-            rps: None,
-            error_rate: None,
-            latency_p90_ms: None,
             weight: if self.oracle_weights {
                 server.speed()
             } else {
                 1.0
             },
-            state: NodeState::Ready,
-            healthy: true,
             seq: self.seq[node],
             sampled_at_ms: (at * SERVICE_SECONDS * 1000.0) as u64,
             agent_version: "sim".into(),
+            ..LoadReport::default()
         };
         let now = self.at(at);
         self.registry

@@ -42,20 +42,11 @@ pub(crate) fn report(id: &str, seq: u64) -> LoadReport {
         url: Some(format!("http://{id}.test:8000")),
         cpu_percent: 10.0,
         mem_percent: 20.0,
-        load1: 0.0,
         cores: 1,
-        connections: 0,
-        cpu_pressure: None,
-        runnable: None,
-        rps: None,
-        error_rate: None,
-        latency_p90_ms: None,
-        weight: 1.0,
-        state: NodeState::Ready,
-        healthy: true,
         seq,
         sampled_at_ms: seq * 1000,
         agent_version: "test".into(),
+        ..LoadReport::default()
     }
 }
 

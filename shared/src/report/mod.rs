@@ -117,6 +117,34 @@ pub struct LoadReport {
     pub agent_version: String,
 }
 
+/// The report of an idle, ready node that says nothing else: what a
+/// field the wire omits defaults to (weight 1, healthy), so a sampler or a
+/// parser fills in only the figures it has.
+impl Default for LoadReport {
+    fn default() -> Self {
+        LoadReport {
+            node_id: String::new(),
+            url: None,
+            cpu_percent: 0.0,
+            mem_percent: 0.0,
+            load1: 0.0,
+            cores: 0,
+            connections: 0,
+            cpu_pressure: None,
+            runnable: None,
+            rps: None,
+            error_rate: None,
+            latency_p90_ms: None,
+            weight: default_weight(),
+            state: NodeState::Ready,
+            healthy: default_healthy(),
+            seq: 0,
+            sampled_at_ms: 0,
+            agent_version: String::new(),
+        }
+    }
+}
+
 /// What an operator wants a node to do; reported by the agent and set by
 /// `POST /drain` and `POST /ready` on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]

@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{LoadReport, NodeState, ReportError, default_weight, non_negative};
+use super::{LoadReport, ReportError, non_negative};
 
 /// Reads the seed-style `{cpu, memory, timestamp}` object.
 pub(super) fn from_seed(map: &Map<String, Value>) -> Result<LoadReport, ReportError> {
@@ -23,24 +23,10 @@ pub(super) fn from_seed(map: &Map<String, Value>) -> Result<LoadReport, ReportEr
     };
     non_negative("timestamp", timestamp)?;
     Ok(LoadReport {
-        node_id: String::new(),
-        url: None,
         cpu_percent: number("cpu")?,
         mem_percent: number("memory")?,
-        load1: 0.0,
-        cores: 0,
-        connections: 0,
-        cpu_pressure: None,
-        runnable: None,
-        rps: None,
-        error_rate: None,
-        latency_p90_ms: None,
-        weight: default_weight(),
-        state: NodeState::Ready,
-        healthy: true,
-        seq: 0,
         // Float-to-int `as` saturates, so a huge timestamp cannot wrap.
         sampled_at_ms: (timestamp * 1000.0) as u64,
-        agent_version: String::new(),
+        ..LoadReport::default()
     })
 }
