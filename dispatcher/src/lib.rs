@@ -29,6 +29,7 @@ pub mod poll;
 pub mod pool;
 pub mod registry;
 pub mod select;
+pub mod shedding;
 pub mod signal;
 pub mod sticky;
 
@@ -214,7 +215,7 @@ fn spawn_background(
         let (app, shutdown) = (app.clone(), shutdown.clone());
         async move { app.maintain(shutdown).await }
     });
-    tasks.spawn(edge::shed::run(app.clone(), shutdown.clone()));
+    tasks.spawn(shedding::run(app.clone(), shutdown.clone()));
     tasks.spawn(health::supervise(
         app.clone(),
         client.clone(),

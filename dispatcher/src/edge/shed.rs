@@ -3,7 +3,7 @@
 //! share of them is answered 503 instead — a share that grows with how far
 //! the pool is over capacity, not a cliff (Envoy's admission control).
 //!
-//! A controller ([`run`]) looks at the pool ten times a second: with the
+//! A controller ([`crate::shedding`]) looks at the pool ten times a second: with the
 //! least-loaded eligible backend projected at `u` (1.0 = fully busy), it
 //! aims to shed `1 − 1/u` of all answers, which brings what is admitted
 //! back to capacity, capped at 95% so the pool's figures keep flowing.
@@ -13,19 +13,11 @@
 //! them only with what is left over. The request path reads two atomics
 //! and, while shedding, draws one random number.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use signpost_shared::DashboardView;
-use tokio::time::{Instant, MissedTickBehavior, interval};
-use tokio_util::sync::CancellationToken;
-
-use crate::app::App;
-use crate::config::Overload;
-
 /// How often the controller looks at the pool.
-const EVERY: Duration = Duration::from_millis(100);
+pub const EVERY: Duration = Duration::from_millis(100);
 
 /// The most ever shed: some clients always go through.
 const MAX_SHARE: f64 = 0.95;
@@ -99,33 +91,6 @@ pub fn split(share: f64, new: u64, pinned: u64) -> (f64, f64) {
         (share / f_new, 0.0)
     } else {
         (1.0, (share - f_new) / (1.0 - f_new))
-    }
-}
-
-/// The least projected load among eligible backends.
-fn least_loaded(view: &DashboardView) -> Option<f64> {
-    let eligible = view.backends.iter().filter(|b| b.eligible);
-    eligible.map(|b| b.projected_load).min_by(f64::total_cmp)
-}
-
-/// The controller: updates `app`'s shedder every [`EVERY`] while
-/// `--overload shed` is in force (a reload may switch it), until
-/// `shutdown`. It reads the whole dashboard view each time, so with shedding
-/// on it costs what a dashboard poll ten times a second costs.
-pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
-    let mut tick = interval(EVERY);
-    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        let on = app.config().overload == Overload::Shed;
-        let least = match on {
-            true => least_loaded(&app.dashboard(Instant::now())),
-            false => None,
-        };
-        app.edge.update_shedding(on, least);
     }
 }
 
