@@ -145,17 +145,18 @@ pub async fn cancel_on_signal(shutdown: CancellationToken) {
 }
 
 /// Sends logs to stderr in the configured format, filtered by `RUST_LOG`
-/// (default `info`).
+/// (default `info`). A second call is a no-op, so a process that reports
+/// a startup error before its logging is set up can still call it.
 pub fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
 }
 
 /// The client for probes, built only when one is configured (each pushed

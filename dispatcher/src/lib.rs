@@ -33,7 +33,7 @@ pub mod shedding;
 pub mod signal;
 pub mod sticky;
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,7 +41,6 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing_subscriber::EnvFilter;
 
 use crate::app::App;
 use crate::config::{Args, Config, LogFormat};
@@ -134,18 +133,9 @@ pub fn startup_error(format: LogFormat, message: &str) {
 pub use demo::demo;
 
 /// Sends logs to stderr (stdout carries the `listening` lines) in `format`,
-/// filtered by `RUST_LOG` (default `info`). A second call is a no-op.
-pub fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
-    };
-}
+/// filtered by `RUST_LOG` (default `info`); the agent's, so both binaries
+/// log alike. A second call is a no-op.
+pub use signpost_agent::init_logging;
 
 /// Runs the dispatcher with `config` (loaded from `args`, which SIGHUP
 /// reloads) until SIGINT or SIGTERM.

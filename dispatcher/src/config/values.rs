@@ -149,14 +149,9 @@ pub struct BackendConfig {
     pub health: HealthConfig,
 }
 
-/// Log format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
-}
+/// Log format: the agent's, so both binaries log alike from one
+/// [`init_logging`](signpost_agent::init_logging).
+pub use signpost_agent::config::LogFormat;
 
 // === impl HashKey ===
 
