@@ -209,26 +209,15 @@ mod tests {
     fn node(id: &str, load: f64, sent: u64) -> BackendView {
         BackendView {
             id: id.into(),
-            url: String::new(),
             state: BackendState::Ready,
             eligible: true,
-            backup: false,
-            cpu_percent: 0.0,
-            mem_percent: 0.0,
-            connections: 0,
-            cpu_pressure: None,
-            runnable: None,
-            error_rate: None,
-            latency_p90_ms: None,
-            outlier: None,
-            ejections_total: 0,
             weight: 1.0,
             effective_weight: 1.0,
             projected_load: load,
             report_age_ms: Some(0),
             redirects_total: sent,
             health: Health::Passing,
-            agent_version: String::new(),
+            ..Default::default()
         }
     }
 

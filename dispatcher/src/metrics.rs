@@ -310,14 +310,7 @@ mod tests {
     fn empty_view() -> DashboardView {
         DashboardView {
             strategy: "least-load".into(),
-            redirects_total: 0,
-            no_backend_total: 0,
-            limited_total: 0,
-            shed_total: 0,
-            shed_share: 0.0,
-            eligible: 0,
-            fail_open: false,
-            backends: Vec::new(),
+            ..Default::default()
         }
     }
 

@@ -66,7 +66,8 @@ pub fn is_placeholder(secret: &str) -> bool {
 pub const MAX_REPORT_BYTES: usize = 64 * 1024;
 
 /// The body of `GET /dashboard`: the whole pool as an operator sees it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Its default is an empty pool, for building views a field at a time.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DashboardView {
     /// The `--strategy` in force.
     pub strategy: String,
@@ -93,8 +94,9 @@ pub struct DashboardView {
     pub backends: Vec<BackendView>,
 }
 
-/// One backend's row on the dashboard.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One backend's row on the dashboard. Its default is a node nothing has
+/// been heard from: stale, health unknown, every figure zero.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BackendView {
     /// The node id.
     pub id: String,
@@ -165,7 +167,7 @@ fn is_zero(value: &u64) -> bool {
 
 /// What the dispatcher makes of a backend, worst reason first: a node that
 /// is both stale and in maintenance shows `stale`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendState {
     /// Eligible for new clients.
@@ -175,6 +177,7 @@ pub enum BackendState {
     /// Takes no clients.
     Maintenance,
     /// No fresh report: never sent anyone.
+    #[default]
     Stale,
     /// Health checks fail: never sent anyone.
     Down,
@@ -184,7 +187,7 @@ pub enum BackendState {
 }
 
 /// The health verdict shown on the dashboard.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Health {
     /// Every configured check passes.
@@ -192,6 +195,7 @@ pub enum Health {
     /// The agent's probe or an active check fails.
     Failing,
     /// Nothing has been heard yet.
+    #[default]
     Unknown,
 }
 

@@ -237,26 +237,16 @@ mod tests {
     fn node(id: &str, state: BackendState, eligible: bool) -> BackendView {
         BackendView {
             id: id.into(),
-            url: String::new(),
             state,
             eligible,
-            backup: false,
             cpu_percent: 10.0,
             mem_percent: 20.0,
-            connections: 0,
-            cpu_pressure: None,
-            runnable: None,
-            error_rate: None,
-            latency_p90_ms: None,
-            outlier: None,
-            ejections_total: 0,
             weight: 2.0,
             effective_weight: if eligible { 2.0 } else { 0.0 },
             projected_load: 0.1,
             report_age_ms: Some(5),
-            redirects_total: 0,
             health: Health::Passing,
-            agent_version: String::new(),
+            ..Default::default()
         }
     }
 
@@ -264,13 +254,7 @@ mod tests {
         use BackendState::*;
         DashboardView {
             strategy: "least-load".into(),
-            redirects_total: 0,
-            no_backend_total: 0,
-            limited_total: 0,
-            shed_total: 0,
-            shed_share: 0.0,
             eligible: 2,
-            fail_open: false,
             backends: vec![
                 node("a-stale", Stale, false),
                 node("b-ready", Ready, true),
@@ -279,6 +263,7 @@ mod tests {
                 node("e-draining", Draining, false),
                 node("f-maint", Maintenance, false),
             ],
+            ..Default::default()
         }
     }
 

@@ -227,23 +227,16 @@ mod tests {
                 BackendState::Stale
             },
             eligible,
-            backup: false,
             cpu_percent: load * 100.0,
             mem_percent: 40.0,
             connections: 7,
-            cpu_pressure: None,
-            runnable: None,
-            error_rate: None,
-            latency_p90_ms: None,
-            outlier: None,
-            ejections_total: 0,
             weight: 2.0,
             effective_weight: if eligible { 2.0 } else { 0.0 },
             projected_load: load,
             report_age_ms: reported.then_some(250),
             redirects_total: 3,
             health: Health::Passing,
-            agent_version: String::new(),
+            ..Default::default()
         }
     }
 
@@ -252,18 +245,14 @@ mod tests {
         let mut view = DashboardView {
             strategy: "least-load".into(),
             redirects_total: 9,
-            no_backend_total: 0,
-            limited_total: 0,
-            shed_total: 0,
-            shed_share: 0.0,
             eligible: 2,
-            fail_open: false,
             backends: vec![
                 backend("a", 0.5, true, true),
                 backend("b", 1.25, true, true),
                 backend("c", 0.9, false, true),
                 backend("silent", 0.0, false, false),
             ],
+            ..Default::default()
         };
         view.backends[0].error_rate = Some(0.25);
         view.backends[0].latency_p90_ms = Some(750.0);
