@@ -19,6 +19,7 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use signpost_shared::LoadReport;
@@ -27,6 +28,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 pub use parse::Format;
 
+use crate::app_report::AppReports;
 use crate::window::{self, Window};
 
 /// The most bytes read per interval.
@@ -158,6 +160,7 @@ pub async fn run(
     mut tail: Tail,
     format: Format,
     reports: watch::Sender<LoadReport>,
+    apps: Arc<AppReports>,
     interval: Duration,
 ) {
     let path = tail.path.clone();
@@ -184,6 +187,7 @@ pub async fn run(
         let figures = window.figures(now);
         reports.send_if_modified(|report| {
             window::apply(report, figures);
+            apps.overlay(report, now);
             false
         });
     }

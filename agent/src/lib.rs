@@ -36,6 +36,7 @@
 //! Precedence: flag > env > config file > default. Logs go to stderr,
 //! filtered by `RUST_LOG` (default `info`).
 
+pub mod app_report;
 pub mod applog;
 pub mod cgroup;
 pub mod client;
@@ -86,13 +87,15 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
 
     let (reports, _) = watch::channel(report);
     let mut tasks = JoinSet::new();
-    let sampling = sample::run(sampler, reports.clone(), config.interval);
+    let apps = Arc::new(app_report::AppReports::new(config.interval));
+    let sampling = sample::run(sampler, reports.clone(), apps.clone(), config.interval);
     spawn_until(&mut tasks, &shutdown, sampling);
     if let (Some(client), Some(url)) = (&client, &config.backend_health) {
         let probe = probe::run(
             client.clone(),
             url.clone(),
             reports.clone(),
+            apps.clone(),
             config.interval,
             config.app_log.is_none(),
         );
@@ -104,11 +107,11 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         spawn_pushes(&mut tasks, &shutdown, &config, &discovery, &reports)?;
     }
     if let Some((tail, format)) = tail {
-        let tailing = applog::run(tail, format, reports.clone(), config.interval);
+        let tailing = applog::run(tail, format, reports.clone(), apps.clone(), config.interval);
         spawn_until(&mut tasks, &shutdown, tailing);
     }
 
-    let app = serve::router(reports, resolving, config.token.clone());
+    let app = serve::router(reports, apps, resolving, config.token.clone());
     serve::serve(listener, app, shutdown.clone()).await;
     shutdown.cancel();
     let _ = tokio::time::timeout(STOP_GRACE, tasks.join_all()).await;

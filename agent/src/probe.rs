@@ -5,12 +5,14 @@
 //! the report carries for the dispatcher's passive health (unless the
 //! application's own access log is read: real traffic says more).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use signpost_shared::LoadReport;
 use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior};
 
+use crate::app_report::AppReports;
 use crate::client;
 use crate::window::{self, Window};
 
@@ -33,6 +35,7 @@ pub async fn run(
     client: reqwest::Client,
     url: String,
     reports: watch::Sender<LoadReport>,
+    apps: Arc<AppReports>,
     interval: Duration,
     figures: bool,
 ) {
@@ -54,6 +57,7 @@ pub async fn run(
             // news of its own.
             if figures {
                 window::apply(report, app);
+                apps.overlay(report, now);
             }
             let changed = report.healthy != healthy;
             if changed {

@@ -10,6 +10,7 @@
 //! never wait for sampling.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use signpost_shared::{LoadReport, VERSION};
@@ -17,6 +18,7 @@ use sysinfo::System;
 use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior};
 
+use crate::app_report::AppReports;
 use crate::cgroup::{self, Cgroup};
 use crate::config::Config;
 use crate::netstat::Counter;
@@ -173,13 +175,22 @@ pub fn record(report: &mut LoadReport, figures: Figures) {
 }
 
 /// Samples every `interval` into `reports`; runs until cancelled.
-pub async fn run(mut sampler: Sampler, reports: watch::Sender<LoadReport>, interval: Duration) {
+pub async fn run(
+    mut sampler: Sampler,
+    reports: watch::Sender<LoadReport>,
+    apps: Arc<AppReports>,
+    interval: Duration,
+) {
     let mut ticks = tokio::time::interval_at(Instant::now() + interval, interval);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        let figures = sampler.sample(Instant::now());
-        reports.send_modify(|report| record(report, figures));
+        let now = Instant::now();
+        let figures = sampler.sample(now);
+        reports.send_modify(|report| {
+            record(report, figures);
+            apps.overlay(report, now);
+        });
     }
 }
 

@@ -1,6 +1,7 @@
 //! The agent's HTTP endpoints: `GET /load`, `GET /healthz`, `GET /metrics`
-//! ([`crate::metrics`]), and the
-//! operator's `POST /drain` and `POST /ready`.
+//! ([`crate::metrics`]), the
+//! operator's `POST /drain` and `POST /ready`, and the application's
+//! `POST /v1/app-report` ([`crate::app_report`]).
 //!
 //! `/load` answers from the `watch` channel the sampler writes, so it never
 //! waits for a sample. `/drain` and `/ready` change the state in that same
@@ -11,7 +12,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -23,10 +25,11 @@ use serde_json::{Value, json};
 use signpost_shared::{LoadReport, NodeState, api, bearer_matches};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::time::sleep;
+use tokio::time::{Instant, sleep};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt as _;
 
+use crate::app_report::{AppReport, AppReports, MAX_BODY};
 use crate::discovery::Stats;
 
 /// Time a client has to send each request head, and the keep-alive idle
@@ -42,6 +45,7 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 #[derive(Debug, Clone)]
 struct AppState {
     reports: watch::Sender<LoadReport>,
+    apps: Arc<AppReports>,
     resolving: Arc<Stats>,
     token: Option<Arc<str>>,
 }
@@ -49,14 +53,17 @@ struct AppState {
 /// Builds the router. Handlers need the peer address as
 /// `ConnectInfo<SocketAddr>` in the request's extensions ([`serve`] puts
 /// it there).
-/// `resolving` counts the dispatcher discovery for `/metrics`.
+/// `apps` keeps the application's posts; `resolving` counts the
+/// dispatcher discovery for `/metrics`.
 pub fn router(
     reports: watch::Sender<LoadReport>,
+    apps: Arc<AppReports>,
     resolving: Arc<Stats>,
     token: Option<String>,
 ) -> Router {
     let state = AppState {
         reports,
+        apps,
         resolving,
         token: token.map(Arc::from),
     };
@@ -75,6 +82,10 @@ pub fn router(
         .route(
             api::READY,
             post(|s, p, h| set_state(s, p, h, NodeState::Ready)),
+        )
+        .route(
+            api::APP_REPORT,
+            post(app_report).layer(DefaultBodyLimit::max(MAX_BODY)),
         )
         .with_state(state)
 }
@@ -159,6 +170,32 @@ async fn set_state(
         }
     });
     tracing::info!(%peer, action, "state changed by operator");
+    Ok(Json(state.reports.borrow().clone()))
+}
+
+/// Takes the application's own figures (see [`crate::app_report`]) from a
+/// loopback peer, and answers with the report they are now part of.
+async fn app_report(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: Bytes,
+) -> Result<Json<LoadReport>, (StatusCode, Json<Value>)> {
+    if !peer.ip().to_canonical().is_loopback() {
+        tracing::warn!(%peer, "app report refused: not from this host");
+        let error = json!({ "error": "app reports are taken from loopback peers only" });
+        return Err((StatusCode::FORBIDDEN, Json(error)));
+    }
+    let post = AppReport::from_json(&body).map_err(|message| {
+        tracing::debug!(%peer, %message, "app report refused");
+        (StatusCode::BAD_REQUEST, Json(json!({ "error": message })))
+    })?;
+    let now = Instant::now();
+    state.apps.post(post, now);
+    // Like the agent's own passive figures, they ride with the next sample.
+    state.reports.send_if_modified(|report| {
+        state.apps.overlay(report, now);
+        false
+    });
     Ok(Json(state.reports.borrow().clone()))
 }
 

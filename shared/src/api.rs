@@ -14,6 +14,8 @@ pub const DRAIN: &str = "/drain";
 pub const READY: &str = "/ready";
 /// Dispatcher control listener: agents push reports here.
 pub const REPORT: &str = "/v1/report";
+/// Agent: `POST` the application's own load figures (loopback peers only).
+pub const APP_REPORT: &str = "/v1/app-report";
 /// Dispatcher control listener: the pool as JSON.
 pub const DASHBOARD: &str = "/dashboard";
 /// Dispatcher control listener: Prometheus text exposition.

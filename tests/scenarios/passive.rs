@@ -318,3 +318,44 @@ async fn the_demo_knob_gets_a_backend_ejected() {
     })
     .await;
 }
+
+/// The application posts its own figures to its agent (`POST
+/// /v1/app-report`): its utilisation becomes the node's CPU and its errors
+/// get the node ejected, through the agent's pushes to a real dispatcher.
+#[tokio::test]
+async fn the_applications_own_report_gets_its_node_ejected() {
+    let disp = steady_dispatcher(&["--eject-min-requests", "20"]).await;
+    healthy(&disp, &["web-1", "web-2"]).await;
+    let node = agent(&[
+        "--dispatcher",
+        &disp.url("control"),
+        "--advertise",
+        "http://127.0.0.1:9",
+    ])
+    .await;
+    let post = json!({ "application_utilization": 0.75, "rps": 200, "eps": 40 });
+    eventually(
+        "the node reporting its application's errors is ejected",
+        || async {
+            // Healthy peers stay fresh; the application keeps posting, as it
+            // must (a post counts for three agent intervals).
+            for id in ["web-1", "web-2"] {
+                push(&disp, &app_report(id, 0.0, 20.0)).await;
+            }
+            let answer = client()
+                .post(node.url("agent") + api::APP_REPORT)
+                .json(&post)
+                .send()
+                .await
+                .expect("POST /v1/app-report");
+            assert_eq!(answer.status(), 200);
+            entry(&disp, "e2e-node").await.map(|b| b.state) == Some(BackendState::Ejected)
+        },
+    )
+    .await;
+    let ejected = entry(&disp, "e2e-node").await.expect("listed");
+    let reason = ejected.outlier.expect("a reason");
+    assert!(reason.contains("error rate"), "{reason}");
+    let report = load(&node).await;
+    assert_eq!((report.cpu_percent, report.error_rate), (75.0, Some(0.2)));
+}

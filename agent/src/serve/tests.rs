@@ -39,6 +39,10 @@ fn authorize_table() {
     }
 }
 
+fn apps() -> Arc<AppReports> {
+    Arc::new(AppReports::new(Duration::from_secs(1)))
+}
+
 fn report() -> LoadReport {
     LoadReport::from_json(br#"{"node_id":"n1","cpu_percent":10,"mem_percent":20,"seq":5}"#).unwrap()
 }
@@ -67,7 +71,7 @@ async fn call(
 #[tokio::test]
 async fn load_serves_the_latest_report() {
     let (tx, _rx) = watch::channel(report());
-    let app = router(tx.clone(), Arc::default(), None);
+    let app = router(tx.clone(), apps(), Arc::default(), None);
     let (status, body) = call(&app, "GET", api::LOAD, LOCAL, None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["node_id"], "n1");
@@ -83,7 +87,7 @@ async fn load_serves_the_latest_report() {
 #[tokio::test]
 async fn drain_and_ready_flip_the_state_at_once() {
     let (tx, rx) = watch::channel(report());
-    let app = router(tx, Arc::default(), None);
+    let app = router(tx, apps(), Arc::default(), None);
     let (status, body) = call(&app, "POST", api::DRAIN, LOCAL, None).await;
     assert_eq!(
         (status, &body["state"]),
@@ -100,7 +104,7 @@ async fn drain_and_ready_flip_the_state_at_once() {
 #[tokio::test]
 async fn remote_state_changes_need_the_token() {
     let (tx, rx) = watch::channel(report());
-    let app = router(tx, Arc::default(), Some("s3cret".into()));
+    let app = router(tx, apps(), Arc::default(), Some("s3cret".into()));
     for auth in [None, Some("Bearer nope")] {
         let (status, body) = call(&app, "POST", api::DRAIN, REMOTE, auth).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{auth:?}");
@@ -115,8 +119,55 @@ async fn remote_state_changes_need_the_token() {
 #[tokio::test]
 async fn remote_state_changes_are_refused_without_a_configured_token() {
     let (tx, rx) = watch::channel(report());
-    let app = router(tx, Arc::default(), None);
+    let app = router(tx, apps(), Arc::default(), None);
     let (status, _) = call(&app, "POST", api::DRAIN, REMOTE, Some("Bearer anything")).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(rx.borrow().state, NodeState::Ready);
+}
+
+/// POSTs `body` to the app-report endpoint as if from `peer`.
+async fn post_app_report(app: &Router, peer: &str, body: &str) -> (StatusCode, Value) {
+    let mut request = Request::builder()
+        .method("POST")
+        .uri(api::APP_REPORT)
+        .body(Body::from(body.to_owned()))
+        .unwrap();
+    let peer: SocketAddr = peer.parse().unwrap();
+    request.extensions_mut().insert(ConnectInfo(peer));
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn the_application_reports_its_own_load_from_this_host_only() {
+    let (tx, rx) = watch::channel(report());
+    let app = router(tx, apps(), Arc::default(), None);
+    let post = r#"{"application_utilization": 0.75, "rps": 200, "eps": 30}"#;
+    // From another host, even with what would be a valid body: refused.
+    let (status, body) = post_app_report(&app, REMOTE, post).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        body["error"].as_str().unwrap().contains("loopback"),
+        "{body}"
+    );
+    assert_eq!(rx.borrow().rps, None);
+    // A bad body: 400 with the field at fault, nothing changed.
+    let (status, body) = post_app_report(&app, LOCAL, r#"{"rps": 1, "eps": 2}"#).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["error"].as_str().unwrap().contains("eps"), "{body}");
+    assert_eq!(rx.borrow().rps, None);
+    // A good one is in the report at once, and in the answer.
+    let (status, body) = post_app_report(&app, LOCAL, post).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["cpu_percent"], 75.0);
+    assert_eq!(body["error_rate"], 0.15);
+    assert_eq!(rx.borrow().rps, Some(200.0));
+    // A body far larger than four numbers need is refused unread.
+    let huge = format!(r#"{{"rps": 1{}}}"#, " ".repeat(crate::app_report::MAX_BODY));
+    assert_eq!(
+        post_app_report(&app, LOCAL, &huge).await.0,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
 }
