@@ -24,6 +24,12 @@ pub struct Server {
     area_done: f64,
     /// Sum of the arrival times in `pending`.
     pending_arrivals: f64,
+    /// Length of the union of every assigned job's wait (arrival to start
+    /// of service), future parts included: time with a job waiting, what
+    /// Linux's CPU pressure (`some`) counts.
+    waits: f64,
+    /// When the last job assigned starts its service.
+    last_start: f64,
 }
 
 // === impl Server ===
@@ -38,6 +44,8 @@ impl Server {
             work: 0.0,
             area_done: 0.0,
             pending_arrivals: 0.0,
+            waits: 0.0,
+            last_start: 0.0,
         }
     }
 
@@ -57,7 +65,12 @@ impl Server {
     pub fn assign(&mut self, t: f64, size: f64) -> f64 {
         self.settle(t);
         let service = size / self.speed;
-        self.last_done = self.last_done.max(t) + service;
+        let start = self.last_done.max(t);
+        // Waits of a FIFO queue chain: this one adds what reaches past the
+        // previous job's start.
+        self.waits += (start - t.max(self.last_start)).max(0.0);
+        self.last_start = start;
+        self.last_done = start + service;
         self.work += service;
         self.pending.push_back((t, self.last_done));
         self.pending_arrivals += t;
@@ -82,6 +95,13 @@ impl Server {
     /// arrived minus the work still unfinished at `t`.
     pub fn busy_time(&self, t: f64) -> f64 {
         self.work - (self.last_done - t).max(0.0)
+    }
+
+    /// Total time in `[0, t]` during which at least one job waited for
+    /// the server (CPU pressure's `some`): the waits assigned, minus the
+    /// part still ahead of `t`, which is one stretch up to the last start.
+    pub fn waiting_time(&self, t: f64) -> f64 {
+        self.waits - (self.last_start - t).max(0.0)
     }
 
     /// Forgets the jobs done by `t`, keeping their share of the area.
@@ -126,6 +146,19 @@ mod tests {
         assert!((s.queue_area(0.5) - 0.5).abs() < 1e-12);
         assert!((s.queue_area(1.0) - 1.5).abs() < 1e-12);
         assert!((s.queue_area(3.0) - 2.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn waiting_time_is_the_union_of_the_waits() {
+        let mut s = Server::new(1.0);
+        s.assign(0.0, 1.0); // served at once
+        s.assign(0.5, 1.0); // waits 0.5–1
+        s.assign(0.7, 1.0); // waits 0.7–2: one stretch 0.5–2 with the above
+        assert_eq!(s.waiting_time(0.5), 0.0);
+        assert!((s.waiting_time(1.5) - 1.0).abs() < 1e-12);
+        assert!((s.waiting_time(3.0) - 1.5).abs() < 1e-12);
+        s.assign(4.0, 1.0); // an idle server: no wait
+        assert!((s.waiting_time(5.0) - 1.5).abs() < 1e-12);
     }
 
     #[test]

@@ -57,6 +57,11 @@ pub enum Signal {
     /// when agents refresh together, its mean over the interval when they
     /// refresh out of phase (BALANCE.md's two reference set-ups).
     Queue,
+    /// The busy fraction, as [`Signal::Busy`], plus what a Linux agent
+    /// adds beside it: `cpu_pressure`, the share of the interval in which
+    /// a job waited (PSI `some`), and `runnable`, the jobs in the system
+    /// at the report. Issue #16 asks whether least-load should read them.
+    Pressure,
 }
 
 /// When agents refresh.
@@ -128,8 +133,9 @@ pub struct Outcome {
 /// Simulated servers and the dispatcher state they feed.
 struct World {
     servers: Vec<Server>,
-    /// Time, busy time and queue area at each node's previous report.
-    before: Vec<(f64, f64, f64)>,
+    /// Time, busy time, queue area and waiting time at each node's
+    /// previous report.
+    before: Vec<(f64, f64, f64, f64)>,
     /// What each node last reported, and what it was sent since.
     view: Vec<NodeView>,
     /// Each node's next report, in simulated time.
@@ -241,7 +247,7 @@ impl World {
         let stale_after = Duration::from_secs_f64((3.0 * refresh * SERVICE_SECONDS).max(3.0));
         World {
             servers: (0..servers).map(|i| Server::new(speed(i))).collect(),
-            before: vec![(0.0, 0.0, 0.0); servers],
+            before: vec![(0.0, 0.0, 0.0, 0.0); servers],
             view: vec![NodeView::default(); servers],
             next_report: (0..servers).map(phase).collect(),
             rebuild_at: None,
@@ -301,12 +307,14 @@ impl World {
 
     /// What node's agent reports at `at`, in percent.
     fn figure(&mut self, node: usize, at: f64) -> f64 {
-        let (last, busy_before, area_before) = self.before[node];
+        let (last, busy_before, area_before, _) = self.before[node];
         let server = &mut self.servers[node];
         // The first report of an out-of-phase agent covers less than T.
         let span = (at - last).max(f64::MIN_POSITIVE);
         let percent = match (self.signal, self.phases) {
-            (Signal::Busy, _) => 100.0 * (server.busy_time(at) - busy_before) / span,
+            (Signal::Busy | Signal::Pressure, _) => {
+                100.0 * (server.busy_time(at) - busy_before) / span
+            }
             (Signal::Queue, Phases::Together) => 100.0 * server.queue_len(at) as f64 / QUEUE_FULL,
             (Signal::Queue, Phases::Apart) => {
                 let mean = (server.queue_area(at) - area_before) / span;
@@ -318,14 +326,24 @@ impl World {
 
     fn report(&mut self, node: usize, at: f64) {
         let cpu_percent = self.figure(node, at);
+        let (last, _, _, waited_before) = self.before[node];
         let server = &mut self.servers[node];
-        self.before[node] = (at, server.busy_time(at), server.queue_area(at));
+        let waited = server.waiting_time(at);
+        let (cpu_pressure, runnable) = match self.signal {
+            Signal::Pressure => {
+                let span = (at - last).max(f64::MIN_POSITIVE);
+                let share = ((waited - waited_before) / span).clamp(0.0, 1.0);
+                (Some(100.0 * share), Some(server.queue_len(at) as u32))
+            }
+            Signal::Busy | Signal::Queue => (None, None),
+        };
+        self.before[node] = (at, server.busy_time(at), server.queue_area(at), waited);
         self.view[node] = NodeView {
             reported: cpu_percent / 100.0,
             sent_since: 0,
             cost: match self.signal {
                 Signal::Queue => 1.0 / QUEUE_FULL,
-                Signal::Busy => 1.0 / server.speed() / self.refresh,
+                Signal::Busy | Signal::Pressure => 1.0 / server.speed() / self.refresh,
             },
             speed: server.speed(),
         };
@@ -334,6 +352,8 @@ impl World {
             node_id: node.to_string(),
             url: Some(format!("http://s{node}.sim")),
             cpu_percent,
+            cpu_pressure,
+            runnable,
             cores: 1,
             connections: server.queue_len(at) as u64,
             weight: if self.oracle_weights {

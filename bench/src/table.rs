@@ -235,6 +235,7 @@ pub fn heading(block: &Block) -> String {
     };
     let signal = match signal {
         Signal::Busy => "busy fraction of the interval",
+        Signal::Pressure => "busy fraction, with CPU pressure and runnable",
         Signal::Queue if *phases == Phases::Together => "queue at the report (q/20)",
         Signal::Queue => "mean queue over the interval (q/20)",
     };

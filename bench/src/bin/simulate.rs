@@ -65,6 +65,8 @@ enum SpeedArg {
 enum SignalArg {
     Busy,
     Queue,
+    /// Busy fraction plus `cpu_pressure` and `runnable` (issue #16).
+    Pressure,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -130,6 +132,7 @@ fn main() {
                             signal: match signal {
                                 SignalArg::Busy => Signal::Busy,
                                 SignalArg::Queue => Signal::Queue,
+                                SignalArg::Pressure => Signal::Pressure,
                             },
                             phases: match phases {
                                 PhaseArg::Together => Phases::Together,
