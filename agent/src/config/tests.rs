@@ -187,3 +187,27 @@ fn once_takes_the_same_flags() {
     assert_eq!(mode, Mode::Once);
     assert_eq!(args.node_id.as_deref(), Some("n1"));
 }
+
+#[test]
+fn the_token_rule_depends_on_who_can_reach_the_agent() {
+    let loopback: SocketAddr = "127.0.0.1:9101".parse().unwrap();
+    let exposed: SocketAddr = "0.0.0.0:9101".parse().unwrap();
+    let long = "0123456789abcdef0123";
+    // Short tokens are fine while only this host can call /drain.
+    assert_eq!(check_token("short", loopback), Ok(()));
+    let err = check_token("short", exposed).unwrap_err();
+    assert!(
+        err.contains("at least 16 bytes") && err.contains("0.0.0.0:9101"),
+        "{err}"
+    );
+    assert_eq!(check_token(long, exposed), Ok(()));
+    // Never empty, never the examples' placeholder, wherever it listens.
+    for listen in [loopback, exposed] {
+        assert!(check_token("", listen).unwrap_err().contains("empty"));
+        let err = check_token("change-me-0123456789", listen).unwrap_err();
+        assert!(
+            err.contains("placeholder") && err.contains("openssl rand"),
+            "{err}"
+        );
+    }
+}
