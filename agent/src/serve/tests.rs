@@ -59,7 +59,11 @@ async fn call(
     if let Some(auth) = auth {
         request = request.header(header::AUTHORIZATION, auth);
     }
-    let mut request = request.body(Body::empty()).unwrap();
+    send(app, request.body(Body::empty()).unwrap(), peer).await
+}
+
+/// Sends `request` as if from `peer`: (status, JSON body or null).
+async fn send(app: &Router, mut request: Request<Body>, peer: &str) -> (StatusCode, Value) {
     let peer: SocketAddr = peer.parse().unwrap();
     request.extensions_mut().insert(ConnectInfo(peer));
     let response = app.clone().oneshot(request).await.unwrap();
@@ -127,17 +131,12 @@ async fn remote_state_changes_are_refused_without_a_configured_token() {
 
 /// POSTs `body` to the app-report endpoint as if from `peer`.
 async fn post_app_report(app: &Router, peer: &str, body: &str) -> (StatusCode, Value) {
-    let mut request = Request::builder()
+    let request = Request::builder()
         .method("POST")
         .uri(api::APP_REPORT)
         .body(Body::from(body.to_owned()))
         .unwrap();
-    let peer: SocketAddr = peer.parse().unwrap();
-    request.extensions_mut().insert(ConnectInfo(peer));
-    let response = app.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+    send(app, request, peer).await
 }
 
 #[tokio::test]
