@@ -143,7 +143,8 @@ impl AppReports {
     /// whether `report` changed.
     pub fn overlay(&self, report: &mut LoadReport, now: Instant) -> bool {
         let mut latest = self.latest.lock().unwrap_or_else(|e| e.into_inner());
-        let before = report.clone();
+        let figures = |r: &LoadReport| (r.cpu_percent, r.rps, r.error_rate, r.latency_p90_ms);
+        let before = figures(report);
         match latest.post {
             Some((post, at)) if now.saturating_duration_since(at) <= self.lifetime => {
                 post.lay_over(report);
@@ -159,7 +160,7 @@ impl AppReports {
             }
             None => {}
         }
-        *report != before
+        figures(report) != before
     }
 }
 
