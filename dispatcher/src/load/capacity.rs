@@ -35,9 +35,15 @@ const WINDOW: f64 = 10.0;
 const MIN_REPORTS: f64 = 4.0;
 
 /// Each correction moves the share by this power of mean ÷ own
-/// utilisation: a half step, so a figure that grows faster than linearly
-/// with load (a queue length) does not overshoot into oscillation.
-const GAIN: f64 = 0.5;
+/// utilisation while the node or the pool is near saturation: a half
+/// step, so a figure that grows faster than linearly with load (a queue
+/// length, or a busy fraction hiding one) does not overshoot into
+/// oscillation. Below saturation a busy fraction is linear in the share
+/// (utilisation = redirects × service time), so the full ratio lands on
+/// the capacity share in one correction: the half step needed three or
+/// four, 20 s each, and the slow nodes of a 2:1 or 4:1 pool queued all the
+/// while (`bench/RESULTS.md`, "Third session").
+const GAIN_NEAR_SATURATION: f64 = 0.5;
 
 /// A node this busy while the pool is [`SATURATED_MARGIN`] less is sent
 /// more than it can do, by more than its utilisation (capped at 1) shows:
@@ -95,12 +101,25 @@ impl CapacityStep {
         let Some(busy) = self.busy else {
             return self.factor();
         };
-        if mean < MIN_MEAN || self.covered < 2.0 * WINDOW || self.reports < 2.0 * MIN_REPORTS {
+        // An overloaded node's queue grows with every second it waits, and
+        // 100% against a cooler pool is unambiguous: it steps down after
+        // one window; any other correction waits for two.
+        let overloaded = busy >= SATURATED && mean < busy - SATURATED_MARGIN;
+        let windows = if overloaded { 1.0 } else { 2.0 };
+        if mean < MIN_MEAN
+            || self.covered < windows * WINDOW
+            || self.reports < windows * MIN_REPORTS
+        {
             return self.factor();
         }
         let before = self.step;
-        let mut ratio = self.factor() * (mean / busy.max(0.01)).powf(GAIN);
-        if busy >= SATURATED && mean < busy - SATURATED_MARGIN {
+        let gain = if busy.max(mean) < SATURATED {
+            1.0
+        } else {
+            GAIN_NEAR_SATURATION
+        };
+        let mut ratio = self.factor() * (mean / busy.max(0.01)).powf(gain);
+        if overloaded {
             ratio = ratio.min(self.factor() * (-1.0 / STEPS_PER_OCTAVE).exp2());
         }
         let factor = self.update(ratio);
@@ -194,13 +213,44 @@ mod tests {
             slow.observe((0.9 * factor).min(1.0), 1.0);
             factor = slow.correct(0.45);
         }
-        // Within the dead band of the half-gain correction: a step of 0.5.
+        // Within the dead band of the last correction: a step of 0.5.
         assert!((0.5..0.6).contains(&factor), "{factor}");
         // Noise around the mean moves nothing.
         let mut equal = CapacityStep::default();
         for u in [0.9, 0.82, 0.97, 0.86].repeat(10) {
             equal.observe(u, 1.0);
             assert_eq!(equal.correct(0.9), 1.0);
+        }
+    }
+
+    #[test]
+    fn a_node_below_saturation_takes_its_whole_correction_at_once() {
+        // A node 1.5× slower than the pool's median, sent the median's
+        // share: 90% against a mean of 60%. The full ratio, 2/3, is 2.3
+        // steps down; a half-gain correction would have taken one.
+        let mut slow = CapacityStep::default();
+        for _ in 0..8 {
+            slow.observe(0.9, 5.0);
+        }
+        assert_eq!(slow.correct(0.6), (-0.5f64).exp2());
+        assert_eq!(slow.step(), -2);
+    }
+
+    #[test]
+    fn an_overloaded_node_steps_down_after_one_window_not_two() {
+        let mut slow = CapacityStep::default();
+        for _ in 0..3 {
+            slow.observe(1.0, 2.5);
+            assert_eq!(slow.correct(0.7), 1.0, "one window is not yet covered");
+        }
+        // Four reports over ten seconds: the first step down.
+        slow.observe(1.0, 2.5);
+        assert_eq!(slow.correct(0.7), (-0.25f64).exp2());
+        // A node below saturation still waits for two windows.
+        let mut warm = CapacityStep::default();
+        for _ in 0..7 {
+            warm.observe(0.9, 2.5);
+            assert_eq!(warm.correct(0.6), 1.0);
         }
     }
 }
