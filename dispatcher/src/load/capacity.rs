@@ -10,7 +10,9 @@
 //! share is corrected instead, as a controller: each snapshot multiplies
 //! it by the pool's mean utilisation over the node's own (both smoothed
 //! over reports), which converges to equal utilisation — shares in
-//! proportion to capacity — and pushes back on any error. The result is
+//! proportion to capacity — and pushes back on any error. Below
+//! saturation it takes the whole ratio (utilisation is linear in the
+//! share there, so one correction lands); near it, half. The result is
 //! rounded to quarter octaves (×1.19 steps) and moves to another step only
 //! once the estimate is well past the boundary: on a pool of equal nodes
 //! at 90% load a node weighted 10% above its share runs at 99%, so equal
