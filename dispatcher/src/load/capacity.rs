@@ -12,7 +12,13 @@
 //! over reports), which converges to equal utilisation — shares in
 //! proportion to capacity — and pushes back on any error. Below
 //! saturation it takes the whole ratio (utilisation is linear in the
-//! share there, so one correction lands); near it, half. The result is
+//! share there, so one correction lands); near it, half. A saturated
+//! node's utilisation stops at 100% however far over it is, and while
+//! `least-load` drains its queue the others run at 100% too, so no mean
+//! can tell it apart; but the dispatcher knows how many redirects the
+//! node's share named it for and how many it was really sent (the rest
+//! went to lighter candidates), and a saturated node's share follows the
+//! latter. The result is
 //! rounded to quarter octaves (×1.19 steps) and moves to another step only
 //! once the estimate is well past the boundary: on a pool of equal nodes
 //! at 90% load a node weighted 10% above its share runs at 99%, so equal
@@ -59,6 +65,10 @@ const SATURATED: f64 = 0.98;
 /// down regardless: a pool that is all near 100% cannot tell who is over.
 const SATURATED_MARGIN: f64 = 0.05;
 
+/// A saturated node's share follows the redirects it was really sent
+/// only once its share named it for this many.
+const MIN_NAMED: f64 = 50.0;
+
 /// Below this mean utilisation shares do not matter and the ratios are
 /// noise: the steps stay.
 const MIN_MEAN: f64 = 0.1;
@@ -77,18 +87,34 @@ pub struct CapacityStep {
     covered: f64,
     /// Reports it covers.
     reports: f64,
+    /// Redirects the node was sent over those reports, and the redirects
+    /// its share of the cycle named it for: `least-load` moves a
+    /// saturated node's turns to others, so a node sent much less than
+    /// its share is over-shared by that much, whatever its utilisation
+    /// (capped at 100%) can show.
+    sent: f64,
+    named: f64,
 }
 
 // === impl CapacityStep ===
 
 impl CapacityStep {
     /// Folds in a utilisation reported `elapsed` seconds after the
-    /// previous report.
-    pub fn observe(&mut self, utilisation: f64, elapsed: f64) {
+    /// previous report. A node's first report (no previous one: `elapsed`
+    /// is 0) describes a time before the dispatcher sent it anything, so it
+    /// says nothing about its share: seeding the average with it (an idle
+    /// 0% at a restart) kept a node that was overloaded from the first
+    /// second from looking so for ~40 s.
+    pub fn observe(&mut self, utilisation: f64, elapsed: f64, sent: f64, named: f64) {
+        if elapsed <= 0.0 {
+            return;
+        }
+        self.sent += sent.max(0.0);
+        self.named += named.max(0.0);
         let u = utilisation.clamp(0.0, 1.0);
-        let alpha = (1.0 - (-elapsed.max(0.0) / WINDOW).exp()).min(1.0 / MIN_REPORTS);
+        let alpha = (1.0 - (-elapsed / WINDOW).exp()).min(1.0 / MIN_REPORTS);
         self.busy = Some(self.busy.map_or(u, |avg| avg + alpha * (u - avg)));
-        self.covered += elapsed.max(0.0);
+        self.covered += elapsed;
         self.reports += 1.0;
     }
 
@@ -124,11 +150,15 @@ impl CapacityStep {
         if overloaded {
             ratio = ratio.min(self.factor() * (-1.0 / STEPS_PER_OCTAVE).exp2());
         }
+        if busy >= SATURATED && self.named >= MIN_NAMED {
+            ratio = ratio.min(self.factor() * self.sent / self.named);
+        }
         let factor = self.update(ratio);
         if self.step != before {
-            self.busy = None;
-            self.covered = 0.0;
-            self.reports = 0.0;
+            *self = CapacityStep {
+                step: self.step,
+                ..CapacityStep::default()
+            };
         }
         factor
     }
@@ -194,13 +224,13 @@ mod tests {
         // mean of 84%, a half-gain ratio of 0.92, inside the dead band.
         let mut slow = CapacityStep::default();
         for _ in 0..8 {
-            slow.observe(1.0, 5.0);
+            slow.observe(1.0, 5.0, 0.0, 0.0);
         }
         assert_eq!(slow.correct(0.84), (-0.25f64).exp2());
         // A pool that is all saturated moves nothing.
         let mut busy = CapacityStep::default();
         for _ in 0..8 {
-            busy.observe(1.0, 5.0);
+            busy.observe(1.0, 5.0, 0.0, 0.0);
         }
         assert_eq!(busy.correct(0.97), 1.0);
     }
@@ -212,7 +242,7 @@ mod tests {
         let mut factor: f64 = 1.0;
         for _ in 0..400 {
             // Its utilisation follows its share: 2 × 0.45 × share, capped.
-            slow.observe((0.9 * factor).min(1.0), 1.0);
+            slow.observe((0.9 * factor).min(1.0), 1.0, 0.0, 0.0);
             factor = slow.correct(0.45);
         }
         // Within the dead band of the last correction: a step of 0.5.
@@ -220,7 +250,7 @@ mod tests {
         // Noise around the mean moves nothing.
         let mut equal = CapacityStep::default();
         for u in [0.9, 0.82, 0.97, 0.86].repeat(10) {
-            equal.observe(u, 1.0);
+            equal.observe(u, 1.0, 0.0, 0.0);
             assert_eq!(equal.correct(0.9), 1.0);
         }
     }
@@ -232,7 +262,7 @@ mod tests {
         // steps down; a half-gain correction would have taken one.
         let mut slow = CapacityStep::default();
         for _ in 0..8 {
-            slow.observe(0.9, 5.0);
+            slow.observe(0.9, 5.0, 0.0, 0.0);
         }
         assert_eq!(slow.correct(0.6), (-0.5f64).exp2());
         assert_eq!(slow.step(), -2);
@@ -242,17 +272,50 @@ mod tests {
     fn an_overloaded_node_steps_down_after_one_window_not_two() {
         let mut slow = CapacityStep::default();
         for _ in 0..3 {
-            slow.observe(1.0, 2.5);
+            slow.observe(1.0, 2.5, 0.0, 0.0);
             assert_eq!(slow.correct(0.7), 1.0, "one window is not yet covered");
         }
         // Four reports over ten seconds: the first step down.
-        slow.observe(1.0, 2.5);
+        slow.observe(1.0, 2.5, 0.0, 0.0);
         assert_eq!(slow.correct(0.7), (-0.25f64).exp2());
         // A node below saturation still waits for two windows.
         let mut warm = CapacityStep::default();
         for _ in 0..7 {
-            warm.observe(0.9, 2.5);
+            warm.observe(0.9, 2.5, 0.0, 0.0);
             assert_eq!(warm.correct(0.6), 1.0);
         }
+    }
+
+    #[test]
+    fn a_first_report_does_not_seed_the_average() {
+        // At a restart the first report (nothing before it) says 0%; the
+        // node is then sent more than it can do from the first second.
+        let mut slow = CapacityStep::default();
+        slow.observe(0.0, 0.0, 0.0, 0.0);
+        assert_eq!(slow.busy(), None);
+        for _ in 0..4 {
+            slow.observe(1.0, 2.5, 0.0, 0.0);
+        }
+        assert_eq!(slow.busy(), Some(1.0));
+        assert_eq!(slow.correct(0.7), (-0.25f64).exp2());
+    }
+
+    #[test]
+    fn a_saturated_node_sent_less_than_its_share_is_given_what_it_was_sent() {
+        // A slow node whose turns least-load hands to others reports 100%
+        // like the rest of a hot pool (no margin to step down by), but it
+        // was sent 40% of what its share named it for.
+        let mut slow = CapacityStep::default();
+        for _ in 0..8 {
+            slow.observe(1.0, 2.5, 40.0, 100.0);
+        }
+        let factor = slow.correct(0.99);
+        assert!((0.38..0.43).contains(&factor), "{factor}");
+        // A node sent its share keeps it.
+        let mut fair = CapacityStep::default();
+        for _ in 0..8 {
+            fair.observe(1.0, 2.5, 95.0, 100.0);
+        }
+        assert_eq!(fair.correct(0.99), 1.0);
     }
 }

@@ -118,9 +118,16 @@ impl Registry {
         let elapsed = node.last.as_ref().map_or(0.0, |last| {
             now.saturating_duration_since(last.at).as_secs_f64()
         });
+        let received = node
+            .last
+            .as_ref()
+            .map_or(0, |last| sent.saturating_sub(last.sent));
+        let named = self
+            .projector
+            .map_or(0.0, |p| p.pace * node.share * elapsed);
         node.models
             .capacity
-            .observe(report.cpu_percent / 100.0, elapsed);
+            .observe(report.cpu_percent / 100.0, elapsed, received as f64, named);
         let gap = Duration::from_secs_f64(elapsed).min(self.settings.stale_after);
         node.outlier.observe(&report, gap, now);
         if let Some(mean) = self.mean_busy {
