@@ -1,6 +1,7 @@
 //! The overload-shedding controller: a loop that, ten times a second while
-//! `--overload shed` is in force, reads the pool's least projected load and
-//! hands it to the public listener's shedder ([`crate::edge`]). Like
+//! `--overload shed` is in force, reads the pool's least projected load,
+//! and whether every eligible backend reports itself full, and hands them
+//! to the public listener's shedder ([`crate::edge`]). Like
 //! `health.rs`, it is only the loop: the policy is `edge::shed`'s, and
 //! keeping the loop here keeps `edge` below `app`.
 
@@ -12,12 +13,17 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
 use crate::config::Overload;
-use crate::edge::shed::EVERY;
+use crate::edge::shed::{EVERY, FULL, Reading};
 
-/// The least projected load among eligible backends.
-fn least_loaded(view: &DashboardView) -> Option<f64> {
-    let eligible = view.backends.iter().filter(|b| b.eligible);
-    eligible.map(|b| b.projected_load).min_by(f64::total_cmp)
+/// The least projected load among eligible backends, and whether all of
+/// them report at least [`FULL`]; `None` without an eligible backend.
+fn read(view: &DashboardView) -> Option<Reading> {
+    let eligible = || view.backends.iter().filter(|b| b.eligible);
+    let least = eligible()
+        .map(|b| b.projected_load)
+        .min_by(f64::total_cmp)?;
+    let full = eligible().all(|b| b.cpu_percent / 100.0 >= FULL);
+    Some(Reading { least, full })
 }
 
 /// The controller: updates `app`'s shedder every [`EVERY`] while
@@ -33,10 +39,10 @@ pub async fn run(app: Arc<App>, shutdown: CancellationToken) {
             _ = tick.tick() => {}
         }
         let on = app.config().overload == Overload::Shed;
-        let least = match on {
-            true => least_loaded(&app.dashboard(Instant::now())),
+        let reading = match on {
+            true => read(&app.dashboard(Instant::now())),
             false => None,
         };
-        app.edge.update_shedding(on, least);
+        app.edge.update_shedding(on, reading);
     }
 }

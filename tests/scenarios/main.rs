@@ -3,6 +3,7 @@
 //! (`signpost_e2e`) only, never another scenario.
 
 mod access_log;
+mod access_log_drop;
 mod admin;
 mod agent;
 mod browser;

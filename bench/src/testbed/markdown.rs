@@ -78,7 +78,7 @@ enum Row {
 fn rows(results: &[(Cell, Vec<Run>)]) -> Vec<Row> {
     let mut rows: Vec<Row> = Reference::ALL.iter().map(|&r| Row::Reference(r)).collect();
     for run in results.iter().flat_map(|(_, runs)| runs) {
-        let row = Row::Signpost(run.strategy.clone());
+        let row = Row::Signpost(run.dispatcher.label());
         if !rows.contains(&row) {
             rows.push(row);
         }
@@ -104,7 +104,7 @@ impl Row {
             .filter_map(|run| {
                 let stats = match self {
                     Row::Reference(r) => reference(run, *r)?,
-                    Row::Signpost(s) if *s == run.strategy => run.dispatched,
+                    Row::Signpost(s) if *s == run.dispatcher.label() => run.dispatched,
                     Row::Signpost(_) => return None,
                 };
                 let anchor = |r| reference(run, r).map_or(f64::NAN, |s| stats.mean_ms / s.mean_ms);
@@ -164,7 +164,7 @@ fn rig_table(results: &[(Cell, Vec<Run>)]) -> String {
                 "| T = {} s, {} | {} | {} of {} | {} | {} | {:.2} / {:.2} | {:.1} | {:.3} |",
                 cell.period,
                 cell.label(),
-                run.strategy,
+                run.dispatcher.label(),
                 run.dispatched.jobs,
                 r.sent,
                 r.unavailable,

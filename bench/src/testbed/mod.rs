@@ -18,10 +18,14 @@
 //!   [`world`]), so each signpost row has anchors measured in the same run.
 //!
 //! [`markdown`] prints the tables; `bench/README.md` explains every row.
+//! At offered loads above 1, or with the dispatcher at `--overload shed`,
+//! [`overload`] adds the table of issue #19: clients refused, the admitted
+//! jobs' response times, and whether the queues stayed bounded.
 
 pub mod board;
 pub mod markdown;
 pub mod node;
+pub mod overload;
 pub mod reference;
 pub mod rig;
 pub mod schedule;
@@ -39,12 +43,16 @@ pub struct Plan {
     pub nodes: usize,
     /// Mean service time S at speed 1, seconds.
     pub mean_service: f64,
-    /// Offered load ρ: arrival rate over total capacity.
+    /// Offered load ρ: arrival rate over total capacity; above 1 the
+    /// nodes cannot keep up, what `--overload shed` is for.
     pub load: f64,
     /// Queue length reported as 100 %.
     pub qmax: f64,
-    /// Jobs per run.
+    /// Jobs per run, unless `seconds` is set.
     pub jobs: usize,
+    /// Run length in seconds of arrivals: jobs per run become the arrival
+    /// rate × this, so runs at every load last alike.
+    pub seconds: Option<f64>,
     /// The dispatcher's `--poll-interval`, seconds.
     pub poll: f64,
     /// Share of a run's expected duration not measured (at least two
@@ -80,9 +88,17 @@ impl Plan {
         self.load * cell.speeds(self.nodes).iter().sum::<f64>() / self.mean_service
     }
 
+    /// Jobs per run of `cell`.
+    pub fn jobs(&self, cell: &Cell) -> usize {
+        match self.seconds {
+            Some(seconds) => (seconds * self.arrival_rate(cell)).round().max(1.0) as usize,
+            None => self.jobs,
+        }
+    }
+
     /// Arrivals before this instant (seconds) are not measured.
     pub fn warmup_seconds(&self, cell: &Cell) -> f64 {
-        let duration = self.jobs as f64 / self.arrival_rate(cell);
+        let duration = self.jobs(cell) as f64 / self.arrival_rate(cell);
         (self.warmup * duration)
             .max(2.0 * cell.period)
             .min(duration / 2.0)
@@ -105,6 +121,7 @@ impl Plan {
             load: 0.9,
             qmax: 20.0,
             jobs: 1000,
+            seconds: None,
             poll: 0.1,
             warmup: 0.1,
             seed: 1,

@@ -36,11 +36,41 @@ const BACKEND_PREFIX: &str = "http://127.0.0.1:1/node";
 /// How long the dispatcher may take to start and see every agent.
 const STARTUP: Duration = Duration::from_secs(15);
 
+/// Windows of a run over which the queue is averaged: enough to tell a
+/// queue that is flat from one that grows.
+pub const TIMELINE: usize = 5;
+
+/// How the dispatcher of a run is started.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dispatcher {
+    /// Its `--strategy`.
+    pub strategy: String,
+    /// Its `--overload`: `redirect` (fail-open) or `shed`.
+    pub overload: String,
+}
+
+// === impl Dispatcher ===
+
+impl Dispatcher {
+    /// Its name in the tables: the strategy, and the overload policy when
+    /// it is not the default `redirect`.
+    pub fn label(&self) -> String {
+        match self.overload.as_str() {
+            "redirect" => self.strategy.clone(),
+            overload => format!("{} --overload {overload}", self.strategy),
+        }
+    }
+}
+
 /// What one run measured.
 #[derive(Debug, Clone)]
 pub struct Run {
-    /// The dispatcher's `--strategy`.
-    pub strategy: String,
+    /// How the dispatcher was started.
+    pub dispatcher: Dispatcher,
+    /// The offered load ρ.
+    pub load: f64,
+    /// What the clients refused by the dispatcher left behind.
+    pub admission: Admission,
     /// Response times of the jobs the dispatcher placed.
     pub dispatched: Stats,
     /// Response times of each reference strategy, same arrivals.
@@ -49,13 +79,32 @@ pub struct Run {
     pub rig: Rig,
 }
 
+/// Admission under overload: how many clients were refused, and whether
+/// the queues of those admitted stayed bounded.
+#[derive(Debug, Clone, Default)]
+pub struct Admission {
+    /// Share of the requests sent after the warm-up that were answered
+    /// 503: refused, not jobs.
+    pub refused_share: f64,
+    /// Clients the dispatcher itself counted as shed, over the whole run
+    /// (its dashboard's `shed_total`): tells shedding from 503s for want of
+    /// a backend.
+    pub shed_total: u64,
+    /// Mean jobs per node in the dispatched system over each of
+    /// [`TIMELINE`] equal windows of the run.
+    pub queue: Vec<f64>,
+    /// When the last arrival fired, seconds into the run.
+    pub seconds: f64,
+}
+
 /// How well the rig kept time: a reader's check that a run measured the
 /// strategies, not the machine.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Rig {
     /// Requests sent.
     pub sent: usize,
-    /// Answers 503 (no backend eligible); those jobs join no queue.
+    /// Answers 503 (shed, or no backend eligible); those jobs join no
+    /// queue.
     pub unavailable: usize,
     /// Requests that failed or got another answer.
     pub failed: usize,
@@ -73,22 +122,32 @@ pub struct Rig {
 #[derive(Debug, Default)]
 struct Tally {
     answers: Vec<f64>,
-    unavailable: usize,
+    /// Arrival instant of every request, and of every one answered 503.
+    asked: Vec<f64>,
+    refused: Vec<f64>,
     failed: usize,
 }
 
 type Shared = Arc<Mutex<(World, Tally)>>;
 
-/// Runs `cell` once with the dispatcher's `strategy`, seeded with `seed`.
-pub async fn run(plan: &Plan, cell: &Cell, strategy: &str, seed: u64) -> anyhow::Result<Run> {
+/// Runs `cell` once with `dispatcher`, seeded with `seed`.
+pub async fn run(
+    plan: &Plan,
+    cell: &Cell,
+    dispatcher: &Dispatcher,
+    seed: u64,
+) -> anyhow::Result<Run> {
     let shared: Shared = Arc::new(Mutex::new((World::new(plan, cell, seed), Tally::default())));
     let mut tasks = JoinSet::new();
     let mut agents = Vec::with_capacity(plan.nodes);
     for k in 0..plan.nodes {
         agents.push(serve_agent(&mut tasks, shared.clone(), k).await?);
     }
-    let mut child = spawn_dispatcher(plan, cell, strategy, &agents)?;
-    let outcome = drive(plan, cell, strategy, seed, &shared, &mut child, &mut tasks).await;
+    let mut child = spawn_dispatcher(plan, cell, dispatcher, &agents)?;
+    let outcome = drive(
+        plan, cell, dispatcher, seed, &shared, &mut child, &mut tasks,
+    )
+    .await;
     child.kill().await.ok();
     tasks.shutdown().await;
     outcome
@@ -126,11 +185,11 @@ async fn load(State((shared, k)): State<(Shared, usize)>) -> Json<Value> {
     }))
 }
 
-/// Starts the dispatcher polling `agents`.
+/// Starts `dispatcher` polling `agents`.
 fn spawn_dispatcher(
     plan: &Plan,
     cell: &Cell,
-    strategy: &str,
+    dispatcher: &Dispatcher,
     agents: &[String],
 ) -> anyhow::Result<Child> {
     let mut command = Command::new(&plan.dispatcher);
@@ -138,7 +197,9 @@ fn spawn_dispatcher(
         .args(["--listen", "127.0.0.1:0", "--control-listen", "127.0.0.1:0"])
         .args([
             "--strategy",
-            strategy,
+            &dispatcher.strategy,
+            "--overload",
+            &dispatcher.overload,
             "--slow-start",
             "0s",
             "--workers",
@@ -166,7 +227,7 @@ fn spawn_dispatcher(
 async fn drive(
     plan: &Plan,
     cell: &Cell,
-    strategy: &str,
+    dispatcher: &Dispatcher,
     seed: u64,
     shared: &Shared,
     child: &mut Child,
@@ -186,23 +247,41 @@ async fn drive(
     tasks.spawn(refresh(shared.clone(), start));
     let url = format!("http://{public}/job");
     let (late, last) = arrive(plan, cell, shared, &client, &url, start, seed).await;
+    let shed_total = dashboard(&client, &control).await?.shed_total;
     let (world, tally) = &mut *lock(shared);
-    let (dispatched, references) = world.stats(plan.warmup_seconds(cell));
+    let warmup = plan.warmup_seconds(cell);
+    let (dispatched, references) = world.stats(warmup);
     tally.answers.sort_by(f64::total_cmp);
+    let measured = |instants: &[f64]| instants.iter().filter(|&&t| t >= warmup).count();
+    let jobs = plan.jobs(cell);
     Ok(Run {
-        strategy: strategy.to_owned(),
+        dispatcher: dispatcher.clone(),
+        load: plan.load,
+        admission: Admission {
+            refused_share: measured(&tally.refused) as f64 / measured(&tally.asked).max(1) as f64,
+            shed_total,
+            queue: world.queue_timeline(last, TIMELINE),
+            seconds: last,
+        },
         dispatched,
         references,
         rig: Rig {
-            sent: plan.jobs,
-            unavailable: tally.unavailable,
+            sent: jobs,
+            unavailable: tally.refused.len(),
             failed: tally.failed,
             answer_p50_ms: quantile(&tally.answers, 0.5),
             answer_p99_ms: quantile(&tally.answers, 0.99),
             late_p99_ms: late,
-            rate_ratio: plan.jobs as f64 / last / plan.arrival_rate(cell),
+            rate_ratio: jobs as f64 / last / plan.arrival_rate(cell),
         },
     })
+}
+
+/// The dispatcher's dashboard view.
+async fn dashboard(client: &reqwest::Client, control: &str) -> anyhow::Result<DashboardView> {
+    let url = format!("http://{control}{}", api::DASHBOARD);
+    let answer = client.get(&url).send().await.context("GET the dashboard")?;
+    answer.json().await.context("read the dashboard")
 }
 
 /// Reads the dispatcher's `listening public|control ADDR` lines.
@@ -231,13 +310,10 @@ async fn wait_eligible(
     control: &str,
     nodes: usize,
 ) -> anyhow::Result<()> {
-    let url = format!("http://{control}{}", api::DASHBOARD);
     let deadline = Instant::now() + STARTUP;
     let mut seen = 0;
     while Instant::now() < deadline {
-        if let Ok(answer) = client.get(&url).send().await
-            && let Ok(view) = answer.json::<DashboardView>().await
-        {
+        if let Ok(view) = dashboard(client, control).await {
             seen = view.eligible;
             if seen == nodes {
                 return Ok(());
@@ -258,7 +334,7 @@ async fn refresh(shared: Shared, start: Instant) {
     }
 }
 
-/// Sends `plan.jobs` Poisson arrivals (drawn from `seed`) to `url` from
+/// Sends `plan.jobs(cell)` Poisson arrivals (drawn from `seed`) to `url` from
 /// `start`, waits for their answers, and returns the p99 of how late
 /// arrivals fired (ms) and the instant of the last one (s).
 async fn arrive(
@@ -272,10 +348,11 @@ async fn arrive(
 ) -> (f64, f64) {
     let rate = plan.arrival_rate(cell);
     let mut clients = JoinSet::new();
-    let mut late = Vec::with_capacity(plan.jobs);
+    let jobs = plan.jobs(cell);
+    let mut late = Vec::with_capacity(jobs);
     let mut rng = SmallRng::seed_from_u64(seed ^ 0x5eed);
     let (mut due, mut t) = (0.0, 0.0);
-    for _ in 0..plan.jobs {
+    for _ in 0..jobs {
         due += world::exponential(&mut rng) / rate;
         sleep_until(start + Duration::from_secs_f64(due)).await;
         t = start.elapsed().as_secs_f64();
@@ -302,8 +379,9 @@ async fn ask(client: reqwest::Client, url: String, shared: Shared, t: f64, servi
     let latency = sent.elapsed().as_secs_f64() * 1000.0;
     let (world, tally) = &mut *lock(&shared);
     tally.answers.push(latency);
+    tally.asked.push(t);
     match answer {
-        Ok(answer) if answer.status() == StatusCode::SERVICE_UNAVAILABLE => tally.unavailable += 1,
+        Ok(answer) if answer.status() == StatusCode::SERVICE_UNAVAILABLE => tally.refused.push(t),
         Ok(answer) => match node_of(&answer, world.nodes()) {
             Some(k) => world.dispatched(k, t, service),
             None => tally.failed += 1,

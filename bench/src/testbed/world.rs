@@ -125,6 +125,12 @@ impl World {
         self.dispatched.len()
     }
 
+    /// Mean jobs per node in the dispatched system over each of `windows`
+    /// equal windows of `[0, end]` (see [`queue_timeline`]).
+    pub fn queue_timeline(&self, end: f64, windows: usize) -> Vec<f64> {
+        queue_timeline(&self.dispatched_jobs, self.nodes(), end, windows)
+    }
+
     /// Response times of jobs that arrived at or after `warmup`: the
     /// dispatched system's, then each reference's.
     pub fn stats(&self, warmup: f64) -> (Stats, Vec<(Reference, Stats)>) {
@@ -145,6 +151,26 @@ pub fn job_cost(signal: Signal, qmax: f64, mean_service: f64, period: f64, speed
         Signal::Queue | Signal::QueueMean => 100.0 / qmax,
         Signal::Busy => 100.0 * mean_service / (speed * period),
     }
+}
+
+/// The time-average number of `jobs` (arrival, response in seconds) in
+/// the system, per node of `nodes`, over each of `windows` equal windows
+/// of `[0, end]`: flat when the queues are bounded, rising when they grow.
+/// Exact: a job counts for the part of `[arrival, arrival + response)`
+/// that falls in the window.
+pub fn queue_timeline(jobs: &[(f64, f64)], nodes: usize, end: f64, windows: usize) -> Vec<f64> {
+    let width = end / windows.max(1) as f64;
+    if width <= 0.0 || nodes == 0 {
+        return vec![0.0; windows];
+    }
+    let mut area = vec![0.0; windows];
+    for &(arrival, response) in jobs {
+        for (i, area) in area.iter_mut().enumerate() {
+            let (from, to) = (i as f64 * width, (i + 1) as f64 * width);
+            *area += ((arrival + response).min(to) - arrival.max(from)).max(0.0);
+        }
+    }
+    area.iter().map(|a| a / width / nodes as f64).collect()
 }
 
 /// A draw of the exponential distribution of mean 1.
@@ -196,6 +222,15 @@ mod tests {
         assert_eq!(stats.jobs, 100);
         assert!((stats.mean_ms - 50.5).abs() < 1e-9);
         assert_eq!(stats.p99_ms, 99.0);
+    }
+
+    #[test]
+    fn the_queue_timeline_integrates_jobs_in_system_per_window() {
+        // Two nodes, windows [0, 1) and [1, 2): one job in system on
+        // [0.5, 1.5), one on [1.0, 2.5) (cut at the end).
+        let jobs = [(0.5, 1.0), (1.0, 1.5)];
+        assert_eq!(queue_timeline(&jobs, 2, 2.0, 2), vec![0.25, 0.75]);
+        assert_eq!(queue_timeline(&[], 2, 2.0, 2), vec![0.0, 0.0]);
     }
 
     /// Load-blind references on equal nodes match queueing theory: random

@@ -281,9 +281,68 @@ fn append(path: &Path) -> std::io::Result<File> {
 
 #[cfg(test)]
 mod tests {
+    use std::process::Command;
+    use std::sync::mpsc as std_mpsc;
+
     use serde_json::json;
 
     use super::*;
+
+    /// An entry whose line is about 1.2 KB.
+    fn long_entry() -> Entry {
+        Entry {
+            time: SystemTime::UNIX_EPOCH,
+            client: "127.0.0.1".parse().unwrap(),
+            method: Method::GET,
+            target: "/".repeat(1000),
+            truncated: false,
+            status: 302,
+            backend: Some("web-1".into()),
+            how: How::Picked,
+            request_id: HeaderValue::from_static("abc"),
+        }
+    }
+
+    /// The writer falls behind for good: the log is a FIFO that this test
+    /// holds open (read-write, so opening it for writing does not wait for
+    /// a reader) and never reads. Once the pipe (64 KiB by default, at most
+    /// 1 MiB: ~870 lines of 1.2 KB) and the writer's buffer are full, the
+    /// writer blocks in `write` and takes nothing more, so of 2 × CHANNEL
+    /// entries at least CHANNEL − 1000 must be refused. The sender runs on
+    /// its own thread under a deadline: a `send` that waited for room would
+    /// never return, and the test fails instead of hanging.
+    #[test]
+    fn a_writer_that_falls_behind_costs_lines_never_a_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("access.fifo");
+        let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+        assert!(made.success(), "mkfifo {}", fifo.display());
+        let _unread = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&fifo)
+            .unwrap();
+        let config = AccessLogConfig {
+            target: AccessLogTarget::File(fifo),
+            sample: 1,
+            max_uri: 1024,
+        };
+        let log = AccessLog::open(&config, Arc::default()).unwrap();
+        let (done, finished) = std_mpsc::channel();
+        std::thread::spawn(move || {
+            let entries: Vec<Entry> = (0..2 * CHANNEL).map(|_| long_entry()).collect();
+            let sent = entries.into_iter().map(|entry| log.send(entry));
+            let _ = done.send(sent.filter(|&sent| !sent).count());
+        });
+        let refused = finished
+            .recv_timeout(Duration::from_secs(30))
+            .expect("a send waited for the writer");
+        assert!(
+            refused >= CHANNEL - 1000,
+            "only {refused} of {} entries refused",
+            2 * CHANNEL
+        );
+    }
 
     #[test]
     fn targets_are_cut_on_a_character_boundary() {

@@ -160,8 +160,8 @@ impl Edge {
     }
 
     /// The shedding controller's step: see [`Shedder::update`].
-    pub fn update_shedding(&self, on: bool, least: Option<f64>) {
-        let share = self.shedder.update(on, least);
+    pub fn update_shedding(&self, on: bool, reading: Option<shed::Reading>) {
+        let share = self.shedder.update(on, reading);
         self.counters.set_shed_share(share);
     }
 
