@@ -247,7 +247,7 @@ def judge_answers(agents, log, samples):
             best = max(best, end)
             ends.append(best)
         probe = [(f + HEALTH_INTERVAL + HEALTH_TIMEOUT + SLACK, g) for f, g in phases(a, "probe", "probe ok")]
-        plan[a.id] = ([w[0] for w in wins], ends, sorted(probe + out_windows(samples, a.id, SLACK)))
+        plan[a.id] = ([w[0] for w in wins], ends, sorted(probe + out_windows(samples, a.id, SLACK, STALE)))
     bad, worst = [], float("-inf")
     for sent, recv, status, loc, retry in log:
         if status == 503:

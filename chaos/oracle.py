@@ -13,9 +13,10 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # States in which a node leaves the pool and can only come back through a
-# new report: two samples in such a state with the same last report mean
-# the node was out the whole time between them.
-OUT_UNTIL_REPORT = ("stale", "draining", "maintenance")
+# new report (the suites use no admin override): two samples in such a
+# state with the same last report mean the node was out the whole time
+# between them.
+OUT_UNTIL_REPORT = ("stale", "draining")
 
 
 def binary(name):
@@ -67,27 +68,35 @@ def same_report(a, b):
     return a is not None and b is not None and a[0] <= b[1] and b[0] <= a[1]
 
 
-def out_windows(samples, node, lag):
+def out_windows(samples, node, lag, stale_after):
     """Windows (start, end) during which the dispatcher's own view says node
-    was certainly out of the pool: between consecutive samples that both
-    show it out for a reason only a new report ends (with the same last
-    report), or both ejected with the same ejection count. `lag` is how long
-    the pool snapshot may trail the registry."""
-    windows, prev = [], None
-    for sample in samples:
+    was certainly out of the pool: from `lag` after the first to the last of
+    a run of samples that all show it out for a reason only a new report
+    ends (stale by its report's age, draining, maintenance) with the same
+    last report, or all ejected with the same ejection count. `lag` is how
+    long the pool snapshot may trail the registry."""
+
+    def key(sample):
         row = sample[2].get(node)
         if row is None:
-            prev = None
+            return None
+        age = row.get("report_age_ms")
+        if row["state"] == "ejected":
+            return ("ejected", row.get("ejections_total", 0))
+        if row["state"] in OUT_UNTIL_REPORT or (age is not None and age >= stale_after * 1000):
+            return ("report", receipt(sample, row))
+        return None
+
+    windows, run = [], []
+    for sample in samples + [None]:
+        k = key(sample) if sample else None
+        if run and k is not None and run[0][1][0] == k[0] and (
+                k[0] == "ejected" and k == run[0][1] or k[0] == "report" and same_report(run[0][1][1], k[1])):
+            run.append((sample, k))
             continue
-        if prev is not None:
-            before = prev[2][node]
-            held = (before["state"] == row["state"] in OUT_UNTIL_REPORT
-                    and same_report(receipt(prev, before), receipt(sample, row)))
-            ejected = (before["state"] == row["state"] == "ejected"
-                       and before.get("ejections_total") == row.get("ejections_total"))
-            if (held or ejected) and prev[1] + lag < sample[0]:
-                windows.append((prev[1] + lag, sample[0]))
-        prev = sample
+        if len(run) > 1 and run[0][0][1] + lag < run[-1][0][0]:
+            windows.append((run[0][0][1] + lag, run[-1][0][0]))
+        run = [(sample, k)] if k is not None else []
     return windows
 
 
