@@ -7,7 +7,6 @@ request was sent and just after the answer was read, and the backends by
 id. The dispatcher computed it at some instant in [q0, q1].
 """
 
-import asyncio
 import os
 import sys
 

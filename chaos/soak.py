@@ -24,17 +24,11 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from oracle import binary
+
 PACED_CONNECTIONS = 16
 # The idle run: the same connections, 50 ms between requests (~300 req/s).
 IDLE_DELAY_MS = 50
-
-
-def binary(name):
-    for path in (os.environ.get("SIGNPOST_BIN", ""), f"{ROOT}/target/release", f"{ROOT}/target/debug"):
-        if path and os.access(f"{path}/{name}", os.X_OK):
-            return f"{path}/{name}"
-    sys.exit(f"no {name} binary: run cargo build --release --bins")
 
 
 def rss_kb(pid):
