@@ -187,11 +187,14 @@ async def get(port, path):
         writer.close()
 
 
-async def sampler(port, samples, end):
+async def sampler(port, samples, pools, end):
+    """/dashboard every 0.1 s: the rows into `samples`, (q0, q1, eligible
+    count, no_backend_total) into `pools`."""
     while now() < end:
         q0 = now()
-        rows = {b["id"]: b for b in json.loads(await get(port, "/dashboard"))["backends"]}
-        samples.append((q0, now(), rows))
+        view = json.loads(await get(port, "/dashboard"))
+        samples.append((q0, now(), {b["id"]: b for b in view["backends"]}))
+        pools.append((q0, now(), view["eligible"], view["no_backend_total"]))
         await asyncio.sleep(0.1)
 
 
@@ -296,8 +299,8 @@ def judge_membership(agents, samples):
             out = next((q1 for q0, q1, row in rows if q0 >= last and row and not row["eligible"]), None)
             if out is not None and out < back:
                 left.append(out - last)
-            for q0, _, row in rows:
-                if bound <= q0 < back and row and row["eligible"]:
+            for q0, q1, row in rows:
+                if bound <= q0 and q1 < back and row and row["eligible"]:
                     bad.append(f"{a.id} still eligible {q0 - last:.2f}s after its last report")
                     break
         for kind, t in a.events:
@@ -351,16 +354,18 @@ def judge_reports(agents, before, after, samples, final):
     if rejected.get("replay", 0) != outcomes.get("replay", 0) or set(rejected) - {"replay"}:
         bad.append(f"rejections {rejected}, agents were told {outcomes}")
     for a in agents:
-        acked = [(r[1], r[4]) for r in a.reports if r[2] == "accepted"]
+        acked = [(r[1], r[4]) for r in a.reports if r[2] == "accepted"]  # in order: one push at a time
+        times = [t for t, _ in acked]
         sent = {r[4]: r[0] for r in a.reports if r[2] == "accepted" or r[2].startswith("error")}
         for q0, q1, rows in samples + [final]:
             row = rows.get(a.id)
             if row is None:
-                if any(t <= q0 for t, _ in acked):
+                if times and times[0] <= q0:
                     bad.append(f"{a.id} missing from the dashboard at {q0:.2f} after an acknowledged report")
                 continue
             shown = row["connections"]
-            newest = max((k for t, k in acked if t <= q0), default=0)
+            i = bisect.bisect_right(times, q0)
+            newest = acked[i - 1][1] if i else 0
             if shown not in sent or sent[shown] > q1 or shown < newest:
                 bad.append(f"{a.id} at {q0:.2f} shows report {shown}, newest acknowledged {newest}")
     return bad, outcomes, accepted, rejected
@@ -374,16 +379,16 @@ async def drive(args, public, control):
     before = counters(await get(control, "/metrics"))
     start = now()
     end = start + args.minutes * 60
-    log, errors, samples = [], [], []
+    log, errors, samples, pools = [], [], [], []
     lives = [asyncio.create_task(a.life(random.Random(rng.random()), end)) for a in agents]
     side = [asyncio.create_task(client(public, log, errors, end + 1)) for _ in range(CLIENTS)]
-    side.append(asyncio.create_task(sampler(control, samples, end + 1)))
+    side.append(asyncio.create_task(sampler(control, samples, pools, end + 1)))
     await asyncio.gather(*lives)
     await asyncio.gather(*side)
     q0 = now()
     final = (q0, now(), {b["id"]: b for b in json.loads(await get(control, "/dashboard"))["backends"]})
     after = counters(await get(control, "/metrics"))
-    return agents, start, log, errors, samples, final, before, after
+    return agents, start, log, errors, samples, pools, final, before, after
 
 
 def main():
@@ -408,7 +413,7 @@ def main():
     print(f"dispatcher {binary('signpost-dispatcher')}; {args.agents} agents for {args.minutes:g} min, seed {args.seed}; "
           f"interval {INTERVAL}s, stale_after {STALE}s, slow start {SLOW_START}s, slack {SLACK}s", flush=True)
     try:
-        agents, start, log, errors, samples, final, before, after = asyncio.run(drive(args, public, control))
+        agents, start, log, errors, samples, pools, final, before, after = asyncio.run(drive(args, public, control))
     finally:
         d.kill()
         d.wait()
@@ -427,6 +432,12 @@ def main():
     lag_bad = [f"{n} in the pool {late:.3f}s after going stale (t={t - start:.1f})" for late, n, t in lags if late > SLACK]
     left.sort()
     unavailable = [r[0] - start for r in log if r[2] == 503]
+    with open(f"{work}/503.txt", "w") as f:
+        first = min(t for a in agents for k, t in a.events if k == "join")
+        for sent, recv, status, *_ in log:
+            if status == 503 and sent > first:
+                around = [p for p in pools if sent - 0.3 <= p[0] and p[1] <= recv + 0.3]
+                f.write(f"{sent - start:.3f} {recv - start:.3f} pool sizes around: {[p[2] for p in around]}\n")
     print(f"events: {events}")
     if unavailable:
         print(f"503s from t={min(unavailable):.2f} to t={max(unavailable):.2f} (first join at "

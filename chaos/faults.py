@@ -144,15 +144,18 @@ class Suite:
     def answered(self, n, since):
         return any(loc and loc.startswith(self.base[n]) for s, _, _, loc, _ in self.client.log if s >= since)
 
-    def fault(self, name, n, inject, heal, hold, leaves=True, stays=False, rejoin_within=10):
+    def fault(self, name, n, inject, heal, hold, leaves=True, stays=False, rejoin_within=10, forbid=True):
         """Injects a fault on node n for `hold` seconds; checks that it leaves
         rotation within the bound (if `leaves`) or never leaves it (if
-        `stays`), then rejoins through slow start."""
+        `stays`), then rejoins through slow start. With `forbid`, answers
+        naming it from the bound until the heal are wrong; without, only
+        the dispatcher's own view judges them (an ejection ends after
+        --eject-time, fault or not, and the node is judged again)."""
         t0 = time.monotonic()
         print(f"- {name} (n{n}) at t={t0 - self.t_start:.2f}", flush=True)
         inject()
         bound = STALE + POLL + SLACK
-        if leaves:
+        if leaves and forbid:
             self.forbidden[n].append([t0 + bound, None])
             took = self.wait_for(f"{name}: n{n} leaves the dashboard's eligible set",
                                  lambda: not self.rows_now().get(f"n{n}", {}).get("eligible", False), bound + 1)
@@ -163,7 +166,7 @@ class Suite:
             time.sleep(0.1)
         healed = time.monotonic()
         heal()
-        if leaves:
+        if leaves and forbid:
             self.forbidden[n][-1][1] = healed
         saw_ramp = []
 
@@ -363,7 +366,7 @@ class Suite:
         self.fault("backend fails its active probe", 1, lambda: self.net.drop(1, port=8000), lambda: self.net.heal(1), 5)
         stop = []
         self.fault("passive ejection (app reports 90% errors)", 1, lambda: stop.append(self.app_errors()),
-                   lambda: stop.pop()(), 5, rejoin_within=30)
+                   lambda: stop.pop()(), 5, rejoin_within=30, forbid=False)
         if os.path.exists(FAKETIME):
             self.clock_jumps()
         else:
