@@ -38,8 +38,10 @@ acknowledged before the sample was asked for, or a newer one.
 import argparse
 import asyncio
 import bisect
+import gc
 import json
 import random
+import signal
 import subprocess
 import sys
 import tempfile
@@ -56,6 +58,15 @@ EJECT_TIME = 2.0
 SLACK = 0.5
 TOKEN, ADMIN = "churn-push-token-0123456789", "churn-admin-token-0123456789"
 CLIENTS = 4
+# What is kept of a dashboard row (the histories would take gigabytes).
+KEPT = ("state", "eligible", "report_age_ms", "connections", "ramp", "ejections_total")
+# A pause of the harness itself this long (its event loop did not run)
+# leaves the dispatcher's probes of its backends unanswered.
+STALL = 0.2
+
+
+# Stalls of this process, (start, end): see `watchdog`.
+STALLS = []
 
 
 def now():
@@ -178,6 +189,17 @@ async def client(port, log, errors, end):
             conn = None
 
 
+async def watchdog(stalls, end):
+    """Records when this process's own event loop stalled: every backend
+    (and pusher) lives in it, so the dispatcher then sees failing probes
+    everywhere, rightly."""
+    while now() < end:
+        t = now()
+        await asyncio.sleep(0.05)
+        if now() - t - 0.05 > STALL:
+            stalls.append((t, now()))
+
+
 async def get(port, path):
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
@@ -193,7 +215,7 @@ async def sampler(port, samples, pools, end):
     while now() < end:
         q0 = now()
         view = json.loads(await get(port, "/dashboard"))
-        samples.append((q0, now(), {b["id"]: b for b in view["backends"]}))
+        samples.append((q0, now(), {b["id"]: {k: b.get(k) for k in KEPT} for b in view["backends"]}))
         pools.append((q0, now(), view["eligible"], view["no_backend_total"]))
         await asyncio.sleep(0.1)
 
@@ -275,14 +297,23 @@ def judge_answers(agents, log, samples):
 
 
 def certainly_eligible(agent, start, end):
-    """A ready report answered before `start`, fresh until after `end`,
-    with nothing else sent meanwhile and no probe or sickness near."""
-    for sent, answered, outcome, good, _ in agent.reports:
+    """A ready, healthy report answered before `start` and fresh until
+    past `end`, every later report sent by `end` ready and healthy too, and
+    no failing probe or sickness that could have taken the node out."""
+    for i, (sent, answered, outcome, good, _) in reversed(list(enumerate(agent.reports))):
         if outcome == "accepted" and good and answered <= start and end + SLACK < sent + STALE:
-            quiet = all(r[3] and r[2] == "accepted" for r in agent.reports if sent < r[0] <= end)
-            near = [t for kind, t in agent.events if kind in ("probe", "sick", "unhealthy") and t > start - 20]
-            return quiet and not near
+            later = [r for r in agent.reports[i + 1:] if r[0] <= end]
+            return all(r[3] for r in later) and not troubled(agent, start, end)
     return False
+
+
+def troubled(agent, start, end):
+    """A failing probe near [start, end] (its own, or a stall of this
+    harness), or sickness the outlier window (10 s) and an ejection may
+    still remember."""
+    probe = any(f < end and g > start - HEALTH_INTERVAL - HEALTH_TIMEOUT
+                for f, g in phases(agent, "probe", "probe ok") + STALLS)
+    return probe or any(f < end and g > start - 10 - 4 * EJECT_TIME for f, g in phases(agent, "sick", "well"))
 
 
 def judge_membership(agents, samples):
@@ -383,6 +414,7 @@ async def drive(args, public, control):
     lives = [asyncio.create_task(a.life(random.Random(rng.random()), end)) for a in agents]
     side = [asyncio.create_task(client(public, log, errors, end + 1)) for _ in range(CLIENTS)]
     side.append(asyncio.create_task(sampler(control, samples, pools, end + 1)))
+    side.append(asyncio.create_task(watchdog(STALLS, end + 1)))
     await asyncio.gather(*lives)
     await asyncio.gather(*side)
     q0 = now()
@@ -412,6 +444,10 @@ def main():
     public, control = (int(addrs[k].rsplit(":", 1)[1]) for k in ("public", "control"))
     print(f"dispatcher {binary('signpost-dispatcher')}; {args.agents} agents for {args.minutes:g} min, seed {args.seed}; "
           f"interval {INTERVAL}s, stale_after {STALE}s, slow start {SLOW_START}s, slack {SLACK}s", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    # Millions of records and no cycles among them: a full collection would
+    # stall the backends' listeners for longer than the probe timeout.
+    gc.disable()
     try:
         agents, start, log, errors, samples, pools, final, before, after = asyncio.run(drive(args, public, control))
     finally:
@@ -439,6 +475,8 @@ def main():
                 around = [p for p in pools if sent - 0.3 <= p[0] and p[1] <= recv + 0.3]
                 f.write(f"{sent - start:.3f} {recv - start:.3f} pool sizes around: {[p[2] for p in around]}\n")
     print(f"events: {events}")
+    print(f"harness stalls over {STALL}s: {len(STALLS)}, longest "
+          f"{max((b - a for a, b in STALLS), default=0):.2f}s (every probe may fail meanwhile)")
     if unavailable:
         print(f"503s from t={min(unavailable):.2f} to t={max(unavailable):.2f} (first join at "
               f"t={min(t for a in agents for k, t in a.events if k == 'join') - start:.2f})")

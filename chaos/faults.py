@@ -157,6 +157,7 @@ class Suite:
         bound = STALE + POLL + SLACK
         if leaves and forbid:
             self.forbidden[n].append([t0 + bound, None])
+        if leaves:
             took = self.wait_for(f"{name}: n{n} leaves the dashboard's eligible set",
                                  lambda: not self.rows_now().get(f"n{n}", {}).get("eligible", False), bound + 1)
         while time.monotonic() < t0 + hold:
