@@ -37,7 +37,6 @@ acknowledged before the sample was asked for, or a newer one.
 
 import argparse
 import asyncio
-import bisect
 import gc
 import json
 import random
@@ -47,15 +46,11 @@ import sys
 import tempfile
 import time
 
-from oracle import binary, exchange, inside, out_windows, snapshot_lags
+import judge
+from judge import (EJECT_TIME, HEALTH_INTERVAL, HEALTH_TIMEOUT, INTERVAL, SLACK, SLOW_START, STALE, STALLS,
+                   judge_answers, judge_health, judge_membership, judge_reports)
+from oracle import binary, exchange, snapshot_lags
 
-INTERVAL, STALE, SLOW_START = 0.5, 1.5, 3.0
-HEALTH_INTERVAL, HEALTH_TIMEOUT = 1.0, 0.5
-EJECT_TIME = 2.0
-# The pool snapshot trails the registry by a rebuild gap (<= 10 ms), plus
-# scheduling on a shared 2-core machine: the default is faults.py's; the
-# measured worst is printed whatever it is.
-SLACK = 0.5
 TOKEN, ADMIN = "churn-push-token-0123456789", "churn-admin-token-0123456789"
 CLIENTS = 4
 # What is kept of a dashboard row (the histories would take gigabytes).
@@ -63,10 +58,6 @@ KEPT = ("state", "eligible", "report_age_ms", "connections", "ramp", "ejections_
 # A pause of the harness itself this long (its event loop did not run)
 # leaves the dispatcher's probes of its backends unanswered.
 STALL = 0.2
-
-
-# Stalls of this process, (start, end): see `watchdog`.
-STALLS = []
 
 
 def now():
@@ -232,176 +223,6 @@ def counters(text):
     return accepted, rejected
 
 
-def eligible_windows(agent):
-    """(start, end) per accepted ready report: from when it was sent until
-    stale_after after it was answered, cut short by the next accepted
-    report that is not ready. A report whose answer never came may have
-    arrived: it opens a window but closes none."""
-    filed = [r for r in agent.reports if r[2] == "accepted" or r[2].startswith("error")]
-    out = []
-    for i, (sent, answered, _, good, _) in enumerate(filed):
-        if good:
-            end = answered + STALE
-            later = next((r for r in filed[i + 1:] if r[2] == "accepted"), None)
-            if later and not later[3]:
-                end = min(end, later[1])
-            out.append((sent, end))
-    return out
-
-
-def phases(agent, start_kind, end_kind):
-    """(start, end) of each phase opened by event `start_kind`."""
-    out, opened = [], None
-    for kind, t in agent.events:
-        if kind == start_kind:
-            opened = t
-        elif kind == end_kind and opened is not None:
-            out.append((opened, t))
-            opened = None
-    return out + ([(opened, float("inf"))] if opened is not None else [])
-
-
-def judge_answers(agents, log, samples):
-    """Every answer against the node's windows; (problems, worst lateness)."""
-    by_url = {a.url: a for a in agents}
-    plan = {}
-    for a in agents:
-        wins = sorted(eligible_windows(a))
-        ends, best = [], float("-inf")
-        for _, end in wins:
-            best = max(best, end)
-            ends.append(best)
-        probe = [(f + HEALTH_INTERVAL + HEALTH_TIMEOUT + SLACK, g) for f, g in phases(a, "probe", "probe ok")]
-        plan[a.id] = ([w[0] for w in wins], ends, sorted(probe + out_windows(samples, a.id, SLACK, STALE)))
-    bad, worst = [], float("-inf")
-    for sent, recv, status, loc, retry in log:
-        if status == 503:
-            if not retry:
-                bad.append(f"503 without Retry-After at {sent:.2f}")
-            elif any(certainly_eligible(a, sent - SLACK, recv) for a in agents):
-                bad.append(f"503 at {sent:.2f} while a node was certainly eligible")
-            continue
-        node = by_url.get((loc or "").split("/c/")[0]) if status in (302, 307) else None
-        if node is None:
-            bad.append(f"status {status} Location {loc} at {sent:.2f}")
-            continue
-        starts, ends, forbidden = plan[node.id]
-        i = bisect.bisect_right(starts, recv)
-        late = sent - ends[i - 1] if i else float("inf")
-        worst = max(worst, late)
-        if late > SLACK:
-            bad.append(f"sent to {node.id} at {sent:.2f}, {late:.3f}s after it was last eligible")
-        elif inside(forbidden, sent, recv):
-            bad.append(f"sent to {node.id} at {sent:.2f} while its probe failed or the dashboard had it out")
-    return bad, worst
-
-
-def certainly_eligible(agent, start, end):
-    """A ready, healthy report answered before `start` and fresh until
-    past `end`, every later report sent by `end` ready and healthy too, and
-    no failing probe or sickness that could have taken the node out."""
-    for i, (sent, answered, outcome, good, _) in reversed(list(enumerate(agent.reports))):
-        if outcome == "accepted" and good and answered <= start and end + SLACK < sent + STALE:
-            later = [r for r in agent.reports[i + 1:] if r[0] <= end]
-            return all(r[3] for r in later) and not troubled(agent, start, end)
-    return False
-
-
-def troubled(agent, start, end):
-    """A failing probe near [start, end] (its own, or a stall of this
-    harness), or sickness the outlier window (10 s) and an ejection may
-    still remember."""
-    probe = any(f < end and g > start - HEALTH_INTERVAL - HEALTH_TIMEOUT
-                for f, g in phases(agent, "probe", "probe ok") + STALLS)
-    return probe or any(f < end and g > start - 10 - 4 * EJECT_TIME for f, g in phases(agent, "sick", "well"))
-
-
-def judge_membership(agents, samples):
-    """Leaving within the bound and rejoining through slow start; (problems, leave times, ramps seen, rejoins)."""
-    bad, left, ramps, rejoins = [], [], 0, 0
-    for a in agents:
-        rows = [(q0, q1, rows.get(a.id)) for q0, q1, rows in samples]
-        drained = {t for (kind, _), (_, t) in zip(a.events, a.events[1:]) if kind == "drain"}
-        for t, back in phases(a, "leave", "rejoin"):
-            last = max((r[1] for r in a.reports if r[0] < t), default=t)
-            if t in drained:  # out since it drained: nothing left to leave
-                continue
-            bound = last + STALE + INTERVAL + SLACK
-            out = next((q1 for q0, q1, row in rows if q0 >= last and row and not row["eligible"]), None)
-            if out is not None and out < back:
-                left.append(out - last)
-            for q0, q1, row in rows:
-                if bound <= q0 and q1 < back and row and row["eligible"]:
-                    bad.append(f"{a.id} still eligible {q0 - last:.2f}s after its last report")
-                    break
-        for kind, t in a.events:
-            if kind not in ("rejoin", "undrain"):
-                continue
-            first = next((r[1] for r in a.reports if r[0] >= t and r[2] == "accepted"), None)
-            seen = [row for q0, _, row in rows if first and first <= q0 <= first + SLOW_START / 2 and row and row["eligible"]]
-            if seen:
-                rejoins += 1
-                if any(row.get("ramp") is not None and row["ramp"] < 1 for row in seen):
-                    ramps += 1
-                else:
-                    bad.append(f"{a.id} back ({kind}) at {first:.2f} without slow start")
-    return bad, left, ramps, rejoins
-
-
-def judge_health(agents, samples):
-    """How long a failing probe took to show `down`, and a sick node
-    `ejected`, on the dashboard; (problems, probe delays, ejection delays,
-    sick phases)."""
-    bad, downs, ejections, sick = [], [], [], 0
-    for a in agents:
-        rows = [(q0, q1, rows.get(a.id)) for q0, q1, rows in samples]
-        for f, g in phases(a, "probe", "probe ok"):
-            seen = next((q1 for q0, q1, row in rows if f <= q0 < g and row and row["state"] == "down"), None)
-            if seen is not None:
-                downs.append(seen - f)
-            elif g - f > HEALTH_INTERVAL + HEALTH_TIMEOUT + SLACK + 0.5:
-                bad.append(f"{a.id}'s probe failed from {f:.2f} to {g:.2f}, never shown down")
-        for f, g in phases(a, "sick", "well"):
-            sick += 1
-            seen = next((q1 for q0, q1, row in rows if q0 >= f and row and row["state"] == "ejected"), None)
-            if seen is not None and seen < g + 10:
-                ejections.append(seen - f)
-    return bad, downs, ejections, sick
-
-
-def judge_reports(agents, before, after, samples, final):
-    """No report that arrived is lost: counters match, and the dashboard
-    always holds the newest acknowledged report or a newer one."""
-    records = [r for a in agents for r in a.reports]
-    outcomes = {}
-    for r in records:
-        key = "error" if r[2].startswith("error") else r[2]
-        outcomes[key] = outcomes.get(key, 0) + 1
-    bad = []
-    accepted = after[0] - before[0]
-    rejected = {k: v - before[1].get(k, 0) for k, v in after[1].items() if v - before[1].get(k, 0)}
-    if accepted != outcomes.get("accepted", 0):
-        bad.append(f"{outcomes.get('accepted', 0)} reports acknowledged, the dispatcher counted {accepted:.0f} accepted")
-    if rejected.get("replay", 0) != outcomes.get("replay", 0) or set(rejected) - {"replay"}:
-        bad.append(f"rejections {rejected}, agents were told {outcomes}")
-    for a in agents:
-        acked = [(r[1], r[4]) for r in a.reports if r[2] == "accepted"]  # in order: one push at a time
-        times = [t for t, _ in acked]
-        sent = {r[4]: r[0] for r in a.reports if r[2] == "accepted" or r[2].startswith("error")}
-        for q0, q1, rows in samples + [final]:
-            row = rows.get(a.id)
-            if row is None:
-                if times and times[0] <= q0:
-                    bad.append(f"{a.id} missing from the dashboard at {q0:.2f} after an acknowledged report")
-                continue
-            shown = row["connections"]
-            i = bisect.bisect_right(times, q0)
-            newest = acked[i - 1][1] if i else 0
-            if shown not in sent or sent[shown] > q1 or shown < newest:
-                bad.append(f"{a.id} at {q0:.2f} shows report {shown}, newest acknowledged {newest}")
-    return bad, outcomes, accepted, rejected
-
-
 async def drive(args, public, control):
     agents = [Agent(i, control) for i in range(args.agents)]
     for a in agents:
@@ -430,7 +251,7 @@ def main():
     parser.add_argument("--seed", type=int, default=int(time.time()))
     parser.add_argument("--slack", type=float, default=SLACK, help=f"seconds the pool may trail (default {SLACK})")
     args = parser.parse_args()
-    globals()["SLACK"] = args.slack
+    judge.SLACK = args.slack
     work = tempfile.mkdtemp(prefix="churn-")
     ms = lambda s: f"{int(s * 1000)}ms"  # noqa: E731
     d = subprocess.Popen([binary("signpost-dispatcher"), "--listen", "127.0.0.1:0", "--control-listen", "127.0.0.1:0",
@@ -443,7 +264,7 @@ def main():
     addrs = dict(d.stdout.readline().split()[1:3] for _ in range(2))
     public, control = (int(addrs[k].rsplit(":", 1)[1]) for k in ("public", "control"))
     print(f"dispatcher {binary('signpost-dispatcher')}; {args.agents} agents for {args.minutes:g} min, seed {args.seed}; "
-          f"interval {INTERVAL}s, stale_after {STALE}s, slow start {SLOW_START}s, slack {SLACK}s", flush=True)
+          f"interval {INTERVAL}s, stale_after {STALE}s, slow start {SLOW_START}s, slack {judge.SLACK}s", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     # Millions of records and no cycles among them: a full collection would
     # stall the backends' listeners for longer than the probe timeout.
@@ -465,7 +286,7 @@ def main():
     health_bad, downs, ejections, sick = judge_health(agents, samples)
     report_bad, outcomes, accepted, rejected = judge_reports(agents, before, after, samples, final)
     lags = snapshot_lags(samples, STALE)
-    lag_bad = [f"{n} in the pool {late:.3f}s after going stale (t={t - start:.1f})" for late, n, t in lags if late > SLACK]
+    lag_bad = [f"{n} in the pool {late:.3f}s after going stale (t={t - start:.1f})" for late, n, t in lags if late > judge.SLACK]
     left.sort()
     unavailable = [r[0] - start for r in log if r[2] == 503]
     with open(f"{work}/503.txt", "w") as f:
@@ -481,12 +302,12 @@ def main():
         print(f"503s from t={min(unavailable):.2f} to t={max(unavailable):.2f} (first join at "
               f"t={min(t for a in agents for k, t in a.events if k == 'join') - start:.2f})")
     print(f"answers: {len(log)} {codes}; client errors: {len(errors)}; unexpected: {len(answers_bad)}; "
-          f"latest redirect past a node's last possible eligibility: {worst * 1000:+.0f} ms (allowed {SLACK * 1000:.0f})")
+          f"latest redirect past a node's last possible eligibility: {worst * 1000:+.0f} ms (allowed {judge.SLACK * 1000:.0f})")
     print(f"reports: {sum(len(a.reports) for a in agents)} sent {outcomes}; dispatcher counted {accepted:.0f} accepted, "
           f"rejected {rejected or 'none'}; dashboard samples: {len(samples)}; problems: {len(report_bad)}")
     if left:
         print(f"left the pool after the last report: median {left[len(left) // 2]:.2f}s, max {left[-1]:.2f}s "
-              f"over {len(left)} departures (bound {STALE + INTERVAL + SLACK:.2f}s)")
+              f"over {len(left)} departures (bound {STALE + INTERVAL + judge.SLACK:.2f}s)")
     print(f"slow start: a ramp below 1 seen on {ramps} of {rejoins} returns; pool trailing a stale node at most "
           f"{max((x[0] for x in lags), default=0) * 1000:+.0f} ms past stale_after")
     downs.sort()

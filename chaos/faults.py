@@ -33,7 +33,7 @@ import threading
 import time
 
 from netns import NODES, Client, HalfSent, Net, Proxy, Watcher, accept_queue, enter, sh, unread
-from oracle import binary, inside, out_windows, snapshot_lags
+from oracle import binary, cover, inside, out_windows, snapshot_lags
 
 POLL, STALE, SLOW_START = 0.5, 1.5, 3.0
 HEALTH_INTERVAL, HEALTH_TIMEOUT = 1.0, 0.5
@@ -312,6 +312,7 @@ class Suite:
         # node out both before and after, with no report in between.
         samples = [x for x in self.watcher.samples if x[1] < stopped_at]
         own = {n: out_windows(samples, f"n{n}", SLACK, STALE) for n in NODES}
+        covered = {n: cover(own[n]) for n in NODES}
         for sent, recv, status, loc, retry in log:
             if status == 503:
                 if not retry:
@@ -325,7 +326,7 @@ class Suite:
                 bad.append(f"Location {loc} names no backend")
             elif any(a <= sent and (b is None or recv <= b) for a, b in self.forbidden[node]):
                 bad.append(f"sent to n{node} at t={sent - self.t_start:.2f} while it was out")
-            elif inside(own[node], sent, recv):
+            elif inside(covered[node], sent, recv):
                 bad.append(f"sent to n{node} at t={sent - self.t_start:.2f} while the dashboard had it out")
         lags = snapshot_lags(samples, STALE)
         worst = max(lags, default=(0, "-", 0))

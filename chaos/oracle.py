@@ -7,6 +7,7 @@ request was sent and just after the answer was read, and the backends by
 id. The dispatcher computed it at some instant in [q0, q1].
 """
 
+import bisect
 import os
 import sys
 
@@ -99,9 +100,23 @@ def out_windows(samples, node, lag, stale_after):
     return windows
 
 
-def inside(windows, start, end):
-    """True if [start, end] lies wholly inside one of `windows` (sorted)."""
-    return any(a <= start and end <= b for a, b in windows)
+def cover(windows):
+    """`windows` made quick to query with `inside`: their starts in order
+    and, at each, the latest end of any window starting there or before."""
+    starts, ends, latest = [], [], float("-inf")
+    for a, b in sorted(windows):
+        latest = max(latest, b)
+        starts.append(a)
+        ends.append(latest)
+    return starts, ends
+
+
+def inside(covered, start, end):
+    """True if [start, end] lies wholly inside one window of `covered`
+    (from `cover`): some window starts by `start` and ends after `end`."""
+    starts, ends = covered
+    i = bisect.bisect_right(starts, start)
+    return i > 0 and ends[i - 1] >= end
 
 
 def snapshot_lags(samples, stale_after):
