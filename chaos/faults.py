@@ -22,21 +22,21 @@ Binaries: $SIGNPOST_BIN, else target/release, else target/debug (said which).
 Needs root (CAP_NET_ADMIN) and nft; without them it prints SKIP, exits 77.
 """
 
-import ctypes
 import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-NODES = (1, 2, 3)
+from netns import NODES, Client, HalfSent, Net, Proxy, Watcher, accept_queue, enter, sh, unread
+from oracle import binary, cover, inside, out_windows, snapshot_lags
+
 POLL, STALE, SLOW_START = 0.5, 1.5, 3.0
+HEALTH_INTERVAL, HEALTH_TIMEOUT = 1.0, 0.5
 # Scheduling noise on a shared 2-core machine: the maintenance loop's
 # rebuild gap and a poll that is due but not yet run.
 SLACK = 0.5
@@ -45,137 +45,9 @@ SKIP = 77
 # How long before SIGTERM a request may still meet a reset (see `judge`).
 BACKLOG_RACE = 0.05
 FAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
-
-
-def binary(name):
-    for path in (os.environ.get("SIGNPOST_BIN", ""), f"{ROOT}/target/release", f"{ROOT}/target/debug"):
-        if path and os.access(f"{path}/{name}", os.X_OK):
-            return f"{path}/{name}"
-    sys.exit(f"no {name} binary: run cargo build --release --bins")
-
-
-def sh(cmd, ns=None, check=True):
-    full = (["ip", "netns", "exec", ns] if ns else []) + cmd
-    return subprocess.run(full, check=check, capture_output=True, text=True)
-
-
-libc = ctypes.CDLL("libc.so.6", use_errno=True)
-
-
-def enter(ns):
-    """Moves the calling thread into namespace `ns` (sockets made after it live there)."""
-    fd = os.open(f"/var/run/netns/{ns}", os.O_RDONLY)
-    if libc.setns(fd, 0x40000000) != 0:  # CLONE_NEWNET
-        raise OSError(ctypes.get_errno(), f"setns {ns}")
-    os.close(fd)
-
-
-class Net:
-    """The namespaces and veth pairs; removed on close."""
-
-    def __init__(self):
-        self.made = []
-
-    def up(self):
-        sh(["ip", "netns", "add", "spc-d"])
-        self.made.append("spc-d")
-        sh(["ip", "link", "set", "lo", "up"], ns="spc-d")
-        for n in NODES:
-            ns = f"spc-n{n}"
-            sh(["ip", "netns", "add", ns])
-            self.made.append(ns)
-            sh(["ip", "link", "set", "lo", "up"], ns=ns)
-            sh(["ip", "link", "add", f"spc-d{n}", "netns", "spc-d", "type", "veth", "peer", "name", "eth0", "netns", ns])
-            sh(["ip", "addr", "add", f"10.77.{n}.1/24", "dev", f"spc-d{n}"], ns="spc-d")
-            sh(["ip", "link", "set", f"spc-d{n}", "up"], ns="spc-d")
-            sh(["ip", "addr", "add", f"10.77.{n}.2/24", "dev", "eth0"], ns=ns)
-            sh(["ip", "link", "set", "eth0", "up"], ns=ns)
-            sh(["nft", "add", "table", "inet", "chaos"], ns=ns)
-            sh(["nft", "add", "chain", "inet", "chaos", "input", "{ type filter hook input priority 0 ; }"], ns=ns)
-
-    def drop(self, n, percent=100):
-        """Drops `percent` % of what reaches node n (100: a partition)."""
-        rule = ["iifname", "eth0"] + (["numgen", "random", "mod", "100", "<", str(percent)] if percent < 100 else []) + ["drop"]
-        sh(["nft", "add", "rule", "inet", "chaos", "input"] + rule, ns=f"spc-n{n}")
-
-    def heal(self, n):
-        sh(["nft", "flush", "chain", "inet", "chaos", "input"], ns=f"spc-n{n}")
-
-    def close(self):
-        for ns in reversed(self.made):
-            sh(["ip", "netns", "delete", ns], check=False)
-
-
-class Proxy(threading.Thread):
-    """A TCP proxy in spc-d that holds every chunk `delay` seconds each way."""
-
-    def __init__(self, target):
-        super().__init__(daemon=True)
-        self.target, self.delay = target, 0.0
-        self.ready = threading.Event()
-
-    def run(self):
-        enter("spc-d")
-        server = socket.create_server(("127.0.0.1", 0))
-        self.port = server.getsockname()[1]
-        self.ready.set()
-        while True:
-            conn, _ = server.accept()
-            threading.Thread(target=self.pair, args=(conn,), daemon=True).start()
-
-    def pair(self, conn):
-        enter("spc-d")
-        try:
-            upstream = socket.create_connection(self.target, timeout=5)
-        except OSError:
-            conn.close()
-            return
-        for a, b in ((conn, upstream), (upstream, conn)):
-            threading.Thread(target=self.pump, args=(a, b), daemon=True).start()
-
-    def pump(self, src, dst):
-        try:
-            while data := src.recv(65536):
-                time.sleep(self.delay)
-                dst.sendall(data)
-        except OSError:
-            pass
-        for s in (src, dst):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-
-class Client(threading.Thread):
-    """Requests in a loop from spc-d, half on fresh connections; records
-    (sent, received, status, location, retry_after) or the error."""
-
-    def __init__(self, port):
-        super().__init__(daemon=True)
-        self.port, self.log, self.errors, self.stop = port, [], [], False
-
-    def run(self):
-        enter("spc-d")
-        conn, i = None, 0
-        while not self.stop:
-            i += 1
-            reused = not (conn is None or i % 2)
-            if not reused:
-                if conn:
-                    conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-            sent = time.monotonic()
-            try:
-                conn.request("GET" if i % 3 else "POST", f"/p/{i}?q=1", body=None if i % 3 else b"x")
-                r = conn.getresponse()
-                r.read()
-                self.log.append((sent, time.monotonic(), r.status, r.getheader("Location"), r.getheader("Retry-After")))
-            except (OSError, http.client.HTTPException) as e:
-                kind = ("reused" if reused else "new") + (" GET" if i % 3 else " POST")
-                self.errors.append((sent, f"{kind} connection: {e!r}"))
-                conn = None
-                time.sleep(0.01)
+# Requests in flight when SIGTERM comes: connections with half a request
+# head sent, finished once the signal is out.
+HALF_SENT = 8
 
 
 class Suite:
@@ -199,7 +71,10 @@ class Suite:
         if clock:
             env = ["env", f"LD_PRELOAD={FAKETIME}", f"FAKETIME_TIMESTAMP_FILE={clock}", "FAKETIME_NO_CACHE=1",
                    "FAKETIME_DONT_FAKE_MONOTONIC=1"]
-        cmd = env + [binary("signpost-agent"), "--listen", f"10.77.{n}.2:9101", "--advertise", self.base[n],
+        # n1's agent also listens on loopback, where its application posts
+        # its error rate (passive ejection).
+        listen = "0.0.0.0:9101" if n == 1 else f"10.77.{n}.2:9101"
+        cmd = env + [binary("signpost-agent"), "--listen", listen, "--advertise", self.base[n],
                "--node-id", f"n{n}", "--interval", "250ms"]
         if n == 3:
             cmd += ["--dispatcher", f"http://10.77.3.1:{self.control}", "--token", TOKEN]
@@ -211,8 +86,11 @@ class Suite:
             f.write(text)
 
     def start(self):
+        with open(f"{self.work}/health", "w") as f:
+            f.write("ok\n")
         for n in NODES:
-            self.spawn(f"backend{n}", ["python3", "-m", "http.server", "--bind", f"10.77.{n}.2", "8000"], f"spc-n{n}")
+            self.spawn(f"backend{n}", ["python3", "-m", "http.server", "--bind", f"10.77.{n}.2", "--directory", self.work,
+                                       "8000"], f"spc-n{n}")
         self.proxy = Proxy(("10.77.2.2", 9101))
         self.proxy.start()
         self.proxy.ready.wait()
@@ -222,7 +100,10 @@ class Suite:
                                       "--token", TOKEN, "--admin-token", ADMIN,
                                       "--agent", "http://10.77.1.2:9101", "--agent", f"http://127.0.0.1:{self.proxy.port}",
                                       "--poll-interval", f"{int(POLL * 1000)}ms", "--stale-after", f"{int(STALE * 1000)}ms",
-                                      "--slow-start", f"{int(SLOW_START * 1000)}ms"], "spc-d")
+                                      "--slow-start", f"{int(SLOW_START * 1000)}ms",
+                                      "--health-path", "/health", "--health-interval", f"{int(HEALTH_INTERVAL * 1000)}ms",
+                                      "--health-timeout", f"{int(HEALTH_TIMEOUT * 1000)}ms", "--health-rise", "1",
+                                      "--health-fall", "1", "--eject-time", "2s"], "spc-d")
         addrs = {}
         while len(addrs) < 2:
             words = d.stdout.readline().split()
@@ -234,6 +115,8 @@ class Suite:
             self.agent(n)
         self.client = Client(self.public)
         self.client.start()
+        self.watcher = Watcher(self.control, ADMIN)
+        self.watcher.start()
 
     def control_get(self, path):
         out = sh(["curl", "-sf", "-H", f"Authorization: Bearer {ADMIN}", f"http://127.0.0.1:{self.control}{path}"], ns="spc-d", check=False)
@@ -261,16 +144,20 @@ class Suite:
     def answered(self, n, since):
         return any(loc and loc.startswith(self.base[n]) for s, _, _, loc, _ in self.client.log if s >= since)
 
-    def fault(self, name, n, inject, heal, hold, leaves=True, stays=False, rejoin_within=10):
+    def fault(self, name, n, inject, heal, hold, leaves=True, stays=False, rejoin_within=10, forbid=True):
         """Injects a fault on node n for `hold` seconds; checks that it leaves
         rotation within the bound (if `leaves`) or never leaves it (if
-        `stays`), then rejoins through slow start."""
+        `stays`), then rejoins through slow start. With `forbid`, answers
+        naming it from the bound until the heal are wrong; without, only
+        the dispatcher's own view judges them (an ejection ends after
+        --eject-time, fault or not, and the node is judged again)."""
         t0 = time.monotonic()
         print(f"- {name} (n{n}) at t={t0 - self.t_start:.2f}", flush=True)
         inject()
         bound = STALE + POLL + SLACK
-        if leaves:
+        if leaves and forbid:
             self.forbidden[n].append([t0 + bound, None])
+        if leaves:
             took = self.wait_for(f"{name}: n{n} leaves the dashboard's eligible set",
                                  lambda: not self.rows_now().get(f"n{n}", {}).get("eligible", False), bound + 1)
         while time.monotonic() < t0 + hold:
@@ -280,7 +167,7 @@ class Suite:
             time.sleep(0.1)
         healed = time.monotonic()
         heal()
-        if leaves:
+        if leaves and forbid:
             self.forbidden[n][-1][1] = healed
         saw_ramp = []
 
@@ -328,6 +215,30 @@ class Suite:
         self.kill("agent3")
         self.agent(3)
 
+    def app_errors(self):
+        """n1's application tells its agent (loopback POST /v1/app-report)
+        that 90 % of its requests fail, every 0.2 s until the returned
+        function is called."""
+        stop = threading.Event()
+
+        def post():
+            enter("spc-n1")
+            while not stop.is_set():
+                try:
+                    conn = http.client.HTTPConnection("127.0.0.1", 9101, timeout=2)
+                    conn.request("POST", "/v1/app-report", body=json.dumps({"rps": 200.0, "eps": 180.0}),
+                                 headers={"Content-Type": "application/json"})
+                    if conn.getresponse().status != 200:
+                        self.fail("app-report refused by the agent")
+                        return
+                    conn.close()
+                except (OSError, http.client.HTTPException) as e:
+                    self.fail(f"app-report: {e!r}")
+                    return
+                time.sleep(0.2)
+        threading.Thread(target=post, daemon=True).start()
+        return stop.set
+
     def kill(self, key):
         self.procs[key].kill()
         self.procs[key].wait()
@@ -350,26 +261,58 @@ class Suite:
         self.rows.append(("SIGHUP good/broken", "dispatcher", "-", f"{ok:.0f} ok, {bad:.0f} refused", "-"))
 
     def sigterm(self):
-        print(f"- SIGTERM under load at t={time.monotonic() - self.t_start:.2f}", flush=True)
+        """SIGTERM with requests in flight: HALF_SENT connections have sent
+        half a request head; they finish it once the signal is out, and each
+        must be answered. The client keeps going throughout."""
+        print(f"- SIGTERM under load, {HALF_SENT} requests half sent, at t={time.monotonic() - self.t_start:.2f}", flush=True)
+        go, finish = threading.Event(), threading.Event()
+        half = [HalfSent(self.public, go, finish) for _ in range(HALF_SENT)]
+        for h in half:
+            h.start()
+            h.connected.wait()
+        # Accepted by the dispatcher, not just by the kernel: a connection
+        # still in the accept queue when the listener closes is reset
+        # (what --shutdown-delay is for), and is not in flight.
+        self.wait_for("half-sent connections accepted", lambda: accept_queue(self.public) == 0, 5)
+        go.set()
+        for h in half:
+            h.sent.wait()
+        # And their first bytes read: until then hyper counts a connection
+        # idle and closes it at once on shutdown (finding 6).
+        peers = {h.local for h in half}
+        self.wait_for("half-sent heads read", lambda: unread(self.public, peers) == 0, 5)
         d = self.procs["dispatcher"]
         t0 = time.monotonic()
         d.send_signal(signal.SIGTERM)
+        time.sleep(0.05)
+        finish.set()
         try:
             code = d.wait(timeout=10)
         except subprocess.TimeoutExpired:
             code = None
             self.fail("SIGTERM: dispatcher still running after 10 s")
         took = time.monotonic() - t0
-        self.client.stop = True
+        self.client.stop = self.watcher.stop = True
+        for h in half:
+            h.join(5)
+        unanswered = [h.answer for h in half if not (h.answer or "").startswith("HTTP/1.1 30")]
         if code != 0:
             self.fail(f"SIGTERM: exit status {code}")
-        self.rows.append(("SIGTERM under load", "dispatcher", "-", f"exit {code} in {took:.2f}s", "-"))
+        if unanswered:
+            self.fail(f"SIGTERM: {len(unanswered)} of {HALF_SENT} requests in flight not answered: {unanswered[:3]}")
+        self.rows.append(("SIGTERM under load", "dispatcher", "-",
+                          f"exit {code} in {took:.2f}s, {HALF_SENT - len(unanswered)}/{HALF_SENT} in flight answered", "-"))
         return t0
 
     def judge(self, stopped_at):
         """Every answer before SIGTERM: a redirect to an eligible backend, or 503 + Retry-After."""
         log = [r for r in self.client.log if r[0] < stopped_at]
         bad = []
+        # The dispatcher's own view: windows in which /dashboard showed a
+        # node out both before and after, with no report in between.
+        samples = [x for x in self.watcher.samples if x[1] < stopped_at]
+        own = {n: out_windows(samples, f"n{n}", SLACK, STALE) for n in NODES}
+        covered = {n: cover(own[n]) for n in NODES}
         for sent, recv, status, loc, retry in log:
             if status == 503:
                 if not retry:
@@ -383,6 +326,15 @@ class Suite:
                 bad.append(f"Location {loc} names no backend")
             elif any(a <= sent and (b is None or recv <= b) for a, b in self.forbidden[node]):
                 bad.append(f"sent to n{node} at t={sent - self.t_start:.2f} while it was out")
+            elif inside(covered[node], sent, recv):
+                bad.append(f"sent to n{node} at t={sent - self.t_start:.2f} while the dashboard had it out")
+        lags = snapshot_lags(samples, STALE)
+        worst = max(lags, default=(0, "-", 0))
+        if worst[0] > SLACK:
+            bad.append(f"{worst[1]} in the pool {worst[0]:.3f}s after going stale")
+        spans = [b - a for n in NODES for a, b in own[n]]
+        print(f"dashboard samples: {len(samples)}; out windows by the dispatcher's own view: {len(spans)}, "
+              f"{sum(spans):.1f}s in all; the pool held a stale node at most {worst[0] * 1000:+.0f} ms past stale_after")
         # A connection still in the accept backlog when SIGTERM closes the
         # listener is reset: that is what --shutdown-delay is for.
         errors = [e for e in self.client.errors if e[0] < stopped_at - BACKLOG_RACE]
@@ -413,6 +365,10 @@ class Suite:
         self.fault("kill -9 polled agent", 1, lambda: self.kill("agent1"), lambda: self.agent(1), 4)
         self.fault("kill -9 pushing agent, seq starts over", 3, lambda: self.kill("agent3"), lambda: self.agent(3), 4)
         self.fault("partition of the pusher", 3, lambda: self.net.drop(3), lambda: self.net.heal(3), 5)
+        self.fault("backend fails its active probe", 1, lambda: self.net.drop(1, port=8000), lambda: self.net.heal(1), 5)
+        stop = []
+        self.fault("passive ejection (app reports 90% errors)", 1, lambda: stop.append(self.app_errors()),
+                   lambda: stop.pop()(), 5, rejoin_within=30, forbid=False)
         if os.path.exists(FAKETIME):
             self.clock_jumps()
         else:

@@ -20,7 +20,6 @@ Binaries: $SIGNPOST_BIN, else target/release, else target/debug.
 Installs zzuf, slowhttptest and wrk with apt-get when missing.
 """
 
-import os
 import re
 import shutil
 import socket
@@ -29,16 +28,10 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from oracle import binary
+
 BACKEND = "http://127.0.0.1:8999"
 REFUSALS = {400, 404, 405, 408, 411, 413, 414, 415, 422, 431, 501, 505}
-
-
-def binary(name):
-    for path in (os.environ.get("SIGNPOST_BIN", ""), f"{ROOT}/target/release", f"{ROOT}/target/debug"):
-        if path and os.access(f"{path}/{name}", os.X_OK):
-            return f"{path}/{name}"
-    sys.exit(f"no {name} binary: run cargo build --release --bins")
 
 
 def need(*tools):

@@ -24,17 +24,18 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from oracle import binary
+
 PACED_CONNECTIONS = 16
+# The soak's pacing: each connection waits this long between requests, and
+# there are as many connections as the target rate needs at that pace
+# (wrk's delay is whole milliseconds; at 1 ms and 16 connections the
+# release build's target was out of reach).
+SOAK_DELAY_MS = 2
+# What one request costs a paced connection on top of its delay, in ms.
+ROUND_TRIP_MS = 0.4
 # The idle run: the same connections, 50 ms between requests (~300 req/s).
 IDLE_DELAY_MS = 50
-
-
-def binary(name):
-    for path in (os.environ.get("SIGNPOST_BIN", ""), f"{ROOT}/target/release", f"{ROOT}/target/debug"):
-        if path and os.access(f"{path}/{name}", os.X_OK):
-            return f"{path}/{name}"
-    sys.exit(f"no {name} binary: run cargo build --release --bins")
 
 
 def rss_kb(pid):
@@ -111,10 +112,11 @@ def main():
         max_rate, _ = wrk(public, 10, flat, 64)
         # Paced: each connection waits `delay` ms between requests.
         target = max_rate / 2
-        delay = max(1, int(PACED_CONNECTIONS * 1000 / target))
+        delay = max(SOAK_DELAY_MS, int(PACED_CONNECTIONS * 1000 / target))
+        connections = max(PACED_CONNECTIONS, round(target * (delay + ROUND_TRIP_MS) / 1000))
         print(f"idle paced run: {idle_rate:.0f} req/s, p99 {idle_p99:.2f} ms; max rate {max_rate:.0f} req/s; "
-              f"soak target {target:.0f} req/s ({PACED_CONNECTIONS} connections, {delay} ms apart)", flush=True)
-        load = subprocess.Popen(["wrk", "-t", "2", "-c", str(PACED_CONNECTIONS), "-d", f"{int(minutes * 60)}s", "--latency",
+              f"soak target {target:.0f} req/s ({connections} connections, {delay} ms apart)", flush=True)
+        load = subprocess.Popen(["wrk", "-t", "2", "-c", str(connections), "-d", f"{int(minutes * 60)}s", "--latency",
                                  "-s", script(work, delay), f"http://127.0.0.1:{public}/soak"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         start, samples, churned, reloads = time.monotonic(), [], 0, 0
@@ -149,7 +151,8 @@ def main():
         rss_end = samples[-1][1]
         growth = (rss_end - rss2) / rss2 * 100
         print(out)
-        print(f"soak: {minutes:g} min at {rate:.0f} req/s (target {target:.0f}), {churned} agent restarts, {reloads} reloads")
+        print(f"soak: {minutes:g} min at {rate:.0f} req/s ({rate / max_rate * 100:.0f} % of the maximum; target {target:.0f}), "
+              f"{churned} agent restarts, {reloads} reloads")
         print(f"unexpected answers: {unexpected}; socket errors: {errors.group(1) if errors else 'none'}")
         print(f"RSS minute 2 {rss2} kB -> end {rss_end} kB: {growth:+.1f} % (goal < 10 %)")
         print(f"fds: baseline {base_fds}, after load {end_fds} (goal: back to baseline)")
