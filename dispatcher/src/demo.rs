@@ -35,14 +35,12 @@ pub async fn demo(mut args: Args) -> anyhow::Result<()> {
     }
     let config = Config::load(&args).map_err(|errors| anyhow::anyhow!("{errors}"))?;
     init_logging(config.log_format);
+    let signals = signal::Signals::install()?;
     let listeners = Listeners::bind(&config).await?;
     let public = listeners.public.local_addr()?;
     let control = listeners.control.local_addr()?;
     let shutdown = CancellationToken::new();
-    tokio::spawn(signal::cancel_on_shutdown(
-        shutdown.clone(),
-        config.shutdown_delay,
-    ));
+    let hangups = signals.cancel_on_shutdown(shutdown.clone(), config.shutdown_delay);
 
     let logs = std::env::temp_dir().join(format!("signpost-demo-{}", std::process::id()));
     std::fs::create_dir_all(&logs).with_context(|| format!("create {}", logs.display()))?;
@@ -78,7 +76,7 @@ pub async fn demo(mut args: Args) -> anyhow::Result<()> {
         backends = BACKENDS,
         "demo: in-process agents pushing to this dispatcher"
     );
-    serve(config, args, listeners, shutdown).await
+    serve(config, args, listeners, shutdown, hangups).await
 }
 
 /// The real agent, advertising `backend`, tailing its `log` and pushing

@@ -141,23 +141,23 @@ pub use signpost_agent::init_logging;
 /// reloads) until SIGINT or SIGTERM.
 pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
     init_logging(config.log_format);
+    let signals = signal::Signals::install()?;
     let listeners = Listeners::bind(&config).await?;
     let shutdown = CancellationToken::new();
-    tokio::spawn(signal::cancel_on_shutdown(
-        shutdown.clone(),
-        config.shutdown_delay,
-    ));
-    serve(config, args, listeners, shutdown).await
+    let hangups = signals.cancel_on_shutdown(shutdown.clone(), config.shutdown_delay);
+    serve(config, args, listeners, shutdown, hangups).await
 }
 
 /// Serves on already-bound `listeners` until `shutdown` is cancelled, then
-/// drains for at most [`SHUTDOWN_GRACE`]. SIGHUP reloads the configuration
-/// from `args` and the TLS certificate from its files.
+/// drains for at most [`SHUTDOWN_GRACE`]. Each of `hangups` (SIGHUP)
+/// reloads the configuration from `args` and the TLS certificate from its
+/// files.
 pub async fn serve(
     config: Config,
     args: Args,
     listeners: Listeners,
     shutdown: CancellationToken,
+    hangups: Option<tokio::signal::unix::Signal>,
 ) -> anyhow::Result<()> {
     for warning in config.security_warnings() {
         tracing::warn!("{warning}");
@@ -169,7 +169,7 @@ pub async fn serve(
     let tls = http::tls::Tls::from_config(&app.config()).context("TLS on the public listener")?;
     let client = polling_client(None).context("build the agent polling client")?;
     let tasks = TaskTracker::new();
-    spawn_background(&tasks, &app, args, client, tls.clone(), &shutdown);
+    spawn_background(&tasks, &app, args, client, tls.clone(), &shutdown, hangups);
     spawn_listeners(&tasks, &app, listeners, tls, &shutdown);
     tracing::info!(
         strategy = app.strategy_name(),
@@ -200,6 +200,7 @@ fn spawn_background(
     client: reqwest::Client,
     tls: Option<http::tls::Tls>,
     shutdown: &CancellationToken,
+    hangups: Option<tokio::signal::unix::Signal>,
 ) {
     tasks.spawn({
         let (app, shutdown) = (app.clone(), shutdown.clone());
@@ -218,6 +219,7 @@ fn spawn_background(
         client,
         tasks.clone(),
         shutdown.clone(),
+        hangups,
     ));
 }
 
@@ -288,10 +290,11 @@ async fn reload_on_hangup(
     client: reqwest::Client,
     tasks: TaskTracker,
     shutdown: CancellationToken,
+    hangups: Option<tokio::signal::unix::Signal>,
 ) {
     let mut pollers = shutdown.child_token();
     spawn_pollers(&app, &client, &tasks, &pollers);
-    let Some(mut hangups) = signal::hangups() else {
+    let Some(mut hangups) = hangups else {
         return;
     };
     loop {
