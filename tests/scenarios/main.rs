@@ -24,3 +24,4 @@ mod security;
 mod shedding;
 mod sticky;
 mod tls;
+mod tls_resume;
