@@ -50,6 +50,7 @@
 //! | `--health-status` | `SIGNPOST_HEALTH_STATUS` | `[health] status` | `200-399` |
 //! | `--tls-cert` | `SIGNPOST_TLS_CERT` | `tls_cert` | none (plain HTTP) |
 //! | `--tls-key` | `SIGNPOST_TLS_KEY` | `tls_key` | none |
+//! | `--tls-ticket-key-file` | `SIGNPOST_TLS_TICKET_KEY_FILE` | `tls_ticket_key_file` | none (per-process session cache) |
 //! | `--workers` | `SIGNPOST_WORKERS` | `workers` | available parallelism |
 //! | `--max-header-bytes` | `SIGNPOST_MAX_HEADER_BYTES` | `max_header_bytes` | `16384` |
 //! | `--client-timeout` | `SIGNPOST_CLIENT_TIMEOUT` | `client_timeout` | `10s` |
@@ -72,8 +73,8 @@
 //! `--agent` whose host is a name rather than an IP stands for every
 //! address the name resolves to (A/AAAA, or SRV for `_service._tcp.`
 //! names), each polled and each its own node, named by its reports.
-//! Relative `tls_cert` and `tls_key` paths in the file are relative to the
-//! file's folder. `deploy/examples/dispatcher.toml` shows every key.
+//! Relative `tls_cert`, `tls_key` and `tls_ticket_key_file` paths in the
+//! file are relative to the file's folder. `deploy/examples/dispatcher.toml` shows every key.
 //!
 //! A control listener beyond loopback is closed by default: it needs a push
 //! token and a distinct admin token, each at least 16 bytes, unless
@@ -211,7 +212,7 @@ impl Config {
         [
             ("listen", self.listen != new.listen),
             ("control-listen", self.control_listen != new.control_listen),
-            ("tls-cert/tls-key", self.tls != new.tls),
+            ("tls-cert/tls-key/tls-ticket-key-file", self.tls != new.tls),
             ("workers", self.workers != new.workers),
             (
                 "max-header-bytes",

@@ -25,3 +25,4 @@ mod security;
 mod shedding;
 mod sticky;
 mod tls;
+mod tls_resume;

@@ -331,6 +331,15 @@ pub struct Args {
     #[arg(long, env = "SIGNPOST_TLS_KEY", value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
 
+    /// TLS session ticket keys, one per line as 64 hex digits (`openssl
+    /// rand -hex 32`): the first seals new tickets, every one opens them,
+    /// so replicas sharing the file resume each other's sessions. Rotate by
+    /// putting a new key first and keeping the old one after it for 12h;
+    /// SIGHUP rereads the file [default: none, sessions resume on the
+    /// replica that made them only]
+    #[arg(long, env = "SIGNPOST_TLS_TICKET_KEY_FILE", value_name = "FILE")]
+    pub tls_ticket_key_file: Option<PathBuf>,
+
     /// Runtime worker threads [default: available parallelism]
     #[arg(long, env = "SIGNPOST_WORKERS", value_name = "N")]
     pub workers: Option<usize>,

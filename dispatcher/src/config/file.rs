@@ -54,6 +54,7 @@ pub struct FileConfig {
     pub(super) health: Option<FileHealth>,
     pub(super) tls_cert: Field<PathBuf>,
     pub(super) tls_key: Field<PathBuf>,
+    pub(super) tls_ticket_key_file: Field<PathBuf>,
     pub(super) workers: Field<usize>,
     pub(super) max_header_bytes: Field<usize>,
     pub(super) client_timeout: Field<String>,
@@ -137,9 +138,13 @@ impl FileConfig {
             message: e.message().trim_end().to_owned(),
         })?;
         let dir = path.parent().unwrap_or(Path::new(""));
-        for tls in [&mut file.tls_cert, &mut file.tls_key]
-            .into_iter()
-            .flatten()
+        for tls in [
+            &mut file.tls_cert,
+            &mut file.tls_key,
+            &mut file.tls_ticket_key_file,
+        ]
+        .into_iter()
+        .flatten()
         {
             *tls.get_mut() = dir.join(tls.get_ref());
         }

@@ -261,13 +261,22 @@ impl Resolver<'_> {
     fn tls(&self) -> Option<TlsConfig> {
         let cert = pick!(self, tls_cert);
         let key = pick!(self, tls_key);
+        let tickets = pick!(self, tls_ticket_key_file);
+        if tickets.value.is_some() && cert.value.is_none() {
+            self.fail(&tickets, "is set but tls_cert is not");
+        }
         match (&cert.value, &key.value) {
             (Some(cert_path), Some(key_path)) => {
                 let cert_ok = self.readable(&cert, cert_path);
                 let key_ok = self.readable(&key, key_path);
-                (cert_ok && key_ok).then(|| TlsConfig {
+                let tickets_ok = tickets
+                    .value
+                    .as_ref()
+                    .is_none_or(|p| self.readable(&tickets, p));
+                (cert_ok && key_ok && tickets_ok).then(|| TlsConfig {
                     cert: cert_path.clone(),
                     key: key_path.clone(),
+                    ticket_keys: tickets.value.clone(),
                 })
             }
             (Some(_), None) => {

@@ -558,6 +558,14 @@ fn every_rule() {
             "tls_cert = \"/nonexistent/cert.pem\"\ntls_key = \"/nonexistent/key.pem\"",
             "test.toml:2: tls_key: cannot read /nonexistent/key.pem: ",
         ),
+        (
+            "tls_ticket_key_file = \"ticket.keys\"",
+            "test.toml:1: tls_ticket_key_file: is set but tls_cert is not",
+        ),
+        (
+            "tls_cert = \"/nonexistent/c\"\ntls_key = \"/nonexistent/k\"\ntls_ticket_key_file = \"/nonexistent/t\"",
+            "test.toml:3: tls_ticket_key_file: cannot read /nonexistent/t: ",
+        ),
     ];
     for (text, expected) in cases {
         check(text, expected);
@@ -683,15 +691,19 @@ fn tls_files_must_both_be_given_and_readable() {
 #[test]
 fn relative_tls_paths_in_the_file_are_relative_to_the_file() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let text = "tls_cert = \"Cargo.toml\"\ntls_key = \"src/lib.rs\"\n";
+    let text = "tls_cert = \"Cargo.toml\"\ntls_key = \"src/lib.rs\"\ntls_ticket_key_file = \"src/main.rs\"\n";
     let file = FileConfig::parse(&dir.join("signpost.toml"), text).unwrap();
     let tls = Config::try_from((&Args::default(), &file))
         .unwrap()
         .tls
         .unwrap();
     assert_eq!(
-        (tls.cert, tls.key),
-        (dir.join("Cargo.toml"), dir.join("src/lib.rs"))
+        (tls.cert, tls.key, tls.ticket_keys),
+        (
+            dir.join("Cargo.toml"),
+            dir.join("src/lib.rs"),
+            Some(dir.join("src/main.rs"))
+        )
     );
 }
 
@@ -848,6 +860,7 @@ fn a_reload_names_the_changed_settings_that_need_a_restart() {
     let tls = TlsConfig {
         cert: "c.pem".into(),
         key: "k.pem".into(),
+        ticket_keys: None,
     };
     let base = || running.clone();
     let cases = [
@@ -870,7 +883,7 @@ fn a_reload_names_the_changed_settings_that_need_a_restart() {
                 tls: Some(tls),
                 ..base()
             },
-            "tls-cert/tls-key",
+            "tls-cert/tls-key/tls-ticket-key-file",
         ),
         (
             Config {

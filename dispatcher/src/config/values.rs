@@ -130,6 +130,9 @@ pub struct TlsConfig {
     pub cert: PathBuf,
     /// PEM private key.
     pub key: PathBuf,
+    /// Session ticket keys shared by replicas (`http/ticket.rs`); `None`
+    /// keeps rustls's per-process session cache.
+    pub ticket_keys: Option<PathBuf>,
 }
 
 /// One `[[backend]]` table or `--agent` flag.

@@ -8,6 +8,7 @@ mod error;
 mod page;
 pub mod redirect;
 mod refused;
+pub mod ticket;
 pub mod tls;
 
 pub use error::ApiError;

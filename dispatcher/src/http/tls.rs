@@ -15,6 +15,12 @@
 //! the lib's `reload_on_hangup`, calls [`Tls::reload`]) reads the files
 //! again and swaps the new pair in. A reload that fails is logged and the
 //! old certificate stays.
+//!
+//! Sessions resume by ticket: with `--tls-ticket-key-file`, a
+//! [`Ticketer`] over keys shared by every replica (SIGHUP rereads them
+//! too; see `ticket.rs`), so a client returning through another replica
+//! skips the full handshake. Without it, rustls's default: a per-process
+//! cache of 256 sessions.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -41,6 +47,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 
 use super::deadline::Deadline;
+use super::ticket::{TicketKeyError, Ticketer};
 use crate::config::{Config, TlsConfig};
 
 /// ALPN protocols offered, most preferred first.
@@ -52,6 +59,7 @@ const ALPN: [&[u8]; 2] = [b"h2", b"http/1.1"];
 pub struct Tls {
     acceptor: TlsAcceptor,
     cert: Arc<ReloadableCert>,
+    tickets: Option<Arc<Ticketer>>,
     http: Arc<auto::Builder<TokioExecutor>>,
 }
 
@@ -97,6 +105,9 @@ pub enum TlsError {
         /// What rustls said.
         source: rustls::Error,
     },
+    /// The `--tls-ticket-key-file` cannot be used.
+    #[error(transparent)]
+    TicketKeys(#[from] TicketKeyError),
     /// rustls refused the protocol settings (a build problem, not a file).
     #[error("TLS settings: {0}")]
     Settings(rustls::Error),
@@ -124,6 +135,13 @@ impl Tls {
             .with_no_client_auth()
             .with_cert_resolver(cert.clone());
         server.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
+        let tickets = match &files.ticket_keys {
+            Some(path) => Some(Arc::new(Ticketer::from_file(path)?)),
+            None => None,
+        };
+        if let Some(tickets) = &tickets {
+            server.ticketer = tickets.clone();
+        }
 
         let mut http = auto::Builder::new(TokioExecutor::new());
         http.http1()
@@ -140,6 +158,7 @@ impl Tls {
         Ok(Some(Tls {
             acceptor: TlsAcceptor::from(Arc::new(server)),
             cert,
+            tickets,
             http: Arc::new(http),
         }))
     }
@@ -172,11 +191,21 @@ impl Tls {
         }
     }
 
-    /// Reads the certificate and key from their files again and swaps the
-    /// pair in for new handshakes; the SIGHUP path calls it. A reload that
-    /// fails is logged and the certificate in use stays.
+    /// Reads the certificate and key, and the ticket keys, from their
+    /// files again and swaps them in for new handshakes; the SIGHUP path
+    /// calls it. A reload that fails is logged and what was in use stays.
     pub fn reload(&self) {
         self.cert.reload();
+        if let Some(tickets) = &self.tickets {
+            match tickets.reload() {
+                Ok(()) => {
+                    tracing::info!(file = %tickets.path().display(), "SIGHUP: TLS ticket keys reloaded");
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "SIGHUP: TLS ticket key reload failed; keeping the old keys");
+                }
+            }
+        }
     }
 }
 
@@ -293,6 +322,7 @@ mod tests {
             let files = TlsConfig {
                 cert: write(&dir, "cert.pem", cert),
                 key: write(&dir, "key.pem", key),
+                ticket_keys: None,
             };
             match (load(&files, &provider), want.is_empty()) {
                 (Ok(_), true) => {}
@@ -313,6 +343,7 @@ mod tests {
         let files = TlsConfig {
             cert: PathBuf::from("/nonexistent/cert.pem"),
             key: PathBuf::from("/nonexistent/key.pem"),
+            ticket_keys: None,
         };
         let provider = rustls::crypto::aws_lc_rs::default_provider();
         let err = load(&files, &provider).err().unwrap().to_string();
