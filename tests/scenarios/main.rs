@@ -12,6 +12,7 @@ mod discovery;
 mod eligibility;
 mod exposition;
 mod fleet;
+mod head_limits;
 mod health;
 mod ingest;
 mod lifecycle;

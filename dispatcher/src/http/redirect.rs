@@ -29,6 +29,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::deadline::Deadline;
+use super::plain::Connections;
+use super::target::TargetLimit;
 use super::tls::Tls;
 use crate::app::App;
 use crate::backend::Backend;
@@ -67,6 +69,7 @@ pub async fn serve(
         .max_header_size(config.max_header_bytes)
         .keep_alive(true);
     let graceful = GracefulShutdown::new();
+    let plain = Connections::new(shutdown.clone());
     while let Some((stream, peer)) = super::accept(&listener, "public", &shutdown).await {
         // Redirect responses are tiny; send them without waiting for Nagle.
         let _ = stream.set_nodelay(true);
@@ -81,11 +84,11 @@ pub async fn serve(
             super::spawn_connection(connection, peer, "public");
             continue;
         }
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
-        super::spawn_connection(connection, peer, "public");
+        let stream = TargetLimit::new(stream, config.max_header_bytes);
+        plain.serve(http.serve_connection(TokioIo::new(stream), service), peer);
     }
     drop(listener);
-    graceful.shutdown().await;
+    tokio::join!(graceful.shutdown(), plain.closed());
 }
 
 /// Answers one request from `peer`: a redirect to the chosen backend
