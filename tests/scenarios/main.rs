@@ -21,6 +21,7 @@ mod passive;
 mod recovery;
 mod redirect;
 mod reload;
+mod request_cap;
 mod security;
 mod shedding;
 mod sticky;

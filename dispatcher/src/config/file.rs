@@ -56,6 +56,7 @@ pub struct FileConfig {
     pub(super) tls_key: Field<PathBuf>,
     pub(super) workers: Field<usize>,
     pub(super) max_header_bytes: Field<usize>,
+    pub(super) max_requests_per_connection: Field<usize>,
     pub(super) client_timeout: Field<String>,
     pub(super) log_format: Field<String>,
     pub(super) shutdown_delay: Field<String>,
