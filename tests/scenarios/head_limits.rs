@@ -14,7 +14,9 @@ use tokio::net::TcpStream;
 /// `piece` bytes. The dispatcher may close before reading all of a head it
 /// refuses, so a failed write is not an error: its answer is what counts.
 async fn answer(disp: &Proc, request: &[u8], piece: usize) -> String {
-    let mut stream = TcpStream::connect(disp.addr("public")).await.unwrap();
+    let mut stream = TcpStream::connect(disp.addr("public"))
+        .await
+        .expect("connect public");
     for chunk in request.chunks(piece) {
         if stream.write_all(chunk).await.is_err() {
             break;
