@@ -107,8 +107,20 @@ impl Entry {
     pub fn write_json(&self, out: &mut Vec<u8>, stamp: &mut Stamp) {
         out.extend_from_slice(b"{\"time\":\"");
         stamp.write(self.time, out);
-        // Writing into a Vec cannot fail.
-        let _ = write!(out, "\",\"client\":\"{}\"", self.client);
+        out.extend_from_slice(b"\",\"client\":\"");
+        match self.client {
+            IpAddr::V4(v4) => {
+                for (i, octet) in v4.octets().into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(b'.');
+                    }
+                    decimal(out, u32::from(octet));
+                }
+            }
+            // Writing into a Vec cannot fail.
+            IpAddr::V6(v6) => drop(write!(out, "{v6}")),
+        }
+        out.push(b'"');
         out.extend_from_slice(b",\"method\":");
         string(out, self.method.as_str());
         out.extend_from_slice(b",\"uri\":");
@@ -116,12 +128,16 @@ impl Entry {
         if self.truncated {
             out.extend_from_slice(b",\"uri_truncated\":true");
         }
-        let _ = write!(out, ",\"status\":{},\"backend\":", self.status);
+        out.extend_from_slice(b",\"status\":");
+        decimal(out, u32::from(self.status));
+        out.extend_from_slice(b",\"backend\":");
         match &self.backend {
             Some(id) => string(out, id),
             None => out.extend_from_slice(b"null"),
         }
-        let _ = write!(out, ",\"chosen\":\"{}\",\"request_id\":", self.how.as_str());
+        out.extend_from_slice(b",\"chosen\":\"");
+        out.extend_from_slice(self.how.as_str().as_bytes());
+        out.extend_from_slice(b"\",\"request_id\":");
         match self.request_id.to_str() {
             Ok(id) => string(out, id),
             Err(_) => string(out, &String::from_utf8_lossy(self.request_id.as_bytes())),
@@ -156,15 +172,49 @@ impl Stamp {
             self.text.pop(); // its `Z`
         }
         out.extend_from_slice(self.text.as_bytes());
-        // Writing into a Vec cannot fail.
-        let _ = write!(out, ".{:03}Z", since.subsec_millis());
+        let millis = since.subsec_millis();
+        let digit = |d: u32| b'0' + (d % 10) as u8;
+        out.extend_from_slice(&[
+            b'.',
+            digit(millis / 100),
+            digit(millis / 10),
+            digit(millis),
+            b'Z',
+        ]);
     }
 }
 
 /// Appends `s` to `out` as a JSON string, escaped.
+/// Paths, ids and methods almost never need escaping: those are copied as
+/// they are, the rest goes through serde_json (which was a tenth of the
+/// writer's time when it took every string).
 fn string(out: &mut Vec<u8>, s: &str) {
+    if s.bytes()
+        .all(|b| b >= 0x20 && b != b'"' && b != b'\\' && b != 0x7f)
+    {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+        return;
+    }
     // Serialising a string into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *out, s);
+}
+
+/// Appends `n` in decimal: `write!` and its formatter cost more than the
+/// rest of a line.
+fn decimal(out: &mut Vec<u8>, mut n: u32) {
+    let mut digits = [0u8; 10];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 /// `target` cut to at most `max` bytes on a character boundary, and
@@ -347,6 +397,51 @@ mod tests {
             let want = humantime::format_rfc3339_millis(time).to_string();
             assert_eq!(String::from_utf8(out).unwrap(), want);
         }
+    }
+
+    #[test]
+    fn fast_paths_write_what_serde_json_would() {
+        for text in [
+            "/a/b?x=1",
+            "",
+            "é/ü",
+            "a\"b",
+            "back\\slash",
+            "tab\t",
+            "nl\n",
+            "\u{7f}",
+        ] {
+            let mut out = Vec::new();
+            string(&mut out, text);
+            assert_eq!(out, serde_json::to_vec(text).unwrap(), "{text:?}");
+        }
+        for n in [0, 7, 10, 302, 65535, u32::MAX] {
+            let mut out = Vec::new();
+            decimal(&mut out, n);
+            assert_eq!(out, n.to_string().as_bytes());
+        }
+        let entry = Entry {
+            time: SystemTime::UNIX_EPOCH + Duration::from_millis(1_500),
+            client: "10.0.255.1".parse().unwrap(),
+            method: Method::GET,
+            target: "/".to_owned(),
+            truncated: false,
+            status: 503,
+            backend: None,
+            how: How::Unavailable,
+            request_id: HeaderValue::from_static("r"),
+        };
+        let mut out = Vec::new();
+        entry.write_json(&mut out, &mut Stamp::default());
+        let line: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            line,
+            json!({
+                "time": "1970-01-01T00:00:01.500Z", "client": "10.0.255.1",
+                "method": "GET", "uri": "/", "status": 503, "backend": null,
+                "chosen": "unavailable", "request_id": "r",
+            })
+        );
     }
 
     #[test]
