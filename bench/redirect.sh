@@ -7,10 +7,17 @@
 # RUNS runs, with ratios against nginx and HAProxy. Not run in CI.
 #
 # Usage: bench/redirect.sh            (DURATION=10 RUNS=3 by default)
+#        STICKY=0 MODES='close' bench/redirect.sh
+#   STICKY=0 leaves out the two --sticky rows; MODES is an extended regex
+#   that picks the modes by name (e.g. 'close' for the three
+#   Connection: close modes). BASELINE=BINARY adds rows for another
+#   build of the dispatcher (plain and with --access-log).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10}
 RUNS=${RUNS:-3}
+STICKY=${STICKY:-1}
+MODES=${MODES:-.}
 PATH_QUERY=/app/page?id=42
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
@@ -61,6 +68,17 @@ start_signpost
 seed_backends
 targets+=("signpost|$SP_PID|http://$SP_PUBLIC$PATH_QUERY|")
 
+# BASELINE=path/to/signpost-dispatcher adds its row beside this build's,
+# to show a change within one run.
+if [[ -n ${BASELINE:-} ]]; then
+  SIGNPOST_BIN=$BASELINE start_signpost
+  seed_backends
+  targets+=("signpost baseline|$SP_PID|http://$SP_PUBLIC$PATH_QUERY|")
+  SIGNPOST_BIN=$BASELINE start_signpost --access-log "$work/baseline-access.log"
+  seed_backends
+  targets+=("signpost baseline --access-log|$SP_PID|http://$SP_PUBLIC$PATH_QUERY|")
+fi
+
 if start_signpost --access-log "$work/signpost-access.log"; then
   seed_backends
   targets+=("signpost --access-log|$SP_PID|http://$SP_PUBLIC$PATH_QUERY|")
@@ -69,7 +87,9 @@ else
 fi
 
 secret=bench-secret-0123456789abcdefghij
-if start_signpost --sticky cookie --cookie-secret "$secret"; then
+if [[ $STICKY == 0 ]]; then
+  : # rows left out on request
+elif start_signpost --sticky cookie --cookie-secret "$secret"; then
   seed_backends
   cookie=$(curl -s -D - -o /dev/null "http://$SP_PUBLIC/" |
     awk 'tolower($1) == "set-cookie:" { sub(/;.*/, "", $2); print $2 }' | tr -d '\r')
@@ -88,7 +108,13 @@ fi
 # CPU 0 and the mean latency is the same for all (connections ÷ req/s,
 # Little's law); what the percentiles rank there is how evenly a server
 # serves its connections.
-modes=("keep-alive, -c64|-c64|" "keep-alive, -c256|-c256|" "Connection: close, -c64|-c64|Connection: close" "keep-alive, one connection (-c1)|-c1|")
+all_modes=("keep-alive, -c64|-c64|" "keep-alive, -c256|-c256|" "Connection: close, -c64|-c64|Connection: close"
+  "Connection: close, -c256|-c256|Connection: close" "Connection: close, one at a time (-c1)|-c1|Connection: close"
+  "keep-alive, one connection (-c1)|-c1|")
+modes=()
+for mode in "${all_modes[@]}"; do
+  [[ ${mode%%|*} =~ $MODES ]] && modes+=("$mode")
+done
 raw="$work/raw"
 for run in $(seq "$RUNS"); do
   for mode in "${modes[@]}"; do

@@ -53,6 +53,7 @@
 //! | `--tls-ticket-key-file` | `SIGNPOST_TLS_TICKET_KEY_FILE` | `tls_ticket_key_file` | none (per-process session cache) |
 //! | `--workers` | `SIGNPOST_WORKERS` | `workers` | available parallelism |
 //! | `--max-header-bytes` | `SIGNPOST_MAX_HEADER_BYTES` | `max_header_bytes` | `16384` |
+//! | `--max-requests-per-connection` | `SIGNPOST_MAX_REQUESTS_PER_CONNECTION` | `max_requests_per_connection` | `1000` |
 //! | `--client-timeout` | `SIGNPOST_CLIENT_TIMEOUT` | `client_timeout` | `10s` |
 //! | `--log-format` | `SIGNPOST_LOG_FORMAT` | `log_format` | `text` |
 //! | `--shutdown-delay` | `SIGNPOST_SHUTDOWN_DELAY` | `shutdown_delay` | `0s` |
@@ -173,6 +174,8 @@ pub struct Config {
     pub workers: usize,
     /// Largest request head accepted on the public listener.
     pub max_header_bytes: usize,
+    /// Requests answered on one HTTP/1 public connection before it closes.
+    pub max_requests_per_connection: usize,
     /// Time a client has to send its request head, and idle keep-alive limit.
     pub client_timeout: Duration,
     /// Log output format.
@@ -217,6 +220,10 @@ impl Config {
             (
                 "max-header-bytes",
                 self.max_header_bytes != new.max_header_bytes,
+            ),
+            (
+                "max-requests-per-connection",
+                self.max_requests_per_connection != new.max_requests_per_connection,
             ),
             ("client-timeout", self.client_timeout != new.client_timeout),
             ("log-format", self.log_format != new.log_format),

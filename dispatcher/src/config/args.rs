@@ -59,6 +59,9 @@ pub const DEFAULT_HEALTH_STATUS: StatusRange = StatusRange {
 };
 /// Default of `--max-header-bytes`.
 pub const DEFAULT_MAX_HEADER_BYTES: usize = 16 * 1024;
+/// Default of `--max-requests-per-connection`, as nginx's
+/// `keepalive_requests`.
+pub const DEFAULT_MAX_REQUESTS_PER_CONNECTION: usize = 1000;
 /// Default of `--client-timeout`.
 pub const DEFAULT_CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default of `--shutdown-delay`: none.
@@ -345,9 +348,18 @@ pub struct Args {
     pub workers: Option<usize>,
 
     /// Largest request head accepted on the public listener, 8192 to
-    /// 1048576 [default: 16384]
+    /// 1048576: a longer request target is answered 414, a larger header
+    /// section or one of more than 100 fields 431 [default: 16384]
     #[arg(long, env = "SIGNPOST_MAX_HEADER_BYTES", value_name = "BYTES")]
     pub max_header_bytes: Option<usize>,
+
+    /// Requests answered on one HTTP/1 connection of the public listener
+    /// before it is closed (`Connection: close` on the last answer), 1 to
+    /// 1000000, as nginx's keepalive_requests: a client that keeps asking
+    /// but reads its answers slowly cannot hold a connection forever
+    /// [default: 1000]
+    #[arg(long, env = "SIGNPOST_MAX_REQUESTS_PER_CONNECTION", value_name = "N")]
+    pub max_requests_per_connection: Option<usize>,
 
     /// Time a client of either listener has to finish its TLS handshake or
     /// send its request head, and the keep-alive idle limit [default: 10s]

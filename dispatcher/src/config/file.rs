@@ -57,6 +57,7 @@ pub struct FileConfig {
     pub(super) tls_ticket_key_file: Field<PathBuf>,
     pub(super) workers: Field<usize>,
     pub(super) max_header_bytes: Field<usize>,
+    pub(super) max_requests_per_connection: Field<usize>,
     pub(super) client_timeout: Field<String>,
     pub(super) log_format: Field<String>,
     pub(super) shutdown_delay: Field<String>,

@@ -25,6 +25,8 @@ const REDIRECT_CODES: [u16; 5] = [301, 302, 303, 307, 308];
 const REDIRECT_CODES_OTHER: [u16; 2] = [307, 308];
 /// Allowed `max_header_bytes`; hyper refuses buffers under 8 KiB.
 const HEADER_BYTES: RangeInclusive<usize> = 8192..=1024 * 1024;
+/// Allowed `max_requests_per_connection`.
+const REQUESTS_PER_CONNECTION: RangeInclusive<usize> = 1..=1_000_000;
 /// Allowed `workers`.
 const WORKERS: RangeInclusive<usize> = 1..=1024;
 /// Shortest accepted cookie secret, in bytes.
@@ -163,6 +165,14 @@ impl Resolver<'_> {
             max_header_bytes: self.within(
                 pick!(self, max_header_bytes, DEFAULT_MAX_HEADER_BYTES),
                 HEADER_BYTES,
+            ),
+            max_requests_per_connection: self.within(
+                pick!(
+                    self,
+                    max_requests_per_connection,
+                    DEFAULT_MAX_REQUESTS_PER_CONNECTION
+                ),
+                REQUESTS_PER_CONNECTION,
             ),
             client_timeout: self
                 .nonzero(pick!(self, client_timeout, DEFAULT_CLIENT_TIMEOUT))

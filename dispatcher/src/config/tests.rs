@@ -89,6 +89,7 @@ fn defaults_without_a_file() {
     assert!(config.backends.is_empty());
     assert_eq!(config.workers, default_workers());
     assert_eq!(config.max_header_bytes, 16384);
+    assert_eq!(config.max_requests_per_connection, 1000);
     assert_eq!(config.client_timeout, secs(10));
     assert_eq!(config.log_format, LogFormat::Text);
     assert_eq!(config.config_file, None);
@@ -127,6 +128,7 @@ slow_start = "0s"
 mem_high_water = 90
 workers = 3
 max_header_bytes = 8192
+max_requests_per_connection = 10
 client_timeout = "2s"
 log_format = "json"
 
@@ -176,6 +178,7 @@ fn file_values_are_used_when_no_flag_is_set() {
     assert_eq!(config.slow_start, Duration::ZERO);
     assert_eq!(config.mem_high_water, 90.0);
     assert_eq!((config.workers, config.max_header_bytes), (3, 8192));
+    assert_eq!(config.max_requests_per_connection, 10);
     assert_eq!(config.client_timeout, secs(2));
     assert_eq!(config.log_format, LogFormat::Json);
     let health = HealthConfig {
@@ -898,6 +901,13 @@ fn a_reload_names_the_changed_settings_that_need_a_restart() {
                 ..base()
             },
             "max-header-bytes",
+        ),
+        (
+            Config {
+                max_requests_per_connection: 7,
+                ..base()
+            },
+            "max-requests-per-connection",
         ),
         (
             Config {

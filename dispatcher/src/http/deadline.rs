@@ -11,7 +11,9 @@
 //! written in time", which the connection's socket can tell by itself.
 //!
 //! [`Deadline`] wraps the socket: every write stamps the time, and a single
-//! sleep, re-armed only when it fires, cuts the connection off once
+//! sleep, made the first time the socket would wait (a client whose
+//! request is there at once never needs one) and re-armed only when it
+//! fires, cuts the connection off once
 //! `timeout` has passed since the last answer (or since the accept) — a
 //! client dribbling a head that never completes, an idle keep-alive
 //! connection, or one that stops reading its answers.
@@ -28,8 +30,9 @@ use tokio::time::{Instant, Sleep, sleep_until};
 /// once it has written nothing for `timeout`.
 pub(crate) struct Deadline<S> {
     stream: S,
-    /// Boxed once per connection: hyper wants an `Unpin` socket.
-    timer: Pin<Box<Sleep>>,
+    /// Boxed once per connection that waits: hyper wants an `Unpin`
+    /// socket.
+    timer: Option<Pin<Box<Sleep>>>,
     timeout: Duration,
     last_write: Instant,
 }
@@ -40,12 +43,11 @@ impl<S> Deadline<S> {
     /// Wraps a just-accepted `stream`: its first answer is due `timeout`
     /// from now.
     pub(crate) fn new(stream: S, timeout: Duration) -> Self {
-        let now = Instant::now();
         Self {
             stream,
-            timer: Box::pin(sleep_until(now + timeout)),
+            timer: None,
             timeout,
-            last_write: now,
+            last_write: Instant::now(),
         }
     }
 
@@ -54,16 +56,18 @@ impl<S> Deadline<S> {
     /// Called only when the socket itself is not ready, so a busy
     /// connection never looks at the clock here.
     fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
+        let due = self.last_write + self.timeout;
+        let timer = self.timer.get_or_insert_with(|| Box::pin(sleep_until(due)));
         loop {
-            ready!(self.timer.as_mut().poll(cx));
+            ready!(timer.as_mut().poll(cx));
             let due = self.last_write + self.timeout;
-            if due <= self.timer.deadline() {
+            if due <= timer.deadline() {
                 return Poll::Ready(io::Error::new(
                     io::ErrorKind::TimedOut,
                     "nothing was written to the client within the client timeout",
                 ));
             }
-            self.timer.as_mut().reset(due);
+            timer.as_mut().reset(due);
         }
     }
 

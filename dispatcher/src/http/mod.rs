@@ -6,8 +6,10 @@ mod dashboard;
 mod deadline;
 mod error;
 mod page;
+mod plain;
 pub mod redirect;
 mod refused;
+mod target;
 pub mod ticket;
 pub mod tls;
 
@@ -34,8 +36,14 @@ pub(crate) async fn accept(
     shutdown: &CancellationToken,
 ) -> Option<(TcpStream, SocketAddr)> {
     loop {
+        // A waiting connection is taken before the shutdown is watched:
+        // arming that watch (a waiter list under a lock) is wasted work
+        // whenever a connection is already waiting, as under load.
+        if shutdown.is_cancelled() {
+            return None;
+        }
         tokio::select! {
-            () = shutdown.cancelled() => return None,
+            biased;
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => return Some(accepted),
                 Err(err) => {
@@ -43,6 +51,7 @@ pub(crate) async fn accept(
                     sleep(ACCEPT_BACKOFF).await;
                 }
             },
+            () = shutdown.cancelled() => return None,
         }
     }
 }

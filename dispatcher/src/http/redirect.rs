@@ -8,15 +8,15 @@
 //! compare-and-swap when a rate limit is on, and a `try_send` of one entry
 //! (the logged path and query its one allocation) when the access log is.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::convert::Infallible;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use http::header::{CACHE_CONTROL, LOCATION, RETRY_AFTER, SET_COOKIE};
-use http::{HeaderValue, Method, Request, Response, StatusCode, Uri};
+use http::header::{CACHE_CONTROL, CONNECTION, LOCATION, RETRY_AFTER, SET_COOKIE};
+use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
 use http_body_util::Full;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -29,6 +29,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::deadline::Deadline;
+use super::plain::Connections;
+use super::target::TargetLimit;
 use super::tls::Tls;
 use crate::app::App;
 use crate::backend::Backend;
@@ -66,14 +68,22 @@ pub async fn serve(
         .header_read_timeout(None)
         .max_header_size(config.max_header_bytes)
         .keep_alive(true);
+    let max_requests = config.max_requests_per_connection;
     let graceful = GracefulShutdown::new();
+    let plain = Connections::new(shutdown.clone());
     while let Some((stream, peer)) = super::accept(&listener, "public", &shutdown).await {
         // Redirect responses are tiny; send them without waiting for Nagle.
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         let client_ip = peer.ip();
+        let served = Cell::new(0);
         let service = service_fn(move |request| {
-            std::future::ready(Ok::<_, Infallible>(respond(&app, client_ip, &request)))
+            let mut response = respond(&app, client_ip, &request);
+            served.set(served.get() + 1);
+            if served.get() >= max_requests {
+                last_answer(&request, &mut response);
+            }
+            std::future::ready(Ok::<_, Infallible>(response))
         });
         let stream = Deadline::new(stream, config.client_timeout);
         if let Some(tls) = &tls {
@@ -81,11 +91,11 @@ pub async fn serve(
             super::spawn_connection(connection, peer, "public");
             continue;
         }
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
-        super::spawn_connection(connection, peer, "public");
+        let stream = TargetLimit::new(stream, config.max_header_bytes);
+        plain.serve(http.serve_connection(TokioIo::new(stream), service), peer);
     }
     drop(listener);
-    graceful.shutdown().await;
+    tokio::join!(graceful.shutdown(), plain.closed());
 }
 
 /// Answers one request from `peer`: a redirect to the chosen backend
@@ -160,6 +170,15 @@ fn answer<'p, B>(
             .insert(SET_COOKIE, pin.set_cookie.clone());
     }
     (response, how, Some(backend))
+}
+
+/// Makes `response` the last on its HTTP/1 connection
+/// (`--max-requests-per-connection`): hyper closes the connection once it
+/// is written. HTTP/2 has no such header; its connections are not capped.
+fn last_answer<B>(request: &Request<B>, response: &mut Response<Full<Bytes>>) {
+    if request.version() <= Version::HTTP_11 {
+        (response.headers_mut()).insert(CONNECTION, HeaderValue::from_static("close"));
+    }
 }
 
 /// Gives `response` the request's id and, if this answer is sampled, hands
