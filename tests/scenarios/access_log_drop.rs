@@ -46,7 +46,14 @@ async fn a_log_nobody_reads_costs_lines_and_never_an_answer() {
         .write(true)
         .open(&fifo)
         .expect("open the FIFO");
-    let disp = lasting_web_1(&["--access-log", fifo.to_str().expect("UTF-8 path")]).await;
+    // Thousands of requests a connection: above the default cap of 1000.
+    let disp = lasting_web_1(&[
+        "--access-log",
+        fifo.to_str().expect("UTF-8 path"),
+        "--max-requests-per-connection",
+        "100000",
+    ])
+    .await;
 
     let public = disp.addr("public");
     let mut connections = JoinSet::new();
