@@ -7,6 +7,7 @@ mod access_log_drop;
 mod admin;
 mod agent;
 mod browser;
+mod certs;
 mod dashboard;
 mod deploy;
 mod discovery;

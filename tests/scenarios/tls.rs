@@ -2,7 +2,6 @@
 //! HTTPS, HTTP/1.1 and HTTP/2 by ALPN, with a certificate made at test time
 //! and reloaded on SIGHUP; a bad certificate stops the start.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,46 +15,9 @@ use signpost_e2e::{
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
+use crate::certs::{CertFiles, path_str};
+
 const BIN: &str = "signpost-dispatcher";
-
-/// A self-signed certificate for 127.0.0.1 and localhost, as PEM files in
-/// a temp folder of its own (deleted on drop).
-struct CertFiles {
-    dir: tempfile::TempDir,
-    cert_pem: String,
-}
-
-impl CertFiles {
-    fn new() -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("signpost-e2e-tls-")
-            .tempdir()
-            .expect("create a temp folder");
-        let mut files = CertFiles {
-            dir,
-            cert_pem: String::new(),
-        };
-        files.renew();
-        files
-    }
-
-    /// Overwrites the files with a fresh certificate and key.
-    fn renew(&mut self) {
-        let names = vec!["127.0.0.1".to_owned(), "localhost".to_owned()];
-        let made = rcgen::generate_simple_self_signed(names).expect("generate a certificate");
-        self.cert_pem = made.cert.pem();
-        std::fs::write(self.cert(), &self.cert_pem).expect("write cert.pem");
-        std::fs::write(self.key(), made.signing_key.serialize_pem()).expect("write key.pem");
-    }
-
-    fn cert(&self) -> PathBuf {
-        self.dir.path().join("cert.pem")
-    }
-
-    fn key(&self) -> PathBuf {
-        self.dir.path().join("key.pem")
-    }
-}
 
 /// A client trusting the certificate `cert_pem` only, following no
 /// redirects; HTTP/1.1 only, or HTTP/2 when ALPN agrees.
@@ -77,10 +39,6 @@ fn https_client(cert_pem: &str, http1_only: bool) -> reqwest::Client {
 async fn redirected(client: &reqwest::Client, disp: &Proc) -> bool {
     let response = client.get(https(disp, "/")).send().await;
     response.is_ok_and(|r| r.status() == StatusCode::FOUND)
-}
-
-fn path_str(path: &Path) -> &str {
-    path.to_str().expect("temp paths are UTF-8")
 }
 
 /// A dispatcher on ephemeral ports serving TLS with `files`.
@@ -213,7 +171,7 @@ async fn sighup_reloads_the_certificate() {
 async fn a_bad_certificate_or_key_stops_the_start_and_check_config_names_the_file() {
     let files = CertFiles::new();
     let other = CertFiles::new();
-    let garbage = files.dir.path().join("garbage.pem");
+    let garbage = files.path("garbage.pem");
     std::fs::write(&garbage, "not a certificate\n").expect("write garbage.pem");
     let cases = [
         (

@@ -16,38 +16,23 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
+use crate::certs::{CertFiles, path_str};
+
 const BIN: &str = "signpost-dispatcher";
 
 const KEY_1: &str = "6b6579206f6e652c20666f722074686520746573742c2033322062797465732e";
 const KEY_2: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
 
-/// A certificate for `localhost`, its key, and ticket key files, in a temp
-/// folder of their own.
-struct Files {
-    dir: tempfile::TempDir,
-    cert_pem: String,
-}
+/// A certificate, its key, and ticket key files beside them.
+struct Files(CertFiles);
 
 impl Files {
     fn new() -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("signpost-e2e-resume-")
-            .tempdir()
-            .expect("create a temp folder");
-        let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
-            .expect("generate a certificate");
-        let files = Files {
-            dir,
-            cert_pem: made.cert.pem(),
-        };
-        std::fs::write(files.path("cert.pem"), &files.cert_pem).expect("write cert.pem");
-        std::fs::write(files.path("key.pem"), made.signing_key.serialize_pem())
-            .expect("write key.pem");
-        files
+        Files(CertFiles::new())
     }
 
     fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
+        self.0.path(name)
     }
 
     /// Writes the ticket key file `name`, one key per line.
@@ -74,7 +59,7 @@ impl Files {
     /// session cache of its own shared by every connection it makes.
     fn client(&self, version: &'static SupportedProtocolVersion) -> TlsConnector {
         let mut roots = rustls::RootCertStore::empty();
-        let cert = CertificateDer::from_pem_slice(self.cert_pem.as_bytes()).expect("parse PEM");
+        let cert = CertificateDer::from_pem_slice(self.0.cert_pem.as_bytes()).expect("parse PEM");
         roots.add(cert).expect("trust the certificate");
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let mut config = rustls::ClientConfig::builder_with_provider(provider)
@@ -85,10 +70,6 @@ impl Files {
         config.resumption = Resumption::in_memory_sessions(16);
         TlsConnector::from(Arc::new(config))
     }
-}
-
-fn path_str(path: &Path) -> &str {
-    path.to_str().expect("temp paths are UTF-8")
 }
 
 /// One request to `replica` over a new TLS connection (read to the end, so
