@@ -97,6 +97,16 @@ push_report() {
     "http://$1/v1/report"
 }
 
+# Three backends of the signpost under test (at $SP_CONTROL), reported once
+# with a long --stale-after: least-load then has a real choice on every
+# request.
+seed_backends() {
+  push_report "$SP_CONTROL" a http://127.0.0.1:18001 20
+  push_report "$SP_CONTROL" b http://127.0.0.1:18002 40
+  push_report "$SP_CONTROL" c http://127.0.0.1:18003 60
+  sleep 0.1
+}
+
 # utime + stime (or utime alone with a second argument "user"), in clock
 # ticks, of PID and its children.
 cpu_ticks() {

@@ -56,14 +56,6 @@ pids+=($!)
 wait_http "$haproxy_port"
 targets+=("haproxy|$!|http://127.0.0.1:$haproxy_port$PATH_QUERY|")
 
-# Three backends, reported once with a long --stale-after: the default
-# strategy (least-load) then has a real choice on every request.
-seed_backends() {
-  push_report "$SP_CONTROL" a http://127.0.0.1:18001 20
-  push_report "$SP_CONTROL" b http://127.0.0.1:18002 40
-  push_report "$SP_CONTROL" c http://127.0.0.1:18003 60
-  sleep 0.1
-}
 start_signpost
 seed_backends
 targets+=("signpost|$SP_PID|http://$SP_PUBLIC$PATH_QUERY|")

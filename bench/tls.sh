@@ -95,14 +95,6 @@ pids+=($!)
 wait_https "$haproxy_port"
 targets+=("haproxy|$!|$haproxy_port")
 
-# Three backends, reported once with a long --stale-after, as in
-# bench/redirect.sh: least-load has a real choice on every request.
-seed_backends() {
-  push_report "$SP_CONTROL" a http://127.0.0.1:18001 20
-  push_report "$SP_CONTROL" b http://127.0.0.1:18002 40
-  push_report "$SP_CONTROL" c http://127.0.0.1:18003 60
-  sleep 0.1
-}
 tls_flags=(--tls-cert "$work/cert.pem" --tls-key "$work/key.pem")
 start_signpost "${tls_flags[@]}"
 seed_backends
