@@ -1,4 +1,4 @@
-# Shared helpers of bench/redirect.sh and bench/ingest.sh (sourced, not run).
+# Shared helpers of the bench scripts (redirect.sh, ingest.sh, tls.sh, ...; sourced, not run).
 # Everything listens on 127.0.0.1 and every process started is killed on exit.
 
 work=$(mktemp -d)
@@ -148,4 +148,19 @@ measure() {
 # Median of the numbers on stdin.
 median() {
   sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# The results table both redirect.sh and tls.sh keep in the file $raw, one
+# line a measurement: run|mode|target|space-separated figures.
+
+# Median of figure COL (1 = the first) for MODE and TARGET: med MODE TARGET COL.
+med() { awk -F'|' -v m="$1" -v t="$2" '$2 == m && $3 == t { print $4 }' "$raw" | awk -v c="$3" '{ print $c }' | median; }
+
+# Median over runs of TARGET's figure COL ÷ the ANCHOR's in the same run
+# (ratio MODE TARGET ANCHOR COL): the machine's noise moves both alike
+# within a run, much less across runs.
+ratio() {
+  awk -F'|' -v m="$1" -v t="$2" -v a="$3" -v c="$4" '
+    $2 == m { split($4, f, " "); if ($3 == t) x[$1] = f[c]; if ($3 == a) y[$1] = f[c] }
+    END { for (r in x) if (r in y && y[r] > 0) print x[r] / y[r] }' "$raw" | median
 }

@@ -123,16 +123,6 @@ for run in $(seq "$RUNS"); do
   done
 done
 
-# Median of column COL (1 = requests) for mode and target.
-med() { awk -F'|' -v m="$1" -v t="$2" '$2 == m && $3 == t { print $4 }' "$raw" | awk -v c="$3" '{ print $c }' | median; }
-
-# Median over runs of target's column COL ÷ the anchor's in the same run:
-# the machine's noise moves both alike within a run, much less across runs.
-ratio() {
-  awk -F'|' -v m="$1" -v t="$2" -v a="$3" -v c="$4" '
-    $2 == m { split($4, f, " "); if ($3 == t) x[$1] = f[c]; if ($3 == a) y[$1] = f[c] }
-    END { for (r in x) if (r in y && y[r] > 0) print x[r] / y[r] }' "$raw" | median
-}
 
 echo "$(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load average before the table: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "wrk -t1 -d${DURATION}s --latency pinned to CPU 1; servers pinned to CPU 0; medians of $RUNS runs"

@@ -137,15 +137,6 @@ for run in $(seq "$RUNS"); do
   done
 done
 
-# Median of column COL (1 = connections) for mode and target.
-med() { awk -F'|' -v m="$1" -v t="$2" '$2 == m && $3 == t { print $4 }' "$raw" | awk -v c="$3" '{ print $c }' | median; }
-
-# Median over runs of target's column COL ÷ the anchor's in the same run.
-ratio() {
-  awk -F'|' -v m="$1" -v t="$2" -v a="$3" -v c="$4" '
-    $2 == m { split($4, f, " "); if ($3 == t) x[$1] = f[c]; if ($3 == a) y[$1] = f[c] }
-    END { for (r in x) if (r in y && y[r] > 0) print x[r] / y[r] }' "$raw" | median
-}
 
 # Resumed share of all handshakes for mode and target, over every run.
 resumed_share() {
