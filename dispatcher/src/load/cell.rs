@@ -54,6 +54,13 @@ pub struct NodeLoad {
     version: AtomicU64,
     /// The [`Projection`]'s fields, as bits.
     fields: [AtomicU64; 7],
+    /// When the last report stops counting, in milliseconds since the
+    /// epoch; 0 while unknown. A snapshot is rebuilt at that moment, but
+    /// only as soon as the maintenance loop's timer fires, which CPU
+    /// starvation delays (by +84 to +143 ms in `chaos/churn.py`): the
+    /// request path checks it too, so no client is sent to a node whose
+    /// report has expired.
+    stale_at_ms: AtomicU64,
 }
 
 // === impl Projection ===
@@ -147,6 +154,20 @@ impl NodeLoad {
     #[inline]
     pub fn load(&self, now: f64, mean: f64) -> f64 {
         self.projection().load(self.redirects(), now, mean)
+    }
+
+    /// Marks the last report as expiring `seconds` after the epoch.
+    pub fn set_stale_at(&self, seconds: f64) {
+        let ms = (seconds.max(0.0) * 1000.0).ceil() as u64;
+        self.stale_at_ms.store(ms.max(1), Ordering::Relaxed);
+    }
+
+    /// Whether the last report has expired at `now` (seconds since the
+    /// epoch); never before an expiry is known.
+    #[inline]
+    pub fn is_stale(&self, now: f64) -> bool {
+        let ms = self.stale_at_ms.load(Ordering::Relaxed);
+        ms != 0 && now * 1000.0 >= ms as f64
     }
 
     /// The projection last published.

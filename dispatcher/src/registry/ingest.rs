@@ -145,7 +145,7 @@ impl Registry {
         let node = &self.nodes[index];
         match self.projector {
             Some(projector) if node.membership(&self.settings, now) == before => {
-                node.publish(&projector);
+                node.publish(&projector, self.settings.stale_after);
                 Ok(Observed::Accepted(Change::Load))
             }
             _ => Ok(Observed::Accepted(Change::Membership)),

@@ -173,7 +173,7 @@ impl Registry {
     /// The node as a pool member (whatever its state), if it has reported
     /// and has a URL; its projection at `now` is published on the way.
     fn backend(&self, node: &Node, projector: &Projector, now: Instant) -> Option<Backend> {
-        node.publish(projector);
+        node.publish(projector, self.settings.stale_after);
         Some(Backend {
             id: node.id.clone()?,
             base_url: node.base_url.clone()?,

@@ -146,10 +146,15 @@ impl Node {
     }
 
     /// Makes this node's projection under `projector` the one every
-    /// snapshot reads, if it has reported.
-    pub fn publish(&self, projector: &Projector) {
+    /// snapshot reads, and the moment its last report expires (after
+    /// `stale_after`), if it has reported.
+    pub fn publish(&self, projector: &Projector, stale_after: Duration) {
         if let Some(projection) = self.projection(projector) {
             self.load.publish(projection);
+        }
+        if let Some(last) = &self.last {
+            self.load
+                .set_stale_at(projector.seconds(last.at + stale_after));
         }
     }
 
