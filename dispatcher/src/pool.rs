@@ -111,7 +111,9 @@ impl Pool {
 
     /// Decides where `request` goes: to the node its valid sticky cookie
     /// names if that node is active or draining, else to the node its
-    /// address hashes to with `--sticky ip`, else where the strategy says.
+    /// address hashes to with `--sticky ip`, else where the strategy says
+    /// — never to a node whose last report expired after this snapshot was
+    /// built (see [`NodeLoad::is_stale`](crate::load::NodeLoad::is_stale)).
     #[inline]
     pub fn choose<R: Rng + ?Sized>(
         &self,
