@@ -69,3 +69,25 @@ where
         }
     });
 }
+
+/// Checks one case of a table of inputs that must load (`want` empty) or
+/// be refused with an error holding every substring of `want`: the TLS
+/// certificate and ticket-key tests share it.
+#[cfg(test)]
+fn assert_loads_or_refuses<T, E: std::fmt::Display>(
+    case: usize,
+    result: Result<T, E>,
+    want: &[&str],
+) {
+    match (result, want.is_empty()) {
+        (Ok(_), true) => {}
+        (Ok(_), false) => panic!("case {case}: loaded, expected {want:?}"),
+        (Err(err), _) => {
+            let message = err.to_string();
+            assert!(
+                !want.is_empty() && want.iter().all(|w| message.contains(w)),
+                "case {case}: {message:?} lacks {want:?}"
+            );
+        }
+    }
+}
