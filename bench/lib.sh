@@ -30,14 +30,42 @@ free_port() {
   done
 }
 
-# Waits until http://127.0.0.1:PORT/ answers at all.
+# Waits until SCHEME://127.0.0.1:PORT/ answers at all: wait_http PORT
+# [SCHEME] (default http; https accepts any certificate).
 wait_http() {
+  local scheme=${2:-http}
   for _ in $(seq 100); do
-    curl -s -o /dev/null "http://127.0.0.1:$1/" && return
+    curl -sk -o /dev/null "$scheme://127.0.0.1:$1/" && return
     sleep 0.05
   done
-  echo "nothing answers on port $1" >&2
+  echo "nothing answers $scheme on port $1" >&2
   return 1
+}
+
+# Starts HAProxy — one thread pinned to CPU 0, answering every request
+# with a 302 — on a free loopback port: start_haproxy SCHEME [BIND
+# OPTIONS...] (e.g. https ssl crt FILE); sets HAPROXY_PID and HAPROXY_PORT.
+start_haproxy() {
+  local scheme=$1
+  shift
+  HAPROXY_PORT=$(free_port)
+  cat >"$work/haproxy.cfg" <<CONF
+global
+  nbthread 1
+  maxconn 8000
+defaults
+  mode http
+  timeout client 30s
+  timeout connect 5s
+  timeout server 30s
+frontend redirect
+  bind 127.0.0.1:$HAPROXY_PORT $*
+  http-request redirect prefix http://backend code 302
+CONF
+  taskset -c 0 haproxy -db -f "$work/haproxy.cfg" &
+  HAPROXY_PID=$!
+  pids+=("$HAPROXY_PID")
+  wait_http "$HAPROXY_PORT" "$scheme"
 }
 
 # Starts nginx — one worker pinned to CPU 0, no access log, keep-alive

@@ -37,24 +37,8 @@ targets+=("nginx|$NGINX_PID|http://127.0.0.1:$NGINX_PORT$PATH_QUERY|")
 start_nginx "access_log $work/nginx-access.log; location / { return 302 http://backend\$request_uri; }"
 targets+=("nginx access_log on|$NGINX_PID|http://127.0.0.1:$NGINX_PORT$PATH_QUERY|")
 
-haproxy_port=$(free_port)
-cat >"$work/haproxy.cfg" <<CONF
-global
-  nbthread 1
-  maxconn 8000
-defaults
-  mode http
-  timeout client 30s
-  timeout connect 5s
-  timeout server 30s
-frontend redirect
-  bind 127.0.0.1:$haproxy_port
-  http-request redirect prefix http://backend code 302
-CONF
-taskset -c 0 haproxy -db -f "$work/haproxy.cfg" &
-pids+=($!)
-wait_http "$haproxy_port"
-targets+=("haproxy|$!|http://127.0.0.1:$haproxy_port$PATH_QUERY|")
+start_haproxy http
+targets+=("haproxy|$HAPROXY_PID|http://127.0.0.1:$HAPROXY_PORT$PATH_QUERY|")
 
 start_signpost
 seed_backends

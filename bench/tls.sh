@@ -42,16 +42,6 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
 cat "$work/cert.pem" "$work/key.pem" >"$work/haproxy.pem"
 openssl rand -hex 32 >"$work/ticket.keys"
 
-# Waits until https://127.0.0.1:PORT/ answers at all.
-wait_https() {
-  for _ in $(seq 100); do
-    curl -sk -o /dev/null "https://127.0.0.1:$1/" && return
-    sleep 0.05
-  done
-  echo "nothing answers TLS on port $1" >&2
-  return 1
-}
-
 targets=() # name|pid|port
 
 nginx_port=$(free_port)
@@ -73,27 +63,11 @@ http {
 CONF
 taskset -c 0 nginx -c "$work/nginx.conf" -p "$work" -g 'daemon off;' &
 pids+=($!)
-wait_https "$nginx_port"
+wait_http "$nginx_port" https
 targets+=("nginx|$!|$nginx_port")
 
-haproxy_port=$(free_port)
-cat >"$work/haproxy.cfg" <<CONF
-global
-  nbthread 1
-  maxconn 8000
-defaults
-  mode http
-  timeout client 30s
-  timeout connect 5s
-  timeout server 30s
-frontend redirect
-  bind 127.0.0.1:$haproxy_port ssl crt $work/haproxy.pem alpn h2,http/1.1 ssl-min-ver TLSv1.3
-  http-request redirect prefix http://backend code 302
-CONF
-taskset -c 0 haproxy -db -f "$work/haproxy.cfg" &
-pids+=($!)
-wait_https "$haproxy_port"
-targets+=("haproxy|$!|$haproxy_port")
+start_haproxy https ssl crt "$work/haproxy.pem" alpn h2,http/1.1 ssl-min-ver TLSv1.3
+targets+=("haproxy|$HAPROXY_PID|$HAPROXY_PORT")
 
 tls_flags=(--tls-cert "$work/cert.pem" --tls-key "$work/key.pem")
 start_signpost "${tls_flags[@]}"
