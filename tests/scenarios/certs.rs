@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use signpost_e2e::Proc;
+
 /// `cert.pem` and `key.pem` for 127.0.0.1 and localhost, and room for
 /// other files beside them.
 pub struct CertFiles {
@@ -54,4 +56,32 @@ impl CertFiles {
 /// `path` as a command-line argument.
 pub fn path_str(path: &Path) -> &str {
     path.to_str().expect("temp paths are UTF-8")
+}
+
+/// Asserts that the dispatcher refuses to start with `files` (flag names
+/// without `--`, each with its path) and that `check-config` refuses the
+/// same settings from a file with exit code 64, both saying `want`.
+pub async fn refused_at_start_and_by_check_config(files: &[(&str, &Path)], want: &str) {
+    let mut start = Proc::command("signpost-dispatcher").args(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--control-listen",
+        "127.0.0.1:0",
+    ]);
+    let mut toml = String::new();
+    for (flag, path) in files {
+        start = start.args(&[&format!("--{flag}"), path_str(path)]);
+        toml += &format!("{} = {:?}\n", flag.replace('-', "_"), path_str(path));
+    }
+    let out = start.output().await;
+    assert!(!out.status.success(), "started with {files:?}");
+    assert!(out.stderr.contains(want), "want {want:?} in {}", out.stderr);
+    // check-config (systemd's ExecStartPre) refuses it as well.
+    let config = signpost_e2e::config_file(&toml);
+    let out = Proc::command("signpost-dispatcher")
+        .args(&["check-config", path_str(config.path())])
+        .output()
+        .await;
+    assert_eq!(out.status.code(), Some(64), "{}", out.stderr);
+    assert!(out.stderr.contains(want), "want {want:?} in {}", out.stderr);
 }

@@ -15,7 +15,7 @@ use signpost_e2e::{
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-use crate::certs::{CertFiles, path_str};
+use crate::certs::{CertFiles, path_str, refused_at_start_and_by_check_config};
 
 const BIN: &str = "signpost-dispatcher";
 
@@ -187,24 +187,7 @@ async fn a_bad_certificate_or_key_stops_the_start_and_check_config_names_the_fil
         (files.cert(), other.key(), "does not match the certificate"),
     ];
     for (cert, key, want) in cases {
-        let out = Proc::command(BIN)
-            .args(&["--listen", "127.0.0.1:0", "--control-listen", "127.0.0.1:0"])
-            .args(&["--tls-cert", path_str(&cert), "--tls-key", path_str(&key)])
-            .output()
-            .await;
-        assert!(!out.status.success(), "started with {cert:?} {key:?}");
-        assert!(out.stderr.contains(want), "want {want:?} in {}", out.stderr);
-        // check-config (systemd's ExecStartPre) refuses it as well.
-        let config = signpost_e2e::config_file(&format!(
-            "tls_cert = {:?}\ntls_key = {:?}\n",
-            path_str(&cert),
-            path_str(&key)
-        ));
-        let out = Proc::command(BIN)
-            .args(&["check-config", path_str(config.path())])
-            .output()
-            .await;
-        assert_eq!(out.status.code(), Some(64), "{}", out.stderr);
-        assert!(out.stderr.contains(want), "want {want:?} in {}", out.stderr);
+        let files = [("tls-cert", cert.as_path()), ("tls-key", key.as_path())];
+        refused_at_start_and_by_check_config(&files, want).await;
     }
 }

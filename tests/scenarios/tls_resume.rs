@@ -16,7 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-use crate::certs::{CertFiles, path_str};
+use crate::certs::{CertFiles, path_str, refused_at_start_and_by_check_config};
 
 const BIN: &str = "signpost-dispatcher";
 
@@ -196,26 +196,12 @@ async fn a_bad_key_file_stops_the_start_and_check_config_names_its_line() {
         (files.path("missing.keys"), "missing.keys: "),
     ];
     for (keys, want) in cases {
-        let out = Proc::command(BIN)
-            .args(&["--listen", "127.0.0.1:0", "--control-listen", "127.0.0.1:0"])
-            .args(&["--tls-cert", path_str(&files.path("cert.pem"))])
-            .args(&["--tls-key", path_str(&files.path("key.pem"))])
-            .args(&["--tls-ticket-key-file", path_str(&keys)])
-            .output()
-            .await;
-        assert!(!out.status.success(), "started with {keys:?}");
-        assert!(out.stderr.contains(want), "want {want:?} in {}", out.stderr);
-        let config = signpost_e2e::config_file(&format!(
-            "tls_cert = {:?}\ntls_key = {:?}\ntls_ticket_key_file = {:?}\n",
-            path_str(&files.path("cert.pem")),
-            path_str(&files.path("key.pem")),
-            path_str(&keys),
-        ));
-        let out = Proc::command(BIN)
-            .args(&["check-config", path_str(config.path())])
-            .output()
-            .await;
-        assert_eq!(out.status.code(), Some(64), "{}", out.stderr);
-        assert!(out.stderr.contains(want), "want {want:?} in {}", out.stderr);
+        let (cert, key) = (files.path("cert.pem"), files.path("key.pem"));
+        let settings = [
+            ("tls-cert", cert.as_path()),
+            ("tls-key", key.as_path()),
+            ("tls-ticket-key-file", keys.as_path()),
+        ];
+        refused_at_start_and_by_check_config(&settings, want).await;
     }
 }
