@@ -7,7 +7,10 @@
 //! and what was sent to it since): greedy arg-min of the report, two
 //! random choices on the report, and the oracle projection — two choices
 //! on the report plus the redirects sent since times the *true* per-job
-//! cost, which no dispatcher can know.
+//! cost, which no dispatcher can know. One more oracle bounds what any
+//! report-driven strategy can do on a cold start: smooth WRR with the true
+//! speeds, but each learnt only from the report that covers it (a node's
+//! first report, which covers no time, says nothing).
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -30,6 +33,11 @@ pub enum Balancer {
     /// signpost `weighted-round-robin` with every agent reporting its true
     /// speed as its weight: the oracle of a smooth capacity-weighted spread.
     OracleWrr,
+    /// signpost `weighted-round-robin` with every agent reporting as its
+    /// weight the speed it had over the interval its report covers (1 in
+    /// its first report): the true capacities, learnt as soon as reports
+    /// can tell them and no sooner.
+    LearntWrr,
     /// Arg-min of the reported figure, ties broken uniformly (bench-side).
     Greedy,
     /// Two distinct uniform candidates, the lower reported figure wins
@@ -40,6 +48,18 @@ pub enum Balancer {
     OracleTwoChoices,
     /// signpost `least-load`.
     LeastLoad,
+}
+
+/// What a simulated agent reports as its weight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Weights {
+    /// Nothing: every weight is 1, as for any agent nobody configured.
+    Unknown,
+    /// Its speed at the report, from the first report on.
+    TrueSpeed,
+    /// Its speed over the interval the report covers: 1 in the first
+    /// report, and a change of speed shows one report late.
+    CoveredSpeed,
 }
 
 /// What the simulator knows of one node: its last report and what it was
@@ -60,10 +80,11 @@ pub struct NodeView {
 
 impl Balancer {
     /// Every balancer, in table order.
-    pub const ALL: [Balancer; 7] = [
+    pub const ALL: [Balancer; 8] = [
         Balancer::Random,
         Balancer::RoundRobin,
         Balancer::OracleWrr,
+        Balancer::LearntWrr,
         Balancer::Greedy,
         Balancer::TwoChoices,
         Balancer::OracleTwoChoices,
@@ -76,6 +97,7 @@ impl Balancer {
             Balancer::Random => "random",
             Balancer::RoundRobin => "round-robin",
             Balancer::OracleWrr => "oracle: smooth WRR, true speeds",
+            Balancer::LearntWrr => "oracle: smooth WRR, true speeds from the first report",
             Balancer::Greedy => "greedy arg-min (report)",
             Balancer::TwoChoices => "P2C (report)",
             Balancer::OracleTwoChoices => "oracle: P2C, report + sent × true cost",
@@ -89,6 +111,7 @@ impl Balancer {
             Balancer::Random => "random",
             Balancer::RoundRobin => "round-robin",
             Balancer::OracleWrr => "oracle-wrr",
+            Balancer::LearntWrr => "learnt-wrr",
             Balancer::Greedy => "greedy",
             Balancer::TwoChoices => "p2c",
             Balancer::OracleTwoChoices => "oracle-p2c",
@@ -105,9 +128,13 @@ impl Balancer {
         )
     }
 
-    /// True if agents report their true speed as their weight for this row.
-    pub fn knows_speeds(self) -> bool {
-        self == Balancer::OracleWrr
+    /// What agents report as their weight for this row.
+    pub fn weights(self) -> Weights {
+        match self {
+            Balancer::OracleWrr => Weights::TrueSpeed,
+            Balancer::LearntWrr => Weights::CoveredSpeed,
+            _ => Weights::Unknown,
+        }
     }
 
     /// The dispatcher strategy whose tables the pool is built with. The
@@ -115,7 +142,7 @@ impl Balancer {
     pub fn strategy(self) -> Strategy {
         let kind = match self {
             Balancer::RoundRobin => StrategyKind::RoundRobin,
-            Balancer::OracleWrr => StrategyKind::WeightedRoundRobin,
+            Balancer::OracleWrr | Balancer::LearntWrr => StrategyKind::WeightedRoundRobin,
             Balancer::LeastLoad => StrategyKind::LeastLoad,
             _ => StrategyKind::Random,
         };
@@ -125,7 +152,11 @@ impl Balancer {
     /// Chooses a node (its index) at `now`; the caller records the job.
     pub fn pick<R: Rng>(self, pool: &Pool, view: &[NodeView], now: Instant, rng: &mut R) -> usize {
         match self {
-            Balancer::Random | Balancer::RoundRobin | Balancer::OracleWrr | Balancer::LeastLoad => {
+            Balancer::Random
+            | Balancer::RoundRobin
+            | Balancer::OracleWrr
+            | Balancer::LearntWrr
+            | Balancer::LeastLoad => {
                 let headers = HeaderMap::new();
                 let request = Request {
                     client: IpAddr::V4(Ipv4Addr::LOCALHOST),

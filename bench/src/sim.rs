@@ -31,7 +31,7 @@ use signpost_dispatcher::select::Strategy;
 use signpost_shared::LoadReport;
 use tokio::time::Instant;
 
-use crate::balancer::{Balancer, NodeView};
+use crate::balancer::{Balancer, NodeView, Weights};
 use crate::harness;
 use crate::queue::Server;
 
@@ -154,7 +154,9 @@ struct World {
     signal: Signal,
     phases: Phases,
     refresh: f64,
-    oracle_weights: bool,
+    weights: Weights,
+    /// Each node's speed at its previous report (`None` before the first).
+    speed_before: Vec<Option<f64>>,
 }
 
 /// Runs one cell to completion.
@@ -261,7 +263,8 @@ impl World {
             signal: cell.signal,
             phases: cell.phases,
             refresh,
-            oracle_weights: cell.balancer.knows_speeds(),
+            weights: cell.balancer.weights(),
+            speed_before: vec![None; servers],
         }
     }
 
@@ -338,6 +341,7 @@ impl World {
             Signal::Busy | Signal::Queue => (None, None),
         };
         self.before[node] = (at, server.busy_time(at), server.queue_area(at), waited);
+        let speed_before = self.speed_before[node].replace(server.speed());
         self.view[node] = NodeView {
             reported: cpu_percent / 100.0,
             sent_since: 0,
@@ -356,10 +360,10 @@ impl World {
             runnable,
             cores: 1,
             connections: server.queue_len(at) as u64,
-            weight: if self.oracle_weights {
-                server.speed()
-            } else {
-                1.0
+            weight: match self.weights {
+                Weights::Unknown => 1.0,
+                Weights::TrueSpeed => server.speed(),
+                Weights::CoveredSpeed => speed_before.unwrap_or(1.0),
             },
             seq: self.seq[node],
             sampled_at_ms: (at * SERVICE_SECONDS * 1000.0) as u64,
