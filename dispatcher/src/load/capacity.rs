@@ -73,6 +73,15 @@ const MIN_NAMED: f64 = 50.0;
 /// noise: the steps stay.
 const MIN_MEAN: f64 = 0.1;
 
+/// Within its first window, a node is corrected as soon as its
+/// utilisation is this many standard errors off the pool's mean, over at
+/// least [`MIN_NAMED`] redirects: a busy fraction over `n` redirects of
+/// exponential size is off by about 1/√n. Taking a learnt share at the
+/// first report that shows it is what a WRR told the true speeds one
+/// report late does, and that matches the oracle WRR in every stale cell
+/// the windows missed (`bench/RESULTS.md`, "Fourth session").
+const EARLY_SIGNIFICANCE: f64 = 3.0;
+
 /// The largest step either way: 32× the median.
 const MAX_STEP: i32 = 20;
 
@@ -87,6 +96,8 @@ pub struct CapacityStep {
     covered: f64,
     /// Reports it covers.
     reports: f64,
+    /// Busy seconds those reports add up to.
+    work: f64,
     /// Redirects the node was sent over those reports, and the redirects
     /// its share of the cycle named it for: `least-load` moves a
     /// saturated node's turns to others, so a node sent much less than
@@ -94,6 +105,9 @@ pub struct CapacityStep {
     /// (capped at 100%) can show.
     sent: f64,
     named: f64,
+    /// Whether the node has had its first correction (or a window
+    /// without one): from then on corrections wait for whole windows.
+    settled: bool,
 }
 
 // === impl CapacityStep ===
@@ -112,9 +126,15 @@ impl CapacityStep {
         self.sent += sent.max(0.0);
         self.named += named.max(0.0);
         let u = utilisation.clamp(0.0, 1.0);
-        let alpha = (1.0 - (-elapsed / WINDOW).exp()).min(1.0 / MIN_REPORTS);
-        self.busy = Some(self.busy.map_or(u, |avg| avg + alpha * (u - avg)));
         self.covered += elapsed;
+        self.work += u * elapsed;
+        // Over the first window a plain average: smoothing from the first
+        // report would weigh it as a whole window however short it is.
+        let alpha = (1.0 - (-elapsed / WINDOW).exp()).min(1.0 / MIN_REPORTS);
+        self.busy = Some(match self.busy {
+            Some(avg) if self.covered > WINDOW => avg + alpha * (u - avg),
+            _ => self.work / self.covered,
+        });
         self.reports += 1.0;
     }
 
@@ -131,15 +151,19 @@ impl CapacityStep {
         };
         // An overloaded node's queue grows with every second it waits, and
         // 100% against a cooler pool is unambiguous: it steps down after
-        // one window; any other correction waits for two.
+        // one window; any other correction waits for two. A node's first
+        // correction is taken as soon as its deviation is well past noise:
+        // after a restart every node starts at the same share, and a slow
+        // node of a 4:1 pool queues ~30 jobs a second until corrected.
         let overloaded = busy >= SATURATED && mean < busy - SATURATED_MARGIN;
         let windows = if overloaded { 1.0 } else { 2.0 };
+        let early = !self.settled && self.covered < WINDOW && self.significant(busy, mean);
         if mean < MIN_MEAN
-            || self.covered < windows * WINDOW
-            || self.reports < windows * MIN_REPORTS
+            || (!early && (self.covered < windows * WINDOW || self.reports < windows * MIN_REPORTS))
         {
             return self.factor();
         }
+        self.settled = true;
         let before = self.step;
         let gain = if busy.max(mean) < SATURATED {
             1.0
@@ -157,10 +181,22 @@ impl CapacityStep {
         if self.step != before {
             *self = CapacityStep {
                 step: self.step,
+                settled: true,
                 ..CapacityStep::default()
             };
         }
         factor
+    }
+
+    /// Whether `busy` is off `mean` by more than the noise of the redirects
+    /// it covers (see [`EARLY_SIGNIFICANCE`]).
+    fn significant(&self, busy: f64, mean: f64) -> bool {
+        let deviation = (mean / busy.max(0.01)).ln().abs();
+        let n = self.sent;
+        let b = busy.min(SATURATED);
+        let queued = b / (1.0 - b) / n;
+        let error = (1.0 / n + queued * queued).sqrt();
+        n >= MIN_NAMED && deviation >= EARLY_SIGNIFICANCE * error
     }
 
     /// Folds in a fresh estimate of `ratio` = this node's capacity ÷ the
@@ -298,6 +334,39 @@ mod tests {
         }
         assert_eq!(slow.busy(), Some(1.0));
         assert_eq!(slow.correct(0.7), (-0.25f64).exp2());
+    }
+
+    #[test]
+    fn the_first_window_is_a_plain_average_not_its_first_report_smoothed() {
+        // With reports every 4 ms the first one, busy or idle by chance,
+        // held a smoothed average for seconds.
+        let mut node = CapacityStep::default();
+        node.observe(0.0, 0.004, 0.0, 0.0);
+        for _ in 0..249 {
+            node.observe(0.8, 0.004, 0.0, 0.0);
+        }
+        let busy = node.busy().expect("reported");
+        assert!((busy - 0.8 * 249.0 / 250.0).abs() < 1e-9, "{busy}");
+    }
+
+    #[test]
+    fn a_gross_deviation_is_corrected_at_once_and_noise_waits_for_windows() {
+        // A fast node of a 4:1 pool sent an equal share: one 4 s report
+        // over 90 redirects says 56% against a mean of 78%.
+        let mut fast = CapacityStep::default();
+        fast.observe(0.56, 4.0, 90.0, 90.0);
+        assert_eq!(fast.correct(0.78), 0.5f64.exp2());
+        // Its next correction waits for two windows again.
+        fast.observe(0.9, 4.0, 120.0, 120.0);
+        assert_eq!(fast.correct(0.5), 0.5f64.exp2());
+        // An equal node 8% under the mean over as many is noise.
+        let mut equal = CapacityStep::default();
+        equal.observe(0.83, 4.0, 90.0, 90.0);
+        assert_eq!(equal.correct(0.9), 1.0);
+        // So is a gross deviation over a handful of redirects.
+        let mut few = CapacityStep::default();
+        few.observe(0.2, 0.5, 10.0, 10.0);
+        assert_eq!(few.correct(0.9), 1.0);
     }
 
     #[test]
