@@ -63,7 +63,8 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: CancellationT
     ));
     let routes = router(app.clone(), history);
     let graceful = GracefulShutdown::new();
-    while let Some((stream, peer)) = super::accept(&listener, "control", &shutdown).await {
+    let closing = super::Closing::new(shutdown);
+    while let Some((stream, peer)) = closing.accept(&listener, "control").await {
         let (app, routes) = (app.clone(), routes.clone());
         let service = service_fn(move |request: Request<Incoming>| {
             let (app, routes) = (app.clone(), routes.clone());
@@ -82,6 +83,7 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: CancellationT
         super::spawn_connection(connection, peer, "control");
     }
     drop(listener);
+    closing.settle().await;
     graceful.shutdown().await;
 }
 

@@ -70,8 +70,9 @@ pub async fn serve(
         .keep_alive(true);
     let max_requests = config.max_requests_per_connection;
     let graceful = GracefulShutdown::new();
-    let plain = Connections::new(shutdown.clone());
-    while let Some((stream, peer)) = super::accept(&listener, "public", &shutdown).await {
+    let closing = super::Closing::new(shutdown);
+    let plain = Connections::new(closing.finish());
+    while let Some((stream, peer)) = closing.accept(&listener, "public").await {
         // Redirect responses are tiny; send them without waiting for Nagle.
         let _ = stream.set_nodelay(true);
         let app = app.clone();
@@ -95,6 +96,7 @@ pub async fn serve(
         plain.serve(http.serve_connection(TokioIo::new(stream), service), peer);
     }
     drop(listener);
+    closing.settle().await;
     tokio::join!(graceful.shutdown(), plain.closed());
 }
 
