@@ -26,6 +26,7 @@ mod reload;
 mod request_cap;
 mod security;
 mod shedding;
+mod shutdown_fresh;
 mod sticky;
 mod tls;
 mod tls_resume;
