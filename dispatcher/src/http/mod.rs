@@ -22,6 +22,8 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use http::header::CONNECTION;
+use http::{HeaderValue, Response, Version};
 use socket2::SockRef;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::sleep;
@@ -146,6 +148,16 @@ fn queued(listener: &TcpListener, name: &'static str) -> Option<(TcpStream, Sock
             tracing::warn!(listener = name, error = %err, "accept failed while closing");
             None
         }
+    }
+}
+
+/// Makes `response` the last on its HTTP/1 connection
+/// (`--max-requests-per-connection`, on either listener): hyper closes the
+/// connection once it is written. HTTP/2 (`version`) has no such header;
+/// its connections are not capped.
+pub(crate) fn last_answer<B>(version: Version, response: &mut Response<B>) {
+    if version <= Version::HTTP_11 {
+        (response.headers_mut()).insert(CONNECTION, HeaderValue::from_static("close"));
     }
 }
 
