@@ -18,6 +18,10 @@
    own open file descriptors are sampled through each attack: those it
    holds, whatever slowhttptest believes is still open.
 
+The dispatcher runs on the first half of the CPUs, zzuf, slowhttptest,
+wrk and the agent on the second (`oracle.pin`, printed; CHAOS_PIN=0 turns
+it off).
+
 Binaries: $SIGNPOST_BIN, else target/release, else target/debug.
 Installs zzuf, slowhttptest and wrk with apt-get when missing.
 """
@@ -32,7 +36,7 @@ import tempfile
 import threading
 import time
 
-from oracle import binary
+from oracle import binary, pin
 
 BACKEND = "http://127.0.0.1:8999"
 REFUSALS = {400, 404, 405, 408, 411, 413, 414, 415, 422, 431, 501, 505}
@@ -192,7 +196,7 @@ def main():
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 5000
     need("zzuf", "slowhttptest", "wrk")
     work = tempfile.mkdtemp(prefix="hostile-")
-    d = subprocess.Popen([binary("signpost-dispatcher"), "--listen", "127.0.0.1:0", "--control-listen", "127.0.0.1:0",
+    d = subprocess.Popen([*pin(), binary("signpost-dispatcher"), "--listen", "127.0.0.1:0", "--control-listen", "127.0.0.1:0",
                           "--stale-after", "30s", "--sticky", "cookie", "--trust-forwarded", "127.0.0.0/8"],
                          stdout=subprocess.PIPE, stderr=open(f"{work}/d.log", "w"), text=True)
     addrs = dict(line.split()[1:3] for line in (d.stdout.readline(), d.stdout.readline()))
