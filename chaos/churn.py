@@ -2,7 +2,7 @@
 """Churn: a hundred agents joining, draining, falling sick, leaving and
 rejoining at random while clients are redirected, every answer judged.
 
-    chaos/churn.py [--minutes 3] [--agents 100] [--seed N]   # exit 0: all held
+    chaos/churn.py [--minutes 3] [--agents 100] [--polled 5] [--seed N]   # exit 0: all held
 
 On loopback, no root needed: the real dispatcher (push mode, active health
 checks on, passive ejection on) and one Python process holding the
@@ -14,6 +14,9 @@ every report it sent, its seq, when it was sent and what the dispatcher
 answered, which is what the "no report is lost" check needs, and 100
 sampling agents would take the CPU this 2-core machine is measuring with.
 `chaos/faults.py` and `chaos/soak.py` churn the real agent binary.
+Besides them, a few steady polled nodes (`--agent` URLs of listeners in
+this process, answering `GET /load`), each recording every poll it
+answered, so that polled reports are accounted for too.
 
 Each agent, at random: joins within the first 10 s; then, every 3-12 s,
 drains (2-5 s, then ready again or gone), leaves without a word (2-8 s
@@ -32,7 +35,12 @@ that leaves is out of the dashboard's pool within stale_after + one
 interval + SLACK; one that rejoins or leaves draining shows a ramp below 1
 (slow start); every report the dispatcher acknowledged is counted in its
 metrics, and every dashboard sample shows, for each node, the newest report
-acknowledged before the sample was asked for, or a newer one.
+acknowledged before the sample was asked for, or a newer one. For the
+polled nodes (`judge.judge_polled`): every poll answered within the poll
+timeout is counted accepted, the count exact to within the polls written
+near the two moments the counters were read, short by no more than the
+polls the dispatcher counted failed; and every dashboard sample shows the
+newest poll answered SLACK before it was asked for, or a newer one.
 """
 
 import argparse
@@ -41,6 +49,7 @@ import gc
 import json
 import random
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -48,13 +57,15 @@ import time
 
 import judge
 from judge import (EJECT_TIME, HEALTH_INTERVAL, HEALTH_TIMEOUT, INTERVAL, SLACK, SLOW_START, STALE, STALLS,
-                   judge_answers, judge_health, judge_membership, judge_reports)
+                   judge_answers, judge_health, judge_membership, judge_polled, judge_reports)
 from oracle import binary, exchange, snapshot_lags
 
 TOKEN, ADMIN = "churn-push-token-0123456789", "churn-admin-token-0123456789"
 CLIENTS = 4
 # What is kept of a dashboard row (the histories would take gigabytes).
 KEPT = ("state", "eligible", "report_age_ms", "connections", "ramp", "ejections_total")
+# The dispatcher gives up on a poll after 0.75 x --poll-interval.
+POLL_TIMEOUT = 0.75 * INTERVAL
 # A pause of the harness itself this long (its event loop did not run)
 # leaves the dispatcher's probes of its backends unanswered.
 STALL = 0.2
@@ -62,6 +73,45 @@ STALL = 0.2
 
 def now():
     return time.monotonic()
+
+
+class Served:
+    """The connections the harness's listeners are serving, so that a run
+    can end them while its event loop still runs. Otherwise the dispatcher
+    (polling, probing: it is killed only afterwards) keeps connecting
+    while `asyncio.run` winds down: a handler cancelled there is reported
+    as an exception, and one started after the cancellation was still
+    pending when the loop closed, its `finally` running at interpreter
+    exit: "RuntimeError: Event loop is closed"."""
+
+    def __init__(self):
+        self.open, self.servers = {}, []
+
+    async def start(self, handler, **where):
+        async def served(reader, writer):
+            task = asyncio.current_task()
+            self.open[task] = writer
+            try:
+                await handler(reader, writer)
+            except (OSError, asyncio.IncompleteReadError):
+                pass  # the dispatcher hung up, or close() below did
+            finally:
+                writer.close()
+                self.open.pop(task, None)
+        server = await asyncio.start_server(served, **where)
+        self.servers.append(server)
+        return server
+
+    async def close(self):
+        """Stops every listener, ends every connection, waits for their handlers."""
+        for server in self.servers:
+            server.close()
+        for writer in self.open.values():
+            writer.close()
+        await asyncio.gather(*self.open, return_exceptions=True)
+
+
+SERVED = Served()
 
 
 class Agent:
@@ -79,15 +129,12 @@ class Agent:
 
     async def serve(self):
         async def answer(reader, writer):
-            try:
-                while await reader.readline() not in (b"\r\n", b"\n", b""):
-                    pass
-                status = "200 OK" if self.probe_ok else "500 Internal Server Error"
-                writer.write(f"HTTP/1.1 {status}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok".encode())
-                await writer.drain()
-            finally:
-                writer.close()
-        self.server = await asyncio.start_server(answer, "127.0.0.1", 0)
+            while await reader.readline() not in (b"\r\n", b"\n", b""):
+                pass
+            status = "200 OK" if self.probe_ok else "500 Internal Server Error"
+            writer.write(f"HTTP/1.1 {status}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok".encode())
+            await writer.drain()
+        self.server = await SERVED.start(answer, host="127.0.0.1", port=0)
         self.url = f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
 
     async def push(self, state="ready", healthy=True, sick=False):
@@ -159,6 +206,47 @@ class Agent:
         self.disconnect()
 
 
+class Polled:
+    """One polled node: a listener that answers the dispatcher's poll
+    (`GET /load`) with a report and anything else (its health probe) with
+    200. It is always ready and healthy and never goes away, so every poll
+    it answered must arrive: each answer is a record like a pusher's,
+    [request read, answer written, outcome, True, k], its outcome
+    "accepted" when it was written within the poll timeout of its request
+    being read and "error" (may or may not have arrived) otherwise."""
+
+    def __init__(self, index, sock):
+        self.id, self.sock = f"p{index:03d}", sock
+        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        self.seq = self.k = 0
+        self.reports, self.events = [], []
+
+    async def serve(self):
+        self.server = await SERVED.start(self.answer, sock=self.sock)
+
+    async def answer(self, reader, writer):
+        while line := await reader.readline():
+            while await reader.readline() not in (b"\r\n", b"\n", b""):
+                pass
+            read = now()
+            if line.split(b" ")[1:2] != [b"/load"]:
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                await writer.drain()
+                continue
+            self.seq += 1
+            self.k += 1
+            body = json.dumps({"node_id": self.id, "url": self.url, "cpu_percent": 20.0, "mem_percent": 30.0,
+                               "load1": 0.5, "cores": 2, "connections": self.k, "weight": 1.0, "state": "ready",
+                               "healthy": True, "seq": self.seq, "sampled_at_ms": int(time.time() * 1000),
+                               "agent_version": "churn-polled"}).encode()
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                         + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+            await writer.drain()
+            written = now()
+            in_time = written - read < POLL_TIMEOUT
+            self.reports.append([read, written, "accepted" if in_time else "error", True, self.k])
+
+
 async def client(port, log, errors, end):
     """Requests back to back, every other one on a fresh connection, a third POSTs."""
     conn, i = None, 0
@@ -178,6 +266,8 @@ async def client(port, log, errors, end):
         if i % 2 and conn:
             conn[1].close()
             conn = None
+    if conn:
+        conn[1].close()
 
 
 async def watchdog(stalls, end):
@@ -212,23 +302,25 @@ async def sampler(port, samples, pools, end):
 
 
 def counters(text):
-    """(accepted, {reason: rejected}) from /metrics."""
-    accepted, rejected = 0, {}
+    """(accepted, {reason: rejected}, failed polls) from /metrics."""
+    accepted, rejected, failed = 0, {}, 0
     for line in text.splitlines():
         if line.startswith("signpost_reports_accepted_total"):
             accepted = float(line.split()[-1])
         elif line.startswith("signpost_reports_rejected_total{"):
             reason = line.split('reason="')[1].split('"')[0]
             rejected[reason] = float(line.split()[-1])
-    return accepted, rejected
+        elif line.startswith("signpost_agent_polls_failed_total"):
+            failed = float(line.split()[-1])
+    return accepted, rejected, failed
 
 
-async def drive(args, public, control):
+async def drive(args, public, control, polled):
     agents = [Agent(i, control) for i in range(args.agents)]
-    for a in agents:
+    for a in agents + polled:
         await a.serve()
     rng = random.Random(args.seed)
-    before = counters(await get(control, "/metrics"))
+    before = await timed_counters(control)
     start = now()
     end = start + args.minutes * 60
     log, errors, samples, pools = [], [], [], []
@@ -240,21 +332,34 @@ async def drive(args, public, control):
     await asyncio.gather(*side)
     q0 = now()
     final = (q0, now(), {b["id"]: b for b in json.loads(await get(control, "/dashboard"))["backends"]})
-    after = counters(await get(control, "/metrics"))
+    after = await timed_counters(control)
+    await SERVED.close()
     return agents, start, log, errors, samples, pools, final, before, after
+
+
+async def timed_counters(control):
+    """`counters`, and (asked, answered): when the dispatcher read them."""
+    asked = now()
+    accepted, rejected, failed = counters(await get(control, "/metrics"))
+    return accepted, rejected, failed, (asked, now())
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=3.0, help="how long the churn lasts (default 3)")
     parser.add_argument("--agents", type=int, default=100)
+    parser.add_argument("--polled", type=int, default=5, help="steady polled nodes besides (default 5)")
     parser.add_argument("--seed", type=int, default=int(time.time()))
     parser.add_argument("--slack", type=float, default=SLACK, help=f"seconds the pool may trail (default {SLACK})")
     args = parser.parse_args()
     judge.SLACK = args.slack
     work = tempfile.mkdtemp(prefix="churn-")
     ms = lambda s: f"{int(s * 1000)}ms"  # noqa: E731
+    # Bound before the dispatcher starts: it polls the --agent URLs from
+    # the first moment, and they answer once the event loop serves them.
+    polled = [Polled(i, socket.create_server(("127.0.0.1", 0))) for i in range(args.polled)]
     d = subprocess.Popen([binary("signpost-dispatcher"), "--listen", "127.0.0.1:0", "--control-listen", "127.0.0.1:0",
+                          *[arg for p in polled for arg in ("--agent", p.url)],
                           "--token", TOKEN, "--admin-token", ADMIN, "--stale-after", ms(STALE), "--poll-interval", ms(INTERVAL),
                           "--slow-start", ms(SLOW_START), "--health-path", "/health",
                           "--health-interval", ms(HEALTH_INTERVAL), "--health-timeout", ms(HEALTH_TIMEOUT),
@@ -270,7 +375,7 @@ def main():
     # stall the backends' listeners for longer than the probe timeout.
     gc.disable()
     try:
-        agents, start, log, errors, samples, pools, final, before, after = asyncio.run(drive(args, public, control))
+        agents, start, log, errors, samples, pools, final, before, after = asyncio.run(drive(args, public, control, polled))
     finally:
         d.kill()
         d.wait()
@@ -281,10 +386,11 @@ def main():
     codes = {}
     for r in log:
         codes[r[2]] = codes.get(r[2], 0) + 1
-    answers_bad, worst = judge_answers(agents, log, samples)
+    answers_bad, worst = judge_answers(agents + polled, log, samples)
     member_bad, left, ramps, rejoins = judge_membership(agents, samples)
     health_bad, downs, ejections, sick = judge_health(agents, samples)
-    report_bad, outcomes, accepted, rejected = judge_reports(agents, before, after, samples, final)
+    report_bad, outcomes, accepted, rejected = judge_reports(agents, before, after, samples, final, bool(polled))
+    polled_bad, polled_summary = judge_polled(polled, outcomes.get("accepted", 0), before, after, samples, final)
     lags = snapshot_lags(samples, STALE)
     lag_bad = [f"{n} in the pool {late:.3f}s after going stale (t={t - start:.1f})" for late, n, t in lags if late > judge.SLACK]
     left.sort()
@@ -303,8 +409,10 @@ def main():
               f"t={min(t for a in agents for k, t in a.events if k == 'join') - start:.2f})")
     print(f"answers: {len(log)} {codes}; client errors: {len(errors)}; unexpected: {len(answers_bad)}; "
           f"latest redirect past a node's last possible eligibility: {worst * 1000:+.0f} ms (allowed {judge.SLACK * 1000:.0f})")
-    print(f"reports: {sum(len(a.reports) for a in agents)} sent {outcomes}; dispatcher counted {accepted:.0f} accepted, "
+    print(f"reports: {sum(len(a.reports) for a in agents)} pushed {outcomes}; dispatcher counted {accepted:.0f} accepted, "
           f"rejected {rejected or 'none'}; dashboard samples: {len(samples)}; problems: {len(report_bad)}")
+    if polled:
+        print(f"{polled_summary}; problems: {len(polled_bad)}")
     if left:
         print(f"left the pool after the last report: median {left[len(left) // 2]:.2f}s, max {left[-1]:.2f}s "
               f"over {len(left)} departures (bound {STALE + INTERVAL + judge.SLACK:.2f}s)")
@@ -316,7 +424,7 @@ def main():
           f"{downs[len(downs) // 2] if downs else 0:.2f}s, max {max(downs, default=0):.2f}s; {len(ejections)} of {sick} "
           f"sick phases ejected (at most 10 % of the pool at once) after median "
           f"{ejections[len(ejections) // 2] if ejections else 0:.2f}s")
-    problems = health_bad + answers_bad + member_bad + report_bad + lag_bad + [f"client error at {t - start:.2f}: {e}" for t, e in errors]
+    problems = health_bad + answers_bad + member_bad + report_bad + polled_bad + lag_bad + [f"client error at {t - start:.2f}: {e}" for t, e in errors]
     for p in problems[:20]:
         print(f"  FAIL {p}")
     print(f"{'FAILED: ' + str(len(problems)) + ' broken promises' if problems else 'all promises held'} (logs in {work})")

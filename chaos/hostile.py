@@ -14,21 +14,29 @@
    connections each, against the public and the control listener, while wrk
    measures an ordinary client's p99 (4 connections, 20 ms apart); the goal
    is that p99 stays within 2x the same measurement taken just before, with
-   no attacker, and that the client sees no socket error.
+   no attacker, and that the client sees no socket error. The dispatcher's
+   own open file descriptors are sampled through each attack: those it
+   holds, whatever slowhttptest believes is still open.
+
+The dispatcher runs on the first half of the CPUs, zzuf, slowhttptest,
+wrk and the agent on the second (`oracle.pin`, printed; CHAOS_PIN=0 turns
+it off).
 
 Binaries: $SIGNPOST_BIN, else target/release, else target/debug.
 Installs zzuf, slowhttptest and wrk with apt-get when missing.
 """
 
+import os
 import re
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
-from oracle import binary
+from oracle import binary, pin
 
 BACKEND = "http://127.0.0.1:8999"
 REFUSALS = {400, 404, 405, 408, 411, 413, 414, 415, 422, 431, 501, 505}
@@ -118,32 +126,68 @@ def p99(port, path, seconds=10):
 
 def held(csv):
     """From slowhttptest's statistics: the most attack connections open at
-    once, and how many the server had closed by the end."""
+    once, and how many it saw closed by the server by the end. Its own
+    view: a slow reader notices a close only once it has read everything
+    before the FIN, which at 32 bytes per 5 s is after the test ends; the
+    dispatcher's side is what `Fds` measures."""
     try:
         with open(csv) as f:
             rows = [line.strip().split(",") for line in f][1:]
         connected = max(int(r[3]) for r in rows if len(r) > 3)
-        return f"{connected} open at most, {rows[-1][1]} closed by the server"
+        return f"{connected} open at most, {rows[-1][1]} seen closed"
     except (OSError, ValueError, IndexError):
         return "no statistics"
 
 
-def slow(port, control, work):
+class Fds(threading.Thread):
+    """The dispatcher's side of an attack: its open file descriptors,
+    sampled every 0.25 s (the most, and the last sample)."""
+
+    def __init__(self, pid):
+        super().__init__(daemon=True)
+        self.pid, self.most, self.last, self.stop = pid, 0, 0, False
+
+    def count(self):
+        try:
+            return len(os.listdir(f"/proc/{self.pid}/fd"))
+        except OSError:
+            return 0
+
+    def run(self):
+        while not self.stop:
+            self.last = self.count()
+            self.most = max(self.most, self.last)
+            time.sleep(0.25)
+
+    def summary(self, baseline):
+        self.stop = True
+        self.join()
+        return f"fds {baseline} before, {self.most} at most, {self.last} at the end"
+
+
+def slow(port, control, work, pid):
     rows = []
     for listener, target, path in (("public", port, "/x"), ("control", control, "/healthz")):
         for mode, flags in (("slowloris", ["-H"]), ("slow body", ["-B"]), ("slow read", ["-X", "-k", "3", "-n", "5", "-w", "10", "-y", "20", "-z", "32"])):
             # Measured just before each attack: the machine is shared, so
             # "normal" drifts over minutes.
             calm, _ = p99(target, path)
+            fds = Fds(pid)
+            baseline = fds.count()
+            fds.start()
             attack = subprocess.Popen(["slowhttptest", *flags, "-c", "500", "-r", "100", "-i", "5", "-l", "25",
                                        "-u", f"http://127.0.0.1:{target}{path}", "-p", "3", "-g",
                                        "-o", f"{work}/{listener}-{mode.replace(' ', '-')}"],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(8)  # let it open its connections
             under, errors = p99(target, path)
+            # The attack's last connections were opened at 5 s: by now
+            # (18 s) every one the dispatcher does not hold is closed.
+            server = fds.summary(baseline)
             attack.kill()
             attack.wait()
-            rows.append((listener, mode, calm, under, errors, held(f"{work}/{listener}-{mode.replace(' ', '-')}.csv")))
+            seen = held(f"{work}/{listener}-{mode.replace(' ', '-')}.csv")
+            rows.append((listener, mode, calm, under, errors, f"{seen}; dispatcher {server}"))
             time.sleep(2)
     return rows
 
@@ -152,7 +196,7 @@ def main():
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 5000
     need("zzuf", "slowhttptest", "wrk")
     work = tempfile.mkdtemp(prefix="hostile-")
-    d = subprocess.Popen([binary("signpost-dispatcher"), "--listen", "127.0.0.1:0", "--control-listen", "127.0.0.1:0",
+    d = subprocess.Popen([*pin(), binary("signpost-dispatcher"), "--listen", "127.0.0.1:0", "--control-listen", "127.0.0.1:0",
                           "--stale-after", "30s", "--sticky", "cookie", "--trust-forwarded", "127.0.0.0/8"],
                          stdout=subprocess.PIPE, stderr=open(f"{work}/d.log", "w"), text=True)
     addrs = dict(line.split()[1:3] for line in (d.stdout.readline(), d.stdout.readline()))
@@ -169,7 +213,7 @@ def main():
         print(f"dispatcher alive after mutation: {alive}; problems: {len(problems)}")
         for p in problems[:20]:
             print("  " + p)
-        slow_rows = slow(port, control, work)
+        slow_rows = slow(port, control, work, d.pid)
         print("\n| listener | attack (500 conns) | p99 calm | p99 under attack | ratio | client socket errors | attack connections |"
               "\n|---|---|---|---|---|---|---|")
         worse = []

@@ -165,46 +165,32 @@ class Watcher(threading.Thread):
             time.sleep(0.1)
 
 
-class HalfSent(threading.Thread):
-    """A request in flight: connects, sends half its head when `go` is set
-    and the rest when `finish` is; records the status line it got, or the
-    error."""
+class InFlight(threading.Thread):
+    """A request in flight at SIGTERM: connects; when `go` is set sends
+    half its head (or, `silent`, nothing: a client that has just
+    connected), and the rest when `finish` is; records the status line it
+    got, or the error."""
 
-    def __init__(self, port, go, finish):
+    def __init__(self, port, go, finish, silent=False):
         super().__init__(daemon=True)
-        self.port, self.go, self.finish, self.answer, self.local = port, go, finish, None, None
+        self.port, self.go, self.finish, self.silent = port, go, finish, silent
+        self.answer = None
         self.connected, self.sent = threading.Event(), threading.Event()
 
     def run(self):
         enter("spc-d")
+        head = b"GET /in-flight HTTP/1.1\r\nHost: signpost\r\n"
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
-                self.local = s.getsockname()[1]
                 self.connected.set()
                 self.go.wait()
-                s.sendall(b"GET /in-flight HTTP/1.1\r\nHost: signpost\r\n")
+                if not self.silent:
+                    s.sendall(head)
                 self.sent.set()
                 self.finish.wait()
-                s.sendall(b"Accept: */*\r\n\r\n")
+                s.sendall((head if self.silent else b"") + b"Accept: */*\r\n\r\n")
                 self.answer = s.recv(4096).split(b"\r\n")[0].decode() or "closed without an answer"
         except OSError as e:
             self.answer = f"error: {e!r}"
         self.connected.set()
         self.sent.set()
-
-
-def accept_queue(port):
-    """Connections waiting in the accept queue of spc-d's listener on `port`."""
-    out = sh(["ss", "-ltnH", f"sport = :{port}"], ns="spc-d").stdout.split()
-    return int(out[1]) if len(out) > 1 else 0
-
-
-def unread(port, peers):
-    """Bytes the server side of spc-d's connections from `peers` (client
-    ports) to `port` has received but not read."""
-    total = 0
-    for line in sh(["ss", "-tnH", "state", "established", f"sport = :{port}"], ns="spc-d").stdout.splitlines():
-        fields = line.split()  # Recv-Q Send-Q local peer
-        if int(fields[-1].rsplit(":", 1)[1]) in peers:
-            total += int(fields[0])
-    return total

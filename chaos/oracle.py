@@ -9,6 +9,7 @@ id. The dispatcher computed it at some instant in [q0, q1].
 
 import bisect
 import os
+import shutil
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -17,6 +18,27 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # state with the same last report mean the node was out the whole time
 # between them.
 OUT_UNTIL_REPORT = ("stale", "draining")
+
+
+def pin():
+    """Keeps the dispatcher and its load off each other's cores: this
+    process (and so every child it starts: load generator, attacker,
+    agents, backends) moves to the second half of the CPUs it may use, and
+    the returned prefix starts the dispatcher on the first half, where its
+    `--workers` default (the available parallelism) counts only those.
+    Prints the pinning. CHAOS_PIN=0, fewer than 2 CPUs or no `taskset`:
+    no pinning (said so), an empty prefix."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if os.environ.get("CHAOS_PIN") == "0" or len(cpus) < 2 or not shutil.which("taskset"):
+        why = "CHAOS_PIN=0" if os.environ.get("CHAOS_PIN") == "0" else f"{len(cpus)} CPU(s) or no taskset"
+        print(f"pinning: none ({why}); the dispatcher and its load share CPUs {cpus}", flush=True)
+        return []
+    half = len(cpus) // 2
+    mine, load = cpus[:half], cpus[half:]
+    os.sched_setaffinity(0, load)
+    print(f"pinning: dispatcher on CPU {','.join(map(str, mine))}; load, attackers, agents and this script "
+          f"on CPU {','.join(map(str, load))} (CHAOS_PIN=0 to turn off)", flush=True)
+    return ["taskset", "-c", ",".join(map(str, mine))]
 
 
 def binary(name):

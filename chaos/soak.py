@@ -11,7 +11,9 @@ time is killed (-9) and restarted every 5 s and the config is reloaded
 (SIGHUP) every 30 s. Sampled every 10 s: RSS and open fds of the dispatcher.
 Goals: no answer but 302/307/503 (wrk counts others as non-2xx/3xx), RSS
 growth < 10 % from minute 2 to the end, fds back to the baseline once the
-load stops, p99 within 2x the idle run's.
+load stops, p99 within 2x the idle run's. The dispatcher runs on the first
+half of the CPUs, everything else on the second (`oracle.pin`, printed;
+CHAOS_PIN=0 turns it off).
 
 Binaries: $SIGNPOST_BIN, else target/release, else target/debug.
 """
@@ -24,7 +26,7 @@ import sys
 import tempfile
 import time
 
-from oracle import binary
+from oracle import binary, pin
 
 PACED_CONNECTIONS = 16
 # The soak's pacing: each connection waits this long between requests, and
@@ -90,7 +92,7 @@ def main():
     conf = f"{work}/d.toml"
     with open(conf, "w") as f:
         f.write("redirect_code = 302\n")
-    d = subprocess.Popen([binary("signpost-dispatcher"), "--config", conf, "--listen", "127.0.0.1:0",
+    d = subprocess.Popen([*pin(), binary("signpost-dispatcher"), "--config", conf, "--listen", "127.0.0.1:0",
                           "--control-listen", "127.0.0.1:0", "--stale-after", "2s", "--poll-interval", "1s",
                           "--slow-start", "2s"], stdout=subprocess.PIPE, stderr=open(f"{work}/d.log", "w"), text=True)
     addrs = dict(line.split()[1:3] for line in (d.stdout.readline(), d.stdout.readline()))

@@ -174,7 +174,8 @@ pub struct Config {
     pub workers: usize,
     /// Largest request head accepted on the public listener.
     pub max_header_bytes: usize,
-    /// Requests answered on one HTTP/1 public connection before it closes.
+    /// Requests answered on one HTTP/1 connection (either listener) before
+    /// it closes.
     pub max_requests_per_connection: usize,
     /// Time a client has to send its request head, and idle keep-alive limit.
     pub client_timeout: Duration,

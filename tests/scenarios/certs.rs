@@ -2,8 +2,12 @@
 //! folder of its own (deleted on drop): what the TLS scenarios serve.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use signpost_e2e::Proc;
+use tokio_rustls::TlsConnector;
 
 /// `cert.pem` and `key.pem` for 127.0.0.1 and localhost, and room for
 /// other files beside them.
@@ -50,6 +54,20 @@ impl CertFiles {
     /// A file `name` in the same folder.
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
+    }
+
+    /// A raw TLS client trusting this certificate only.
+    pub fn connector(&self) -> TlsConnector {
+        let mut roots = rustls::RootCertStore::empty();
+        let cert = CertificateDer::from_pem_slice(self.cert_pem.as_bytes()).expect("parse the PEM");
+        roots.add(cert).expect("trust the certificate");
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        TlsConnector::from(Arc::new(config))
     }
 }
 

@@ -2,18 +2,15 @@
 //! HTTPS, HTTP/1.1 and HTTP/2 by ALPN, with a certificate made at test time
 //! and reloaded on SIGHUP; a bad certificate stops the start.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::{StatusCode, Version};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
 use signpost_e2e::dispatcher::{push, report};
 use signpost_e2e::{
     Proc, client, cut_off, cut_off_after_half_a_head, eventually, eventually_some, scaled,
 };
 use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
 
 use crate::certs::{CertFiles, path_str, refused_at_start_and_by_check_config};
 
@@ -56,20 +53,6 @@ async fn tls_dispatcher_with(files: &CertFiles, extra: &[&str]) -> Proc {
         .listeners(2)
         .spawn()
         .await
-}
-
-/// A raw TLS client trusting the certificate `cert_pem` only.
-fn tls_connector(cert_pem: &str) -> TlsConnector {
-    let mut roots = rustls::RootCertStore::empty();
-    let cert = CertificateDer::from_pem_slice(cert_pem.as_bytes()).expect("parse the PEM");
-    roots.add(cert).expect("trust the certificate");
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("TLS versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    TlsConnector::from(Arc::new(config))
 }
 
 /// Pushes a fresh report for `web-1` over the plain control listener.
@@ -128,7 +111,8 @@ async fn stalled_handshakes_and_slow_heads_are_cut_off() {
     // A finished handshake, then half a request head.
     let tcp = TcpStream::connect(&public).await.unwrap();
     let name = ServerName::try_from("localhost").unwrap();
-    let mut slow = tls_connector(&files.cert_pem)
+    let mut slow = files
+        .connector()
         .connect(name, tcp)
         .await
         .expect("TLS handshake");

@@ -353,7 +353,7 @@ pub struct Args {
     #[arg(long, env = "SIGNPOST_MAX_HEADER_BYTES", value_name = "BYTES")]
     pub max_header_bytes: Option<usize>,
 
-    /// Requests answered on one HTTP/1 connection of the public listener
+    /// Requests answered on one HTTP/1 connection of either listener
     /// before it is closed (`Connection: close` on the last answer), 1 to
     /// 1000000, as nginx's keepalive_requests: a client that keeps asking
     /// but reads its answers slowly cannot hold a connection forever

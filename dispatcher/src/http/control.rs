@@ -4,8 +4,14 @@
 //! Served by hyper with the same client timeout as the public listener
 //! (`--client-timeout`, see [`Deadline`]): when it listens beyond loopback
 //! for agents to push to, connections that never send a whole request — or
-//! sit idle longer than that — are closed instead of piling up.
+//! sit idle longer than that — are closed instead of piling up; and, as
+//! on the public listener, an HTTP/1 connection is closed after
+//! `--max-requests-per-connection` answers, so a client that keeps asking
+//! but reads slowly (its answers fit in the socket buffer, so every write
+//! succeeds) cannot hold one for ever.
 
+use std::cell::Cell;
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -49,7 +55,10 @@ use crate::registry::{Observed, Source};
 /// [`router`] (which routes that path to the same handler too, so other
 /// methods still get 405).
 pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: CancellationToken) {
-    let client_timeout = app.config().client_timeout;
+    let (client_timeout, max_requests) = {
+        let config = app.config();
+        (config.client_timeout, config.max_requests_per_connection)
+    };
     let mut builder = http1::Builder::new();
     builder
         // `Deadline` below enforces the client timeout, one timer per connection.
@@ -63,18 +72,28 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: CancellationT
     ));
     let routes = router(app.clone(), history);
     let graceful = GracefulShutdown::new();
-    while let Some((stream, peer)) = super::accept(&listener, "control", &shutdown).await {
+    let closing = super::Closing::new(shutdown);
+    while let Some((stream, peer)) = closing.accept(&listener, "control").await {
         let (app, routes) = (app.clone(), routes.clone());
+        let served = Cell::new(0);
         let service = service_fn(move |request: Request<Incoming>| {
             let (app, routes) = (app.clone(), routes.clone());
+            served.set(served.get() + 1);
+            let last = served.get() >= max_requests;
             async move {
-                if request.method() == Method::POST && request.uri().path() == api::REPORT {
-                    Ok(report(&app, peer, request).await)
-                } else {
-                    let mut request = request;
-                    request.extensions_mut().insert(ConnectInfo(peer));
-                    routes.oneshot(request).await
+                let version = request.version();
+                let mut response =
+                    if request.method() == Method::POST && request.uri().path() == api::REPORT {
+                        report(&app, peer, request).await
+                    } else {
+                        let mut request = request;
+                        request.extensions_mut().insert(ConnectInfo(peer));
+                        routes.oneshot(request).await?
+                    };
+                if last {
+                    super::last_answer(version, &mut response);
                 }
+                Ok::<_, Infallible>(response)
             }
         });
         let stream = Deadline::new(stream, client_timeout);
@@ -82,6 +101,7 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: CancellationT
         super::spawn_connection(connection, peer, "control");
     }
     drop(listener);
+    closing.settle().await;
     graceful.shutdown().await;
 }
 

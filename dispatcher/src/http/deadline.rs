@@ -51,6 +51,13 @@ impl<S> Deadline<S> {
         }
     }
 
+    /// The stream inside, for a layer above that takes something from it
+    /// (TLS moves the stream's [`super::fresh::Fresh`] count above the
+    /// handshake).
+    pub(crate) fn get_mut(&mut self) -> &mut S {
+        &mut self.stream
+    }
+
     /// `Ready` with an error once the connection is past its deadline;
     /// otherwise `Pending`, with the timer (re-)armed to wake the task.
     /// Called only when the socket itself is not ready, so a busy

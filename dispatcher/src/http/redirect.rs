@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use http::header::{CACHE_CONTROL, CONNECTION, LOCATION, RETRY_AFTER, SET_COOKIE};
-use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
+use http::header::{CACHE_CONTROL, LOCATION, RETRY_AFTER, SET_COOKIE};
+use http::{HeaderValue, Method, Request, Response, StatusCode, Uri};
 use http_body_util::Full;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -70,8 +70,9 @@ pub async fn serve(
         .keep_alive(true);
     let max_requests = config.max_requests_per_connection;
     let graceful = GracefulShutdown::new();
-    let plain = Connections::new(shutdown.clone());
-    while let Some((stream, peer)) = super::accept(&listener, "public", &shutdown).await {
+    let closing = super::Closing::new(shutdown);
+    let plain = Connections::new(closing.finish());
+    while let Some((stream, peer)) = closing.accept(&listener, "public").await {
         // Redirect responses are tiny; send them without waiting for Nagle.
         let _ = stream.set_nodelay(true);
         let app = app.clone();
@@ -81,7 +82,7 @@ pub async fn serve(
             let mut response = respond(&app, client_ip, &request);
             served.set(served.get() + 1);
             if served.get() >= max_requests {
-                last_answer(&request, &mut response);
+                super::last_answer(request.version(), &mut response);
             }
             std::future::ready(Ok::<_, Infallible>(response))
         });
@@ -95,6 +96,7 @@ pub async fn serve(
         plain.serve(http.serve_connection(TokioIo::new(stream), service), peer);
     }
     drop(listener);
+    closing.settle().await;
     tokio::join!(graceful.shutdown(), plain.closed());
 }
 
@@ -170,15 +172,6 @@ fn answer<'p, B>(
             .insert(SET_COOKIE, pin.set_cookie.clone());
     }
     (response, how, Some(backend))
-}
-
-/// Makes `response` the last on its HTTP/1 connection
-/// (`--max-requests-per-connection`): hyper closes the connection once it
-/// is written. HTTP/2 has no such header; its connections are not capped.
-fn last_answer<B>(request: &Request<B>, response: &mut Response<Full<Bytes>>) {
-    if request.version() <= Version::HTTP_11 {
-        (response.headers_mut()).insert(CONNECTION, HeaderValue::from_static("close"));
-    }
 }
 
 /// Gives `response` the request's id and, if this answer is sampled, hands

@@ -47,6 +47,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 
 use super::deadline::Deadline;
+use super::fresh::Fresh;
 use super::ticket::{TicketKeyError, Ticketer};
 use crate::config::{Config, TlsConfig};
 
@@ -166,10 +167,11 @@ impl Tls {
     /// The TLS connection on `stream`: the handshake, then `service` over
     /// HTTP/1.1 or HTTP/2, watched by `graceful`. `stream` carries the
     /// listener's client timeout under the TLS layer, so a stalled
-    /// handshake is cut off like a stalled request.
+    /// handshake is cut off like a stalled request; it counts as fresh
+    /// until its first decrypted bytes, not its `ClientHello`.
     pub(crate) fn connection<S>(
         &self,
-        stream: Deadline<TcpStream>,
+        mut stream: Deadline<Fresh<TcpStream>>,
         service: S,
         graceful: Watcher,
     ) -> impl Future<Output = Result<(), BoxError>> + Send + 'static
@@ -181,13 +183,13 @@ impl Tls {
     {
         let (acceptor, http) = (self.acceptor.clone(), self.http.clone());
         async move {
+            let unread = stream.get_mut().take_unread();
             let stream = acceptor
                 .accept(stream)
                 .await
                 .map_err(|err| format!("TLS handshake failed: {err}"))?;
-            graceful
-                .watch(http.serve_connection(TokioIo::new(stream), service))
-                .await
+            let stream = TokioIo::new(Fresh::new(stream, unread));
+            graceful.watch(http.serve_connection(stream, service)).await
         }
     }
 
