@@ -18,7 +18,11 @@
 //! can tell it apart; but the dispatcher knows how many redirects the
 //! node's share named it for and how many it was really sent (the rest
 //! went to lighter candidates), and a saturated node's share follows the
-//! latter. The result is
+//! latter. Corrections wait for whole windows, except a node's first:
+//! after a restart every node starts at the same share, and a deviation
+//! well past the noise of the redirects it covers is taken at once — a
+//! WRR told the true speeds one report late matches one told them from the
+//! start, so the first reports are enough. The result is
 //! rounded to quarter octaves (×1.19 steps) and moves to another step only
 //! once the estimate is well past the boundary: on a pool of equal nodes
 //! at 90% load a node weighted 10% above its share runs at 99%, so equal
