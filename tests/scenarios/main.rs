@@ -8,7 +8,6 @@ mod admin;
 mod agent;
 mod browser;
 mod certs;
-mod control_request_cap;
 mod dashboard;
 mod deploy;
 mod discovery;
