@@ -22,11 +22,13 @@ need() {
 }
 
 # A free loopback port, for servers that cannot bind port 0 and report it.
+# Any socket on the port counts, not only listeners: after a Connection:
+# close run, client ports in TIME_WAIT make a bind fail too.
 free_port() {
   local port
   while :; do
     port=$((20000 + RANDOM % 40000))
-    if ! ss -Htln "sport = :$port" | grep -q .; then echo "$port"; return; fi
+    if ! ss -Htan "sport = :$port" | grep -q .; then echo "$port"; return; fi
   done
 }
 
