@@ -1,6 +1,31 @@
 //! The dispatcher's two listeners: the public one that redirects every
 //! request, and the control one for operators and agents.
 
+/// The end of an `AsyncWrite` impl for a stream wrapper whose inner stream
+/// is its `stream` field: the wrappers (`Deadline`, `TargetLimit`,
+/// `Fresh`) differ in how they write, never in how they flush or shut down.
+macro_rules! forward_write_tail {
+    () => {
+        fn is_write_vectored(&self) -> bool {
+            self.stream.is_write_vectored()
+        }
+
+        fn poll_flush(
+            self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::pin::Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+        }
+
+        fn poll_shutdown(
+            self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::pin::Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+        }
+    };
+}
+
 pub mod control;
 mod dashboard;
 mod deadline;
