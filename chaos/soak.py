@@ -11,7 +11,8 @@ time is killed (-9) and restarted every 5 s and the config is reloaded
 (SIGHUP) every 30 s. Sampled every 10 s: RSS and open fds of the dispatcher.
 Goals: no answer but 302/307/503 (wrk counts others as non-2xx/3xx), RSS
 growth < 10 % from minute 2 to the end, fds back to the baseline once the
-load stops, p99 within 2x the idle run's. The dispatcher runs on the first
+load stops, p99 within 2x the idle run's — both taken by a light probe
+client beside the dispatcher (see `Probe`), three times during the soak. The dispatcher runs on the first
 half of the CPUs, everything else on the second (`oracle.pin`, printed;
 CHAOS_PIN=0 turns it off).
 
@@ -24,6 +25,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 from oracle import binary, pin
@@ -38,6 +40,10 @@ SOAK_DELAY_MS = 2
 ROUND_TRIP_MS = 0.4
 # The idle run: the same connections, 50 ms between requests (~300 req/s).
 IDLE_DELAY_MS = 50
+# The probe: this many connections at IDLE_DELAY_MS (~320 req/s), for
+# windows this long.
+PROBE_CONNECTIONS = 16
+PROBE_SECONDS = 20
 
 
 def rss_kb(pid):
@@ -49,11 +55,36 @@ def fds(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
-def wrk(port, seconds, script, connections):
-    """Runs wrk; (requests/s, p99 in ms)."""
-    out = subprocess.run(["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "--latency", "-s", script,
-                          f"http://127.0.0.1:{port}/soak"], capture_output=True, text=True, check=True).stdout
+def wrk(port, seconds, script, connections, beside=(), threads=2):
+    """Runs wrk (with the CPU prefix `beside`); (requests/s, p99 in ms)."""
+    out = subprocess.run([*beside, "wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--latency",
+                          "-s", script, f"http://127.0.0.1:{port}/soak"], capture_output=True, text=True, check=True).stdout
     return figures(out)
+
+
+class Probe(threading.Thread):
+    """The p99 the goal is about, taken by a light client (PROBE_CONNECTIONS
+    paced IDLE_DELAY_MS apart, one wrk thread) beside the dispatcher, on
+    its CPUs: the load generator shares CPU 1 with three agents restarted
+    every 5 s, and its own p99 includes its scheduling — as the
+    slow-client measurement did, where a client sharing the attacker's CPU
+    read 10x against a dispatcher nobody attacked (RELIABILITY.md). Runs
+    PROBE_SECONDS windows at a quarter, half and three quarters of the
+    soak; `worst` is the highest p99 of the three."""
+
+    def __init__(self, port, script, beside, minutes):
+        super().__init__(daemon=True)
+        self.args, self.minutes, self.p99s = (port, PROBE_SECONDS, script, PROBE_CONNECTIONS, beside, 1), minutes, []
+
+    def run(self):
+        start = time.monotonic()
+        for quarter in (1, 2, 3):
+            time.sleep(max(0.0, start + self.minutes * 60 * quarter / 4 - time.monotonic()))
+            self.p99s.append(wrk(*self.args)[1])
+
+    def worst(self):
+        self.join()
+        return max(self.p99s)
 
 
 def figures(out):
@@ -92,7 +123,8 @@ def main():
     conf = f"{work}/d.toml"
     with open(conf, "w") as f:
         f.write("redirect_code = 302\n")
-    d = subprocess.Popen([*pin(), binary("signpost-dispatcher"), "--config", conf, "--listen", "127.0.0.1:0",
+    beside = pin()
+    d = subprocess.Popen([*beside, binary("signpost-dispatcher"), "--config", conf, "--listen", "127.0.0.1:0",
                           "--control-listen", "127.0.0.1:0", "--stale-after", "2s", "--poll-interval", "1s",
                           "--slow-start", "2s"], stdout=subprocess.PIPE, stderr=open(f"{work}/d.log", "w"), text=True)
     addrs = dict(line.split()[1:3] for line in (d.stdout.readline(), d.stdout.readline()))
@@ -110,17 +142,23 @@ def main():
         time.sleep(4)
         base_fds = fds(d.pid)
         flat = script(work, 0)
-        idle_rate, idle_p99 = wrk(public, 20, script(work, IDLE_DELAY_MS), PACED_CONNECTIONS)
+        probe_script = script(work, IDLE_DELAY_MS)
+        idle_rate, idle_p99 = wrk(public, PROBE_SECONDS, probe_script, PROBE_CONNECTIONS, beside, 1)
         max_rate, _ = wrk(public, 10, flat, 64)
         # Paced: each connection waits `delay` ms between requests.
         target = max_rate / 2
         delay = max(SOAK_DELAY_MS, int(PACED_CONNECTIONS * 1000 / target))
         connections = max(PACED_CONNECTIONS, round(target * (delay + ROUND_TRIP_MS) / 1000))
+        # The round trip grows with the load: calibrate on a short run.
+        paced, _ = wrk(public, 5, script(work, delay), connections)
+        connections = max(PACED_CONNECTIONS, round(connections * target / paced))
         print(f"idle paced run: {idle_rate:.0f} req/s, p99 {idle_p99:.2f} ms; max rate {max_rate:.0f} req/s; "
               f"soak target {target:.0f} req/s ({connections} connections, {delay} ms apart)", flush=True)
         load = subprocess.Popen(["wrk", "-t", "2", "-c", str(connections), "-d", f"{int(minutes * 60)}s", "--latency",
                                  "-s", script(work, delay), f"http://127.0.0.1:{public}/soak"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        probe = Probe(public, probe_script, beside, minutes)
+        probe.start()
         start, samples, churned, reloads = time.monotonic(), [], 0, 0
         next_sample = next_churn = next_reload = start
         while load.poll() is None:
@@ -144,7 +182,8 @@ def main():
                 next_reload += 30
             time.sleep(0.2)
         out, err = load.communicate()
-        rate, p99_ms = figures(out)
+        rate, load_p99 = figures(out)
+        p99_ms = probe.worst()
         unexpected = err.count("unexpected")
         errors = re.search(r"Socket errors: (.*)", out)
         time.sleep(3)
@@ -158,7 +197,8 @@ def main():
         print(f"unexpected answers: {unexpected}; socket errors: {errors.group(1) if errors else 'none'}")
         print(f"RSS minute 2 {rss2} kB -> end {rss_end} kB: {growth:+.1f} % (goal < 10 %)")
         print(f"fds: baseline {base_fds}, after load {end_fds} (goal: back to baseline)")
-        print(f"p99: idle {idle_p99:.2f} ms, soak {p99_ms:.2f} ms = {p99_ms / idle_p99:.2f}x (goal <= 2x)")
+        print(f"p99 (probe beside the dispatcher): idle {idle_p99:.2f} ms, soak {', '.join(f'{p:.2f}' for p in probe.p99s)} ms, "
+              f"worst {p99_ms / idle_p99:.2f}x (goal <= 2x); the load generator's own p99 {load_p99:.2f} ms")
         ok = unexpected == 0 and growth < 10 and end_fds <= base_fds and p99_ms <= 2 * idle_p99
         print("all goals held" if ok else "FAILED: a goal was missed")
         return 0 if ok else 1
