@@ -175,20 +175,28 @@ def judge_reports(agents, before, after, samples, final, polled=False):
         bad.append(f"rejections {rejected}, agents were told {outcomes}")
     for a in agents:
         acked = [(r[1], r[4]) for r in a.reports if r[2] == "accepted"]  # in order: one push at a time
-        times = [t for t, _ in acked]
         sent = {r[4]: r[0] for r in a.reports if r[2] == "accepted" or r[2].startswith("error")}
-        for q0, q1, rows in samples + [final]:
-            row = rows.get(a.id)
+        for q0, q1, row, newest, seen in dashboard_views(a.id, acked, samples, final):
             if row is None:
-                if times and times[0] <= q0:
+                if seen:
                     bad.append(f"{a.id} missing from the dashboard at {q0:.2f} after an acknowledged report")
                 continue
             shown = row["connections"]
-            i = bisect.bisect_right(times, q0)
-            newest = acked[i - 1][1] if i else 0
             if shown not in sent or sent[shown] > q1 or shown < newest:
                 bad.append(f"{a.id} at {q0:.2f} shows report {shown}, newest acknowledged {newest}")
     return bad, outcomes, accepted, rejected
+
+
+def dashboard_views(node, acked, samples, final):
+    """Each dashboard sample `(q0, q1, rows)` (and the final one) of
+    `node`, beside its reports acknowledged by then: yields `(q0, q1, row,
+    newest, seen)` — its row (None when not listed), the newest seq in
+    `acked` ((time, seq) in time order) at or before q0 (0 when none), and
+    whether any was."""
+    times = [t for t, _ in acked]
+    for q0, q1, rows in samples + [final]:
+        i = bisect.bisect_right(times, q0)
+        yield q0, q1, rows.get(node), acked[i - 1][1] if i else 0, i > 0
 
 
 def judge_polled(polled, pushed, before, after, samples, final):
@@ -218,16 +226,12 @@ def judge_polled(polled, pushed, before, after, samples, final):
     for p in polled:
         read = {r[4]: r[0] for r in p.reports}
         acked = sorted((r[1] + SLACK, r[4]) for r in p.reports if r[2] == "accepted")
-        times = [t for t, _ in acked]
-        for q0, q1, rows in samples + [final]:
-            row = rows.get(p.id)
+        for q0, q1, row, newest, seen in dashboard_views(p.id, acked, samples, final):
             if row is None:
-                if times and times[0] <= q0:
+                if seen:
                     bad.append(f"{p.id} missing from the dashboard at {q0:.2f} after an answered poll")
                 continue
             shown = row["connections"]
-            i = bisect.bisect_right(times, q0)
-            newest = acked[i - 1][1] if i else 0
             if shown is None and not newest:
                 continue  # listed by its --agent, not polled yet
             if shown not in read or read[shown] > q1:
