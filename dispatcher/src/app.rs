@@ -74,6 +74,9 @@ pub struct App {
     membership_changed: Notify,
     /// Wakes the maintenance loop for a lazy rebuild.
     load_changed: Notify,
+    /// Wakes the health checker: a node that may be a new target (one
+    /// with checks is down until its first) joined, or the config changed.
+    targets_changed: Notify,
     /// Counters and histograms exported at `/metrics`.
     pub metrics: Metrics,
     /// The public listener's rate limit and access log.
@@ -102,6 +105,7 @@ impl App {
             fallback_secret,
             membership_changed: Notify::new(),
             load_changed: Notify::new(),
+            targets_changed: Notify::new(),
             metrics,
             edge,
         }
@@ -137,6 +141,12 @@ impl App {
         self.registry().health_targets()
     }
 
+    /// Resolves when the health targets may have changed since the last
+    /// call: a node joined or the config was reloaded.
+    pub async fn targets_changed(&self) {
+        self.targets_changed.notified().await;
+    }
+
     /// Files a validated report received at `now` and wakes the
     /// maintenance loop. [`intake::receive`](crate::intake::receive) counts
     /// the outcome.
@@ -152,7 +162,10 @@ impl App {
         };
         match &observed {
             Ok(Observed::Accepted(Change::Load)) => self.load_changed.notify_one(),
-            Ok(Observed::Accepted(Change::Membership)) => self.membership_changed.notify_one(),
+            Ok(Observed::Accepted(Change::Membership)) => {
+                self.membership_changed.notify_one();
+                self.targets_changed.notify_one();
+            }
             Ok(Observed::Ejected(id, reason)) => {
                 tracing::warn!(backend = &**id, %reason, "passive health: backend ejected");
                 self.membership_changed.notify_one();
@@ -211,6 +224,7 @@ impl App {
         self.edge.reconfigure(&config);
         self.config.store(Arc::new(config));
         self.membership_changed.notify_one();
+        self.targets_changed.notify_one();
     }
 
     /// Expires what is due at `now` and swaps in a fresh snapshot.

@@ -1,6 +1,8 @@
 //! Active health checks: `GET {backend url}{path}` every interval, off the
 //! request path. This module is the I/O — one loop per backend, reconciled
-//! with the registry every second; what a result means (rise/fall, the
+//! with the registry every second and whenever a node joins or the config
+//! is reloaded (a node with checks takes no clients before its first);
+//! what a result means (rise/fall, the
 //! latency average) is [`crate::registry::HealthState`]'s business. A check
 //! passes when the status is in the expected range and the answer comes
 //! within `max_latency`.
@@ -21,7 +23,7 @@ const RECONCILE_EVERY: Duration = Duration::from_secs(1);
 
 /// Keeps one check loop per backend that has a URL and a health path, until
 /// `shutdown`. Backends come and go (pushes, reloads), so the set is
-/// reconciled every second.
+/// reconciled every second, and at once when the app says it changed.
 pub async fn supervise(app: Arc<App>, client: reqwest::Client, shutdown: CancellationToken) {
     let mut running: HashMap<Arc<str>, (Target, CancellationToken)> = HashMap::new();
     loop {
@@ -53,6 +55,7 @@ pub async fn supervise(app: Arc<App>, client: reqwest::Client, shutdown: Cancell
         tokio::select! {
             () = shutdown.cancelled() => return,
             () = sleep(RECONCILE_EVERY) => {}
+            () = app.targets_changed() => {}
         }
     }
 }

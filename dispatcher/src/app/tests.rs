@@ -125,3 +125,26 @@ async fn a_flood_of_reports_neither_postpones_nor_loses_a_rebuild() {
 
     stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_joining_node_or_a_reload_wakes_the_health_checker() {
+    use tokio::time::timeout;
+    let app = App::new(Config::load(&Args::default()).unwrap());
+    let woken = async || timeout(Duration::from_millis(1), app.targets_changed()).await;
+    // A node that joins may need its first check before it takes clients.
+    assert_eq!(
+        ingest(&app, report(1, 10.0, NodeState::Ready)),
+        Change::Membership
+    );
+    woken().await.expect("a new node wakes the checker");
+    // A load-only report does not.
+    app.rebuild(Instant::now());
+    assert_eq!(
+        ingest(&app, report(2, 20.0, NodeState::Ready)),
+        Change::Load
+    );
+    assert!(woken().await.is_err(), "woken by a load report");
+    // A reload may change every target.
+    app.reload(Config::load(&Args::default()).unwrap());
+    woken().await.expect("a reload wakes the checker");
+}

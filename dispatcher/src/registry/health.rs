@@ -78,7 +78,8 @@ impl HealthState {
         None
     }
 
-    /// False only once checks have failed; unchecked backends pass.
+    /// False only once checks have failed: a node without checks passes
+    /// (one with checks awaits its first, [`Node`](super::node::Node)).
     pub fn passing(&self) -> bool {
         self.passing != Some(false)
     }

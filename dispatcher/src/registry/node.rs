@@ -199,7 +199,7 @@ impl Node {
         if now.saturating_duration_since(last.at) >= stale_after {
             return BackendState::Stale;
         }
-        if !last.report.healthy || !self.health.passing() {
+        if !last.report.healthy || !self.health.passing() || self.awaiting_check() {
             return BackendState::Down;
         }
         let wanted = self.admin.unwrap_or(last.report.state);
@@ -216,13 +216,22 @@ impl Node {
     /// Failing if the agent's probe or an active check fails; unknown
     /// until the first report and, with active checks, the first check.
     pub fn health_view(&self) -> Health {
-        let awaiting_check = self.checks.path.is_some() && !self.health.checked();
         match &self.last {
             Some(last) if !last.report.healthy || !self.health.passing() => Health::Failing,
-            Some(_) if awaiting_check => Health::Unknown,
+            Some(_) if self.awaiting_check() => Health::Unknown,
             Some(_) => Health::Passing,
             None => Health::Unknown,
         }
+    }
+
+    /// Whether active checks are configured and none has completed yet:
+    /// such a node is down, not ready. An agent reports its host, not the
+    /// application behind the URL it advertises; taking it on trust until
+    /// the first check sent clients to a dead backend for up to a
+    /// reconcile interval (`chaos/soak.py --churn`, RELIABILITY.md). The
+    /// checker probes a new target as soon as it appears.
+    fn awaiting_check(&self) -> bool {
+        self.checks.path.is_some() && !self.health.checked()
     }
 
     /// Share of its weight the node has ramped up to at `now`.

@@ -640,22 +640,29 @@ fn reconfigure_keeps_what_is_known_about_remaining_backends() {
 }
 
 #[test]
-fn health_is_unknown_until_a_configured_check_has_run() {
+fn a_checked_node_takes_no_clients_until_its_first_check_passes() {
     let t0 = Instant::now();
     let mut checked = configured(Some("a"), None, false);
     checked.health.path = Some("/healthz".into());
-    let mut registry = new_registry(&[checked]);
+    let mut registry = new_registry(&[checked, configured(Some("b"), None, false)]);
     registry.observe(Source::Push, report("a", 1), t0).unwrap();
+    registry.observe(Source::Push, report("b", 1), t0).unwrap();
+    // Its agent reports, but nothing has reached the backend yet: down,
+    // health unknown. A node without checks is ready at once.
+    let a = view(&mut registry, "a", t0);
     assert_eq!(
-        view(&mut registry, "a", t0).health,
-        signpost_shared::Health::Unknown
+        (a.state, a.health),
+        (BackendState::Down, signpost_shared::Health::Unknown)
     );
+    assert_eq!(pool_ids(&mut registry, t0), ["b"]);
     let pass = CheckResult::Pass(Duration::from_millis(5));
     registry.observe_health("a", &pass);
+    let a = view(&mut registry, "a", t0);
     assert_eq!(
-        view(&mut registry, "a", t0).health,
-        signpost_shared::Health::Passing
+        (a.state, a.health),
+        (BackendState::Ready, signpost_shared::Health::Passing)
     );
+    assert_eq!(pool_ids(&mut registry, t0), ["a", "b"]);
 }
 
 #[test]
