@@ -4,6 +4,9 @@ rejoining at random while clients are redirected, every answer judged.
 
     chaos/churn.py [--minutes 3] [--agents 100] [--polled 5] [--seed N]   # exit 0: all held
 
+`chaos/soak.py --churn` runs it beside its load (`--pin`, `--clients`,
+`--config`, `--ports`: see `--help`).
+
 On loopback, no root needed: the real dispatcher (push mode, active health
 checks on, passive ejection on) and one Python process holding the
 agents, their backends (each its own listener, answering the dispatcher's
@@ -47,6 +50,7 @@ import argparse
 import asyncio
 import gc
 import json
+import os
 import random
 import signal
 import socket
@@ -56,6 +60,7 @@ import tempfile
 import time
 
 import judge
+import oracle
 from judge import (EJECT_TIME, HEALTH_INTERVAL, HEALTH_TIMEOUT, INTERVAL, SLACK, SLOW_START, STALE, STALLS,
                    judge_answers, judge_health, judge_membership, judge_polled, judge_reports)
 from oracle import binary, exchange, snapshot_lags
@@ -325,7 +330,7 @@ async def drive(args, public, control, polled):
     end = start + args.minutes * 60
     log, errors, samples, pools = [], [], [], []
     lives = [asyncio.create_task(a.life(random.Random(rng.random()), end)) for a in agents]
-    side = [asyncio.create_task(client(public, log, errors, end + 1)) for _ in range(CLIENTS)]
+    side = [asyncio.create_task(client(public, log, errors, end + 1)) for _ in range(args.clients)]
     side.append(asyncio.create_task(sampler(control, samples, pools, end + 1)))
     side.append(asyncio.create_task(watchdog(STALLS, end + 1)))
     await asyncio.gather(*lives)
@@ -351,6 +356,11 @@ def main():
     parser.add_argument("--polled", type=int, default=5, help="steady polled nodes besides (default 5)")
     parser.add_argument("--seed", type=int, default=int(time.time()))
     parser.add_argument("--slack", type=float, default=SLACK, help=f"seconds the pool may trail (default {SLACK})")
+    parser.add_argument("--clients", type=int, default=CLIENTS, help=f"judged clients, back to back (default {CLIENTS})")
+    parser.add_argument("--pin", action="store_true", help="the dispatcher on the first half of the CPUs, this on the rest")
+    parser.add_argument("--config", help="the dispatcher's --config (for a caller that reloads it with SIGHUP)")
+    parser.add_argument("--ports", help="write the dispatcher's pid and ports to this JSON file once it listens; "
+                        "when the churn is over, print 'churn over' and keep the dispatcher until a line on stdin")
     args = parser.parse_args()
     judge.SLACK = args.slack
     work = tempfile.mkdtemp(prefix="churn-")
@@ -358,7 +368,9 @@ def main():
     # Bound before the dispatcher starts: it polls the --agent URLs from
     # the first moment, and they answer once the event loop serves them.
     polled = [Polled(i, socket.create_server(("127.0.0.1", 0))) for i in range(args.polled)]
-    d = subprocess.Popen([binary("signpost-dispatcher"), "--listen", "127.0.0.1:0", "--control-listen", "127.0.0.1:0",
+    prefix = oracle.pin() if args.pin else []
+    config = ["--config", args.config] if args.config else []
+    d = subprocess.Popen([*prefix, binary("signpost-dispatcher"), *config, "--listen", "127.0.0.1:0", "--control-listen", "127.0.0.1:0",
                           *[arg for p in polled for arg in ("--agent", p.url)],
                           "--token", TOKEN, "--admin-token", ADMIN, "--stale-after", ms(STALE), "--poll-interval", ms(INTERVAL),
                           "--slow-start", ms(SLOW_START), "--health-path", "/health",
@@ -368,6 +380,10 @@ def main():
                          stdout=subprocess.PIPE, stderr=open(f"{work}/dispatcher.log", "w"), text=True)
     addrs = dict(d.stdout.readline().split()[1:3] for _ in range(2))
     public, control = (int(addrs[k].rsplit(":", 1)[1]) for k in ("public", "control"))
+    if args.ports:
+        with open(f"{args.ports}.tmp", "w") as f:
+            json.dump({"pid": d.pid, "public": public, "control": control}, f)
+        os.rename(f"{args.ports}.tmp", args.ports)
     print(f"dispatcher {binary('signpost-dispatcher')}; {args.agents} agents for {args.minutes:g} min, seed {args.seed}; "
           f"interval {INTERVAL}s, stale_after {STALE}s, slow start {SLOW_START}s, slack {judge.SLACK}s", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -376,6 +392,9 @@ def main():
     gc.disable()
     try:
         agents, start, log, errors, samples, pools, final, before, after = asyncio.run(drive(args, public, control, polled))
+        if args.ports:
+            print("churn over", flush=True)
+            sys.stdin.readline()
     finally:
         d.kill()
         d.wait()

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Soak: the dispatcher under steady load, agent churn and reloads.
 
-    chaos/soak.py [MINUTES]        # default 10; exit 0 when every goal held
+    chaos/soak.py [MINUTES] [--churn]   # default 10; exit 0 when every goal held
 
 On loopback: a dispatcher, three pushing agents. Steps: an idle run (paced
 wrk, nothing else happening) gives the reference p99; a flat-out run gives
@@ -16,13 +16,26 @@ client at real-time priority (see `Probe`), three times during the soak. The
 dispatcher runs on the first half of the CPUs, everything else on the second
 (`oracle.pin`, printed; CHAOS_PIN=0 turns it off).
 
+With --churn, the dispatcher is `chaos/churn.py`'s, and its hundred
+pushers join, drain, fall sick, leave and rejoin for the whole soak,
+beside its five polled nodes and one client of its own whose every answer
+it judges (see churn.py), in place of the three real agents (churn.py
+accounts for every report the dispatcher counts, so no other node may
+report; its agents leave without a word and restart with seq from 1 as a
+killed agent does). Its verdict is part of the soak's.
+The "idle" probe then runs with the churn going, but no load; the one
+after the soak, with both over.
+
 Binaries: $SIGNPOST_BIN, else target/release, else target/debug.
 """
 
+import argparse
+import json
 import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -30,6 +43,8 @@ import threading
 import time
 
 from oracle import binary, pin
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 PACED_CONNECTIONS = 16
 # The soak's pacing: each connection waits this long between requests, and
@@ -134,30 +149,86 @@ end
     return path
 
 
-def main():
-    minutes = float(sys.argv[1]) if len(sys.argv) > 1 else 10.0
-    work = tempfile.mkdtemp(prefix="soak-")
-    conf = f"{work}/d.toml"
-    with open(conf, "w") as f:
-        f.write("redirect_code = 302\n")
-    beside = pin()
-    d = subprocess.Popen([*beside, binary("signpost-dispatcher"), "--config", conf, "--listen", "127.0.0.1:0",
+def own_dispatcher(conf, work):
+    """A dispatcher of the soak's own, pinned: (process, public, control)."""
+    d = subprocess.Popen([*pin(), binary("signpost-dispatcher"), "--config", conf, "--listen", "127.0.0.1:0",
                           "--control-listen", "127.0.0.1:0", "--stale-after", "2s", "--poll-interval", "1s",
                           "--slow-start", "2s"], stdout=subprocess.PIPE, stderr=open(f"{work}/d.log", "w"), text=True)
     addrs = dict(line.split()[1:3] for line in (d.stdout.readline(), d.stdout.readline()))
     public, control = (int(addrs[k].rsplit(":", 1)[1]) for k in ("public", "control"))
+    return d, public, control
+
+
+def churn_dispatcher(conf, work, minutes):
+    """`chaos/churn.py` for `minutes`, its dispatcher pinned and reloadable:
+    (the churn's process, its log, the dispatcher's pid, public and
+    control ports). The soak's own process is pinned after it starts, so that the
+    churn script pins the dispatcher on the CPUs this one leaves."""
+    ports, log = f"{work}/ports.json", f"{work}/churn.log"
+    churn = subprocess.Popen([sys.executable, f"{HERE}/churn.py", "--minutes", f"{minutes:g}", "--pin", "--clients", "1",
+                              "--config", conf, "--ports", ports], stdin=subprocess.PIPE, stdout=open(log, "w"),
+                             stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 30
+    while not os.path.exists(ports):
+        if churn.poll() is not None or time.monotonic() > deadline:
+            sys.exit(f"churn.py did not start its dispatcher: see {log}")
+        time.sleep(0.1)
+    with open(ports) as f:
+        info = json.load(f)
+    pin()
+    return churn, log, info["pid"], info["public"], info["control"]
+
+
+def wait_for_line(path, line, process, seconds):
+    """Waits until `process` has written `line` to its log at `path`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        with open(path) as f:
+            if any(l.strip() == line for l in f):
+                return
+        if process.poll() is not None or time.monotonic() > deadline:
+            sys.exit(f"{path}: no {line!r} (exit {process.poll()})")
+        time.sleep(0.5)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("minutes", nargs="?", type=float, default=10.0, help="how long the load lasts (default 10)")
+    parser.add_argument("--churn", action="store_true", help="with chaos/churn.py's hundred pushers churning throughout")
+    args = parser.parse_args()
+    minutes = args.minutes
+    work = tempfile.mkdtemp(prefix="soak-")
+    conf = f"{work}/d.toml"
+    with open(conf, "w") as f:
+        f.write("redirect_code = 302\n")
+    churn = None
+    if args.churn:
+        # The churn outlasts the load: the idle, maximum and calibration
+        # runs before it take about a minute.
+        churn, churn_log, pid, public, control = churn_dispatcher(conf, work, minutes + 1.5)
+        procs, real_agents = [churn], 0
+    else:
+        d, public, control = own_dispatcher(conf, work)
+        pid, procs, real_agents = d.pid, [d], 3
+    base_fds = fds(pid)
     agents = {}
+    # The agents advertise a port bound here and never listened on: it
+    # stays this script's, and connecting to it is refused.
+    nowhere = socket.socket()
+    nowhere.bind(("127.0.0.1", 0))
+    advertised = f"http://127.0.0.1:{nowhere.getsockname()[1]}"
 
     def agent(n):
         agents[n] = subprocess.Popen([binary("signpost-agent"), "--listen", "127.0.0.1:0", "--node-id", f"s{n}",
-                                      "--advertise", f"http://127.0.0.1:{8000 + n}", "--interval", "250ms",
+                                      "--advertise", f"{advertised}/s{n}", "--interval", "250ms",
                                       "--dispatcher", f"http://127.0.0.1:{control}"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for n in range(3):
+        for n in range(real_agents):
             agent(n)
         time.sleep(4)
-        base_fds = fds(d.pid)
+        if not args.churn:
+            base_fds = fds(pid)
         flat = script(work, 0)
         probe_script = script(work, IDLE_DELAY_MS)
         probing = realtime()
@@ -186,18 +257,18 @@ def main():
         while load.poll() is None:
             now = time.monotonic()
             if now >= next_sample:
-                samples.append((now - start, rss_kb(d.pid), fds(d.pid)))
+                samples.append((now - start, rss_kb(pid), fds(pid)))
                 print(f"  t={now - start:5.0f}s rss={samples[-1][1]} kB fds={samples[-1][2]}", flush=True)
                 next_sample += 10
-            if now >= next_churn:
-                n = churned % 3
+            if real_agents and now >= next_churn:
+                n = churned % real_agents
                 agents[n].kill()
                 agents[n].wait()
                 agent(n)
                 churned += 1
                 next_churn += 5
             if now >= next_reload and now > start:
-                d.send_signal(signal.SIGHUP)
+                os.kill(pid, signal.SIGHUP)
                 reloads += 1
                 next_reload += 30
             elif now >= next_reload:
@@ -208,26 +279,38 @@ def main():
         p99_ms = probe.worst()
         unexpected = err.count("unexpected")
         errors = re.search(r"Socket errors: (.*)", out)
+        churned_ok = True
+        if churn:
+            # The churn's own pushers and client stop at its end; the
+            # dispatcher is kept for the fds and the idle run after.
+            wait_for_line(churn_log, "churn over", churn, minutes * 60 + 600)
         time.sleep(3)
-        end_fds = fds(d.pid)
+        end_fds = fds(pid)
         # The idle run again, as a check on the machine's noise (not judged).
         _, after_p99 = wrk(public, PROBE_SECONDS, probe_script, PROBE_CONNECTIONS, probing, 1)
+        if churn:
+            churn.communicate("\n", timeout=600)
+            with open(churn_log) as f:
+                verdict = [l.rstrip() for l in f if l.startswith(("events:", "answers:", "reports:", "all promises", "FAILED", "  FAIL"))]
+            churned_ok = churn.returncode == 0
         rss2 = next(r for t, r, _ in samples if t >= min(120, minutes * 12))
         rss_end = samples[-1][1]
         growth = (rss_end - rss2) / rss2 * 100
         print(out)
         print(f"soak: {minutes:g} min at {rate:.0f} req/s ({rate / max_rate * 100:.0f} % of the maximum; target {target:.0f}), "
-              f"{churned} agent restarts, {reloads} reloads")
+              f"{f'{churned} agent restarts' if real_agents else 'churn.py churning'}, {reloads} reloads")
         print(f"unexpected answers: {unexpected}; socket errors: {errors.group(1) if errors else 'none'}")
+        if churn:
+            print("churn.py (its log: " + churn_log + "):\n  " + "\n  ".join(verdict))
         print(f"RSS minute 2 {rss2} kB -> end {rss_end} kB: {growth:+.1f} % (goal < 10 %)")
         print(f"fds: baseline {base_fds}, after load {end_fds} (goal: back to baseline)")
         print(f"p99 (the probe): idle {idle_p99:.2f} ms (after the soak {after_p99:.2f}), soak {', '.join(f'{p:.2f}' for p in probe.p99s)} ms, "
               f"worst {p99_ms / idle_p99:.2f}x (goal <= 2x); the load generator's own p99 {load_p99:.2f} ms")
-        ok = unexpected == 0 and growth < 10 and end_fds <= base_fds and p99_ms <= 2 * idle_p99
+        ok = unexpected == 0 and growth < 10 and end_fds <= base_fds and p99_ms <= 2 * idle_p99 and churned_ok
         print("all goals held" if ok else "FAILED: a goal was missed")
         return 0 if ok else 1
     finally:
-        for p in list(agents.values()) + [d]:
+        for p in list(agents.values()) + procs:
             if p.poll() is None:
                 p.kill()
                 p.wait()
