@@ -22,7 +22,13 @@
 //! after a restart every node starts at the same share, and a deviation
 //! well past the noise of the redirects it covers is taken at once — a
 //! WRR told the true speeds one report late matches one told them from the
-//! start, so the first reports are enough. The result is
+//! start, so the first reports are enough. A saturated node's 100% is a
+//! bound, never significant, so its first cut is taken otherwise: once
+//! two reports show it overloaded, its share jumps to the middle of what
+//! the pool's survey ([`PoolBusy`]) says it can do — between all it is
+//! sent and the part of that the other nodes could not take — where one
+//! quarter-octave step a window let the slow nodes of a 4:1 pool queue
+//! for minutes at T = 100 service times. The result is
 //! rounded to quarter octaves (×1.19 steps) and moves to another step only
 //! once the estimate is well past the boundary: on a pool of equal nodes
 //! at 90% load a node weighted 10% above its share runs at 99%, so equal
@@ -86,6 +92,15 @@ const MIN_MEAN: f64 = 0.1;
 /// the windows missed (`bench/RESULTS.md`, "Fourth session").
 const EARLY_SIGNIFICANCE: f64 = 3.0;
 
+/// A node overloaded from its first reports is cut after this many,
+/// before its first window is over (see [`CapacityStep::correct`]).
+const EARLY_CUT_REPORTS: f64 = 2.0;
+
+/// The least saturated floor an early cut believes: a pool whose other
+/// nodes read idle over few redirects can put it near 0, and the cut goes
+/// no further than a quarter of the mean share (two octaves).
+const MIN_FLOOR: f64 = 1.0 / 16.0;
+
 /// The largest step either way: 32× the median.
 const MAX_STEP: i32 = 20;
 
@@ -112,6 +127,51 @@ pub struct CapacityStep {
     /// Whether the node has had its first correction (or a window
     /// without one): from then on corrections wait for whole windows.
     settled: bool,
+}
+
+/// What the pool's reports say at a snapshot, that each node's share is
+/// corrected against.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PoolBusy {
+    /// The ready nodes' mean smoothed utilisation.
+    pub mean: f64,
+    /// The least fraction of what the saturated nodes are sent that they
+    /// must be able to do if the pool can take its load: what the pool is
+    /// sent less what its unsaturated nodes can do (each one's redirects ÷
+    /// its utilisation), over what the saturated ones are sent. A
+    /// saturated node's capacity lies between this share of its redirects
+    /// and all of them; `None` while no node is saturated.
+    pub saturated_floor: Option<f64>,
+}
+
+// === impl PoolBusy ===
+
+impl PoolBusy {
+    /// Surveys the nodes' capacity models; `None` before any reported.
+    pub fn survey<'a>(nodes: impl IntoIterator<Item = &'a CapacityStep>) -> Option<PoolBusy> {
+        let (mut busy, mut count) = (0.0, 0.0);
+        let (mut sent, mut unsaturated, mut saturated) = (0.0, 0.0, 0.0);
+        for node in nodes {
+            let Some(b) = node.busy else { continue };
+            busy += b;
+            count += 1.0;
+            if node.covered <= 0.0 {
+                continue;
+            }
+            let rate = node.sent / node.covered;
+            sent += rate;
+            if b >= SATURATED {
+                saturated += rate;
+            } else {
+                unsaturated += rate / b.max(0.01);
+            }
+        }
+        (count > 0.0).then(|| PoolBusy {
+            mean: busy / count,
+            saturated_floor: (saturated > 0.0)
+                .then(|| ((sent - unsaturated) / saturated).clamp(0.0, 1.0)),
+        })
+    }
 }
 
 // === impl CapacityStep ===
@@ -149,7 +209,8 @@ impl CapacityStep {
 
     /// Corrects the share towards the pool's `mean` utilisation (see the
     /// module docs) and returns the factor its share is weighted by.
-    pub fn correct(&mut self, mean: f64) -> f64 {
+    pub fn correct(&mut self, pool: PoolBusy) -> f64 {
+        let mean = pool.mean;
         let Some(busy) = self.busy else {
             return self.factor();
         };
@@ -162,8 +223,18 @@ impl CapacityStep {
         let overloaded = busy >= SATURATED && mean < busy - SATURATED_MARGIN;
         let windows = if overloaded { 1.0 } else { 2.0 };
         let early = !self.settled && self.covered < WINDOW && self.significant(busy, mean);
+        // A node overloaded from its first reports (a slow node of an
+        // unequal pool after a restart) is cut without waiting for its
+        // window, and by as much as the pool's survey says: its queue
+        // grows with every report it waits.
+        let early_cut = overloaded
+            && !self.settled
+            && self.reports >= EARLY_CUT_REPORTS
+            && self.named >= MIN_NAMED;
         if mean < MIN_MEAN
-            || (!early && (self.covered < windows * WINDOW || self.reports < windows * MIN_REPORTS))
+            || (!early
+                && !early_cut
+                && (self.covered < windows * WINDOW || self.reports < windows * MIN_REPORTS))
         {
             return self.factor();
         }
@@ -177,6 +248,12 @@ impl CapacityStep {
         let mut ratio = self.factor() * (mean / busy.max(0.01)).powf(gain);
         if overloaded {
             ratio = ratio.min(self.factor() * (-1.0 / STEPS_PER_OCTAVE).exp2());
+            // Its capacity lies between `floor` and all of what it is
+            // sent: the share that brings it to the pool's mean from the
+            // geometric middle of the two.
+            if early_cut && let Some(floor) = pool.saturated_floor {
+                ratio = ratio.min(self.factor() * mean * floor.max(MIN_FLOOR).sqrt());
+            }
         }
         if busy >= SATURATED && self.named >= MIN_NAMED {
             ratio = ratio.min(self.factor() * self.sent / self.named);
@@ -238,6 +315,14 @@ impl CapacityStep {
 mod tests {
     use super::*;
 
+    /// A pool at `mean` utilisation with no saturated node.
+    fn mean(mean: f64) -> PoolBusy {
+        PoolBusy {
+            mean,
+            saturated_floor: None,
+        }
+    }
+
     #[test]
     fn equal_nodes_stay_equal_despite_noise() {
         let mut step = CapacityStep::default();
@@ -266,13 +351,13 @@ mod tests {
         for _ in 0..8 {
             slow.observe(1.0, 5.0, 0.0, 0.0);
         }
-        assert_eq!(slow.correct(0.84), (-0.25f64).exp2());
+        assert_eq!(slow.correct(mean(0.84)), (-0.25f64).exp2());
         // A pool that is all saturated moves nothing.
         let mut busy = CapacityStep::default();
         for _ in 0..8 {
             busy.observe(1.0, 5.0, 0.0, 0.0);
         }
-        assert_eq!(busy.correct(0.97), 1.0);
+        assert_eq!(busy.correct(mean(0.97)), 1.0);
     }
 
     #[test]
@@ -283,7 +368,7 @@ mod tests {
         for _ in 0..400 {
             // Its utilisation follows its share: 2 × 0.45 × share, capped.
             slow.observe((0.9 * factor).min(1.0), 1.0, 0.0, 0.0);
-            factor = slow.correct(0.45);
+            factor = slow.correct(mean(0.45));
         }
         // Within the dead band of the last correction: a step of 0.5.
         assert!((0.5..0.6).contains(&factor), "{factor}");
@@ -291,7 +376,7 @@ mod tests {
         let mut equal = CapacityStep::default();
         for u in [0.9, 0.82, 0.97, 0.86].repeat(10) {
             equal.observe(u, 1.0, 0.0, 0.0);
-            assert_eq!(equal.correct(0.9), 1.0);
+            assert_eq!(equal.correct(mean(0.9)), 1.0);
         }
     }
 
@@ -304,7 +389,7 @@ mod tests {
         for _ in 0..8 {
             slow.observe(0.9, 5.0, 0.0, 0.0);
         }
-        assert_eq!(slow.correct(0.6), (-0.5f64).exp2());
+        assert_eq!(slow.correct(mean(0.6)), (-0.5f64).exp2());
         assert_eq!(slow.step(), -2);
     }
 
@@ -313,16 +398,20 @@ mod tests {
         let mut slow = CapacityStep::default();
         for _ in 0..3 {
             slow.observe(1.0, 2.5, 0.0, 0.0);
-            assert_eq!(slow.correct(0.7), 1.0, "one window is not yet covered");
+            assert_eq!(
+                slow.correct(mean(0.7)),
+                1.0,
+                "one window is not yet covered"
+            );
         }
         // Four reports over ten seconds: the first step down.
         slow.observe(1.0, 2.5, 0.0, 0.0);
-        assert_eq!(slow.correct(0.7), (-0.25f64).exp2());
+        assert_eq!(slow.correct(mean(0.7)), (-0.25f64).exp2());
         // A node below saturation still waits for two windows.
         let mut warm = CapacityStep::default();
         for _ in 0..7 {
             warm.observe(0.9, 2.5, 0.0, 0.0);
-            assert_eq!(warm.correct(0.6), 1.0);
+            assert_eq!(warm.correct(mean(0.6)), 1.0);
         }
     }
 
@@ -337,7 +426,7 @@ mod tests {
             slow.observe(1.0, 2.5, 0.0, 0.0);
         }
         assert_eq!(slow.busy(), Some(1.0));
-        assert_eq!(slow.correct(0.7), (-0.25f64).exp2());
+        assert_eq!(slow.correct(mean(0.7)), (-0.25f64).exp2());
     }
 
     #[test]
@@ -359,18 +448,18 @@ mod tests {
         // over 90 redirects says 56% against a mean of 78%.
         let mut fast = CapacityStep::default();
         fast.observe(0.56, 4.0, 90.0, 90.0);
-        assert_eq!(fast.correct(0.78), 0.5f64.exp2());
+        assert_eq!(fast.correct(mean(0.78)), 0.5f64.exp2());
         // Its next correction waits for two windows again.
         fast.observe(0.9, 4.0, 120.0, 120.0);
-        assert_eq!(fast.correct(0.5), 0.5f64.exp2());
+        assert_eq!(fast.correct(mean(0.5)), 0.5f64.exp2());
         // An equal node 8% under the mean over as many is noise.
         let mut equal = CapacityStep::default();
         equal.observe(0.83, 4.0, 90.0, 90.0);
-        assert_eq!(equal.correct(0.9), 1.0);
+        assert_eq!(equal.correct(mean(0.9)), 1.0);
         // So is a gross deviation over a handful of redirects.
         let mut few = CapacityStep::default();
         few.observe(0.2, 0.5, 10.0, 10.0);
-        assert_eq!(few.correct(0.9), 1.0);
+        assert_eq!(few.correct(mean(0.9)), 1.0);
     }
 
     #[test]
@@ -382,13 +471,69 @@ mod tests {
         for _ in 0..8 {
             slow.observe(1.0, 2.5, 40.0, 100.0);
         }
-        let factor = slow.correct(0.99);
+        let factor = slow.correct(mean(0.99));
         assert!((0.38..0.43).contains(&factor), "{factor}");
         // A node sent its share keeps it.
         let mut fair = CapacityStep::default();
         for _ in 0..8 {
             fair.observe(1.0, 2.5, 95.0, 100.0);
         }
-        assert_eq!(fair.correct(0.99), 1.0);
+        assert_eq!(fair.correct(mean(0.99)), 1.0);
+    }
+
+    /// Half the nodes of an 8-node pool at 90% load are 4× slower, all
+    /// sent equal shares: 2.25 jobs/s each, the fast ones at 56%, the slow
+    /// ones saturated (they can do 1).
+    fn four_to_one_pool() -> Vec<CapacityStep> {
+        let node = |busy| {
+            let mut step = CapacityStep::default();
+            step.observe(busy, 10.0, 22.5, 22.5);
+            step
+        };
+        [vec![node(0.5625); 4], vec![node(1.0); 4]].concat()
+    }
+
+    #[test]
+    fn the_survey_bounds_a_saturated_node_by_what_the_others_cannot_take() {
+        let pool = PoolBusy::survey(&four_to_one_pool()).unwrap();
+        assert!((pool.mean - 0.78125).abs() < 1e-9, "{pool:?}");
+        // The fast nodes can do 4 jobs/s each: of the 18 sent, the slow
+        // ones must do at least 2 of their 9.
+        let floor = pool.saturated_floor.unwrap();
+        assert!((floor - 2.0 / 9.0).abs() < 1e-9, "{floor}");
+        // No saturated node, no floor; no report, no survey.
+        let cool = PoolBusy::survey(&four_to_one_pool()[..4]).unwrap();
+        assert_eq!(cool.saturated_floor, None);
+        assert_eq!(PoolBusy::survey(&[CapacityStep::default()]), None);
+    }
+
+    #[test]
+    fn an_overloaded_first_reports_cut_to_the_middle_of_what_the_pool_says() {
+        let pool = PoolBusy::survey(&four_to_one_pool()).unwrap();
+        // One report is not enough.
+        let mut slow = CapacityStep::default();
+        slow.observe(1.0, 2.5, 60.0, 60.0);
+        assert_eq!(slow.correct(pool), 1.0);
+        // Two, over 60 redirects, 5 s into its first window: the share jumps
+        // to the pool's mean times the geometric middle of [floor, 1] of
+        // what it is sent, 0.78 × √(2/9) = 0.37: 6 steps down (true: 8).
+        let mut slow = CapacityStep::default();
+        for _ in 0..2 {
+            slow.observe(1.0, 2.5, 30.0, 30.0);
+        }
+        slow.correct(pool);
+        assert_eq!(slow.step(), -6);
+        // Overloaded again a window later: one step, as any later cut.
+        for _ in 0..4 {
+            slow.observe(1.0, 2.5, 30.0, 30.0);
+        }
+        slow.correct(pool);
+        assert_eq!(slow.step(), -7);
+        // With no saturated floor to go by, the early cut is one step.
+        let mut alone = CapacityStep::default();
+        for _ in 0..2 {
+            alone.observe(1.0, 2.5, 30.0, 30.0);
+        }
+        assert_eq!(alone.correct(mean(0.78)), (-0.25f64).exp2());
     }
 }

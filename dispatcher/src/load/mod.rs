@@ -55,7 +55,7 @@ mod cell;
 mod cost;
 mod projector;
 
-pub use capacity::CapacityStep;
+pub use capacity::{CapacityStep, PoolBusy};
 pub use cell::{NodeLoad, Projection};
 pub use cost::{CostModel, Level, PRIOR_COST, PooledCost, Utilisation};
 pub use projector::{Figures, NodeModels, Projector};

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use super::node::Node;
 use super::{Registry, Settings};
 use crate::backend::{Backend, Members};
-use crate::load::{Metric, Projector};
+use crate::load::{Metric, PoolBusy, Projector};
 
 /// Snapshots are rebuilt this many times over a slow start, so the ramp is
 /// smooth without rebuilding continuously.
@@ -127,8 +127,8 @@ impl Registry {
 
     /// Prepares every node's share of new clients at `now` and returns
     /// their sum (`note_shares`), with one pass to survey the ready nodes
-    /// and one to apply: the mean smoothed utilisation that reports correct
-    /// capacity steps towards (CPU only; `None` otherwise), the steps
+    /// and one to apply: the pool's utilisation that reports correct
+    /// capacity steps towards ([`PoolBusy`]; CPU only), the steps
     /// re-centred on their median — corrections are noisier upwards (a
     /// utilisation cannot exceed 1), so uncentred steps drift apart — and
     /// each share: weight × ramp × capacity, 0 unless ready.
@@ -140,15 +140,18 @@ impl Registry {
             ..
         } = self.settings;
         let ready = |n: &Node| n.state(stale_after, now) == BackendState::Ready;
-        let (mut busy, mut steps) = ((0.0, 0.0), Vec::new());
-        for node in self.nodes.iter().filter(|n| ready(n)) {
-            if let Some(b) = node.models.capacity.busy() {
-                busy = (busy.0 + b, busy.1 + 1.0);
-            }
-            steps.push(node.models.capacity.step());
-        }
-        let cpu = metric == Metric::Cpu;
-        self.mean_busy = (cpu && busy.1 > 0.0).then(|| busy.0 / busy.1);
+        let capacities = || {
+            self.nodes
+                .iter()
+                .filter(|n| ready(n))
+                .map(|n| &n.models.capacity)
+        };
+        let mut steps: Vec<i32> = capacities().map(|c| c.step()).collect();
+        self.pool_busy = if metric == Metric::Cpu {
+            PoolBusy::survey(capacities())
+        } else {
+            None
+        };
         let middle = steps.len() / 2;
         let median = if steps.is_empty() {
             0

@@ -43,7 +43,7 @@ use node::Node;
 pub use outlier::{Reason, penalty};
 
 use crate::config::{BackendConfig, HealthConfig, OutlierConfig};
-use crate::load::Projector;
+use crate::load::{PoolBusy, Projector};
 use crate::sticky::{CookieSigner, PinCookie};
 
 /// Timing and weighting rules the registry applies.
@@ -87,9 +87,9 @@ pub struct Registry {
     projector: Option<Projector>,
     /// The instant projections count seconds from: the first snapshot's.
     epoch: Option<Instant>,
-    /// The ready nodes' mean smoothed CPU utilisation at the last
-    /// snapshot, which reports correct capacities towards.
-    mean_busy: Option<f64>,
+    /// The ready nodes' smoothed CPU utilisation at the last snapshot,
+    /// which reports correct capacities towards.
+    pool_busy: Option<PoolBusy>,
     /// No pushed node can be forgotten before this instant, so [`expire`]
     /// skips its scan of a large fleet until then; `None` after a change of
     /// settings, when it must look. A lower bound: a report only moves a
@@ -119,7 +119,7 @@ impl Registry {
             signer,
             projector: None,
             epoch: None,
-            mean_busy: None,
+            pool_busy: None,
             forget_due: None,
             fail_open: false,
         };
