@@ -25,10 +25,10 @@
 //! start, so the first reports are enough. A saturated node's 100% is a
 //! bound, never significant, so its first cut is taken otherwise: once
 //! two reports show it overloaded, its share jumps to the middle of what
-//! the pool's survey ([`PoolBusy`]) says it can do (halved at most) — between all it is
-//! sent and the part of that the other nodes could not take — where one
-//! quarter-octave step a window let the slow nodes of a 4:1 pool queue
-//! for minutes at T = 100 service times. The result is
+//! the pool's survey ([`PoolBusy`]) says it can do (halved at most) —
+//! between all it is sent and the part of that the other nodes could not
+//! take — where one quarter-octave step a window let the slow nodes of a
+//! 4:1 pool queue for minutes at T = 100 service times. The result is
 //! rounded to quarter octaves (×1.19 steps) and moves to another step only
 //! once the estimate is well past the boundary: on a pool of equal nodes
 //! at 90% load a node weighted 10% above its share runs at 99%, so equal
@@ -210,8 +210,9 @@ impl CapacityStep {
         self.busy
     }
 
-    /// Corrects the share towards the pool's `mean` utilisation (see the
-    /// module docs) and returns the factor its share is weighted by.
+    /// Corrects the share towards the `pool`'s mean utilisation (an early
+    /// cut by its saturated floor; see the module docs) and returns the
+    /// factor its share is weighted by.
     pub fn correct(&mut self, pool: PoolBusy) -> f64 {
         let mean = pool.mean;
         let Some(busy) = self.busy else {
