@@ -84,9 +84,9 @@ def realtime():
     """The prefix that runs the probe at real-time priority (`chrt -f`), or
     none (said so) where that is not allowed. The load generator shares its
     CPU with three agents restarted every 5 s, and a client's p99 includes
-    its own wait for a CPU: a probe beside the dispatcher read 1.8-2.1x
-    against a 0.8 ms idle run where the same probe at real-time priority
-    read 1.2-1.6x, and 1.0-1.6x on the load's CPU (RELIABILITY.md). At
+    its own wait for a CPU: a probe beside the dispatcher read 2.1-2.5x its
+    idle run where the same probe at real-time priority read 1.5x, and
+    1.0-1.6x on the load's CPU (RELIABILITY.md). At
     real-time priority the probe runs as soon as its answer arrives, as a
     client on its own machine would: what it measures is the dispatcher."""
     prefix = ["chrt", "-f", "50"]
@@ -162,8 +162,8 @@ def own_dispatcher(conf, work):
 def churn_dispatcher(conf, work, minutes):
     """`chaos/churn.py` for `minutes`, its dispatcher pinned and reloadable:
     (the churn's process, its log, the dispatcher's pid, public and
-    control ports). The soak's own process is pinned after it starts, so that the
-    churn script pins the dispatcher on the CPUs this one leaves."""
+    control ports). This process is pinned only once churn.py has pinned
+    the dispatcher: pinned first, churn.py would inherit one CPU only."""
     ports, log = f"{work}/ports.json", f"{work}/churn.log"
     churn = subprocess.Popen([sys.executable, f"{HERE}/churn.py", "--minutes", f"{minutes:g}", "--pin", "--clients", "1",
                               "--config", conf, "--ports", ports], stdin=subprocess.PIPE, stdout=open(log, "w"),
@@ -212,8 +212,8 @@ def main():
         pid, procs, real_agents = d.pid, [d], 3
     base_fds = fds(pid)
     agents = {}
-    # The agents advertise a port bound here and never listened on: it
-    # stays this script's, and connecting to it is refused.
+    # The agents advertise a port bound here and never listened on (none
+    # is probed): it stays this script's, not a fixed port of the host.
     nowhere = socket.socket()
     nowhere.bind(("127.0.0.1", 0))
     advertised = f"http://127.0.0.1:{nowhere.getsockname()[1]}"

@@ -2,8 +2,8 @@
 //! request path. This module is the I/O — one loop per backend, reconciled
 //! with the registry every second and whenever a node joins or the config
 //! is reloaded (a node with checks takes no clients before its first);
-//! what a result means (rise/fall, the
-//! latency average) is [`crate::registry::HealthState`]'s business. A check
+//! what a result means (rise/fall, the latency average) is
+//! [`crate::registry::HealthState`]'s business. A check
 //! passes when the status is in the expected range and the answer comes
 //! within `max_latency`.
 

@@ -163,14 +163,11 @@ impl PoolBusy {
         let (mut busy, mut count) = (0.0, 0.0);
         let (mut sent, mut unsaturated, mut saturated) = (0.0, 0.0, 0.0);
         for node in nodes {
-            let (rate, b) = match node.busy {
-                Some(b) => {
-                    busy += b;
+            let (rate, b) = match node.window() {
+                Some(window) => {
+                    busy += window.1;
                     count += 1.0;
-                    if node.covered <= 0.0 {
-                        continue;
-                    }
-                    (node.sent / node.covered, b)
+                    window
                 }
                 // Just corrected: its last window stands in for the
                 // redirects and capacity it has (not for the mean).
@@ -225,6 +222,13 @@ impl CapacityStep {
     /// The smoothed utilisation, once reported.
     pub fn busy(&self) -> Option<f64> {
         self.busy
+    }
+
+    /// The current window as (redirects a second, smoothed utilisation),
+    /// once a report covers it.
+    fn window(&self) -> Option<(f64, f64)> {
+        // A utilisation is only folded in with the time it covers.
+        self.busy.map(|busy| (self.sent / self.covered, busy))
     }
 
     /// Corrects the share towards the `pool`'s mean utilisation (an early
@@ -285,7 +289,7 @@ impl CapacityStep {
             *self = CapacityStep {
                 step: self.step,
                 settled: true,
-                last: (self.covered > 0.0).then(|| (self.sent / self.covered, busy)),
+                last: self.window(),
                 ..CapacityStep::default()
             };
         }

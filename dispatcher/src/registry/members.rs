@@ -140,15 +140,12 @@ impl Registry {
             ..
         } = self.settings;
         let ready = |n: &Node| n.state(stale_after, now) == BackendState::Ready;
-        let capacities = || {
-            self.nodes
-                .iter()
-                .filter(|n| ready(n))
-                .map(|n| &n.models.capacity)
-        };
-        let mut steps: Vec<i32> = capacities().map(|c| c.step()).collect();
+        let capacities: Vec<_> = (self.nodes.iter().filter(|n| ready(n)))
+            .map(|n| &n.models.capacity)
+            .collect();
+        let mut steps: Vec<i32> = capacities.iter().map(|c| c.step()).collect();
         self.pool_busy = if metric == Metric::Cpu {
-            PoolBusy::survey(capacities())
+            PoolBusy::survey(capacities)
         } else {
             None
         };
