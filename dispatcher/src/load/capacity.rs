@@ -25,10 +25,14 @@
 //! start, so the first reports are enough. A saturated node's 100% is a
 //! bound, never significant, so its first cut is taken otherwise: once
 //! two reports show it overloaded, its share jumps to the middle of what
-//! the pool's survey ([`PoolBusy`]) says it can do (halved at most) —
-//! between all it is sent and the part of that the other nodes could not
-//! take — where one quarter-octave step a window let the slow nodes of a
-//! 4:1 pool queue for minutes at T = 100 service times. The result is
+//! the pool's survey ([`PoolBusy`]) says it can do — between all it is
+//! sent and the part of that the other nodes could not take — where one
+//! quarter-octave step a window let the slow nodes of a 4:1 pool queue for
+//! minutes at T = 100 service times. No correction moves a share more than
+//! an octave, and none is taken while the deviation is within the scatter
+//! of the node's own reports: both guard against figures that are not a
+//! busy fraction (a queue length is neither linear in the share nor
+//! steady), which the controller otherwise chased into a herd. The result is
 //! rounded to quarter octaves (×1.19 steps) and moves to another step only
 //! once the estimate is well past the boundary: on a pool of equal nodes
 //! at 90% load a node weighted 10% above its share runs at 99%, so equal
@@ -96,13 +100,37 @@ const EARLY_SIGNIFICANCE: f64 = 3.0;
 /// before its first window is over (see [`CapacityStep::correct`]).
 const EARLY_CUT_REPORTS: f64 = 2.0;
 
-/// An early cut halves a share at most. The floor is only as good as the
-/// other nodes' utilisation is linear in their load: a queue-shaped figure
-/// (`min(100, 100·q/20)`, the end-to-end testbed's) reads a node at 70%
-/// busy as 10%, its capacity as 7× what it is and the floor near 0, and
-/// cuts to a quarter of the mean share made the 2:1 testbed's stale cell
-/// 2.5× the oracle instead of 1.5× (`bench/RESULTS.md`, fifth session).
-const DEEPEST_EARLY_CUT: f64 = 0.5;
+/// A correction moves a share by one octave at most, either way. The
+/// controller reads a utilisation as linear in the share, and a figure
+/// that is not (a queue-shaped one, `min(100, 100·q/20)`, as the issue's
+/// testbed reports) breaks that: a node with one job queued reads 5%
+/// against a pool's 35% and was given 8× its share in one correction,
+/// flooded, cut, and the pool of equal nodes herded — 12–29× round robin
+/// at reports 25–100 service times old (`bench/RESULTS.md`, sixth
+/// session). Nothing a linear figure needs moves further: an early cut
+/// was already capped at half (the saturated floor of a queue-shaped
+/// figure reads near 0), and a 4:1 pool's fast nodes step up two.
+const MAX_MOVE_OCTAVES: f64 = 1.0;
+
+/// A correction is noise, and not taken, while the node's deviation from
+/// the pool's mean is within this many standard errors of its reports'
+/// own scatter ([`CapacityStep::within_noise`]). A busy fraction over an
+/// interval scatters little; a queue length at one instant scatters as
+/// much as its mean, for as long as a queue takes to relax (hundreds of
+/// service times at 90% load), and the controller chased that scatter.
+const NOISE_SIGNIFICANCE: f64 = 3.0;
+
+/// ... judged only over at least this many reports in the last two
+/// windows: the spread of a handful says too little about the noise, and
+/// with reports 4 s apart a real change (a node halving its speed) spreads
+/// them as much as noise does, so a gate there held the halving node's
+/// correction back (1.3–2.2 → 2.9–5.1× the better spread).
+const NOISE_MIN_REPORTS: f64 = 40.0;
+
+/// Neighbouring reports' likeness (lag-1 correlation) is counted up to
+/// this: a queue's reports a few milliseconds apart are nearly the same
+/// report, and clamped lower they counted as ~100 independent ones.
+const MAX_LIKENESS: f64 = 0.999;
 
 /// The largest step either way: 32× the median.
 const MAX_STEP: i32 = 20;
@@ -137,6 +165,14 @@ pub struct CapacityStep {
     /// a floor of the saturated alone: 4:1 at T = 100, out of phase, 15.9
     /// → 8.6× the better spread (`bench/RESULTS.md`, fifth session).
     last: Option<(f64, f64)>,
+    /// Time-weighted squares of the utilisations reported, for their
+    /// scatter.
+    squares: f64,
+    /// The previous report's utilisation, and the products of consecutive
+    /// ones over that many pairs, for how alike neighbours are.
+    previous: Option<f64>,
+    lagged: f64,
+    pairs: f64,
 }
 
 /// What the pool's reports say at a snapshot, that each node's share is
@@ -212,6 +248,11 @@ impl CapacityStep {
         // Over the first window a plain average: smoothing from the first
         // report would weigh it as a whole window however short it is.
         let alpha = (1.0 - (-elapsed / WINDOW).exp()).min(1.0 / MIN_REPORTS);
+        self.squares += u * u * elapsed;
+        if let Some(previous) = self.previous.replace(u) {
+            self.lagged += u * previous;
+            self.pairs += 1.0;
+        }
         self.busy = Some(match self.busy {
             Some(avg) if self.covered > WINDOW => avg + alpha * (u - avg),
             _ => self.work / self.covered,
@@ -257,6 +298,7 @@ impl CapacityStep {
             && self.reports >= EARLY_CUT_REPORTS
             && self.named >= MIN_NAMED;
         if mean < MIN_MEAN
+            || (!early_cut && self.within_noise(busy, mean))
             || (!early
                 && !early_cut
                 && (self.covered < windows * WINDOW || self.reports < windows * MIN_REPORTS))
@@ -275,16 +317,17 @@ impl CapacityStep {
             ratio = ratio.min(self.factor() * (-1.0 / STEPS_PER_OCTAVE).exp2());
             // Its capacity lies between `floor` and all of what it is
             // sent: the share that brings it to the pool's mean from the
-            // geometric middle of the two, at most one octave down.
+            // geometric middle of the two (one octave down at most, as
+            // every correction).
             if early_cut && let Some(floor) = pool.saturated_floor {
-                let cut = (mean * floor.sqrt()).max(DEEPEST_EARLY_CUT);
-                ratio = ratio.min(self.factor() * cut);
+                ratio = ratio.min(self.factor() * mean * floor.sqrt());
             }
         }
         if busy >= SATURATED && self.named >= MIN_NAMED {
             ratio = ratio.min(self.factor() * self.sent / self.named);
         }
-        let factor = self.update(ratio);
+        let most = MAX_MOVE_OCTAVES.exp2();
+        let factor = self.update(ratio.clamp(self.factor() / most, self.factor() * most));
         if self.step != before {
             *self = CapacityStep {
                 step: self.step,
@@ -305,6 +348,26 @@ impl CapacityStep {
         let queued = b / (1.0 - b) / n;
         let error = (1.0 / n + queued * queued).sqrt();
         n >= MIN_NAMED && deviation >= EARLY_SIGNIFICANCE * error
+    }
+
+    /// Whether `busy` is within [`NOISE_SIGNIFICANCE`] standard errors of
+    /// `mean`, the error taken from the scatter of the node's own reports
+    /// with neighbours' likeness counted (an AR(1) effective count), over
+    /// at least [`NOISE_MIN_REPORTS`] in the last two windows.
+    fn within_noise(&self, busy: f64, mean: f64) -> bool {
+        let recent = self.reports * (2.0 * WINDOW / self.covered).min(1.0);
+        if recent < NOISE_MIN_REPORTS || self.pairs < 1.0 {
+            return false;
+        }
+        let average = self.work / self.covered;
+        let variance = (self.squares / self.covered - average * average).max(0.0);
+        if variance <= 0.0 {
+            return false;
+        }
+        let likeness =
+            ((self.lagged / self.pairs - average * average) / variance).clamp(0.0, MAX_LIKENESS);
+        let independent = (recent * (1.0 - likeness) / (1.0 + likeness)).max(1.0);
+        (busy - mean).abs() < NOISE_SIGNIFICANCE * (variance / independent).sqrt()
     }
 
     /// Folds in a fresh estimate of `ratio` = this node's capacity ÷ the
@@ -498,14 +561,60 @@ mod tests {
         for _ in 0..8 {
             slow.observe(1.0, 2.5, 40.0, 100.0);
         }
-        let factor = slow.correct(mean(0.99));
-        assert!((0.38..0.43).contains(&factor), "{factor}");
+        // 0.4 is 5.3 steps down: one octave now, the rest a window later.
+        assert_eq!(slow.correct(mean(0.99)), 0.5);
+        for _ in 0..8 {
+            slow.observe(1.0, 2.5, 40.0, 50.0);
+        }
+        assert_eq!(slow.correct(mean(0.99)), 0.5f64.powf(1.25));
         // A node sent its share keeps it.
         let mut fair = CapacityStep::default();
         for _ in 0..8 {
             fair.observe(1.0, 2.5, 95.0, 100.0);
         }
         assert_eq!(fair.correct(mean(0.99)), 1.0);
+    }
+
+    #[test]
+    fn a_correction_moves_one_octave_at_most() {
+        // A queue-shaped figure: one job queued reads 5% against a pool's
+        // 35%. Read as a busy fraction that is 7× the capacity; the share
+        // doubles, no more.
+        let mut node = CapacityStep::default();
+        node.observe(0.05, 4.0, 90.0, 90.0);
+        assert_eq!(node.correct(mean(0.35)), 2.0);
+        // And down: a node at 100% sent a tenth of its share halves.
+        let mut slow = CapacityStep::default();
+        for _ in 0..8 {
+            slow.observe(1.0, 2.5, 10.0, 100.0);
+        }
+        assert_eq!(slow.correct(mean(0.99)), 0.5);
+    }
+
+    #[test]
+    fn a_deviation_inside_the_reports_own_scatter_is_noise() {
+        // A queue length reported every 125 ms swings between empty and
+        // 60% in runs of 20 reports: its mean, 30%, is off the pool's 45%
+        // by less than its scatter, so nothing moves.
+        let mut queue = CapacityStep::default();
+        for report in 0..200 {
+            let u = if report / 20 % 2 == 0 { 0.0 } else { 0.6 };
+            queue.observe(u, 0.125, 1.0, 1.0);
+        }
+        assert_eq!(queue.correct(mean(0.45)), 1.0);
+        // A steady 30% over as many reports is a real difference.
+        let mut steady = CapacityStep::default();
+        for _ in 0..200 {
+            steady.observe(0.3, 0.125, 1.0, 1.0);
+        }
+        assert_eq!(steady.correct(mean(0.45)), 0.5f64.exp2());
+        // Over a handful of reports the scatter is not judged: a node
+        // reporting every 4 s corrects as before.
+        let mut sparse = CapacityStep::default();
+        for u in [0.0, 0.6, 0.0, 0.6, 0.0, 0.6, 0.0, 0.6] {
+            sparse.observe(u, 4.0, 90.0, 90.0);
+        }
+        assert_eq!(sparse.correct(mean(0.45)), 0.5f64.exp2());
     }
 
     /// Half the nodes of an 8-node pool at 90% load are 4× slower, all
