@@ -29,8 +29,11 @@
 //! sent and the part of that the other nodes could not take — where one
 //! quarter-octave step a window let the slow nodes of a 4:1 pool queue for
 //! minutes at T = 100 service times. No correction moves a share more than
-//! an octave, and none is taken while the deviation is within the scatter
-//! of the node's own reports: both guard against figures that are not a
+//! an octave, none is taken while the deviation is within the scatter of
+//! the node's own reports, and once the pool's figures are seen answering
+//! the dispatcher's own changes of share more than twice over (the slope
+//! of log figure on log redirects, [`PoolBusy::elasticity`]) every gain is
+//! divided by that slope: all three guard against figures that are not a
 //! busy fraction (a queue length is neither linear in the share nor
 //! steady), which the controller otherwise chased into a herd. The result is
 //! rounded to quarter octaves (×1.19 steps) and moves to another step only
@@ -132,6 +135,26 @@ const NOISE_MIN_REPORTS: f64 = 40.0;
 /// report, and clamped lower they counted as ~100 independent ones.
 const MAX_LIKENESS: f64 = 0.999;
 
+/// The pool's figure is read as convex, and every correction's gain
+/// divided by its slope ([`PoolBusy::elasticity`]), once a change of share
+/// moves it this many times over. A busy fraction moves one for one (its
+/// slope measured through noise stays under 2: the busy-fraction grid did
+/// not move), a queue length 5–10× at 90% load, and a controller that
+/// reads it as linear overshoots by as much each correction.
+const CONVEX: f64 = 2.0;
+
+/// The gain is divided by a slope of this much at most.
+const MAX_ELASTICITY: f64 = 20.0;
+
+/// A slope is measured once the changes of share behind it add up to
+/// this much (Σ of squared log changes: about three quarter-octave steps
+/// or one half-octave step)...
+const MIN_RESPONSE_SPREAD: f64 = 0.1;
+
+/// ... each change of a node's redirect rate counted only past this much
+/// (log), smaller ones being noise.
+const MIN_RESPONSE_MOVE: f64 = 0.05;
+
 /// The largest step either way: 32× the median.
 const MAX_STEP: i32 = 20;
 
@@ -173,6 +196,15 @@ pub struct CapacityStep {
     previous: Option<f64>,
     lagged: f64,
     pairs: f64,
+    /// The pool's mean when `last` closed, to take the pool's own drift
+    /// out of how the node's figure answered its change of step.
+    last_mean: f64,
+    /// How the node's figure answered its changes of step, summed over
+    /// them and kept across them: Σ Δln(redirects a second) × Δln(figure
+    /// ÷ pool's mean), and Σ Δln(redirects a second)²; each taken once a
+    /// window after the change (`measured`).
+    response: (f64, f64),
+    measured: bool,
 }
 
 /// What the pool's reports say at a snapshot, that each node's share is
@@ -188,6 +220,11 @@ pub struct PoolBusy {
     /// saturated node's capacity lies between this share of its redirects
     /// and all of them; `None` while no node is saturated.
     pub saturated_floor: Option<f64>,
+    /// How many times over the figure moves for a change of a node's
+    /// redirects, pooled over every node's measured changes of step
+    /// (the slope of log figure on log rate): 1 until measured, or below
+    /// [`CONVEX`]. A queue length reads 5–10× at 90% load.
+    pub elasticity: f64,
 }
 
 // === impl PoolBusy ===
@@ -198,7 +235,10 @@ impl PoolBusy {
     pub fn survey<'a>(nodes: impl IntoIterator<Item = &'a CapacityStep>) -> Option<PoolBusy> {
         let (mut busy, mut count) = (0.0, 0.0);
         let (mut sent, mut unsaturated, mut saturated) = (0.0, 0.0, 0.0);
+        let (mut product, mut spread) = (0.0, 0.0);
         for node in nodes {
+            product += node.response.0;
+            spread += node.response.1;
             let (rate, b) = match node.window() {
                 Some(window) => {
                     busy += window.1;
@@ -219,7 +259,14 @@ impl PoolBusy {
                 unsaturated += rate / b.max(0.01);
             }
         }
+        let slope = product / spread;
+        let elasticity = if spread >= MIN_RESPONSE_SPREAD && slope >= CONVEX {
+            slope.min(MAX_ELASTICITY)
+        } else {
+            1.0
+        };
         (count > 0.0).then(|| PoolBusy {
+            elasticity,
             mean: busy / count,
             saturated_floor: (saturated > 0.0)
                 .then(|| ((sent - unsaturated) / saturated).clamp(0.0, 1.0)),
@@ -280,15 +327,24 @@ impl CapacityStep {
         let Some(busy) = self.busy else {
             return self.factor();
         };
+        self.measure_response(mean);
         // An overloaded node's queue grows with every second it waits, and
         // 100% against a cooler pool is unambiguous: it steps down after
         // one window; any other correction waits for two. A node's first
         // correction is taken as soon as its deviation is well past noise:
         // after a restart every node starts at the same share, and a slow
-        // node of a 4:1 pool queues ~30 jobs a second until corrected.
+        // node of a 4:1 pool queues ~30 jobs a second until corrected —
+        // but only while some node is saturated, the sign that shares are
+        // wrong. Without one, the deviations of a pool's first seconds
+        // are as likely queues filling by chance (a queue-shaped figure
+        // read 0.05 to 0.27 on equal nodes, and every node of the pool was
+        // moved an octave: 3–7× round robin over a 20 s run).
         let overloaded = busy >= SATURATED && mean < busy - SATURATED_MARGIN;
         let windows = if overloaded { 1.0 } else { 2.0 };
-        let early = !self.settled && self.covered < WINDOW && self.significant(busy, mean);
+        let early = !self.settled
+            && self.covered < WINDOW
+            && pool.saturated_floor.is_some()
+            && self.significant(busy, mean);
         // A node overloaded from its first reports (a slow node of an
         // unequal pool after a restart) is cut without waiting for its
         // window, and by as much as the pool's survey says: its queue
@@ -311,7 +367,7 @@ impl CapacityStep {
             1.0
         } else {
             GAIN_NEAR_SATURATION
-        };
+        } / pool.elasticity;
         let mut ratio = self.factor() * (mean / busy.max(0.01)).powf(gain);
         if overloaded {
             ratio = ratio.min(self.factor() * (-1.0 / STEPS_PER_OCTAVE).exp2());
@@ -333,6 +389,8 @@ impl CapacityStep {
                 step: self.step,
                 settled: true,
                 last: self.window(),
+                last_mean: mean,
+                response: self.response,
                 ..CapacityStep::default()
             };
         }
@@ -348,6 +406,31 @@ impl CapacityStep {
         let queued = b / (1.0 - b) / n;
         let error = (1.0 / n + queued * queued).sqrt();
         n >= MIN_NAMED && deviation >= EARLY_SIGNIFICANCE * error
+    }
+
+    /// Once a window after a change of step, adds how the node's figure
+    /// (relative to the pool's `mean`) answered the change of its
+    /// redirects to `response`. Windows at saturation say nothing (the
+    /// figure is capped there), nor tiny changes.
+    fn measure_response(&mut self, mean: f64) {
+        if self.measured || self.covered < WINDOW || self.reports < MIN_REPORTS {
+            return;
+        }
+        self.measured = true;
+        let (Some((rate_before, busy_before)), Some((rate, busy))) = (self.last, self.window())
+        else {
+            return;
+        };
+        let usable = |rate: f64, busy: f64| rate > 0.0 && busy > 0.01 && busy < SATURATED;
+        if !usable(rate_before, busy_before) || !usable(rate, busy) || self.last_mean <= 0.0 {
+            return;
+        }
+        let moved = (rate / rate_before).ln();
+        if moved.abs() > MIN_RESPONSE_MOVE {
+            let answered = (busy / busy_before).ln() - (mean / self.last_mean).ln();
+            self.response.0 += moved * answered;
+            self.response.1 += moved * moved;
+        }
     }
 
     /// Whether `busy` is within [`NOISE_SIGNIFICANCE`] standard errors of
@@ -405,11 +488,21 @@ impl CapacityStep {
 mod tests {
     use super::*;
 
+    /// A pool at `mean` utilisation with a saturated node.
+    fn overloaded(mean: f64) -> PoolBusy {
+        PoolBusy {
+            mean,
+            saturated_floor: Some(0.5),
+            elasticity: 1.0,
+        }
+    }
+
     /// A pool at `mean` utilisation with no saturated node.
     fn mean(mean: f64) -> PoolBusy {
         PoolBusy {
             mean,
             saturated_floor: None,
+            elasticity: 1.0,
         }
     }
 
@@ -536,20 +629,26 @@ mod tests {
     fn a_gross_deviation_is_corrected_at_once_and_noise_waits_for_windows() {
         // A fast node of a 4:1 pool sent an equal share: one 4 s report
         // over 90 redirects says 56% against a mean of 78%.
+        // Its slow peers are saturated.
         let mut fast = CapacityStep::default();
         fast.observe(0.56, 4.0, 90.0, 90.0);
-        assert_eq!(fast.correct(mean(0.78)), 0.5f64.exp2());
+        assert_eq!(fast.correct(overloaded(0.78)), 0.5f64.exp2());
         // Its next correction waits for two windows again.
         fast.observe(0.9, 4.0, 120.0, 120.0);
         assert_eq!(fast.correct(mean(0.5)), 0.5f64.exp2());
         // An equal node 8% under the mean over as many is noise.
         let mut equal = CapacityStep::default();
         equal.observe(0.83, 4.0, 90.0, 90.0);
-        assert_eq!(equal.correct(mean(0.9)), 1.0);
+        assert_eq!(equal.correct(overloaded(0.9)), 1.0);
         // So is a gross deviation over a handful of redirects.
         let mut few = CapacityStep::default();
         few.observe(0.2, 0.5, 10.0, 10.0);
-        assert_eq!(few.correct(mean(0.9)), 1.0);
+        assert_eq!(few.correct(overloaded(0.9)), 1.0);
+        // With no node saturated the fast node's deviation waits for its
+        // windows: in a pool's first seconds queues fill by chance.
+        let mut calm = CapacityStep::default();
+        calm.observe(0.56, 4.0, 90.0, 90.0);
+        assert_eq!(calm.correct(mean(0.78)), 1.0);
     }
 
     #[test]
@@ -581,7 +680,9 @@ mod tests {
         // 35%. Read as a busy fraction that is 7× the capacity; the share
         // doubles, no more.
         let mut node = CapacityStep::default();
-        node.observe(0.05, 4.0, 90.0, 90.0);
+        for _ in 0..8 {
+            node.observe(0.05, 2.5, 25.0, 25.0);
+        }
         assert_eq!(node.correct(mean(0.35)), 2.0);
         // And down: a node at 100% sent a tenth of its share halves.
         let mut slow = CapacityStep::default();
@@ -615,6 +716,58 @@ mod tests {
             sparse.observe(u, 4.0, 90.0, 90.0);
         }
         assert_eq!(sparse.correct(mean(0.45)), 0.5f64.exp2());
+    }
+
+    /// A node corrected up two steps (its share × √2), whose figure then
+    /// answered the √2 more redirects it was sent `slope` times over.
+    fn answered(slope: f64) -> CapacityStep {
+        let mut node = CapacityStep::default();
+        for _ in 0..8 {
+            node.observe(0.1, 2.5, 25.0, 25.0);
+        }
+        node.correct(mean(0.15));
+        assert_eq!(node.step(), 2);
+        let more = 2f64.sqrt();
+        for _ in 0..4 {
+            node.observe(0.1 * more.powf(slope), 2.5, 25.0 * more, 25.0 * more);
+        }
+        node.correct(mean(0.15));
+        node
+    }
+
+    #[test]
+    fn the_survey_reads_how_steeply_the_figure_answers_a_change_of_share() {
+        // A busy fraction answers one for one: read as linear.
+        let linear = PoolBusy::survey(&[answered(1.0)]).unwrap();
+        assert_eq!(linear.elasticity, 1.0);
+        // So is a slope under CONVEX, which noise can give a busy fraction.
+        assert_eq!(PoolBusy::survey(&[answered(1.8)]).unwrap().elasticity, 1.0);
+        // A queue length answers four times over at this load.
+        let convex = PoolBusy::survey(&[answered(4.0)]).unwrap().elasticity;
+        assert!((convex - 4.0).abs() < 1e-9, "{convex}");
+        // Before any measured change there is nothing to go by.
+        let fresh = PoolBusy::survey(&four_to_one_pool()).unwrap();
+        assert_eq!(fresh.elasticity, 1.0);
+    }
+
+    #[test]
+    fn a_convex_figure_divides_the_gain_of_a_correction() {
+        // 20% against a pool's 40%: read as linear the share doubles; a
+        // figure that answers four times over needs a quarter of that.
+        let pool = |elasticity| PoolBusy {
+            mean: 0.4,
+            saturated_floor: None,
+            elasticity,
+        };
+        let node = || {
+            let mut node = CapacityStep::default();
+            for _ in 0..8 {
+                node.observe(0.2, 2.5, 25.0, 25.0);
+            }
+            node
+        };
+        assert_eq!(node().correct(pool(1.0)), 2.0);
+        assert_eq!(node().correct(pool(4.0)), 0.25f64.exp2());
     }
 
     /// Half the nodes of an 8-node pool at 90% load are 4× slower, all
@@ -686,6 +839,7 @@ mod tests {
         let pool = PoolBusy {
             mean: 0.84,
             saturated_floor: Some(14.0 / 27.0),
+            elasticity: 1.0,
         };
         let mut slow = CapacityStep::default();
         for _ in 0..2 {
