@@ -488,6 +488,16 @@ impl CapacityStep {
 mod tests {
     use super::*;
 
+    /// A node that reported `busy` over two windows (8 reports of 2.5 s),
+    /// each covering `sent` redirects of the `named` its share named.
+    fn two_windows(busy: f64, sent: f64, named: f64) -> CapacityStep {
+        let mut node = CapacityStep::default();
+        for _ in 0..8 {
+            node.observe(busy, 2.5, sent, named);
+        }
+        node
+    }
+
     /// A pool at `mean` utilisation with a saturated node.
     fn overloaded(mean: f64) -> PoolBusy {
         PoolBusy {
@@ -656,10 +666,7 @@ mod tests {
         // A slow node whose turns least-load hands to others reports 100%
         // like the rest of a hot pool (no margin to step down by), but it
         // was sent 40% of what its share named it for.
-        let mut slow = CapacityStep::default();
-        for _ in 0..8 {
-            slow.observe(1.0, 2.5, 40.0, 100.0);
-        }
+        let mut slow = two_windows(1.0, 40.0, 100.0);
         // 0.4 is 5.3 steps down: one octave now, the rest a window later.
         assert_eq!(slow.correct(mean(0.99)), 0.5);
         for _ in 0..8 {
@@ -667,10 +674,7 @@ mod tests {
         }
         assert_eq!(slow.correct(mean(0.99)), 0.5f64.powf(1.25));
         // A node sent its share keeps it.
-        let mut fair = CapacityStep::default();
-        for _ in 0..8 {
-            fair.observe(1.0, 2.5, 95.0, 100.0);
-        }
+        let mut fair = two_windows(1.0, 95.0, 100.0);
         assert_eq!(fair.correct(mean(0.99)), 1.0);
     }
 
@@ -679,16 +683,10 @@ mod tests {
         // A queue-shaped figure: one job queued reads 5% against a pool's
         // 35%. Read as a busy fraction that is 7× the capacity; the share
         // doubles, no more.
-        let mut node = CapacityStep::default();
-        for _ in 0..8 {
-            node.observe(0.05, 2.5, 25.0, 25.0);
-        }
+        let mut node = two_windows(0.05, 25.0, 25.0);
         assert_eq!(node.correct(mean(0.35)), 2.0);
         // And down: a node at 100% sent a tenth of its share halves.
-        let mut slow = CapacityStep::default();
-        for _ in 0..8 {
-            slow.observe(1.0, 2.5, 10.0, 100.0);
-        }
+        let mut slow = two_windows(1.0, 10.0, 100.0);
         assert_eq!(slow.correct(mean(0.99)), 0.5);
     }
 
@@ -721,10 +719,7 @@ mod tests {
     /// A node corrected up two steps (its share × √2), whose figure then
     /// answered the √2 more redirects it was sent `slope` times over.
     fn answered(slope: f64) -> CapacityStep {
-        let mut node = CapacityStep::default();
-        for _ in 0..8 {
-            node.observe(0.1, 2.5, 25.0, 25.0);
-        }
+        let mut node = two_windows(0.1, 25.0, 25.0);
         node.correct(mean(0.15));
         assert_eq!(node.step(), 2);
         let more = 2f64.sqrt();
@@ -759,15 +754,11 @@ mod tests {
             saturated_floor: None,
             elasticity,
         };
-        let node = || {
-            let mut node = CapacityStep::default();
-            for _ in 0..8 {
-                node.observe(0.2, 2.5, 25.0, 25.0);
-            }
-            node
-        };
-        assert_eq!(node().correct(pool(1.0)), 2.0);
-        assert_eq!(node().correct(pool(4.0)), 0.25f64.exp2());
+        assert_eq!(two_windows(0.2, 25.0, 25.0).correct(pool(1.0)), 2.0);
+        assert_eq!(
+            two_windows(0.2, 25.0, 25.0).correct(pool(4.0)),
+            0.25f64.exp2()
+        );
     }
 
     /// Half the nodes of an 8-node pool at 90% load are 4× slower, all
