@@ -188,14 +188,8 @@ pub struct CapacityStep {
     /// a floor of the saturated alone: 4:1 at T = 100, out of phase, 15.9
     /// → 8.6× the better spread (`bench/RESULTS.md`, fifth session).
     last: Option<(f64, f64)>,
-    /// Time-weighted squares of the utilisations reported, for their
-    /// scatter.
-    squares: f64,
-    /// The previous report's utilisation, and the products of consecutive
-    /// ones over that many pairs, for how alike neighbours are.
-    previous: Option<f64>,
-    lagged: f64,
-    pairs: f64,
+    /// How the reports scatter about their average.
+    scatter: Scatter,
     /// The pool's mean when `last` closed, to take the pool's own drift
     /// out of how the node's figure answered its change of step.
     last_mean: f64,
@@ -205,6 +199,20 @@ pub struct CapacityStep {
     /// window after the change (`measured`).
     response: (f64, f64),
     measured: bool,
+}
+
+/// The scatter of a node's reports since its last change of step, to
+/// tell a deviation from the noise of the figure itself (see
+/// [`NOISE_SIGNIFICANCE`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Scatter {
+    /// Time-weighted squares of the utilisations reported.
+    squares: f64,
+    /// The previous report's utilisation, and the products of consecutive
+    /// ones over that many pairs, for how alike neighbours are.
+    previous: Option<f64>,
+    lagged: f64,
+    pairs: f64,
 }
 
 /// What the pool's reports say at a snapshot, that each node's share is
@@ -259,11 +267,9 @@ impl PoolBusy {
                 unsaturated += rate / b.max(0.01);
             }
         }
-        let slope = product / spread;
-        let elasticity = if spread >= MIN_RESPONSE_SPREAD && slope >= CONVEX {
-            slope.min(MAX_ELASTICITY)
-        } else {
-            1.0
+        let elasticity = match product / spread {
+            slope if spread >= MIN_RESPONSE_SPREAD && slope >= CONVEX => slope.min(MAX_ELASTICITY),
+            _ => 1.0,
         };
         (count > 0.0).then(|| PoolBusy {
             elasticity,
@@ -295,11 +301,7 @@ impl CapacityStep {
         // Over the first window a plain average: smoothing from the first
         // report would weigh it as a whole window however short it is.
         let alpha = (1.0 - (-elapsed / WINDOW).exp()).min(1.0 / MIN_REPORTS);
-        self.squares += u * u * elapsed;
-        if let Some(previous) = self.previous.replace(u) {
-            self.lagged += u * previous;
-            self.pairs += 1.0;
-        }
+        self.scatter.add(u, elapsed);
         self.busy = Some(match self.busy {
             Some(avg) if self.covered > WINDOW => avg + alpha * (u - avg),
             _ => self.work / self.covered,
@@ -422,7 +424,8 @@ impl CapacityStep {
             return;
         };
         let usable = |rate: f64, busy: f64| rate > 0.0 && busy > 0.01 && busy < SATURATED;
-        if !usable(rate_before, busy_before) || !usable(rate, busy) || self.last_mean <= 0.0 {
+        // `last_mean` is at least MIN_MEAN: steps change only above it.
+        if !usable(rate_before, busy_before) || !usable(rate, busy) {
             return;
         }
         let moved = (rate / rate_before).ln();
@@ -434,23 +437,14 @@ impl CapacityStep {
     }
 
     /// Whether `busy` is within [`NOISE_SIGNIFICANCE`] standard errors of
-    /// `mean`, the error taken from the scatter of the node's own reports
-    /// with neighbours' likeness counted (an AR(1) effective count), over
-    /// at least [`NOISE_MIN_REPORTS`] in the last two windows.
+    /// `mean`, the error taken from the scatter of the node's own reports,
+    /// over at least [`NOISE_MIN_REPORTS`] in the last two windows.
     fn within_noise(&self, busy: f64, mean: f64) -> bool {
         let recent = self.reports * (2.0 * WINDOW / self.covered).min(1.0);
-        if recent < NOISE_MIN_REPORTS || self.pairs < 1.0 {
-            return false;
-        }
-        let average = self.work / self.covered;
-        let variance = (self.squares / self.covered - average * average).max(0.0);
-        if variance <= 0.0 {
-            return false;
-        }
-        let likeness =
-            ((self.lagged / self.pairs - average * average) / variance).clamp(0.0, MAX_LIKENESS);
-        let independent = (recent * (1.0 - likeness) / (1.0 + likeness)).max(1.0);
-        (busy - mean).abs() < NOISE_SIGNIFICANCE * (variance / independent).sqrt()
+        recent >= NOISE_MIN_REPORTS
+            && (self.scatter)
+                .error(self.work / self.covered, self.covered, recent)
+                .is_some_and(|error| (busy - mean).abs() < NOISE_SIGNIFICANCE * error)
     }
 
     /// Folds in a fresh estimate of `ratio` = this node's capacity ÷ the
@@ -481,6 +475,34 @@ impl CapacityStep {
     /// The share factor of the current step: 1 for the median.
     pub fn factor(&self) -> f64 {
         (f64::from(self.step) / STEPS_PER_OCTAVE).exp2()
+    }
+}
+
+// === impl Scatter ===
+
+impl Scatter {
+    /// Folds in a utilisation `u` reported over `elapsed` seconds.
+    fn add(&mut self, u: f64, elapsed: f64) {
+        self.squares += u * u * elapsed;
+        if let Some(previous) = self.previous.replace(u) {
+            self.lagged += u * previous;
+            self.pairs += 1.0;
+        }
+    }
+
+    /// The standard error of `average`, the time-weighted mean of the
+    /// reports over `covered` seconds, counted as `reports` reports of
+    /// which neighbours' likeness leaves fewer independent ones (an AR(1)
+    /// effective count); `None` when the reports do not scatter.
+    fn error(&self, average: f64, covered: f64, reports: f64) -> Option<f64> {
+        let variance = (self.squares / covered - average * average).max(0.0);
+        if variance <= 0.0 || self.pairs < 1.0 {
+            return None;
+        }
+        let likeness =
+            ((self.lagged / self.pairs - average * average) / variance).clamp(0.0, MAX_LIKENESS);
+        let independent = (reports * (1.0 - likeness) / (1.0 + likeness)).max(1.0);
+        Some((variance / independent).sqrt())
     }
 }
 
