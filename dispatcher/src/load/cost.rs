@@ -323,9 +323,16 @@ impl PooledCost {
         self.rate
     }
 
-    /// Pool-wide busy seconds per redirect: how long a job takes.
-    pub fn service_seconds(&self) -> f64 {
-        self.service(self.interval())
+    /// Seconds between two redirects to one node at the pool's pace: how
+    /// fast a report ages. Before any traffic, the pool-wide busy seconds
+    /// per redirect (the prior's), which is short: reports are trusted
+    /// little until the pace is known.
+    pub fn arrival_gap(&self) -> f64 {
+        if self.rate > 0.0 && self.intervals > 0.0 {
+            self.intervals / self.rate
+        } else {
+            self.service(self.interval())
+        }
     }
 
     /// The mean report interval in seconds, or one second before any.

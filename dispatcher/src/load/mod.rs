@@ -8,10 +8,11 @@
 //! moment of the request, from three things:
 //!
 //! - the **report**, whose difference from the pool's mean is trusted less
-//!   as it ages — `exp(-age / horizon)`, with the horizon a few mean
-//!   service times and the age counted from the middle of the interval a
-//!   busy fraction averages over — so an old report says "average", never
-//!   "idle";
+//!   as it ages — `exp(-age / horizon)`, with the horizon a few of the
+//!   node's arrivals (the mean time between redirects to one node, which
+//!   the dispatcher counts, whatever the figure's scale) and the age
+//!   counted from the middle of the interval a busy fraction averages
+//!   over — so an old report says "average", never "idle";
 //! - the **redirects sent since** the report, times a cost per redirect
 //!   learnt online ([`CostModel`]): what the dispatcher knows for certain;
 //! - the **pace** the node was being sent at, subtracted with the clock:

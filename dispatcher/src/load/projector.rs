@@ -9,12 +9,18 @@ use tokio::time::Instant;
 use super::{CapacityStep, CostModel, Metric, PooledCost, Projection};
 
 /// A report's difference from the pool's mean stays useful for about this
-/// many mean service times: a queue gains or loses one job per service
-/// time, so after a few the report says little about which node is
-/// shorter now (Mitzenmacher: past ~10 service times even two random
-/// choices on reports lose to round robin). `bench/RESULTS.md` has the
-/// sweep that chose it.
-const TRUST_SERVICE_TIMES: f64 = 4.0;
+/// many of a node's arrivals: a queue gains a job per arrival and, near
+/// saturation, loses one about as often, so after a few the report says
+/// little about which node is shorter now (Mitzenmacher: past ~10 service
+/// times even two random choices on reports lose to round robin). Counted
+/// in arrivals — the time between the redirects a node is sent, which the
+/// dispatcher knows exactly — not in service times read off the figure:
+/// a busy fraction's busy time per redirect is the service time, but a
+/// queue length's (`min(100, 100·q/20)`) is a fifth of it or less, and
+/// its reports were forgotten before they could be used — no better than
+/// round robin with reports 1–5 service times old (`bench/RESULTS.md`,
+/// seventh session). `bench/RESULTS.md` has the sweep that chose 4.
+const TRUST_ARRIVALS: f64 = 4.0;
 
 /// The pool-wide inputs of every node's projection, fixed per snapshot.
 #[derive(Debug, Clone, Copy)]
@@ -116,7 +122,7 @@ impl Projector {
         match self.metric {
             Metric::Cpu => Projection {
                 at: self.seconds(figures.at),
-                horizon: TRUST_SERVICE_TIMES * self.pooled.service_seconds(),
+                horizon: TRUST_ARRIVALS * self.pooled.arrival_gap(),
                 ..models.cpu.project(
                     figures.cpu,
                     figures.sent,

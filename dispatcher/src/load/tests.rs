@@ -71,6 +71,44 @@ fn projection_drains_at_the_pace_sent_and_fades_to_the_mean() {
     assert!(p.load(100, 11.0, 0.1) < 0.1);
 }
 
+/// A pool of two nodes sent 10 redirects a second each, reporting `figure`
+/// every second for ten seconds.
+fn steady_pool(t0: Instant, figure: f64) -> Projector {
+    let models: Vec<NodeModels> = (0..2)
+        .map(|_| {
+            let mut models = NodeModels::default();
+            let reports: Vec<_> = (0..=10).map(|i| (i as f64, figure, i * 10)).collect();
+            feed(&mut models.cpu, t0, &reports);
+            models
+        })
+        .collect();
+    Projector::new(Metric::Cpu, models.iter(), std::iter::empty(), t0)
+}
+
+#[test]
+fn a_report_fades_over_the_nodes_arrivals_whatever_the_figures_scale() {
+    let t0 = Instant::now();
+    let figures = Figures {
+        cpu: 0.1,
+        connections: 0.0,
+        sent: 100,
+        at: t0 + Duration::from_secs(10),
+        share: 1.0,
+    };
+    let horizon = |figure| {
+        let projector = steady_pool(t0, figure);
+        projector
+            .project(&NodeModels::default(), &figures, None)
+            .horizon
+    };
+    // A busy fraction and a queue length read 20× lower carry the same
+    // traffic: their reports age alike, over four gaps of 0.1 s. Taken
+    // from the busy time per redirect, the small figure's horizon was 20×
+    // shorter and its reports were forgotten before they were used.
+    assert!(close(horizon(0.5), 0.4), "{}", horizon(0.5));
+    assert!(close(horizon(0.025), 0.4), "{}", horizon(0.025));
+}
+
 #[test]
 fn node_load_is_never_torn() {
     use std::sync::Arc;
