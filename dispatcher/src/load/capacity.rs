@@ -35,7 +35,12 @@
 //! of log figure on log redirects, [`PoolBusy::elasticity`]) every gain is
 //! divided by that slope: all three guard against figures that are not a
 //! busy fraction (a queue length is neither linear in the share nor
-//! steady), which the controller otherwise chased into a herd. The result is
+//! steady), which the controller otherwise chased into a herd. Two more
+//! guard the same: until the slope is measured, a pool with no saturated
+//! node moves a share one step at a time, and once the figure reads convex
+//! the noise gate weighs a node's whole record since its last change
+//! against how alike the pool's neighbouring reports are
+//! ([`PoolBusy::likeness`]), not the few of its own. The result is
 //! rounded to quarter octaves (×1.19 steps) and moves to another step only
 //! once the estimate is well past the boundary: on a pool of equal nodes
 //! at 90% load a node weighted 10% above its share runs at 99%, so equal
@@ -143,6 +148,17 @@ const MAX_LIKENESS: f64 = 0.999;
 /// reads it as linear overshoots by as much each correction.
 const CONVEX: f64 = 2.0;
 
+/// Once the figure is read as convex, the noise gate judges a node's
+/// whole record since its last change of step, from this many reports,
+/// with neighbours' likeness taken from the whole pool
+/// ([`PoolBusy::likeness`]): a queue length relaxes over hundreds of
+/// service times, a handful of one node's reports look independent when
+/// they are not, and on pools of equal nodes with reports 100 service
+/// times old the steps walked by ±1 with every window — at 90% load a
+/// node one step over its share runs at 98% (`bench/RESULTS.md`, seventh
+/// session).
+const CONVEX_NOISE_MIN_REPORTS: f64 = 8.0;
+
 /// The gain is divided by a slope of this much at most.
 const MAX_ELASTICITY: f64 = 20.0;
 
@@ -233,6 +249,17 @@ pub struct PoolBusy {
     /// (the slope of log figure on log rate): 1 until measured, or below
     /// [`CONVEX`]. A queue length reads 5–10× at 90% load.
     pub elasticity: f64,
+    /// Whether that slope has been measured. Until it is, a correction
+    /// of a pool with no saturated node moves a share one step at most:
+    /// a busy fraction's first correction lands at once, but a queue
+    /// length read as one moved the nodes of an equal pool an octave each
+    /// in its first minute (0.12 against a mean of 0.22), and they never
+    /// came back together.
+    pub response_known: bool,
+    /// How alike one node's neighbouring reports are (lag-1 correlation),
+    /// pooled over every node's reports since its last change of step;
+    /// `None` before any node has two.
+    pub likeness: Option<f64>,
 }
 
 // === impl PoolBusy ===
@@ -244,9 +271,14 @@ impl PoolBusy {
         let (mut busy, mut count) = (0.0, 0.0);
         let (mut sent, mut unsaturated, mut saturated) = (0.0, 0.0, 0.0);
         let (mut product, mut spread) = (0.0, 0.0);
+        let (mut variance, mut covariance) = (0.0, 0.0);
         for node in nodes {
             product += node.response.0;
             spread += node.response.1;
+            if let Some((v, c)) = node.scatter.moments(node.work, node.covered) {
+                variance += v;
+                covariance += c;
+            }
             let (rate, b) = match node.window() {
                 Some(window) => {
                     busy += window.1;
@@ -273,6 +305,8 @@ impl PoolBusy {
         };
         (count > 0.0).then(|| PoolBusy {
             elasticity,
+            response_known: spread >= MIN_RESPONSE_SPREAD,
+            likeness: (variance > 0.0).then(|| (covariance / variance).clamp(0.0, MAX_LIKENESS)),
             mean: busy / count,
             saturated_floor: (saturated > 0.0)
                 .then(|| ((sent - unsaturated) / saturated).clamp(0.0, 1.0)),
@@ -356,7 +390,7 @@ impl CapacityStep {
             && self.reports >= EARLY_CUT_REPORTS
             && self.named >= MIN_NAMED;
         if mean < MIN_MEAN
-            || (!early_cut && self.within_noise(busy, mean))
+            || (!early_cut && self.within_noise(busy, mean, pool))
             || (!early
                 && !early_cut
                 && (self.covered < windows * WINDOW || self.reports < windows * MIN_REPORTS))
@@ -384,7 +418,12 @@ impl CapacityStep {
         if busy >= SATURATED && self.named >= MIN_NAMED {
             ratio = ratio.min(self.factor() * self.sent / self.named);
         }
-        let most = MAX_MOVE_OCTAVES.exp2();
+        let cautious = !pool.response_known && pool.saturated_floor.is_none() && !overloaded;
+        let most = if cautious {
+            (1.0 / STEPS_PER_OCTAVE).exp2()
+        } else {
+            MAX_MOVE_OCTAVES.exp2()
+        };
         let factor = self.update(ratio.clamp(self.factor() / most, self.factor() * most));
         if self.step != before {
             *self = CapacityStep {
@@ -438,13 +477,28 @@ impl CapacityStep {
 
     /// Whether `busy` is within [`NOISE_SIGNIFICANCE`] standard errors of
     /// `mean`, the error taken from the scatter of the node's own reports,
-    /// over at least [`NOISE_MIN_REPORTS`] in the last two windows.
-    fn within_noise(&self, busy: f64, mean: f64) -> bool {
+    /// over at least [`NOISE_MIN_REPORTS`] in the last two windows; once
+    /// the `pool`'s figure reads convex, the node's average since its last
+    /// change of step against the pool's likeness, over at least
+    /// [`CONVEX_NOISE_MIN_REPORTS`].
+    fn within_noise(&self, busy: f64, mean: f64, pool: PoolBusy) -> bool {
+        let average = self.work / self.covered;
+        let inside = |deviation: f64, error: Option<f64>| {
+            error.is_some_and(|error| deviation.abs() < NOISE_SIGNIFICANCE * error)
+        };
+        if pool.elasticity >= CONVEX {
+            return self.reports >= CONVEX_NOISE_MIN_REPORTS
+                && inside(
+                    average - mean,
+                    (self.scatter).error(self.work, self.covered, self.reports, pool.likeness),
+                );
+        }
         let recent = self.reports * (2.0 * WINDOW / self.covered).min(1.0);
         recent >= NOISE_MIN_REPORTS
-            && (self.scatter)
-                .error(self.work / self.covered, self.covered, recent)
-                .is_some_and(|error| (busy - mean).abs() < NOISE_SIGNIFICANCE * error)
+            && inside(
+                busy - mean,
+                (self.scatter).error(self.work, self.covered, recent, None),
+            )
     }
 
     /// Folds in a fresh estimate of `ratio` = this node's capacity ÷ the
@@ -490,17 +544,32 @@ impl Scatter {
         }
     }
 
-    /// The standard error of `average`, the time-weighted mean of the
-    /// reports over `covered` seconds, counted as `reports` reports of
-    /// which neighbours' likeness leaves fewer independent ones (an AR(1)
-    /// effective count); `None` when the reports do not scatter.
-    fn error(&self, average: f64, covered: f64, reports: f64) -> Option<f64> {
-        let variance = (self.squares / covered - average * average).max(0.0);
-        if variance <= 0.0 || self.pairs < 1.0 {
+    /// The variance of the reports about their time-weighted mean and the
+    /// covariance of neighbours, given the `work` (busy seconds) they add
+    /// up to over `covered` seconds; `None` before two reports.
+    fn moments(&self, work: f64, covered: f64) -> Option<(f64, f64)> {
+        if self.pairs < 1.0 || covered <= 0.0 {
             return None;
         }
-        let likeness =
-            ((self.lagged / self.pairs - average * average) / variance).clamp(0.0, MAX_LIKENESS);
+        let average = work / covered;
+        let squared = average * average;
+        Some((
+            (self.squares / covered - squared).max(0.0),
+            self.lagged / self.pairs - squared,
+        ))
+    }
+
+    /// The standard error of the reports' time-weighted mean (`work` over
+    /// `covered` seconds), counted as `reports` reports of which
+    /// neighbours' likeness — `likeness` if given, else their own — leaves
+    /// fewer independent ones (an AR(1) effective count); `None` when the
+    /// reports do not scatter.
+    fn error(&self, work: f64, covered: f64, reports: f64, likeness: Option<f64>) -> Option<f64> {
+        let (variance, covariance) = self.moments(work, covered)?;
+        if variance <= 0.0 {
+            return None;
+        }
+        let likeness = likeness.unwrap_or((covariance / variance).clamp(0.0, MAX_LIKENESS));
         let independent = (reports * (1.0 - likeness) / (1.0 + likeness)).max(1.0);
         Some((variance / independent).sqrt())
     }
@@ -520,22 +589,26 @@ mod tests {
         node
     }
 
-    /// A pool at `mean` utilisation with a saturated node.
-    fn overloaded(mean: f64) -> PoolBusy {
+    /// A pool at `mean` utilisation whose figure's response to changes of
+    /// share has been measured as `elasticity`.
+    fn surveyed(mean: f64, saturated_floor: Option<f64>, elasticity: f64) -> PoolBusy {
         PoolBusy {
             mean,
-            saturated_floor: Some(0.5),
-            elasticity: 1.0,
+            saturated_floor,
+            elasticity,
+            response_known: true,
+            likeness: None,
         }
+    }
+
+    /// A pool at `mean` utilisation with a saturated node.
+    fn overloaded(mean: f64) -> PoolBusy {
+        surveyed(mean, Some(0.5), 1.0)
     }
 
     /// A pool at `mean` utilisation with no saturated node.
     fn mean(mean: f64) -> PoolBusy {
-        PoolBusy {
-            mean,
-            saturated_floor: None,
-            elasticity: 1.0,
-        }
+        surveyed(mean, None, 1.0)
     }
 
     #[test]
@@ -757,6 +830,7 @@ mod tests {
         // A busy fraction answers one for one: read as linear.
         let linear = PoolBusy::survey(&[answered(1.0)]).unwrap();
         assert_eq!(linear.elasticity, 1.0);
+        assert!(linear.response_known);
         // So is a slope under CONVEX, which noise can give a busy fraction.
         assert_eq!(PoolBusy::survey(&[answered(1.8)]).unwrap().elasticity, 1.0);
         // A queue length answers four times over at this load.
@@ -765,17 +839,75 @@ mod tests {
         // Before any measured change there is nothing to go by.
         let fresh = PoolBusy::survey(&four_to_one_pool()).unwrap();
         assert_eq!(fresh.elasticity, 1.0);
+        assert!(!fresh.response_known);
+    }
+
+    #[test]
+    fn until_the_figures_response_is_known_a_calm_pool_moves_a_share_one_step() {
+        // 20% against a pool's 40%, read as linear: the share doubles...
+        assert_eq!(two_windows(0.2, 25.0, 25.0).correct(mean(0.4)), 2.0);
+        // ... but only once the pool has shown how its figure answers; a
+        // queue length's first corrections were chance, and an octave.
+        let calm = PoolBusy {
+            response_known: false,
+            ..mean(0.4)
+        };
+        assert_eq!(two_windows(0.2, 25.0, 25.0).correct(calm), 0.25f64.exp2());
+        // A saturated node says the shares are wrong: the whole ratio.
+        let hot = PoolBusy {
+            response_known: false,
+            ..overloaded(0.4)
+        };
+        assert_eq!(two_windows(0.2, 25.0, 25.0).correct(hot), 2.0);
+    }
+
+    #[test]
+    fn the_survey_pools_how_alike_neighbouring_reports_are() {
+        let node = |reports: &[f64]| {
+            let mut step = CapacityStep::default();
+            for &u in reports {
+                step.observe(u, 1.0, 10.0, 10.0);
+            }
+            step
+        };
+        // Variances 1/4 each; neighbours' covariances 1/12 and 3/20.
+        let pool = [
+            node(&[0.0, 0.0, 1.0, 1.0]),
+            node(&[0.0, 0.0, 0.0, 1.0, 1.0, 1.0]),
+        ];
+        let likeness = PoolBusy::survey(&pool).unwrap().likeness.unwrap();
+        assert!((likeness - 7.0 / 15.0).abs() < 1e-9, "{likeness}");
+        // One report each: nothing to go by.
+        let single = PoolBusy::survey(&[node(&[0.5])]).unwrap();
+        assert_eq!(single.likeness, None);
+    }
+
+    #[test]
+    fn a_convex_figure_is_judged_over_its_record_with_the_pools_likeness() {
+        // A queue-shaped figure: runs of 0.6 and of 0 (a mean of 0.3)
+        // against a pool's 0.55, over 24 reports of 2.5 s.
+        let queue_like = || {
+            let mut node = CapacityStep::default();
+            for i in 0..24 {
+                node.observe(if i % 4 < 2 { 0.6 } else { 0.0 }, 2.5, 25.0, 25.0);
+            }
+            node
+        };
+        let convex = |likeness| PoolBusy {
+            likeness,
+            ..surveyed(0.55, None, 4.0)
+        };
+        // Its own 24 reports look nearly independent: past noise, taken.
+        assert_ne!(queue_like().correct(convex(None)), 1.0);
+        // The pool's reports are 90% alike: the same deviation is noise.
+        assert_eq!(queue_like().correct(convex(Some(0.9))), 1.0);
     }
 
     #[test]
     fn a_convex_figure_divides_the_gain_of_a_correction() {
         // 20% against a pool's 40%: read as linear the share doubles; a
         // figure that answers four times over needs a quarter of that.
-        let pool = |elasticity| PoolBusy {
-            mean: 0.4,
-            saturated_floor: None,
-            elasticity,
-        };
+        let pool = |elasticity| surveyed(0.4, None, elasticity);
         assert_eq!(two_windows(0.2, 25.0, 25.0).correct(pool(1.0)), 2.0);
         assert_eq!(
             two_windows(0.2, 25.0, 25.0).correct(pool(4.0)),
@@ -849,11 +981,7 @@ mod tests {
         assert_eq!(slow.step(), -5);
         // In a 2:1 pool the middle is above the cap: 0.84 × √(14/27) = 0.60,
         // 3 steps (true: 2 of its equal share at 90%).
-        let pool = PoolBusy {
-            mean: 0.84,
-            saturated_floor: Some(14.0 / 27.0),
-            elasticity: 1.0,
-        };
+        let pool = surveyed(0.84, Some(14.0 / 27.0), 1.0);
         let mut slow = CapacityStep::default();
         for _ in 0..2 {
             slow.observe(1.0, 2.5, 30.0, 30.0);
