@@ -1,5 +1,6 @@
 //! Learning what one redirect costs a node, from what it reported against
-//! what it was sent: a steady-state ratio, not a regression (see the room's
+//! what it was sent: a steady-state ratio, bounded with fresh reports by
+//! how far one report moves from the last per redirect (see the room's
 //! docs in [`super`]).
 
 use tokio::time::Instant;
@@ -40,6 +41,13 @@ const MIN_BOUND_REDIRECTS: f64 = 20.0;
 /// the cycle that ends then is learnt. Without it (`bench/RESULTS.md`) the
 /// slow half of a 2:1 mix at 99% load queued without bound.
 pub(super) const OPEN_RUN_MARGIN: f64 = 0.1;
+
+/// How one report moved from the last per redirect received in between is
+/// averaged over about this many report intervals...
+const STEP_WINDOW: f64 = 50.0;
+
+/// ... and counts once a node has this many pairs of unsaturated reports.
+const MIN_STEP_PAIRS: f64 = 5.0;
 
 /// Learns one node's per-redirect cost from its reports.
 #[derive(Debug, Clone)]
@@ -83,6 +91,22 @@ pub struct Utilisation {
     /// Redirects received in the interval that ended the last cycle: the
     /// most the node can have held when the open run began.
     carried: f64,
+    /// The last figure reported, and how each report moved from the one
+    /// before against the redirects received in between.
+    previous: Option<f64>,
+    steps: Steps,
+}
+
+/// Least-squares sums of a figure's moves between consecutive unsaturated
+/// reports (y) against the redirects received in between (x), decayed
+/// over about [`STEP_WINDOW`] intervals.
+#[derive(Debug, Clone, Copy, Default)]
+struct Steps {
+    pairs: f64,
+    x: f64,
+    y: f64,
+    xx: f64,
+    xy: f64,
 }
 
 /// Sums over every node, for the pool-wide cost.
@@ -98,6 +122,10 @@ pub struct PooledCost {
     interval: f64,
     intervals: f64,
     rate: f64,
+    /// Report moves against redirects, each node's sums centred on its own
+    /// means (its own drain) and added up: Σ xy and Σ xx.
+    moved: f64,
+    received_spread: f64,
 }
 
 // === impl CostModel ===
@@ -223,6 +251,12 @@ impl Utilisation {
         } else {
             (elapsed, received / elapsed)
         };
+        if let Some(previous) = self.previous.replace(figure)
+            && previous < SATURATED
+            && figure < SATURATED
+        {
+            self.steps.add(received, figure - previous);
+        }
         self.run_done += figure.clamp(0.0, 1.0) * elapsed;
         self.run_received += received;
         if figure < SATURATED {
@@ -237,6 +271,10 @@ impl Utilisation {
     }
 
     fn add_to(&self, pooled: &mut PooledCost) {
+        if let Some((moved, spread)) = self.steps.centred() {
+            pooled.moved += moved;
+            pooled.received_spread += spread;
+        }
         pooled.done += self.done;
         pooled.received += self.received;
         if self.interval > 0.0 {
@@ -290,7 +328,10 @@ impl Utilisation {
     fn project(&self, figure: f64, sent: u64, pooled: PooledCost, fair_rate: f64) -> Projection {
         let interval = pooled.interval();
         let service = self.service(pooled.service(interval));
-        let cost = service / interval;
+        let cost = match pooled.step_cost() {
+            Some(step) if interval <= pooled.arrival_gap() => (service / interval).min(step),
+            _ => service / interval,
+        };
         let saturated = self.run_done > 0.0;
         Projection {
             sent_at_report: sent.saturating_sub(self.queued(service)),
@@ -302,6 +343,34 @@ impl Utilisation {
             age_at_report: self.interval / 2.0,
             ..Projection::counting(figure, sent, cost)
         }
+    }
+}
+
+// === impl Steps ===
+
+impl Steps {
+    /// Folds in a report that moved `y` from the last with `x` redirects
+    /// received in between.
+    fn add(&mut self, x: f64, y: f64) {
+        let keep = 1.0 - 1.0 / STEP_WINDOW;
+        *self = Steps {
+            pairs: self.pairs * keep + 1.0,
+            x: self.x * keep + x,
+            y: self.y * keep + y,
+            xx: self.xx * keep + x * x,
+            xy: self.xy * keep + x * y,
+        };
+    }
+
+    /// Σ xy and Σ xx about the node's own means, once it has
+    /// [`MIN_STEP_PAIRS`] pairs.
+    fn centred(&self) -> Option<(f64, f64)> {
+        (self.pairs >= MIN_STEP_PAIRS).then(|| {
+            (
+                self.xy - self.x * self.y / self.pairs,
+                self.xx - self.x * self.x / self.pairs,
+            )
+        })
     }
 }
 
@@ -321,6 +390,16 @@ impl PooledCost {
     /// Redirects a second sent to the whole pool, as its reports saw them.
     pub fn rate(&self) -> f64 {
         self.rate
+    }
+
+    /// How far a report moves from the last per redirect received in
+    /// between, pooled over the nodes; `None` until measured. Read only
+    /// with reports at most one arrival apart: then the departures in
+    /// between hardly depend on the arrivals, and the slope is what a
+    /// redirect adds. Over longer intervals a node works off more of what
+    /// it is sent before it reports, and the slope reads low.
+    fn step_cost(&self) -> Option<f64> {
+        (self.received_spread > 0.0 && self.moved > 0.0).then(|| self.moved / self.received_spread)
     }
 
     /// Seconds between two redirects to one node at the pool's pace: how

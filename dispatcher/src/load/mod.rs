@@ -42,6 +42,20 @@
 //!   node that stays saturated looks busier with every report, is sent
 //!   less, idles, and its cycle is learnt.
 //!
+//!   With reports at most one arrival apart, busy time per redirect
+//!   overstates what one redirect does to the next report: a job cannot
+//!   fill more than an interval, and a queue-shaped figure
+//!   (`min(100, 100·q/20)`) moves by 1/20 a job while its busy time per
+//!   redirect, over an interval of a tenth of a job, reads ~60× that; the
+//!   count term then drowned the reports and `least-load` spread no better
+//!   than round robin. So there the cost is at most how far a report moves
+//!   from the last per redirect received in between — a least-squares
+//!   slope within each node (its own drain as the intercept), pooled over
+//!   the nodes, over pairs of unsaturated reports. This is the regression
+//!   warned against above, used only as a bound and only where it holds:
+//!   between reports that close, a node's departures hardly depend on its
+//!   arrivals; over longer intervals they do, and the slope reads low.
+//!
 //! Busy time per redirect is also the inverse of a node's **capacity**
 //! (gRFC A58's `qps / utilisation`): [`CapacityStep`] turns it into a
 //! share of the pool, in coarse steps so that equal nodes stay exactly

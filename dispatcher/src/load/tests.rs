@@ -109,6 +109,42 @@ fn a_report_fades_over_the_nodes_arrivals_whatever_the_figures_scale() {
     assert!(close(horizon(0.025), 0.4), "{}", horizon(0.025));
 }
 
+/// A queue-shaped figure, moved `per_job` by each redirect, reported every
+/// `interval` seconds while the node is sent `received` in turn and works
+/// off their mean between reports: the projection's cost per redirect.
+fn queue_like_cost(interval: f64, received: [u64; 3], per_job: f64) -> f64 {
+    let t0 = Instant::now();
+    let mut model = CostModel::utilisation();
+    let drained = received.iter().sum::<u64>() as f64 / 3.0;
+    let (mut figure, mut sent) = (0.3, 0);
+    for i in 0..60 {
+        sent += received[i % 3];
+        figure += per_job * (received[i % 3] as f64 - drained);
+        model.observe(
+            figure,
+            sent,
+            t0 + Duration::from_secs_f64(i as f64 * interval),
+        );
+    }
+    let pooled = pooled(&[&model]);
+    model.project(figure, sent, pooled, 0.0).cost
+}
+
+#[test]
+fn fresh_reports_cost_what_a_redirect_moves_the_next_one() {
+    // A redirect every third report: the busy time per redirect says 0.9
+    // (the figure over the redirects of an interval), where a redirect
+    // moves the next report by 0.05. With reports this fresh, the move is
+    // the cost.
+    let fresh = queue_like_cost(0.05, [0, 1, 0], 0.05);
+    assert!((fresh - 0.05).abs() < 1e-6, "{fresh}");
+    // Ten redirects a report: the node works off most of what it is sent
+    // before it reports, so a move says little, and the busy time per
+    // redirect (0.3 over 10) is kept.
+    let old = queue_like_cost(1.0, [0, 20, 10], 0.005);
+    assert!((old - 0.03).abs() < 0.005, "{old}");
+}
+
 #[test]
 fn node_load_is_never_torn() {
     use std::sync::Arc;
