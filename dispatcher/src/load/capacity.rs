@@ -250,7 +250,8 @@ pub struct PoolBusy {
     /// [`CONVEX`]. A queue length reads 5–10× at 90% load.
     pub elasticity: f64,
     /// Whether that slope has been measured. Until it is, a correction
-    /// of a pool with no saturated node moves a share one step at most:
+    /// of a pool with no saturated node moves a share one step at most
+    /// (an overloaded node's own cut excepted):
     /// a busy fraction's first correction lands at once, but a queue
     /// length read as one moved the nodes of an equal pool an octave each
     /// in its first minute (0.12 against a mean of 0.22), and they never
@@ -482,14 +483,13 @@ impl CapacityStep {
     /// change of step against the pool's likeness, over at least
     /// [`CONVEX_NOISE_MIN_REPORTS`].
     fn within_noise(&self, busy: f64, mean: f64, pool: PoolBusy) -> bool {
-        let average = self.work / self.covered;
         let inside = |deviation: f64, error: Option<f64>| {
             error.is_some_and(|error| deviation.abs() < NOISE_SIGNIFICANCE * error)
         };
         if pool.elasticity >= CONVEX {
             return self.reports >= CONVEX_NOISE_MIN_REPORTS
                 && inside(
-                    average - mean,
+                    self.work / self.covered - mean,
                     (self.scatter).error(self.work, self.covered, self.reports, pool.likeness),
                 );
         }
