@@ -300,14 +300,15 @@ impl PoolBusy {
                 unsaturated += rate / b.max(0.01);
             }
         }
+        let response_known = spread >= MIN_RESPONSE_SPREAD;
         let elasticity = match product / spread {
-            slope if spread >= MIN_RESPONSE_SPREAD && slope >= CONVEX => slope.min(MAX_ELASTICITY),
+            slope if response_known && slope >= CONVEX => slope.min(MAX_ELASTICITY),
             _ => 1.0,
         };
         (count > 0.0).then(|| PoolBusy {
             elasticity,
-            response_known: spread >= MIN_RESPONSE_SPREAD,
-            likeness: (variance > 0.0).then(|| (covariance / variance).clamp(0.0, MAX_LIKENESS)),
+            response_known,
+            likeness: (variance > 0.0).then(|| likeness(covariance, variance)),
             mean: busy / count,
             saturated_floor: (saturated > 0.0)
                 .then(|| ((sent - unsaturated) / saturated).clamp(0.0, 1.0)),
@@ -532,6 +533,12 @@ impl CapacityStep {
     }
 }
 
+/// Neighbouring reports' lag-1 correlation from their covariance and
+/// variance, counted up to [`MAX_LIKENESS`].
+fn likeness(covariance: f64, variance: f64) -> f64 {
+    (covariance / variance).clamp(0.0, MAX_LIKENESS)
+}
+
 // === impl Scatter ===
 
 impl Scatter {
@@ -569,7 +576,7 @@ impl Scatter {
         if variance <= 0.0 {
             return None;
         }
-        let likeness = likeness.unwrap_or((covariance / variance).clamp(0.0, MAX_LIKENESS));
+        let likeness = likeness.unwrap_or_else(|| self::likeness(covariance, variance));
         let independent = (reports * (1.0 - likeness) / (1.0 + likeness)).max(1.0);
         Some((variance / independent).sqrt())
     }

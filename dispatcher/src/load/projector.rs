@@ -19,7 +19,8 @@ use super::{CapacityStep, CostModel, Metric, PooledCost, Projection};
 /// queue length's (`min(100, 100·q/20)`) is a fifth of it or less, and
 /// its reports were forgotten before they could be used — no better than
 /// round robin with reports 1–5 service times old (`bench/RESULTS.md`,
-/// seventh session). `bench/RESULTS.md` has the sweep that chose 4.
+/// seventh session). `bench/RESULTS.md` has the sweep that chose 4 when
+/// it was counted in service times; at 90% load 4 arrivals are 4.4.
 const TRUST_ARRIVALS: f64 = 4.0;
 
 /// The pool-wide inputs of every node's projection, fixed per snapshot.
