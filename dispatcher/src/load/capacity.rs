@@ -159,6 +159,25 @@ const CONVEX: f64 = 2.0;
 /// session).
 const CONVEX_NOISE_MIN_REPORTS: f64 = 8.0;
 
+/// A node in its first window counts as saturated in the pool's survey
+/// once this many reports running read saturated, though its window's
+/// average does not yet ([`SATURATED`]) ...
+const RAMP_SATURATED_REPORTS: f64 = 3.0;
+
+/// ... while the other nodes' windows average at most this. A
+/// queue-shaped figure climbs to saturation over the first reports (0.45,
+/// 0.9, then 100% on the slow nodes of a 2:1 pool with reports 25 service
+/// times apart), so the window's average, which counts the climb, stayed
+/// under 0.98 for the whole first window, no node read saturated, and no
+/// correction was taken in the first 20 s of a run while the slow nodes'
+/// queues grew by 9 jobs a second (`bench/RESULTS.md`, eighth session).
+/// Three saturated reports alone are no sign: at 97% load an equal node's
+/// queue reads saturated that long by chance, and equal pools of 2 and 3
+/// herded. But then the others are busy too; a pool whose other nodes
+/// read near idle could take the saturated node's excess several times
+/// over, and that contrast never appeared in 600 runs of equal pools.
+const RAMP_OTHERS_MEAN: f64 = 0.2;
+
 /// The gain is divided by a slope of this much at most.
 const MAX_ELASTICITY: f64 = 20.0;
 
@@ -215,6 +234,8 @@ pub struct CapacityStep {
     /// window after the change (`measured`).
     response: (f64, f64),
     measured: bool,
+    /// Reports running, up to the latest, that read saturated.
+    saturated_run: f64,
 }
 
 /// The scatter of a node's reports since its last change of step, to
@@ -242,7 +263,10 @@ pub struct PoolBusy {
     /// sent less what its unsaturated nodes can do (each one's redirects ÷
     /// its utilisation), over what the saturated ones are sent. A
     /// saturated node's capacity lies between this share of its redirects
-    /// and all of them; `None` while no node is saturated.
+    /// and all of them; `None` while no node is saturated. A node still
+    /// climbing to saturation in its first window counts as saturated
+    /// once its reports say so and the others' do not (see
+    /// [`RAMP_OTHERS_MEAN`]).
     pub saturated_floor: Option<f64>,
     /// How many times over the figure moves for a change of a node's
     /// redirects, pooled over every node's measured changes of step
@@ -273,6 +297,10 @@ impl PoolBusy {
         let (mut sent, mut unsaturated, mut saturated) = (0.0, 0.0, 0.0);
         let (mut product, mut spread) = (0.0, 0.0);
         let (mut variance, mut covariance) = (0.0, 0.0);
+        // Nodes whose reports read saturated since their first window's
+        // climb, though its average does not: Σ rate, Σ rate ÷ utilisation
+        // and Σ utilisation of their windows, and how many.
+        let mut ramped = (0.0, 0.0, 0.0, 0.0);
         for node in nodes {
             product += node.response.0;
             spread += node.response.1;
@@ -298,7 +326,21 @@ impl PoolBusy {
                 saturated += rate;
             } else {
                 unsaturated += rate / b.max(0.01);
+                if node.ramped_to_saturation() {
+                    ramped.0 += rate;
+                    ramped.1 += rate / b.max(0.01);
+                    ramped.2 += b;
+                    ramped.3 += 1.0;
+                }
             }
+        }
+        let (ramped_rate, ramped_capacity, ramped_busy, ramped_nodes) = ramped;
+        if ramped_nodes > 0.0
+            && count > ramped_nodes
+            && (busy - ramped_busy) / (count - ramped_nodes) <= RAMP_OTHERS_MEAN
+        {
+            saturated += ramped_rate;
+            unsaturated -= ramped_capacity;
         }
         let response_known = spread >= MIN_RESPONSE_SPREAD;
         let elasticity = match product / spread {
@@ -338,6 +380,11 @@ impl CapacityStep {
         // report would weigh it as a whole window however short it is.
         let alpha = (1.0 - (-elapsed / WINDOW).exp()).min(1.0 / MIN_REPORTS);
         self.scatter.add(u, elapsed);
+        self.saturated_run = if u >= SATURATED {
+            self.saturated_run + 1.0
+        } else {
+            0.0
+        };
         self.busy = Some(match self.busy {
             Some(avg) if self.covered > WINDOW => avg + alpha * (u - avg),
             _ => self.work / self.covered,
@@ -348,6 +395,13 @@ impl CapacityStep {
     /// The smoothed utilisation, once reported.
     pub fn busy(&self) -> Option<f64> {
         self.busy
+    }
+
+    /// Whether, in its first window, the node's latest reports read
+    /// saturated [`RAMP_SATURATED_REPORTS`] running: its window's average
+    /// still counts the climb to it.
+    fn ramped_to_saturation(&self) -> bool {
+        !self.settled && self.covered < WINDOW && self.saturated_run >= RAMP_SATURATED_REPORTS
     }
 
     /// The current window as (redirects a second, smoothed utilisation),
@@ -961,6 +1015,43 @@ mod tests {
         let cool = PoolBusy::survey(&four_to_one_pool()[..4]).unwrap();
         assert_eq!(cool.saturated_floor, None);
         assert_eq!(PoolBusy::survey(&[CapacityStep::default()]), None);
+    }
+
+    /// A node of a pool's first seconds that reported each of `figures`
+    /// over a second, sent 34 redirects in each.
+    fn first_seconds(figures: &[f64]) -> CapacityStep {
+        let mut node = CapacityStep::default();
+        for &figure in figures {
+            node.observe(figure, 1.0, 34.0, 34.0);
+        }
+        node
+    }
+
+    #[test]
+    fn a_node_climbing_to_saturation_is_saturated_when_the_others_idle() {
+        // A 2:1 pool's slow node under a queue-shaped figure: its window
+        // averages 0.87 for the climb, under the 0.98 that reads saturated.
+        let slow = first_seconds(&[0.45, 0.9, 1.0, 1.0, 1.0]);
+        let fast = first_seconds(&[0.06; 5]);
+        let pool = PoolBusy::survey([&slow, &fast, &fast, &fast]).unwrap();
+        assert!(pool.saturated_floor.is_some(), "{pool:?}");
+        // So the fast nodes' first correction is taken, as a busy fraction's
+        // would be: an octave up.
+        let mut corrected = fast;
+        corrected.correct(pool);
+        assert_eq!(corrected.step(), 4);
+        // Not while the others are busy too (an equal pool at 97% load, one
+        // queue saturated by chance), nor from two saturated reports, nor
+        // once its first window is over: its average speaks then.
+        let busy = first_seconds(&[0.5; 5]);
+        let chance = PoolBusy::survey([&slow, &busy, &busy, &busy]).unwrap();
+        assert_eq!(chance.saturated_floor, None);
+        let two = first_seconds(&[0.45, 0.9, 0.95, 1.0, 1.0]);
+        let early = PoolBusy::survey([&two, &fast, &fast, &fast]).unwrap();
+        assert_eq!(early.saturated_floor, None);
+        let late = first_seconds(&[0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 1.0, 1.0, 1.0]);
+        let settled = PoolBusy::survey([&late, &fast, &fast, &fast]).unwrap();
+        assert_eq!(settled.saturated_floor, None);
     }
 
     #[test]
