@@ -33,9 +33,9 @@
 //! under saturated for the whole window, so in its first window a node
 //! whose last three reports read saturated counts as such while the other
 //! nodes read near idle — a contrast chance never made on equal nodes.
-//! No correction moves a share more than
-//! an octave, none is taken while the deviation is within the scatter of
-//! the node's own reports, and once the pool's figures are seen answering
+//! No correction moves a share more than an octave, none is taken while
+//! the deviation is within the scatter of the node's own reports, and
+//! once the pool's figures are seen answering
 //! the dispatcher's own changes of share more than twice over (the slope
 //! of log figure on log redirects, [`PoolBusy::elasticity`]) every gain is
 //! divided by that slope: all three guard against figures that are not a
@@ -260,6 +260,18 @@ struct Scatter {
     pairs: f64,
 }
 
+/// The nodes of a survey whose reports climbed to saturation in their
+/// first window though its average did not ([`RAMP_OTHERS_MEAN`]): the
+/// sums over their windows of redirects a second, of redirects a second ÷
+/// utilisation, and of utilisation, and how many there are.
+#[derive(Debug, Default)]
+struct Ramped {
+    rate: f64,
+    capacity: f64,
+    busy: f64,
+    nodes: f64,
+}
+
 /// What the pool's reports say at a snapshot, that each node's share is
 /// corrected against.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -305,10 +317,7 @@ impl PoolBusy {
         let (mut sent, mut unsaturated, mut saturated) = (0.0, 0.0, 0.0);
         let (mut product, mut spread) = (0.0, 0.0);
         let (mut variance, mut covariance) = (0.0, 0.0);
-        // Nodes whose reports read saturated since their first window's
-        // climb, though its average does not: Σ rate, Σ rate ÷ utilisation
-        // and Σ utilisation of their windows, and how many.
-        let mut ramped = (0.0, 0.0, 0.0, 0.0);
+        let mut ramped = Ramped::default();
         for node in nodes {
             product += node.response.0;
             spread += node.response.1;
@@ -334,21 +343,20 @@ impl PoolBusy {
                 saturated += rate;
             } else {
                 unsaturated += rate / b.max(0.01);
+                // Only a node that has not been corrected yet, so one with a
+                // window of its own, counted in `busy` and `count`.
                 if node.ramped_to_saturation() {
-                    ramped.0 += rate;
-                    ramped.1 += rate / b.max(0.01);
-                    ramped.2 += b;
-                    ramped.3 += 1.0;
+                    ramped.rate += rate;
+                    ramped.capacity += rate / b.max(0.01);
+                    ramped.busy += b;
+                    ramped.nodes += 1.0;
                 }
             }
         }
-        let (ramped_rate, ramped_capacity, ramped_busy, ramped_nodes) = ramped;
-        if ramped_nodes > 0.0
-            && count > ramped_nodes
-            && (busy - ramped_busy) / (count - ramped_nodes) <= RAMP_OTHERS_MEAN
-        {
-            saturated += ramped_rate;
-            unsaturated -= ramped_capacity;
+        let others = count - ramped.nodes;
+        if ramped.nodes > 0.0 && others > 0.0 && (busy - ramped.busy) / others <= RAMP_OTHERS_MEAN {
+            saturated += ramped.rate;
+            unsaturated -= ramped.capacity;
         }
         let response_known = spread >= MIN_RESPONSE_SPREAD;
         let elasticity = match product / spread {
