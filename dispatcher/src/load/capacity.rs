@@ -561,14 +561,15 @@ impl CapacityStep {
             return self.reports >= CONVEX_NOISE_MIN_REPORTS
                 && inside(
                     self.work / self.covered - mean,
-                    (self.scatter).error(self.work, self.covered, self.reports, pool.likeness),
+                    self.scatter
+                        .error(self.work, self.covered, self.reports, pool.likeness),
                 );
         }
         let recent = self.reports * (2.0 * WINDOW / self.covered).min(1.0);
         recent >= NOISE_MIN_REPORTS
             && inside(
                 busy - mean,
-                (self.scatter).error(self.work, self.covered, recent, None),
+                self.scatter.error(self.work, self.covered, recent, None),
             )
     }
 
