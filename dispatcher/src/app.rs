@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use rand::Rng as _;
-use signpost_shared::{BackendView, DashboardView, LoadReport, NodeState};
+use signpost_shared::{BackendView, DashboardView, Dispatch, LoadReport, NodeState};
 use tokio::sync::Notify;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
@@ -244,14 +244,16 @@ impl App {
         let active: HashSet<&str> = pool.backends().iter().map(|b| &*b.id).collect();
         let backends = self.registry().views(now, &|id| active.contains(id));
         DashboardView {
-            strategy: self.strategy_name().to_owned(),
-            redirects_total: self.metrics.redirects(),
-            no_backend_total: self.metrics.no_backend(),
-            limited_total: self.metrics.edge.limited_total(),
-            shed_total: self.metrics.edge.shed_total(),
-            shed_share: self.metrics.edge.shed_share(),
-            eligible: pool.backends().len(),
-            fail_open: self.registry().fail_open(),
+            dispatch: Dispatch {
+                strategy: self.strategy_name().to_owned(),
+                redirects_total: self.metrics.redirects(),
+                no_backend_total: self.metrics.no_backend(),
+                limited_total: self.metrics.edge.limited_total(),
+                shed_total: self.metrics.edge.shed_total(),
+                shed_share: self.metrics.edge.shed_share(),
+                eligible: pool.backends().len(),
+                fail_open: self.registry().fail_open(),
+            },
             backends,
         }
     }

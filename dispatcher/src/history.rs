@@ -196,7 +196,7 @@ pub async fn sample(app: Arc<App>, history: Arc<History>, shutdown: Cancellation
         }
         let now = Instant::now();
         let view = app.dashboard(now);
-        history.record(now, &view.backends, view.redirects_total);
+        history.record(now, &view.backends, view.dispatch.redirects_total);
     }
 }
 

@@ -305,11 +305,16 @@ impl Collector for HistogramSnapshot {
 
 #[cfg(test)]
 mod tests {
+    use signpost_shared::Dispatch;
+
     use super::*;
 
     fn empty_view() -> DashboardView {
         DashboardView {
-            strategy: "least-load".into(),
+            dispatch: Dispatch {
+                strategy: "least-load".into(),
+                ..Default::default()
+            },
             ..Default::default()
         }
     }

@@ -67,10 +67,12 @@ pub fn is_placeholder(secret: &str) -> bool {
 /// The largest report body accepted (413 beyond), for push and poll alike.
 pub const MAX_REPORT_BYTES: usize = 64 * 1024;
 
-/// The body of `GET /dashboard`: the whole pool as an operator sees it.
-/// Its default is an empty pool, for building views a field at a time.
+/// What the dispatcher does and has done: its strategy, its answers so
+/// far, and how many backends it can send clients to. Both bodies of the
+/// dashboard open with it ([`DashboardView`], [`DashboardPage`]), inlined,
+/// so a client that reads only these fields reads either.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct DashboardView {
+pub struct Dispatch {
     /// The `--strategy` in force.
     pub strategy: String,
     /// Redirects answered since start.
@@ -92,6 +94,16 @@ pub struct DashboardView {
     /// keeps sending clients to the least bad rather than to none.
     #[serde(default, skip_serializing_if = "is_false")]
     pub fail_open: bool,
+}
+
+/// The whole pool as an operator sees it, every backend at once: what the
+/// metrics and the shedder read. Its default is an empty pool, for
+/// building views a field at a time.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DashboardView {
+    /// The strategy and the totals (its fields are inlined).
+    #[serde(flatten)]
+    pub dispatch: Dispatch,
     /// Every known backend, eligible or not, ordered by id.
     pub backends: Vec<BackendView>,
 }
@@ -242,31 +254,13 @@ pub struct DashboardQuery {
     pub after: Option<String>,
 }
 
-/// The body of `GET /dashboard`: [`DashboardView`]'s fields (so a client
-/// that reads only those keeps working), one page of backends with their
-/// recent past, and a summary of the whole fleet.
+/// The body of `GET /dashboard`: the [`Dispatch`] figures, one page of
+/// backends with their recent past, and a summary of the whole fleet.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DashboardPage {
-    /// The `--strategy` in force.
-    pub strategy: String,
-    /// Redirects answered since start.
-    pub redirects_total: u64,
-    /// Requests answered 503 because no backend was eligible.
-    pub no_backend_total: u64,
-    /// Requests refused by the public listener's rate limit.
-    #[serde(default)]
-    pub limited_total: u64,
-    /// Clients refused by `--overload shed`.
-    #[serde(default)]
-    pub shed_total: u64,
-    /// The share of clients `--overload shed` refuses now, 0–1.
-    #[serde(default)]
-    pub shed_share: f64,
-    /// Backends that are eligible right now.
-    pub eligible: usize,
-    /// Every candidate is an outlier: clients go to the least bad.
-    #[serde(default, skip_serializing_if = "is_false")]
-    pub fail_open: bool,
+    /// The strategy and the totals (its fields are inlined).
+    #[serde(flatten)]
+    pub dispatch: Dispatch,
     /// This page: eligible first, then by state, then by id.
     pub backends: Vec<BackendRow>,
     /// Backends matching the query's filters, on every page together.

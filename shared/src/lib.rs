@@ -35,8 +35,8 @@ pub mod exposition;
 mod report;
 
 pub use api::{
-    BackendState, BackendView, DashboardView, Health, MAKE_TOKEN, MAX_REPORT_BYTES, MIN_TOKEN_LEN,
-    PLACEHOLDER, bearer_matches, is_placeholder,
+    BackendState, BackendView, DashboardView, Dispatch, Health, MAKE_TOKEN, MAX_REPORT_BYTES,
+    MIN_TOKEN_LEN, PLACEHOLDER, bearer_matches, is_placeholder,
 };
 pub use report::{
     LoadReport, MAX_AGENT_VERSION_LEN, MAX_NODE_ID_LEN, MAX_REPORT_KEYS, MAX_URL_LEN, MAX_WEIGHT,

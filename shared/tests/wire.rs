@@ -41,6 +41,15 @@ fn reports_round_trip_unchanged() {
 fn dashboard_round_trips_unchanged() {
     let view: DashboardView = assert_round_trip("dashboard.json");
     assert_eq!(view.backends.len(), 2);
+    // The strategy and totals sit at the top level, beside `backends`.
+    assert_eq!(
+        (
+            view.dispatch.strategy.as_str(),
+            view.dispatch.redirects_total
+        ),
+        ("least-load", 1234)
+    );
+    assert_eq!(view.dispatch.eligible, 1);
 }
 
 /// The contention fields are optional: present, they round-trip; absent

@@ -232,7 +232,7 @@ async fn the_page_renders_every_backend_with_its_live_state_in_chromium() {
                 view.backends
                     .iter()
                     .any(|b| b.id == *id && b.state.as_str() == *state)
-            }) && view.redirects_total == 3
+            }) && view.dispatch.redirects_total == 3
         },
     )
     .await;

@@ -93,7 +93,7 @@ async fn five_thousand_nodes_show_the_live_ones_first_within_a_second() {
                 return false;
             };
             let page: DashboardPage = response.json().await.expect("dashboard JSON");
-            page.summary.backends == FLEET && page.eligible == LIVE.len()
+            page.summary.backends == FLEET && page.dispatch.eligible == LIVE.len()
         },
     )
     .await;

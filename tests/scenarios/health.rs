@@ -141,7 +141,9 @@ async fn fastest_prefers_the_quicker_backend() {
         let checked = [&quick, &sluggish]
             .iter()
             .all(|b| b.answered.load(Ordering::Relaxed) >= 2);
-        checked && view.eligible == 2 && view.backends.iter().all(|b| b.health == Health::Passing)
+        checked
+            && view.dispatch.eligible == 2
+            && view.backends.iter().all(|b| b.health == Health::Passing)
     })
     .await;
     let to_quick = hits(&disp, 100, &format!("{}/page", quick.url)).await;

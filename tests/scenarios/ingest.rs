@@ -70,7 +70,7 @@ async fn polled_agents_that_refuse_hang_or_lie_go_stale_and_healthy_ones_rejoin(
     ])
     .await;
     eventually("both answering agents are in the pool", || async {
-        dashboard(&disp).await.eligible == 2
+        dashboard(&disp).await.dispatch.eligible == 2
     })
     .await;
 
@@ -82,7 +82,7 @@ async fn polled_agents_that_refuse_hang_or_lie_go_stale_and_healthy_ones_rejoin(
     eventually_within(
         "both go stale soon after stale_after",
         scaled(STALE * 3),
-        || async { (dashboard(&disp).await.eligible == 0).then_some(()) },
+        || async { (dashboard(&disp).await.dispatch.eligible == 0).then_some(()) },
     )
     .await;
     let body = metrics(&disp).await;

@@ -60,7 +60,7 @@ async fn demo_serves_hello_from_its_backends() {
         .expect("read /metrics");
     assert!(greeting.starts_with("hello from backend-"), "{greeting}");
     eventually("all three backends are eligible", || async {
-        dashboard(&demo).await.eligible == 3
+        dashboard(&demo).await.dispatch.eligible == 3
     })
     .await;
     // The log names the three pushing agents, not "agents=0".

@@ -72,7 +72,7 @@ async fn each_source_address_has_its_own_budget_and_is_told_when_to_retry() {
     );
     let dry = limited_count(&disp, "signpost_limited_dry_run_total").await;
     assert_eq!(dry, Some(0.0));
-    assert_eq!(dashboard(&disp).await.limited_total, 2);
+    assert_eq!(dashboard(&disp).await.dispatch.limited_total, 2);
     let page = control(&disp, api::DASHBOARD)
         .await
         .text()

@@ -36,7 +36,7 @@ async fn healthy(disp: &Proc, ids: &[&str]) {
         assert_eq!(push(disp, &app_report(id, 0.0, 20.0)).await, 200);
     }
     eventually("every backend is eligible", || async {
-        dashboard(disp).await.eligible >= ids.len()
+        dashboard(disp).await.dispatch.eligible >= ids.len()
     })
     .await;
 }
@@ -126,8 +126,8 @@ async fn the_cap_holds_when_half_the_pool_goes_bad() {
     let states: Vec<BackendState> = view.backends.iter().map(|b| b.state).collect();
     let ejected = states.iter().filter(|s| **s == BackendState::Ejected);
     assert_eq!(ejected.count(), 1, "{states:?}");
-    assert_eq!(view.eligible, 9);
-    assert!(!view.fail_open);
+    assert_eq!(view.dispatch.eligible, 9);
+    assert!(!view.dispatch.fail_open);
     // The bad ones still serving are marked and weigh less.
     let serving_bad = (view.backends.iter())
         .find(|b| bad.contains(&b.id.as_str()) && b.eligible)
@@ -152,7 +152,7 @@ async fn backups_take_over_when_every_primary_is_bad() {
         hits(&disp, 10, &page("spare")).await == 10
     })
     .await;
-    assert!(!dashboard(&disp).await.fail_open);
+    assert!(!dashboard(&disp).await.dispatch.fail_open);
 }
 
 #[tokio::test]
@@ -161,7 +161,7 @@ async fn everything_bad_fails_open_and_says_so() {
     healthy(&disp, &["web-1"]).await;
     until_ejected(&disp, "web-1", 0.0, 900.0, &[]).await;
     eventually("the dispatcher fails open", || async {
-        dashboard(&disp).await.fail_open
+        dashboard(&disp).await.dispatch.fail_open
     })
     .await;
     assert_eq!(redirect(&disp, "/x").await, Ok(url("web-1") + "/x"));

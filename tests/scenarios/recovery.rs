@@ -68,7 +68,7 @@ async fn pushing_agents_return_soon_after_a_dispatcher_outage() {
         scaled(Duration::from_secs(5)),
         || async {
             let view = signpost_e2e::dispatcher::dashboard(&disp).await;
-            (view.eligible == 1).then_some(())
+            (view.dispatch.eligible == 1).then_some(())
         },
     )
     .await;

@@ -16,10 +16,10 @@ async fn sighup_keeps_the_old_config_on_errors_and_swaps_a_good_one() {
     push(&disp, &a).await;
     push(&disp, &report("b", "http://b.test", 1)).await;
     eventually("both serve", || async {
-        dashboard(&disp).await.eligible == 2
+        dashboard(&disp).await.dispatch.eligible == 2
     })
     .await;
-    assert_eq!(dashboard(&disp).await.strategy, "round-robin");
+    assert_eq!(dashboard(&disp).await.dispatch.strategy, "round-robin");
 
     std::fs::write(config.path(), "strategy = \"nope\"\n").expect("write the broken config");
     disp.signal("HUP");
@@ -28,7 +28,10 @@ async fn sighup_keeps_the_old_config_on_errors_and_swaps_a_good_one() {
     })
     .await;
     let view = dashboard(&disp).await;
-    assert_eq!((view.strategy.as_str(), view.eligible), ("round-robin", 2));
+    assert_eq!(
+        (view.dispatch.strategy.as_str(), view.dispatch.eligible),
+        ("round-robin", 2)
+    );
 
     // A new strategy and backend weight take effect; a new client
     // timeout cannot (the listeners are built once), and the log says so.
@@ -36,7 +39,7 @@ async fn sighup_keeps_the_old_config_on_errors_and_swaps_a_good_one() {
     std::fs::write(config.path(), v2).expect("write the new config");
     disp.signal("HUP");
     eventually("the new config is in force", || async {
-        dashboard(&disp).await.strategy == "weighted-round-robin"
+        dashboard(&disp).await.dispatch.strategy == "weighted-round-robin"
     })
     .await;
     eventually("the ignored client timeout is logged", || async {
@@ -45,7 +48,10 @@ async fn sighup_keeps_the_old_config_on_errors_and_swaps_a_good_one() {
     })
     .await;
     let view = dashboard(&disp).await;
-    assert_eq!(view.eligible, 2, "both backends kept their reports");
+    assert_eq!(
+        view.dispatch.eligible, 2,
+        "both backends kept their reports"
+    );
     let a = view
         .backends
         .iter()

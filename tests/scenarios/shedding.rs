@@ -22,7 +22,7 @@ async fn full_pool(args: &[&str]) -> Rig {
         assert_eq!(push(&disp, &r).await, 200);
     }
     eventually("both backends eligible", || async {
-        dashboard(&disp).await.eligible == 2
+        dashboard(&disp).await.dispatch.eligible == 2
     })
     .await;
     Rig {
@@ -108,9 +108,9 @@ async fn new_clients_are_shed_before_pinned_ones() {
         "{body}"
     );
     let view = dashboard(disp).await;
-    assert!(view.shed_total >= new_shed as u64);
+    assert!(view.dispatch.shed_total >= new_shed as u64);
     eventually("the dashboard shows the share being shed", || async {
-        dashboard(disp).await.shed_share > 0.0
+        dashboard(disp).await.dispatch.shed_share > 0.0
     })
     .await;
 }
@@ -126,5 +126,8 @@ async fn by_default_an_overloaded_pool_still_redirects() {
     let shed = metric("signpost_limited_total").label("reason", "overload");
     shed.value(0).assert_in(&body);
     let view = dashboard(disp).await;
-    assert_eq!((view.shed_total, view.shed_share), (0, 0.0));
+    assert_eq!(
+        (view.dispatch.shed_total, view.dispatch.shed_share),
+        (0, 0.0)
+    );
 }

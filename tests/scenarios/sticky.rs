@@ -150,7 +150,7 @@ async fn ip_stickiness_is_stable_and_moves_only_the_leavers_clients() {
     leaving["state"] = json!("maintenance");
     push(&disp, &leaving).await;
     eventually("b leaves", || async {
-        dashboard(&disp).await.eligible == 2
+        dashboard(&disp).await.dispatch.eligible == 2
     })
     .await;
     for ip in &clients {

@@ -79,7 +79,7 @@ pub async fn add_web_1(disp: &Proc) {
         200
     );
     eventually("web-1 in the pool", || async {
-        dashboard(disp).await.eligible == 1
+        dashboard(disp).await.dispatch.eligible == 1
     })
     .await;
 }
@@ -144,7 +144,7 @@ pub async fn backends(disp: &Proc, ids: &[(&str, f64)]) {
         assert_eq!(push(disp, &r).await, 200);
     }
     eventually("every backend is eligible", || async {
-        dashboard(disp).await.eligible == ids.len()
+        dashboard(disp).await.dispatch.eligible == ids.len()
     })
     .await;
 }

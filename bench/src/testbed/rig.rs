@@ -247,7 +247,7 @@ async fn drive(
     tasks.spawn(refresh(shared.clone(), start));
     let url = format!("http://{public}/job");
     let (late, last) = arrive(plan, cell, shared, &client, &url, start, seed).await;
-    let shed_total = dashboard(&client, &control).await?.shed_total;
+    let shed_total = dashboard(&client, &control).await?.dispatch.shed_total;
     let (world, tally) = &mut *lock(shared);
     let warmup = plan.warmup_seconds(cell);
     let (dispatched, references) = world.stats(warmup);
@@ -314,7 +314,7 @@ async fn wait_eligible(
     let mut seen = 0;
     while Instant::now() < deadline {
         if let Ok(view) = dashboard(client, control).await {
-            seen = view.eligible;
+            seen = view.dispatch.eligible;
             if seen == nodes {
                 return Ok(());
             }

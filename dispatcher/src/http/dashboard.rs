@@ -87,17 +87,18 @@ fn page(
     let next = (end < matched && end > start).then(|| cursor(&matching[end - 1]));
     let backends = matching
         .drain(start..end)
-        .map(|b| row(b, history, now, view.redirects_total, mem_high_water))
+        .map(|b| {
+            row(
+                b,
+                history,
+                now,
+                view.dispatch.redirects_total,
+                mem_high_water,
+            )
+        })
         .collect();
     Ok(DashboardPage {
-        strategy: view.strategy,
-        redirects_total: view.redirects_total,
-        no_backend_total: view.no_backend_total,
-        limited_total: view.limited_total,
-        shed_total: view.shed_total,
-        shed_share: view.shed_share,
-        eligible: view.eligible,
-        fail_open: view.fail_open,
+        dispatch: view.dispatch,
         backends,
         matched,
         next,
@@ -182,7 +183,7 @@ fn summary(view: &DashboardView, history: &History, now: Instant) -> Summary {
         backends: view.backends.len(),
         states,
         pool: PoolLoad::of(&view.backends),
-        redirects_per_second: history.rate(now, view.redirects_total),
+        redirects_per_second: history.rate(now, view.dispatch.redirects_total),
     }
 }
 
@@ -232,6 +233,8 @@ fn ramp(b: &BackendView, mem_high_water: f64) -> Option<f64> {
 
 #[cfg(test)]
 mod tests {
+    use signpost_shared::Dispatch;
+
     use super::*;
 
     fn node(id: &str, state: BackendState, eligible: bool) -> BackendView {
@@ -253,8 +256,11 @@ mod tests {
     fn fleet() -> DashboardView {
         use BackendState::*;
         DashboardView {
-            strategy: "least-load".into(),
-            eligible: 2,
+            dispatch: Dispatch {
+                strategy: "least-load".into(),
+                eligible: 2,
+                ..Default::default()
+            },
             backends: vec![
                 node("a-stale", Stale, false),
                 node("b-ready", Ready, true),
@@ -263,7 +269,6 @@ mod tests {
                 node("e-draining", Draining, false),
                 node("f-maint", Maintenance, false),
             ],
-            ..Default::default()
         }
     }
 

@@ -130,7 +130,7 @@ impl PoolCollector {
             None,
             MetricType::Gauge,
         )?;
-        ConstGauge::new(i64::from(self.0.fail_open)).encode(metric)
+        ConstGauge::new(i64::from(self.0.dispatch.fail_open)).encode(metric)
     }
 
     fn encode_redirects(&self, encoder: &mut DescriptorEncoder) -> fmt::Result {
@@ -193,14 +193,14 @@ impl Collector for PoolCollector {
             None,
             MetricType::Counter,
         )?;
-        ConstCounter::new(self.0.no_backend_total).encode(metric)?;
+        ConstCounter::new(self.0.dispatch.no_backend_total).encode(metric)?;
         let metric = encoder.encode_descriptor(
             "signpost_redirects_all",
             "Redirects sent to any backend since start",
             None,
             MetricType::Counter,
         )?;
-        ConstCounter::new(self.0.redirects_total).encode(metric)?;
+        ConstCounter::new(self.0.dispatch.redirects_total).encode(metric)?;
         self.encode_redirects(&mut encoder)?;
         self.encode_per_backend(&mut encoder)?;
         self.encode_pool(&mut encoder)?;
@@ -213,6 +213,8 @@ impl Collector for PoolCollector {
 mod tests {
     use signpost_shared::Health;
     use signpost_shared::exposition::Format;
+
+    use signpost_shared::Dispatch;
 
     use super::*;
     use crate::metrics::Metrics;
@@ -243,21 +245,23 @@ mod tests {
     #[test]
     fn load_gauges_per_backend_and_over_the_eligible_primaries() {
         let mut view = DashboardView {
-            strategy: "least-load".into(),
-            redirects_total: 9,
-            eligible: 2,
+            dispatch: Dispatch {
+                strategy: "least-load".into(),
+                redirects_total: 9,
+                eligible: 2,
+                ..Default::default()
+            },
             backends: vec![
                 backend("a", 0.5, true, true),
                 backend("b", 1.25, true, true),
                 backend("c", 0.9, false, true),
                 backend("silent", 0.0, false, false),
             ],
-            ..Default::default()
         };
         view.backends[0].error_rate = Some(0.25);
         view.backends[0].latency_p90_ms = Some(750.0);
         view.backends[0].ejections_total = 3;
-        view.fail_open = true;
+        view.dispatch.fail_open = true;
         let body = Metrics::default().render(view, Format::Prometheus).unwrap();
         for line in [
             "signpost_backend_error_ratio{backend=\"a\"} 0.25",
