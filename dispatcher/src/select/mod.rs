@@ -49,6 +49,20 @@ const MIN_TRUST: f64 = 0.05;
 /// A reported utilisation at or above this may hide a queue.
 const SATURATED: f64 = 0.99;
 
+/// With reports too old to trust, a saturated node's pick goes to another
+/// saturated node only if that one is projected lighter by this much (half
+/// a node's full load), not by one redirect's cost. Both projections are
+/// then backlog estimates, each off by more than a redirect, and the small
+/// margin funnelled the overflow of every saturated node onto whichever
+/// looked lightest: a slow node of a 4:1 pool was sent more than its share
+/// and queued 674 jobs while its peers drained. Long simulated runs,
+/// seeds 1 and 2: busy-fraction misses 72 / 67 → 69 / 51 of 360, equal
+/// pools at 97% load with reports 100 service times old 1.46 → 1.03 and
+/// 2.14 → 0.95 × round robin; queue-length reports' excess over the goal
+/// down by a third; margins of 0.25 and 1 did as well (`bench/RESULTS.md`,
+/// ninth session).
+const STALE_BACKLOG_MARGIN: f64 = 0.5;
+
 /// The configured strategy, with the state that must outlive snapshots.
 #[derive(Debug, Clone)]
 pub enum Strategy {
@@ -251,7 +265,9 @@ impl Picker {
 }
 
 /// `first`, unless a distinct candidate drawn from `table` is projected
-/// lighter by more than the one redirect it would be sent.
+/// lighter by more than the one redirect it would be sent (by more than
+/// [`STALE_BACKLOG_MARGIN`] between two saturated nodes whose reports are
+/// old).
 #[inline]
 fn overrule<R: Rng + ?Sized>(
     backends: &[Backend],
@@ -272,12 +288,16 @@ fn overrule<R: Rng + ?Sized>(
     // Reports this old say nothing the cycle does not already know —
     // unless the cycle's node reported itself saturated: an overload
     // persists, and its backlog is projected from what was sent, not from
-    // the report's age.
-    if ours.base < SATURATED && ours.trust(now).min(theirs.trust(now)) < MIN_TRUST {
-        return first;
-    }
+    // the report's age. Towards another saturated node, only on a clear
+    // difference of backlogs.
+    let stale = || ours.trust(now).min(theirs.trust(now)) < MIN_TRUST;
+    let margin = match (ours.base >= SATURATED, theirs.base >= SATURATED) {
+        (false, _) if stale() => return first,
+        (true, true) if stale() => STALE_BACKLOG_MARGIN,
+        _ => theirs.cost,
+    };
     let load = |b: &Backend, p: Projection| p.load(b.load.redirects(), now, mean);
-    if load(&backends[first], ours) - load(&backends[other], theirs) > theirs.cost {
+    if load(&backends[first], ours) - load(&backends[other], theirs) > margin {
         other
     } else {
         first

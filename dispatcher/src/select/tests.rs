@@ -266,6 +266,36 @@ fn least_load_is_round_robin_once_reports_are_old() {
     assert_eq!(order, expected);
 }
 
+/// Whom `overrule` gives the pick of saturated node "a" to, between it and
+/// saturated node "b", with reports trusted for `horizon` seconds and read
+/// 30 s later, "a" sent `ahead` redirects more since (0.01 of load each).
+fn between_saturated(horizon: f64, ahead: usize) -> usize {
+    let node = |id: &str| {
+        let projection = Projection {
+            horizon,
+            ..Projection::counting(1.0, 0, 0.01)
+        };
+        Backend::new(id, &format!("http://{id}.test"), 1.0, projection)
+    };
+    let backends = [node("a"), node("b")];
+    for _ in 0..ahead {
+        backends[0].load.add_redirect();
+    }
+    let table = AliasTable::new(&[1.0, 1.0]);
+    let mut rng = SmallRng::seed_from_u64(1);
+    overrule(&backends, 0, &table, 30.0, 0.9, &mut rng)
+}
+
+#[test]
+fn stale_saturated_nodes_trade_picks_only_on_a_clear_backlog() {
+    // Fresh reports: a few redirects' worth of backlog moves the pick.
+    assert_eq!(between_saturated(f64::INFINITY, 30), 1);
+    // Old ones: both backlogs are estimates, and 0.3 of a node is within
+    // their error; 0.8 is not.
+    assert_eq!(between_saturated(0.2, 30), 0);
+    assert_eq!(between_saturated(0.2, 80), 1);
+}
+
 #[test]
 fn least_load_prefers_headroom() {
     let strategy = Strategy::new(StrategyKind::LeastLoad, &HashKey::ClientIp);
