@@ -56,7 +56,7 @@ const SATURATED: f64 = 0.99;
 /// margin funnelled the overflow of every saturated node onto whichever
 /// looked lightest: a slow node of a 4:1 pool was sent more than its share
 /// and queued 674 jobs while its peers drained. Long simulated runs,
-/// seeds 1 and 2: busy-fraction misses 72 / 67 → 69 / 51 of 360, equal
+/// seeds 1 and 2: busy-fraction misses 72 / 67 → 69 / 51 of 720 checks, equal
 /// pools at 97% load with reports 100 service times old 1.46 → 1.03 and
 /// 2.14 → 0.95 × round robin; queue-length reports' excess over the goal
 /// down by a third; margins of 0.25 and 1 did as well (`bench/RESULTS.md`,
