@@ -23,36 +23,35 @@
 //! well past the noise of the redirects it covers is taken at once, any
 //! time in its first two windows — a WRR told the true speeds one report
 //! late matches one told them from the start, so the first reports are
-//! enough. A saturated node's 100% is a
-//! bound, never significant, so its first cut is taken otherwise: once
-//! two reports show it overloaded, its share jumps to the middle of what
-//! the pool's survey ([`PoolBusy`]) says it can do — between all it is
-//! sent and the part of that the other nodes could not take — where one
-//! quarter-octave step a window let the slow nodes of a 4:1 pool queue for
-//! minutes at T = 100 service times. A figure that climbs to saturation
-//! over the first reports (a queue length) keeps a first window's average
-//! under saturated for the whole window, so in its first window a node
-//! whose last two reports read saturated counts as such while the other
-//! nodes read near idle — a contrast chance never made on equal nodes.
-//! No correction moves a share more than an octave, none is taken while
-//! the deviation is within the scatter of the node's own reports, and
-//! once the pool's figures are seen answering
-//! the dispatcher's own changes of share more than twice over (the slope
-//! of log figure on log redirects, [`PoolBusy::elasticity`]) every gain is
-//! divided by that slope: all three guard against figures that are not a
-//! busy fraction (a queue length is neither linear in the share nor
-//! steady), which the controller otherwise chased into a herd. Two more
-//! guard the same: until the slope is measured, a pool with no saturated
-//! node moves a share one step at a time, and once the figure reads convex
-//! the noise gate weighs a node's whole record since its last change
-//! against how alike the pool's neighbouring reports are
-//! ([`PoolBusy::likeness`]), not the few of its own. The result is
-//! rounded to quarter octaves (×1.19 steps) and moves to another step only
-//! once the estimate is well past the boundary: on a pool of equal nodes
-//! at 90% load a node weighted 10% above its share runs at 99%, so equal
-//! nodes must keep exactly equal weights (a stale pool is then spread as
-//! evenly as round robin), while a node twice or half as fast gets twice
-//! or half the share.
+//! enough. A saturated node's 100% is a bound, never significant, so its
+//! first cut is taken otherwise: once two reports show it overloaded, its
+//! share jumps to the middle of what the pool's survey ([`PoolBusy`]) says
+//! it can do — between all it is sent and the part of that the other nodes
+//! could not take — where one quarter-octave step a window let the slow
+//! nodes of a 4:1 pool queue for minutes at T = 100 service times. A
+//! figure that climbs to saturation over the first reports (a queue
+//! length) keeps a first window's average under saturated for the whole
+//! window, so in its first window a node whose last two reports read
+//! saturated counts as such while the other nodes read near idle — a
+//! contrast chance never made on equal nodes. No correction moves a share
+//! more than an octave, none is taken while the deviation is within the
+//! scatter of the node's own reports, and once the pool's figures are seen
+//! answering the dispatcher's own changes of share more than twice over
+//! (the slope of log figure on log redirects, [`PoolBusy::elasticity`])
+//! every gain is divided by that slope: all three guard against figures
+//! that are not a busy fraction (a queue length is neither linear in the
+//! share nor steady), which the controller otherwise chased into a herd.
+//! Two more guard the same: until the slope is measured, a pool with no
+//! saturated node moves a share one step at a time, and once the figure
+//! reads convex the noise gate weighs a node's whole record since its last
+//! change against how alike the pool's neighbouring reports are
+//! ([`PoolBusy::likeness`]), not the few of its own. The result is rounded
+//! to quarter octaves (×1.19 steps) and moves to another step only once
+//! the estimate is well past the boundary: on a pool of equal nodes at 90%
+//! load a node weighted 10% above its share runs at 99%, so equal nodes
+//! must keep exactly equal weights (a stale pool is then spread as evenly
+//! as round robin), while a node twice or half as fast gets twice or half
+//! the share.
 
 /// Steps per doubling of capacity.
 const STEPS_PER_OCTAVE: f64 = 4.0;
@@ -238,8 +237,8 @@ pub struct CapacityStep {
     /// (capped at 100%) can show.
     sent: f64,
     named: f64,
-    /// Whether the node has had its first correction (or a window
-    /// without one): from then on corrections wait for whole windows.
+    /// Whether the node's first correction has been taken (its step may
+    /// have stayed): from then on corrections wait for whole windows.
     settled: bool,
     /// The window before the last change of step: (redirects a second,
     /// utilisation). A node's first correction often comes a report
@@ -1066,20 +1065,13 @@ mod tests {
         // A fast node of a 4:1 pool whose agent is out of phase with the
         // slow nodes': 12 s of reports at half busy, and no node read
         // saturated until now.
-        let reported = || {
-            let mut fast = CapacityStep::default();
-            for _ in 0..12 {
-                fast.observe(0.5, 1.0, 34.0, 34.0);
-            }
-            fast
-        };
         // Nothing saturated: it waits for two whole windows.
-        let mut calm = reported();
+        let mut calm = first_seconds(&[0.5; 12]);
         assert_eq!(calm.correct(mean(0.8)), 1.0);
         // A slow node reads saturated: its first correction is taken
         // now, past its first window, not 8 s later: × 0.8 / 0.5, three
         // steps.
-        let mut fast = reported();
+        let mut fast = first_seconds(&[0.5; 12]);
         fast.correct(overloaded(0.8));
         assert_eq!(fast.step(), 3);
     }
