@@ -19,7 +19,7 @@ pub const PRIOR_COST: f64 = 0.01;
 
 /// A utilisation at or above this may hide a queue: the node need not have
 /// been idle at any moment of the interval.
-const SATURATED: f64 = 0.99;
+pub const SATURATED: f64 = 0.99;
 
 /// Ended busy cycles are averaged over about this many redirects.
 pub(super) const CYCLE_WINDOW: f64 = 100.0;

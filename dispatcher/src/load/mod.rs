@@ -12,7 +12,9 @@
 //!   node's arrivals (the mean time between redirects to one node, which
 //!   the dispatcher counts, whatever the figure's scale) and the age
 //!   counted from the middle of the interval a busy fraction averages
-//!   over — so an old report says "average", never "idle";
+//!   over — so an old report says "average", never "idle" (a saturated
+//!   one says "half-way to full": its backlog drains only at the pool's
+//!   spare capacity, not with the next few arrivals);
 //! - the **redirects sent since** the report, times a cost per redirect
 //!   learnt online ([`CostModel`]): what the dispatcher knows for certain;
 //! - the **pace** the node was being sent at, subtracted with the clock:
@@ -72,7 +74,7 @@ mod projector;
 
 pub use capacity::{CapacityStep, PoolBusy};
 pub use cell::{NodeLoad, Projection};
-pub use cost::{CostModel, Level, PRIOR_COST, PooledCost, Utilisation};
+pub use cost::{CostModel, Level, PRIOR_COST, PooledCost, SATURATED, Utilisation};
 pub use projector::{Figures, NodeModels, Projector};
 
 /// Which report figure a strategy compares. A metric names a figure, not a

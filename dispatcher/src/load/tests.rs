@@ -71,6 +71,21 @@ fn projection_drains_at_the_pace_sent_and_fades_to_the_mean() {
     assert!(p.load(100, 11.0, 0.1) < 0.1);
 }
 
+#[test]
+fn a_saturated_report_keeps_half_its_excess_however_old() {
+    let report = |base| Projection {
+        at: 10.0,
+        horizon: 0.5,
+        ..Projection::counting(base, 100, 0.01)
+    };
+    // A minute and many horizons later: a 98% report is the mean again, a
+    // saturated one still half-way above it — its backlog has not gone.
+    assert!((report(0.98).load(100, 70.0, 0.6) - 0.6).abs() < 1e-9);
+    assert!((report(1.0).load(100, 70.0, 0.6) - 0.8).abs() < 1e-9);
+    // Fresh, it is followed in full.
+    assert!((report(1.0).load(100, 10.0, 0.6) - 1.0).abs() < 1e-9);
+}
+
 /// A pool of two nodes sent 10 redirects a second each, reporting `figure`
 /// every second for ten seconds.
 fn steady_pool(t0: Instant, figure: f64) -> Projector {

@@ -34,7 +34,7 @@ use rand::Rng;
 
 use crate::backend::Backend;
 use crate::config::{HashKey, StrategyKind};
-use crate::load::{Metric, Projection};
+use crate::load::{Metric, Projection, SATURATED};
 use crate::sticky::cookie;
 pub use alias::AliasTable;
 use alias::uniform;
@@ -45,9 +45,6 @@ pub use ring::{Ring, hash64};
 /// report's remaining information is smaller than the noise of the
 /// projection's other terms (`bench/RESULTS.md`).
 const MIN_TRUST: f64 = 0.05;
-
-/// A reported utilisation at or above this may hide a queue.
-const SATURATED: f64 = 0.99;
 
 /// With reports too old to trust, a saturated node's pick goes to another
 /// saturated node only if that one is projected lighter by this much (half

@@ -297,6 +297,17 @@ fn stale_saturated_nodes_trade_picks_only_on_a_clear_backlog() {
 }
 
 #[test]
+fn a_stale_saturated_node_gives_its_pick_to_an_unsaturated_one() {
+    // Both reports are 30 s old, trusted for 0.2 s: the busy one at 90%
+    // says no more than the mean, but the saturated one still carries a
+    // backlog.
+    let backends = [aging("saturated", 1.0, 0.2), aging("busy", 0.9, 0.2)];
+    let table = AliasTable::new(&[1.0, 1.0]);
+    let mut rng = SmallRng::seed_from_u64(1);
+    assert_eq!(overrule(&backends, 0, &table, 30.0, 0.9, &mut rng), 1);
+}
+
+#[test]
 fn least_load_prefers_headroom() {
     let strategy = Strategy::new(StrategyKind::LeastLoad, &HashKey::ClientIp);
     let pool = pool(
