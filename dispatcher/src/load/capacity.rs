@@ -23,7 +23,10 @@
 //! well past the noise of the redirects it covers is taken at once, any
 //! time in its first two windows — a WRR told the true speeds one report
 //! late matches one told them from the start, so the first reports are
-//! enough. A saturated node's 100% is a bound, never significant, so its
+//! enough; it aims at the pool's utilisation as the survey estimates it
+//! ([`PoolBusy::utilisation`]), since the mean of figures counts a
+//! saturated node at 100% of its capacity however far over it is. A
+//! saturated node's 100% is a bound, never significant, so its
 //! first cut is taken otherwise: once two reports show it overloaded, its
 //! share jumps to the middle of what the pool's survey ([`PoolBusy`]) says
 //! it can do — between all it is sent and the part of that the other nodes
@@ -202,6 +205,12 @@ const RAMP_SATURATED_REPORTS: f64 = 2.0;
 /// in none.
 const RAMP_OTHERS_MEAN: f64 = 0.12;
 
+/// A saturated node's capacity is read as at least this share of what it
+/// is sent, when the pool's estimate of its [`PoolBusy::utilisation`]
+/// reads its floor as nothing (the others' figures overstate what they
+/// can do, as a queue length does).
+const MIN_FLOOR: f64 = 0.01;
+
 /// The gain is divided by a slope of this much at most.
 const MAX_ELASTICITY: f64 = 20.0;
 
@@ -321,6 +330,14 @@ pub struct PoolBusy {
     /// pooled over every node's reports since its last change of step;
     /// `None` before any node has two.
     pub likeness: Option<f64>,
+    /// What the pool is sent over what it can do, while some node is
+    /// saturated: each unsaturated node's capacity read as its redirects ÷
+    /// its utilisation, each saturated one's as the geometric middle of
+    /// its bounds (`saturated_floor`); never under `mean`, which counts a
+    /// saturated node's 100% as if that were all it was sent. A node's
+    /// first correction aims at it ([`CapacityStep::correct`]). `mean`
+    /// while no node is saturated.
+    pub utilisation: f64,
 }
 
 // === impl PoolBusy ===
@@ -379,13 +396,26 @@ impl PoolBusy {
             slope if response_known && slope >= CONVEX => slope.min(MAX_ELASTICITY),
             _ => 1.0,
         };
-        (count > 0.0).then(|| PoolBusy {
+        if count == 0.0 {
+            return None;
+        }
+        let mean = busy / count;
+        let saturated_floor =
+            (saturated > 0.0).then(|| ((sent - unsaturated) / saturated).clamp(0.0, 1.0));
+        let utilisation = match saturated_floor {
+            Some(floor) => {
+                let capacity = unsaturated + saturated * floor.max(MIN_FLOOR).sqrt();
+                (sent / capacity).max(mean)
+            }
+            None => mean,
+        };
+        Some(PoolBusy {
             elasticity,
             response_known,
             likeness: (variance > 0.0).then(|| likeness(covariance, variance)),
-            mean: busy / count,
-            saturated_floor: (saturated > 0.0)
-                .then(|| ((sent - unsaturated) / saturated).clamp(0.0, 1.0)),
+            mean,
+            saturated_floor,
+            utilisation,
         })
     }
 }
@@ -485,6 +515,17 @@ impl CapacityStep {
         {
             return self.factor();
         }
+        // A first correction that is not a cut aims at the pool's
+        // utilisation as its survey estimates it, not at the mean of the
+        // figures: while a slow node of a 4:1 pool reads 100% for 225% of
+        // its capacity, the mean reads 0.78 for 0.89, and the fast nodes
+        // stepped up two where three were due, leaving the slow ones
+        // overloaded a window longer.
+        let target = if self.settled || overloaded {
+            mean
+        } else {
+            pool.utilisation
+        };
         self.settled = true;
         let before = self.step;
         let gain = if busy.max(mean) < SATURATED {
@@ -492,7 +533,7 @@ impl CapacityStep {
         } else {
             GAIN_NEAR_SATURATION
         } / pool.elasticity;
-        let mut ratio = self.factor() * (mean / busy.max(0.01)).powf(gain);
+        let mut ratio = self.factor() * (target / busy.max(0.01)).powf(gain);
         if overloaded {
             ratio = ratio.min(self.factor() * (-1.0 / STEPS_PER_OCTAVE).exp2());
             // Its capacity lies between `floor` and all of what it is
@@ -692,6 +733,7 @@ mod tests {
             elasticity,
             response_known: true,
             likeness: None,
+            utilisation: mean,
         }
     }
 
@@ -1074,6 +1116,31 @@ mod tests {
         let mut fast = first_seconds(&[0.5; 12]);
         fast.correct(overloaded(0.8));
         assert_eq!(fast.step(), 3);
+    }
+
+    #[test]
+    fn a_first_correction_aims_at_the_utilisation_the_survey_estimates() {
+        // Equal shares of a 4:1 pool at 90% load: the slow nodes read 100%
+        // for 225% of what they can do. Reading each at the middle of its
+        // bounds (2.25 × √(2/9) = 1.06 jobs/s, true 1), the pool is sent 18
+        // of the 20.2 it can do: 0.89, where the mean of figures says 0.78.
+        let pool = PoolBusy::survey(&four_to_one_pool()).unwrap();
+        assert!((pool.utilisation - 18.0 / (16.0 + 9.0 * (2.0f64 / 9.0).sqrt())).abs() < 1e-9);
+        // A fast node's first correction: × 0.89 / 0.5625, three steps (true:
+        // four above the median), not two (× 0.78 / 0.5625).
+        let mut fast = first_seconds(&[0.5625; 3]);
+        fast.correct(pool);
+        assert_eq!(fast.step(), 3);
+        // Later corrections aim at the mean: they see the utilisation the
+        // first one brought.
+        for _ in 0..24 {
+            fast.observe(0.5625, 1.0, 34.0, 34.0);
+        }
+        fast.correct(pool);
+        assert_eq!(fast.step(), 5);
+        // With no node saturated the two are one.
+        let calm = PoolBusy::survey([&first_seconds(&[0.5; 3]); 2]).unwrap();
+        assert_eq!(calm.utilisation, calm.mean);
     }
 
     #[test]
