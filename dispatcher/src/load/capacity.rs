@@ -205,10 +205,11 @@ const RAMP_SATURATED_REPORTS: f64 = 2.0;
 /// in none.
 const RAMP_OTHERS_MEAN: f64 = 0.12;
 
-/// A saturated node's capacity is read as at least this share of what it
-/// is sent, when the pool's estimate of its [`PoolBusy::utilisation`]
-/// reads its floor as nothing (the others' figures overstate what they
-/// can do, as a queue length does).
+/// In [`PoolBusy::utilisation`], a saturated node's floor (the share of
+/// what it is sent that it must be able to do) is read as at least this,
+/// so its capacity as at least a tenth of what it is sent (the middle of
+/// 0.01 and 1): the others' figures may overstate what they can do (a
+/// queue length does) and put the floor at nothing.
 const MIN_FLOOR: f64 = 0.01;
 
 /// The gain is divided by a slope of this much at most.

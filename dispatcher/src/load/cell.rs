@@ -20,7 +20,8 @@ use super::SATURATED;
 /// reports' goal misses 111 / 107 / 122 / 117 → 67 / 56 / 71 / 87 of 720
 /// checks and their excess over the goal −80%; busy fractions' misses
 /// 67 / 52 / 72 / 72 → 62 / 48 / 69 / 64, equal pools unchanged
-/// (`bench/RESULTS.md`, tenth session).
+/// (`bench/RESULTS.md`, tenth session). Only utilisations age: counts
+/// and latencies are trusted in full whatever their figure.
 const SATURATED_TRUST: f64 = 0.5;
 
 /// A report's figure frozen with what the hot path needs to project it to
