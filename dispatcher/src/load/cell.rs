@@ -109,7 +109,7 @@ impl Projection {
     /// The projected load at `now` (seconds since the epoch) once
     /// `redirects` have been sent in all, with the report's difference from
     /// the pool's `mean` discounted by its age (a saturated report's by
-    /// half at most, [`SATURATED_TRUST`]). Never clipped: its job is
+    /// half at most, `SATURATED_TRUST`). Never clipped: its job is
     /// to order candidates, and clipping makes every busy node look alike.
     /// 0 is idle, 1 a report's full scale (100% CPU); a projection may
     /// exceed 1 or, for a node sent less than its pace, fall below its
