@@ -116,12 +116,19 @@ impl Projection {
     /// report.
     #[inline]
     pub fn load(&self, redirects: u64, now: f64, mean: f64) -> f64 {
+        self.load_trusting(redirects, now, mean, self.trust(now))
+    }
+
+    /// [`Projection::load`] given the report's [`Projection::trust`] at
+    /// `now`, for a caller that has already computed it (an `exp`).
+    #[inline]
+    pub fn load_trusting(&self, redirects: u64, now: f64, mean: f64, trust: f64) -> f64 {
         let since = (now - self.at).max(0.0);
         let sent = redirects.saturating_sub(self.sent_at_report) as f64;
         let trust = if self.base >= SATURATED {
-            self.trust(now).max(SATURATED_TRUST)
+            trust.max(SATURATED_TRUST)
         } else {
-            self.trust(now)
+            trust
         };
         let faded = mean + (self.base - mean) * trust;
         faded + sent * self.cost - since * self.drain

@@ -287,14 +287,17 @@ fn overrule<R: Rng + ?Sized>(
     // persists, and its backlog is projected from what was sent, not from
     // the report's age. Towards another saturated node, only on a clear
     // difference of backlogs.
-    let stale = || ours.trust(now).min(theirs.trust(now)) < MIN_TRUST;
+    // Each trust is an `exp`, computed once for both uses.
+    let trusts = (ours.trust(now), theirs.trust(now));
+    let stale = trusts.0.min(trusts.1) < MIN_TRUST;
     let margin = match (ours.base >= SATURATED, theirs.base >= SATURATED) {
-        (false, _) if stale() => return first,
-        (true, true) if stale() => STALE_BACKLOG_MARGIN,
+        (false, _) if stale => return first,
+        (true, true) if stale => STALE_BACKLOG_MARGIN,
         _ => theirs.cost,
     };
-    let load = |b: &Backend, p: Projection| p.load(b.load.redirects(), now, mean);
-    if load(&backends[first], ours) - load(&backends[other], theirs) > margin {
+    let load =
+        |b: &Backend, p: Projection, trust| p.load_trusting(b.load.redirects(), now, mean, trust);
+    if load(&backends[first], ours, trusts.0) - load(&backends[other], theirs, trusts.1) > margin {
         other
     } else {
         first
