@@ -85,17 +85,10 @@ fn page(
     let limit = query.limit.unwrap_or(usize::MAX);
     let end = start.saturating_add(limit).min(matched);
     let next = (end < matched && end > start).then(|| cursor(&matching[end - 1]));
+    let redirects_total = view.dispatch.redirects_total;
     let backends = matching
         .drain(start..end)
-        .map(|b| {
-            row(
-                b,
-                history,
-                now,
-                view.dispatch.redirects_total,
-                mem_high_water,
-            )
-        })
+        .map(|b| row(b, history, now, redirects_total, mem_high_water))
         .collect();
     Ok(DashboardPage {
         dispatch: view.dispatch,

@@ -211,10 +211,8 @@ impl Collector for PoolCollector {
 
 #[cfg(test)]
 mod tests {
-    use signpost_shared::Health;
     use signpost_shared::exposition::Format;
-
-    use signpost_shared::Dispatch;
+    use signpost_shared::{Dispatch, Health};
 
     use super::*;
     use crate::metrics::Metrics;
