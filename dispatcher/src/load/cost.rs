@@ -42,6 +42,17 @@ const MIN_BOUND_REDIRECTS: f64 = 20.0;
 /// slow half of a 2:1 mix at 99% load queued without bound.
 pub(super) const OPEN_RUN_MARGIN: f64 = 0.1;
 
+/// The first interval after a node's first report ends a busy cycle worth
+/// learning only below this figure. A node sent more than it can do from
+/// the first redirect still idled before that redirect reached it, so its
+/// first interval can read just under [`SATURATED`] while its queue grows:
+/// a cycle that did not end, whose busy time per redirect reads a fraction
+/// of the truth (a slow node of a 4:1 pool learnt 0.43 of its service time
+/// so) and stays the node's own for as long as it stays saturated. 0.9
+/// measured best of 0.01, 0.7 and 0.9 (`bench/RESULTS.md`, "Eleventh
+/// session").
+const FIRST_CYCLE_BELOW: f64 = 0.9;
+
 /// How one report moved from the last per redirect received in between is
 /// averaged over about this many report intervals...
 const STEP_WINDOW: f64 = 50.0;
@@ -243,6 +254,7 @@ impl Utilisation {
         }
         self.last = Some((sent, now));
         let received = sent.saturating_sub(last_sent) as f64;
+        let first = self.interval <= 0.0;
         (self.interval, self.rate) = if self.interval > 0.0 {
             (
                 self.interval + ALPHA * (elapsed - self.interval),
@@ -260,10 +272,13 @@ impl Utilisation {
         self.run_done += figure.clamp(0.0, 1.0) * elapsed;
         self.run_received += received;
         if figure < SATURATED {
-            // Idle at some moment: the cycle ended, all its work is done.
-            let decay = (-self.run_received / CYCLE_WINDOW).exp();
-            self.done = self.done * decay + self.run_done;
-            self.received = self.received * decay + self.run_received;
+            // Idle at some moment: the cycle ended, all its work is done —
+            // unless the moment was the start (see FIRST_CYCLE_BELOW).
+            if !first || figure < FIRST_CYCLE_BELOW {
+                let decay = (-self.run_received / CYCLE_WINDOW).exp();
+                self.done = self.done * decay + self.run_done;
+                self.received = self.received * decay + self.run_received;
+            }
             self.run_done = 0.0;
             self.run_received = 0.0;
             self.carried = received;

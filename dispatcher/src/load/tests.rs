@@ -331,6 +331,22 @@ fn a_long_saturated_run_proves_a_higher_cost() {
 }
 
 #[test]
+fn a_first_interval_just_under_saturation_is_not_learnt() {
+    let t0 = Instant::now();
+    // Sent 100 redirects in its first second, 50 more than it can do, the
+    // node idled only before the first reached it: 98.9%, then 100%.
+    let mut model = CostModel::utilisation();
+    feed(&mut model, t0, &[(0.0, 0.0, 0), (1.0, 0.989, 100)]);
+    assert_eq!(model.own_service(1.0), None);
+    feed(&mut model, t0, &[(2.0, 1.0, 200)]);
+    assert_eq!(model.own_service(1.0), None);
+    // A first interval well under saturation is a cycle that ended.
+    let mut calm = CostModel::utilisation();
+    feed(&mut calm, t0, &[(0.0, 0.0, 0), (1.0, 0.5, 10)]);
+    assert!(close(calm.own_service(1.0).unwrap(), 0.05));
+}
+
+#[test]
 fn reports_at_one_instant_are_folded_into_the_next() {
     let t0 = Instant::now();
     let mut model = half_busy(t0);
