@@ -137,6 +137,10 @@ pub struct PooledCost {
     /// means (its own drain) and added up: Σ xy and Σ xx.
     moved: f64,
     received_spread: f64,
+    /// Busy seconds of ended cycles, each node's times its capacity factor:
+    /// over `received`, the pool's busy seconds per redirect at a capacity
+    /// of 1.
+    done_by_capacity: f64,
 }
 
 // === impl CostModel ===
@@ -161,31 +165,35 @@ impl CostModel {
         }
     }
 
-    /// Adds this node's averages to the pool-wide sums.
-    pub fn add_to(&self, pooled: &mut PooledCost) {
+    /// Adds this node's averages to the pool-wide sums; `capacity` is its
+    /// learnt capacity factor ([`CapacityStep::factor`](super::CapacityStep::factor)).
+    pub fn add_to(&self, pooled: &mut PooledCost, capacity: f64) {
         match self {
             CostModel::Level(model) => model.add_to(pooled),
-            CostModel::Utilisation(model) => model.add_to(pooled),
+            CostModel::Utilisation(model) => model.add_to(pooled, capacity),
         }
     }
 
     /// The projection of a report of `figure`, received when `sent`
     /// redirects had been sent to the node in all, for a node whose fair
-    /// share of the pool's traffic is `fair_rate` redirects a second; `at`
-    /// and `horizon` are left for the caller, who knows the epoch and the
-    /// pool.
+    /// share of the pool's traffic is `fair_rate` redirects a second and
+    /// whose learnt capacity factor is `capacity`; `at` and `horizon` are
+    /// left for the caller, who knows the epoch and the pool.
     pub fn project(
         &self,
         figure: f64,
         sent: u64,
         pooled: PooledCost,
         fair_rate: f64,
+        capacity: f64,
     ) -> Projection {
         match self {
             CostModel::Level(model) => {
                 Projection::counting(figure, sent, model.cost(pooled.level_cost()))
             }
-            CostModel::Utilisation(model) => model.project(figure, sent, pooled, fair_rate),
+            CostModel::Utilisation(model) => {
+                model.project(figure, sent, pooled, fair_rate, capacity)
+            }
         }
     }
 
@@ -285,12 +293,13 @@ impl Utilisation {
         }
     }
 
-    fn add_to(&self, pooled: &mut PooledCost) {
+    fn add_to(&self, pooled: &mut PooledCost, capacity: f64) {
         if let Some((moved, spread)) = self.steps.centred() {
             pooled.moved += moved;
             pooled.received_spread += spread;
         }
         pooled.done += self.done;
+        pooled.done_by_capacity += self.done * capacity;
         pooled.received += self.received;
         if self.interval > 0.0 {
             pooled.interval += self.interval;
@@ -299,11 +308,12 @@ impl Utilisation {
         }
     }
 
-    /// Busy seconds per redirect: this node's ended cycles (or the pool's),
-    /// never below a share of the pool's; during an open run at least what
-    /// the run proves, plus [`OPEN_RUN_MARGIN`].
-    fn service(&self, pooled: f64) -> f64 {
-        let own = self.own_service(MIN_OWN_REDIRECTS).unwrap_or(pooled);
+    /// Busy seconds per redirect: this node's ended cycles (or, before
+    /// any, the pool's at its `capacity`), never below a share of the
+    /// pool's `pooled`; during an open run at least what the run proves,
+    /// plus [`OPEN_RUN_MARGIN`].
+    fn service(&self, pooled: f64, at_capacity: f64) -> f64 {
+        let own = self.own_service(MIN_OWN_REDIRECTS).unwrap_or(at_capacity);
         let proven = if self.run_received >= MIN_BOUND_REDIRECTS {
             self.run_done / (self.run_received + self.carried)
         } else {
@@ -340,9 +350,19 @@ impl Utilisation {
     /// fair share of the pool's pace — not at the pace it was really sent:
     /// that one follows the dispatcher's own choices, and a node sent less
     /// would then drain less, look busier and be sent less still.
-    fn project(&self, figure: f64, sent: u64, pooled: PooledCost, fair_rate: f64) -> Projection {
+    fn project(
+        &self,
+        figure: f64,
+        sent: u64,
+        pooled: PooledCost,
+        fair_rate: f64,
+        capacity: f64,
+    ) -> Projection {
         let interval = pooled.interval();
-        let service = self.service(pooled.service(interval));
+        let service = self.service(
+            pooled.service(interval),
+            pooled.service_at(interval, capacity),
+        );
         let cost = match pooled.step_cost() {
             Some(step) if interval <= pooled.arrival_gap() => (service / interval).min(step),
             _ => service / interval,
@@ -435,6 +455,22 @@ impl PooledCost {
             self.interval / self.intervals
         } else {
             1.0
+        }
+    }
+
+    /// Busy seconds per redirect of a node of capacity factor `capacity`
+    /// that has not ended a cycle of its own: the pool's per unit of
+    /// capacity, divided by its. Unscaled, a slow node of a 4:1 pool that
+    /// is saturated from the start borrowed the fast nodes' cost, a
+    /// quarter of its own, and then the bound its open run proves — which
+    /// falls the more the node is sent, so the node sent most over its
+    /// capacity looked the cheapest. The capacity learnt from utilisation
+    /// does not depend on how many redirects the node was sent.
+    fn service_at(&self, interval: f64, capacity: f64) -> f64 {
+        if self.received >= 1.0 && self.done_by_capacity > 0.0 && capacity > 0.0 {
+            self.done_by_capacity / self.received / capacity
+        } else {
+            self.service(interval)
         }
     }
 

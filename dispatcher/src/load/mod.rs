@@ -26,7 +26,9 @@
 //! sent: a steady-state ratio, not a regression. Regressing *changes* in
 //! load on redirects learns a cost near zero for a node whose load stays
 //! flat while traffic keeps flowing, and that node then absorbs the herd. A
-//! node with no traffic of its own yet borrows the pool-wide cost, and no
+//! node with no traffic of its own yet borrows the pool-wide cost (for a
+//! utilisation, per unit of the capacity each node has learnt, so a node
+//! learnt to be slow borrows a slow node's cost), and no
 //! node's cost may fall below a fraction of it.
 //!
 //! Two kinds of figure are learnt differently:

@@ -80,7 +80,8 @@ impl Projector {
         let mut pooled = PooledCost::default();
         if metric != Metric::Latency {
             for node in models {
-                node.model(metric).add_to(&mut pooled);
+                node.model(metric)
+                    .add_to(&mut pooled, node.capacity.factor());
             }
         }
         Projector {
@@ -129,12 +130,13 @@ impl Projector {
                     figures.sent,
                     self.pooled,
                     self.pace * figures.share,
+                    models.capacity.factor(),
                 )
             },
             Metric::Connections => {
                 models
                     .connections
-                    .project(figures.connections, figures.sent, self.pooled, 0.0)
+                    .project(figures.connections, figures.sent, self.pooled, 0.0, 1.0)
             }
             Metric::Latency => Projection::counting(
                 latency.map_or(self.fallback_latency, |l| l.as_secs_f64()),
