@@ -120,6 +120,17 @@ struct Steps {
     xy: f64,
 }
 
+/// Where a node stands in its pool, as its projection needs it.
+#[derive(Debug, Clone, Copy)]
+pub struct Standing {
+    /// Redirects a second the node's fair share of the pool's traffic
+    /// comes to.
+    pub fair_rate: f64,
+    /// Its learnt capacity factor
+    /// ([`CapacityStep::factor`](super::CapacityStep::factor)).
+    pub capacity: f64,
+}
+
 /// Sums over every node, for the pool-wide cost.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PooledCost {
@@ -175,25 +186,21 @@ impl CostModel {
     }
 
     /// The projection of a report of `figure`, received when `sent`
-    /// redirects had been sent to the node in all, for a node whose fair
-    /// share of the pool's traffic is `fair_rate` redirects a second and
-    /// whose learnt capacity factor is `capacity`; `at` and `horizon` are
-    /// left for the caller, who knows the epoch and the pool.
+    /// redirects had been sent to the node in all, for a node that stands
+    /// so in its pool; `at` and `horizon` are left for the caller, who
+    /// knows the epoch and the pool.
     pub fn project(
         &self,
         figure: f64,
         sent: u64,
         pooled: PooledCost,
-        fair_rate: f64,
-        capacity: f64,
+        node: Standing,
     ) -> Projection {
         match self {
             CostModel::Level(model) => {
                 Projection::counting(figure, sent, model.cost(pooled.level_cost()))
             }
-            CostModel::Utilisation(model) => {
-                model.project(figure, sent, pooled, fair_rate, capacity)
-            }
+            CostModel::Utilisation(model) => model.project(figure, sent, pooled, node),
         }
     }
 
@@ -350,18 +357,11 @@ impl Utilisation {
     /// fair share of the pool's pace — not at the pace it was really sent:
     /// that one follows the dispatcher's own choices, and a node sent less
     /// would then drain less, look busier and be sent less still.
-    fn project(
-        &self,
-        figure: f64,
-        sent: u64,
-        pooled: PooledCost,
-        fair_rate: f64,
-        capacity: f64,
-    ) -> Projection {
+    fn project(&self, figure: f64, sent: u64, pooled: PooledCost, node: Standing) -> Projection {
         let interval = pooled.interval();
         let service = self.service(
             pooled.service(interval),
-            pooled.service_at(interval, capacity),
+            pooled.service_at(interval, node.capacity),
         );
         let cost = match pooled.step_cost() {
             Some(step) if interval <= pooled.arrival_gap() => (service / interval).min(step),
@@ -373,7 +373,7 @@ impl Utilisation {
             drain: if saturated {
                 1.0 / interval
             } else {
-                cost * fair_rate
+                cost * node.fair_rate
             },
             age_at_report: self.interval / 2.0,
             ..Projection::counting(figure, sent, cost)
@@ -407,6 +407,17 @@ impl Steps {
             )
         })
     }
+}
+
+// === impl Standing ===
+
+impl Standing {
+    /// A node with no fair rate known and the median's capacity: what a
+    /// count's projection, which uses neither, is given.
+    pub const UNKNOWN: Standing = Standing {
+        fair_rate: 0.0,
+        capacity: 1.0,
+    };
 }
 
 // === impl PooledCost ===

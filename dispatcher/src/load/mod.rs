@@ -76,7 +76,7 @@ mod projector;
 
 pub use capacity::{CapacityStep, PoolBusy};
 pub use cell::{NodeLoad, Projection};
-pub use cost::{CostModel, Level, PRIOR_COST, PooledCost, SATURATED, Utilisation};
+pub use cost::{CostModel, Level, PRIOR_COST, PooledCost, SATURATED, Standing, Utilisation};
 pub use projector::{Figures, NodeModels, Projector};
 
 /// Which report figure a strategy compares. A metric names a figure, not a

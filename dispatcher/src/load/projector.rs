@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{CapacityStep, CostModel, Metric, PooledCost, Projection};
+use super::{CapacityStep, CostModel, Metric, PooledCost, Projection, Standing};
 
 /// A report's difference from the pool's mean stays useful for about this
 /// many of a node's arrivals: a queue gains a job per arrival and, near
@@ -129,15 +129,18 @@ impl Projector {
                     figures.cpu,
                     figures.sent,
                     self.pooled,
-                    self.pace * figures.share,
-                    models.capacity.factor(),
+                    Standing {
+                        fair_rate: self.pace * figures.share,
+                        capacity: models.capacity.factor(),
+                    },
                 )
             },
-            Metric::Connections => {
-                models
-                    .connections
-                    .project(figures.connections, figures.sent, self.pooled, 0.0, 1.0)
-            }
+            Metric::Connections => models.connections.project(
+                figures.connections,
+                figures.sent,
+                self.pooled,
+                Standing::UNKNOWN,
+            ),
             Metric::Latency => Projection::counting(
                 latency.map_or(self.fallback_latency, |l| l.as_secs_f64()),
                 figures.sent,

@@ -13,6 +13,14 @@ fn feed(model: &mut CostModel, t0: Instant, reports: &[(f64, f64, u64)]) {
     }
 }
 
+/// A node of capacity factor `capacity`, its fair rate unknown.
+fn at_capacity(capacity: f64) -> Standing {
+    Standing {
+        capacity,
+        ..Standing::UNKNOWN
+    }
+}
+
 fn pooled(models: &[&CostModel]) -> PooledCost {
     let mut pooled = PooledCost::default();
     for model in models {
@@ -142,7 +150,7 @@ fn queue_like_cost(interval: f64, received: [u64; 3], per_job: f64) -> f64 {
         );
     }
     let pooled = pooled(&[&model]);
-    model.project(figure, sent, pooled, 0.0, 1.0).cost
+    model.project(figure, sent, pooled, Standing::UNKNOWN).cost
 }
 
 #[test]
@@ -198,7 +206,7 @@ fn steady_traffic_learns_figure_per_redirect() {
     let mut m = CostModel::level();
     let reports: Vec<_> = (1..=50).map(|i| (i as f64, 0.6, i * 40)).collect();
     feed(&mut m, t0, &reports);
-    let p = m.project(0.6, 2000, PooledCost::default(), 0.0, 1.0);
+    let p = m.project(0.6, 2000, PooledCost::default(), Standing::UNKNOWN);
     assert!((p.cost - 0.6 / 40.0).abs() < 1e-3, "{}", p.cost);
 }
 
@@ -212,7 +220,7 @@ fn idle_node_borrows_pool_cost_and_never_goes_below_floor() {
 
     let mut idle = CostModel::level();
     feed(&mut idle, t0, &[(0.0, 0.0, 0), (1.0, 0.0, 0)]);
-    assert_eq!(idle.project(0.0, 0, pool, 0.0, 1.0).cost, 0.02);
+    assert_eq!(idle.project(0.0, 0, pool, Standing::UNKNOWN).cost, 0.02);
 
     // A node whose load is flat near zero while traffic flows would
     // learn ~0 and absorb the herd; the floor stops that.
@@ -220,7 +228,7 @@ fn idle_node_borrows_pool_cost_and_never_goes_below_floor() {
     let reports: Vec<_> = (1..20).map(|i| (i as f64, 0.001, i * 1000)).collect();
     feed(&mut flat, t0, &reports);
     assert_eq!(
-        flat.project(0.001, 19_000, pool, 0.0, 1.0).cost,
+        flat.project(0.001, 19_000, pool, Standing::UNKNOWN).cost,
         0.02 * FLOOR_SHARE
     );
 }
@@ -231,7 +239,7 @@ fn pooled_cost_uses_prior_before_traffic() {
     assert_eq!(PooledCost::default().level_cost(), PRIOR_COST);
     // A utilisation model with no report interval yet: 1% per redirect.
     let fresh = CostModel::utilisation();
-    let p = fresh.project(0.2, 0, PooledCost::default(), 0.0, 1.0);
+    let p = fresh.project(0.2, 0, PooledCost::default(), Standing::UNKNOWN);
     assert_eq!(p.cost, PRIOR_COST);
     let mut a = CostModel::level();
     feed(&mut a, t0, &[(0.0, 0.5, 0), (1.0, 0.5, 50)]);
@@ -245,7 +253,7 @@ fn utilisation_learns_busy_seconds_per_redirect_over_ended_cycles() {
     let model = half_busy(t0);
     let pool = pooled(&[&model]);
     // 0.05 busy seconds per redirect, in shares of a 1 s interval.
-    let p = model.project(0.5, 100, pool, 0.0, 1.0);
+    let p = model.project(0.5, 100, pool, Standing::UNKNOWN);
     assert!(close(p.cost, 0.05), "{}", p.cost);
     assert_eq!(p.sent_at_report, 100);
     // The same node reporting every 2 s: shares of a 2 s interval.
@@ -253,7 +261,7 @@ fn utilisation_learns_busy_seconds_per_redirect_over_ended_cycles() {
     let reports: Vec<_> = (0..=5).map(|i| (2.0 * i as f64, 0.5, i * 20)).collect();
     feed(&mut slow_reports, t0, &reports);
     let pool = pooled(&[&slow_reports]);
-    let p = slow_reports.project(0.5, 100, pool, 0.0, 1.0);
+    let p = slow_reports.project(0.5, 100, pool, Standing::UNKNOWN);
     assert!(close(p.cost, 0.025), "{}", p.cost);
 }
 
@@ -273,7 +281,7 @@ fn a_saturated_run_is_not_learnt_and_carries_a_backlog() {
     let t0 = Instant::now();
     let model = overloaded(t0);
     let pool = pooled(&[&model]);
-    let p = model.project(1.0, 250, pool, 0.0, 1.0);
+    let p = model.project(1.0, 250, pool, Standing::UNKNOWN);
     // Learning from the run would have made the node look cheaper
     // (1/30 s per redirect). Instead the ended cycles' 0.05 s holds,
     // plus the margin of an open run.
@@ -290,7 +298,7 @@ fn the_backlog_drains_at_full_speed_after_the_report() {
     let t0 = Instant::now();
     let model = overloaded(t0);
     let pool = pooled(&[&model]);
-    let p = model.project(1.0, 250, pool, 0.0, 1.0);
+    let p = model.project(1.0, 250, pool, Standing::UNKNOWN);
     // One interval (1 s) of load a second, whatever the fair pace: 2 s
     // after the report the 59 queued redirects are down to 59 - 2 / 0.055.
     assert!(close(p.drain, 1.0));
@@ -304,7 +312,7 @@ fn an_unsaturated_report_ends_the_run_and_the_backlog() {
     let mut model = overloaded(t0);
     feed(&mut model, t0, &[(16.0, 0.5, 250)]);
     let pool = pooled(&[&model]);
-    let p = model.project(0.5, 250, pool, 0.0, 1.0);
+    let p = model.project(0.5, 250, pool, Standing::UNKNOWN);
     assert_eq!(p.sent_at_report, 250);
     // The ended cycle (5.5 busy seconds, 150 redirects) is learnt now.
     let before = half_busy_received() * (-150.0 / CYCLE_WINDOW).exp();
@@ -323,7 +331,7 @@ fn a_long_saturated_run_proves_a_higher_cost() {
         .collect();
     feed(&mut model, t0, &reports);
     let pool = pooled(&[&model]);
-    let p = model.project(1.0, 160, pool, 0.0, 1.0);
+    let p = model.project(1.0, 160, pool, Standing::UNKNOWN);
     let proven = 4.0 / 70.0 * (1.0 + OPEN_RUN_MARGIN);
     assert!(close(p.cost, proven), "{} vs {proven}", p.cost);
     // That cost explains every redirect: nothing queued.
@@ -356,10 +364,13 @@ fn a_node_without_cycles_of_its_own_borrows_the_pools_cost_at_its_capacity() {
     // A node learnt to have a quarter of that capacity, with no ended
     // cycle: four times the busy seconds a redirect, not the same.
     let slow = CostModel::utilisation();
-    let p = slow.project(0.3, 0, pool, 0.0, 0.5);
+    let p = slow.project(0.3, 0, pool, at_capacity(0.5));
     assert!(close(p.cost, 0.2), "{}", p.cost);
     // Its own ended cycles, once it has them, come first.
-    assert!(close(fast.project(0.5, 100, pool, 0.0, 0.5).cost, 0.05));
+    assert!(close(
+        fast.project(0.5, 100, pool, at_capacity(0.5)).cost,
+        0.05
+    ));
 }
 
 #[test]
@@ -372,7 +383,7 @@ fn reports_at_one_instant_are_folded_into_the_next() {
     // One interval of 40 redirects at 50%: 0.0125 s each, not a
     // division by zero.
     let pool = pooled(&[&model]);
-    let p = model.project(0.5, 140, pool, 0.0, 1.0);
+    let p = model.project(0.5, 140, pool, Standing::UNKNOWN);
     let before = half_busy_received() * (-40.0 / CYCLE_WINDOW).exp();
     let learnt = (0.05 * before + 0.5) / (before + 40.0);
     assert!(close(p.cost, learnt), "{} vs {learnt}", p.cost);
