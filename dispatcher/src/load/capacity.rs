@@ -36,7 +36,10 @@
 //! length) keeps a first window's average under saturated for the whole
 //! window, so in its first window a node whose last two reports read
 //! saturated counts as such while the other nodes read near idle — a
-//! contrast chance never made on equal nodes. No correction moves a share
+//! contrast chance never made on equal nodes. Likewise a busy fraction's
+//! first interval starts idle, so a node whose reports after it average
+//! saturated is overloaded while the pool's unsaturated nodes read well
+//! below it ([`AFTER_FIRST_CONTRAST`]). No correction moves a share
 //! more than an octave, none is taken while the deviation is within the
 //! scatter of the node's own reports, and once the pool's figures are seen
 //! answering the dispatcher's own changes of share more than twice over
@@ -205,6 +208,20 @@ const RAMP_SATURATED_REPORTS: f64 = 2.0;
 /// in none.
 const RAMP_OTHERS_MEAN: f64 = 0.12;
 
+/// A node in its first window is overloaded, too, once its reports after
+/// the first interval average saturated while the pool's unsaturated
+/// nodes average this much less. Its window's average counts the first
+/// interval, which starts idle — the slow nodes of a 2:1 pool on busy
+/// fractions read 0.75 there — so it stayed under [`SATURATED`] for 6–9
+/// reports while the node queued, and its cut waited as long. Against the
+/// whole pool's mean, as an overloaded node is otherwise judged, that
+/// fired on chance runs of equal nodes (equal pools of 8 started 1.10 →
+/// 1.16–1.31× round robin); against the unsaturated nodes it does not: a
+/// slow node's unsaturated peers read ~0.77 on busy fractions and ~0.1 on
+/// queue lengths, an equal node's ~0.88 (`bench/RESULTS.md`, eleventh
+/// session).
+const AFTER_FIRST_CONTRAST: f64 = 0.2;
+
 /// In [`PoolBusy::utilisation`], a saturated node's floor (the share of
 /// what it is sent that it must be able to do) is read as at least this,
 /// so its capacity as at least a tenth of what it is sent (the middle of
@@ -270,6 +287,9 @@ pub struct CapacityStep {
     measured: bool,
     /// Reports running, up to the latest, that read saturated.
     saturated_run: f64,
+    /// The busy seconds and seconds of the node's first interval, which
+    /// starts idle (see [`AFTER_FIRST_CONTRAST`]).
+    first_interval: Option<(f64, f64)>,
 }
 
 /// The scatter of a node's reports since its last change of step, to
@@ -304,6 +324,9 @@ struct Ramped {
 pub struct PoolBusy {
     /// The ready nodes' mean smoothed utilisation.
     pub mean: f64,
+    /// The same over the nodes whose smoothed utilisation is under
+    /// saturation; `mean` while none is.
+    pub unsaturated_mean: f64,
     /// The least fraction of what the saturated nodes are sent that they
     /// must be able to do if the pool can take its load: what the pool is
     /// sent less what its unsaturated nodes can do (each one's redirects ÷
@@ -348,6 +371,7 @@ impl PoolBusy {
     /// since its last change of step.
     pub fn survey<'a>(nodes: impl IntoIterator<Item = &'a CapacityStep>) -> Option<PoolBusy> {
         let (mut busy, mut count) = (0.0, 0.0);
+        let (mut unsaturated_busy, mut unsaturated_count) = (0.0, 0.0);
         let (mut sent, mut unsaturated, mut saturated) = (0.0, 0.0, 0.0);
         let (mut product, mut spread) = (0.0, 0.0);
         let (mut variance, mut covariance) = (0.0, 0.0);
@@ -363,6 +387,10 @@ impl PoolBusy {
                 Some(window) => {
                     busy += window.1;
                     count += 1.0;
+                    if window.1 < SATURATED {
+                        unsaturated_busy += window.1;
+                        unsaturated_count += 1.0;
+                    }
                     window
                 }
                 // Just corrected: its last window stands in for the
@@ -411,6 +439,11 @@ impl PoolBusy {
             None => mean,
         };
         Some(PoolBusy {
+            unsaturated_mean: if unsaturated_count > 0.0 {
+                unsaturated_busy / unsaturated_count
+            } else {
+                mean
+            },
             elasticity,
             response_known,
             likeness: (variance > 0.0).then(|| likeness(covariance, variance)),
@@ -437,6 +470,9 @@ impl CapacityStep {
         self.sent += sent.max(0.0);
         self.named += named.max(0.0);
         let u = utilisation.clamp(0.0, 1.0);
+        if !self.settled && self.first_interval.is_none() {
+            self.first_interval = Some((u * elapsed, elapsed));
+        }
         self.covered += elapsed;
         self.work += u * elapsed;
         // Over the first window a plain average: smoothing from the first
@@ -467,6 +503,14 @@ impl CapacityStep {
         !self.settled && self.covered < WINDOW && self.saturated_run >= RAMP_SATURATED_REPORTS
     }
 
+    /// In its first window, the average of the node's reports after its
+    /// first interval, once there are any.
+    fn after_first_interval(&self) -> Option<f64> {
+        let (work, covered) = self.first_interval?;
+        (!self.settled && self.covered > covered)
+            .then(|| (self.work - work) / (self.covered - covered))
+    }
+
     /// The current window as (redirects a second, smoothed utilisation),
     /// once a report covers it.
     fn window(&self) -> Option<(f64, f64)> {
@@ -494,7 +538,13 @@ impl CapacityStep {
         // are as likely queues filling by chance (a queue-shaped figure
         // read 0.05 to 0.27 on equal nodes, and every node of the pool was
         // moved an octave: 3–7× round robin over a 20 s run).
-        let overloaded = busy >= SATURATED && mean < busy - SATURATED_MARGIN;
+        let after_first = self.after_first_interval();
+        let overloaded = (busy >= SATURATED && mean < busy - SATURATED_MARGIN)
+            || after_first.is_some_and(|after| {
+                after >= SATURATED
+                    && mean < after - SATURATED_MARGIN
+                    && pool.unsaturated_mean < after - AFTER_FIRST_CONTRAST
+            });
         let windows = if overloaded { 1.0 } else { 2.0 };
         let early = !self.settled
             && self.covered < EARLY_WINDOWS * WINDOW
@@ -730,6 +780,7 @@ mod tests {
     fn surveyed(mean: f64, saturated_floor: Option<f64>, elasticity: f64) -> PoolBusy {
         PoolBusy {
             mean,
+            unsaturated_mean: mean,
             saturated_floor,
             elasticity,
             response_known: true,
@@ -1169,6 +1220,28 @@ mod tests {
         let late = first_seconds(&[0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 1.0, 1.0, 1.0]);
         let settled = PoolBusy::survey([&late, &fast, &fast, &fast]).unwrap();
         assert_eq!(settled.saturated_floor, None);
+    }
+
+    #[test]
+    fn a_first_window_that_started_idle_reads_overloaded_against_cooler_unsaturated_nodes() {
+        // A slow node of a 2:1 pool on busy fractions: idle at the start,
+        // 75% over its first interval, saturated since. Its window reads
+        // 0.92, under saturation; its reports after the first read 100%.
+        let slow = first_seconds(&[0.75, 1.0, 1.0]);
+        // The fast nodes, unsaturated, read 0.77: cut now.
+        let two_to_one = PoolBusy {
+            unsaturated_mean: 0.77,
+            ..surveyed(0.88, Some(0.5), 1.0)
+        };
+        let mut cut = slow;
+        assert!(cut.correct(two_to_one) < 1.0);
+        // Equal nodes around it read 0.88: a chance run, not cut.
+        let equal = PoolBusy {
+            unsaturated_mean: 0.88,
+            ..surveyed(0.9, Some(0.5), 1.0)
+        };
+        let mut kept = slow;
+        assert_eq!(kept.correct(equal), 1.0);
     }
 
     #[test]
