@@ -538,12 +538,10 @@ impl CapacityStep {
         // are as likely queues filling by chance (a queue-shaped figure
         // read 0.05 to 0.27 on equal nodes, and every node of the pool was
         // moved an octave: 3–7× round robin over a 20 s run).
-        let after_first = self.after_first_interval();
-        let overloaded = (busy >= SATURATED && mean < busy - SATURATED_MARGIN)
-            || after_first.is_some_and(|after| {
-                after >= SATURATED
-                    && mean < after - SATURATED_MARGIN
-                    && pool.unsaturated_mean < after - AFTER_FIRST_CONTRAST
+        let over = |b: f64| b >= SATURATED && mean < b - SATURATED_MARGIN;
+        let overloaded = over(busy)
+            || self.after_first_interval().is_some_and(|after| {
+                over(after) && pool.unsaturated_mean < after - AFTER_FIRST_CONTRAST
             });
         let windows = if overloaded { 1.0 } else { 2.0 };
         let early = !self.settled
