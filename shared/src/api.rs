@@ -154,6 +154,14 @@ pub struct BackendView {
     pub weight: f64,
     /// The weight in force after memory pressure and ramp-up.
     pub effective_weight: f64,
+    /// The capacity learnt for this node from its CPU reports against what
+    /// it was sent, relative to the pool's median node, in quarter-octave
+    /// steps (1 until learnt, and for machines alike; 0.5 for one half as
+    /// fast). `least-load` sends it effective weight × this of the new
+    /// clients, so this is why a slow machine gets fewer; other strategies
+    /// ignore it. Views of older dispatchers lack it: read as 1.
+    #[serde(default = "unlearnt")]
+    pub learnt_capacity: f64,
     /// Utilisation the strategy is using now: the report plus what was sent
     /// since, 0–1 and beyond.
     pub projected_load: f64,
@@ -167,6 +175,11 @@ pub struct BackendView {
     pub health: Health,
     /// Version of the reporting agent, empty when unknown.
     pub agent_version: String,
+}
+
+/// A capacity nothing has been learnt about: the pool's median.
+fn unlearnt() -> f64 {
+    1.0
 }
 
 /// Absent from the JSON while false: dashboards of old never had it.

@@ -50,6 +50,18 @@ fn dashboard_round_trips_unchanged() {
         ("least-load", 1234)
     );
     assert_eq!(view.dispatch.eligible, 1);
+    assert_eq!(view.backends[0].learnt_capacity, 0.5);
+}
+
+/// A view from a dispatcher that learnt no capacities reads as the median's.
+#[test]
+fn a_view_without_learnt_capacity_reads_as_the_median() {
+    let mut raw: Value = serde_json::from_str(&fixture("dashboard.json")).unwrap();
+    for backend in raw["backends"].as_array_mut().unwrap() {
+        backend.as_object_mut().unwrap().remove("learnt_capacity");
+    }
+    let view: DashboardView = serde_json::from_value(raw).unwrap();
+    assert!(view.backends.iter().all(|b| b.learnt_capacity == 1.0));
 }
 
 /// The contention fields are optional: present, they round-trip; absent

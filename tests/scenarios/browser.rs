@@ -308,3 +308,49 @@ async fn the_page_says_so_when_the_view_is_unreachable() {
     assert!(dom.contains("HTTP 404 from dashboard"), "{dom}");
     assert!(!dom.contains("data-backend="), "rows without data:\n{dom}");
 }
+
+#[tokio::test]
+async fn the_page_shows_a_learnt_capacity_beside_the_weight() {
+    let disp = Proc::command("signpost-dispatcher")
+        .args(&["--listen", "127.0.0.1:0", "--control-listen", "127.0.0.1:0"])
+        .listeners(2)
+        .spawn()
+        .await;
+    assert_eq!(push(&disp, &report_of(0, &NODES[0])).await, 200);
+    eventually("web-1 is ready", || async {
+        let view = dashboard(&disp).await;
+        view.backends
+            .iter()
+            .any(|b| b.id == "web-1" && b.state.as_str() == "ready")
+    })
+    .await;
+    // The real page and the real view, with the capacity a slow machine
+    // would have learnt: learning one takes seconds of reports.
+    let html = control(&disp, "/")
+        .await
+        .text()
+        .await
+        .expect("read the page");
+    let mut view: Value = control(&disp, "/dashboard")
+        .await
+        .json()
+        .await
+        .expect("the dashboard JSON");
+    assert_eq!(view["backends"][0]["learnt_capacity"], 1.0, "{view}");
+    view["backends"][0]["learnt_capacity"] = json!(0.5);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the page server");
+    let addr = listener
+        .local_addr()
+        .expect("read the page server's address");
+    let app = Router::new()
+        .route("/", get(move || async move { Html(html) }))
+        .route("/dashboard", get(move || async move { axum::Json(view) }));
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let dom = rendered_dom(&format!("http://{addr}/")).await;
+    server.abort();
+    let row = row_with(&dom, "web-1").unwrap_or_else(|| panic!("no row for web-1:\n{dom}"));
+    assert!(row.contains(">capacity ×0.5<"), "{row}");
+}

@@ -33,6 +33,7 @@ async fn dashboard_and_metrics_show_every_backend() {
         "connections",
         "weight",
         "effective_weight",
+        "learnt_capacity",
         "report_age_ms",
         "redirects_total",
         "health",

@@ -23,7 +23,7 @@ pub(super) struct PoolCollector(DashboardView);
 type BackendGauge = (&'static str, &'static str, fn(&BackendView) -> Option<f64>);
 
 /// The per-backend gauges, read from the last report or the projection.
-const BACKEND_GAUGES: [BackendGauge; 10] = [
+const BACKEND_GAUGES: [BackendGauge; 11] = [
     (
         "signpost_report_age_seconds",
         "Age of each backend's last report, by the dispatcher's clock",
@@ -53,6 +53,11 @@ const BACKEND_GAUGES: [BackendGauge; 10] = [
         "signpost_backend_effective_weight",
         "Weight in force after memory pressure and slow start; 0 when not eligible",
         |b| Some(b.effective_weight),
+    ),
+    (
+        "signpost_backend_learnt_capacity",
+        "Capacity learnt from each backend's CPU reports, relative to the pool's median (1 until learnt); least-load sends it effective weight x this of new clients",
+        |b| Some(b.learnt_capacity),
     ),
     (
         "signpost_backend_cpu_pressure_percent",
@@ -259,6 +264,7 @@ mod tests {
         view.backends[0].error_rate = Some(0.25);
         view.backends[0].latency_p90_ms = Some(750.0);
         view.backends[0].ejections_total = 3;
+        view.backends[1].learnt_capacity = 0.5;
         view.dispatch.fail_open = true;
         let body = Metrics::default().render(view, Format::Prometheus).unwrap();
         for line in [
@@ -272,6 +278,7 @@ mod tests {
             "signpost_backend_connections{backend=\"a\"} 7",
             "signpost_backend_projected_load{backend=\"c\"} 0.9",
             "signpost_backend_effective_weight{backend=\"c\"} 0.0",
+            "signpost_backend_learnt_capacity{backend=\"b\"} 0.5",
             "signpost_report_age_seconds{backend=\"a\"} 0.25",
             "signpost_pool_primaries 2",
             "signpost_pool_utilisation_mean 0.875",

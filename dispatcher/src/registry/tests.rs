@@ -716,3 +716,40 @@ fn a_saturated_node_projects_the_backlog_its_report_hides() {
     let a = registry.members(at(18), Metric::Cpu).active[0].clone();
     assert_eq!(a.load.projection().sent_at_report, a.load.redirects());
 }
+
+#[test]
+fn the_view_shows_the_capacity_learnt_for_a_slow_node() {
+    let t0 = Instant::now();
+    let at = |secs: u64| t0 + Duration::from_secs(secs);
+    let mut registry = new_registry(&[]);
+    // Two machines sent alike, one at 40% and one saturated: the slow one
+    // is cut within its first reports, the other stays the median.
+    for secs in 0..=6 {
+        for (id, cpu_percent) in [("fast", 40.0), ("slow", 100.0)] {
+            let mut r = report(id, secs + 1);
+            r.cpu_percent = cpu_percent;
+            registry.observe(Source::Push, r, at(secs)).unwrap();
+        }
+        for backend in &registry.members(at(secs), Metric::Cpu).active {
+            (0..20).for_each(|_| backend.load.add_redirect());
+        }
+    }
+    let (fast, slow) = (
+        view(&mut registry, "fast", at(6)),
+        view(&mut registry, "slow", at(6)),
+    );
+    assert_eq!(fast.learnt_capacity, 1.0, "{fast:?}");
+    assert!(slow.learnt_capacity < 0.75, "{slow:?}");
+    // The view shows the factor least-load's cycle weights the node by.
+    let members = registry.members(at(6), Metric::Cpu);
+    let share = |id: &str| {
+        members
+            .active
+            .iter()
+            .find(|b| &*b.id == id)
+            .unwrap()
+            .capacity
+    };
+    assert_eq!(share("slow"), slow.learnt_capacity);
+    assert_eq!(share("fast"), fast.learnt_capacity);
+}

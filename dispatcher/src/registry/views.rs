@@ -82,6 +82,7 @@ impl Registry {
             } else {
                 0.0
             },
+            learnt_capacity: node.models.capacity.factor(),
             // The node's own projection, not faded towards the pool's mean.
             projected_load: node.projection(cpu).map_or(0.0, |p| {
                 p.load(node.load.redirects(), cpu.seconds(now), p.base)
