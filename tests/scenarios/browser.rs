@@ -160,6 +160,22 @@ pub(crate) async fn chromium(url: &str, flags: &[&str]) -> Vec<u8> {
     output.stdout
 }
 
+/// The DOM of the page `app` serves at `/`, served on a loopback port of
+/// its own for as long as Chromium takes: the real page with a view the
+/// test chose, or none.
+async fn rendered_dom_of(app: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the page server");
+    let addr = listener
+        .local_addr()
+        .expect("read the page server's address");
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let dom = rendered_dom(&format!("http://{addr}/")).await;
+    server.abort();
+    dom
+}
+
 /// The opening tag of the element carrying `attr`, such as
 /// `data-backend="web-1"`.
 pub(crate) fn tag_with<'a>(dom: &'a str, attr: &str) -> Option<&'a str> {
@@ -289,17 +305,8 @@ async fn the_page_says_so_when_the_view_is_unreachable() {
         .text()
         .await
         .expect("read the page");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind the page server");
-    let addr = listener
-        .local_addr()
-        .expect("read the page server's address");
-    let app = Router::new().route("/", get(move || async move { Html(html) }));
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
-
-    let dom = rendered_dom(&format!("http://{addr}/")).await;
-    server.abort();
+    let dom =
+        rendered_dom_of(Router::new().route("/", get(move || async move { Html(html) }))).await;
     let banner = tag_with(&dom, "id=\"banner\"").expect("the banner");
     assert!(
         !banner.contains("hidden"),
@@ -338,19 +345,11 @@ async fn the_page_shows_a_learnt_capacity_beside_the_weight() {
         .expect("the dashboard JSON");
     assert_eq!(view["backends"][0]["learnt_capacity"], 1.0, "{view}");
     view["backends"][0]["learnt_capacity"] = json!(0.5);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind the page server");
-    let addr = listener
-        .local_addr()
-        .expect("read the page server's address");
     let app = Router::new()
         .route("/", get(move || async move { Html(html) }))
         .route("/dashboard", get(move || async move { axum::Json(view) }));
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
 
-    let dom = rendered_dom(&format!("http://{addr}/")).await;
-    server.abort();
+    let dom = rendered_dom_of(app).await;
     let row = row_with(&dom, "web-1").unwrap_or_else(|| panic!("no row for web-1:\n{dom}"));
     assert!(row.contains(">capacity ×0.5<"), "{row}");
 }

@@ -1,5 +1,5 @@
 //! The pool at scrape time: per-backend redirects, report ages, reported
-//! and projected load and weights, backends per state, and the pool gauges
+//! and projected load, weights and learnt capacities, backends per state, and the pool gauges
 //! an autoscaler acts on (see `deploy/kubernetes/autoscaling/`).
 //!
 //! Load gauges exist only for backends that have reported: a configured

@@ -742,7 +742,7 @@ fn the_view_shows_the_capacity_learnt_for_a_slow_node() {
     assert!(slow.learnt_capacity < 0.75, "{slow:?}");
     // The view shows the factor least-load's cycle weights the node by.
     let members = registry.members(at(6), Metric::Cpu);
-    let share = |id: &str| {
+    let capacity_of = |id: &str| {
         members
             .active
             .iter()
@@ -750,6 +750,6 @@ fn the_view_shows_the_capacity_learnt_for_a_slow_node() {
             .unwrap()
             .capacity
     };
-    assert_eq!(share("slow"), slow.learnt_capacity);
-    assert_eq!(share("fast"), fast.learnt_capacity);
+    assert_eq!(capacity_of("slow"), slow.learnt_capacity);
+    assert_eq!(capacity_of("fast"), fast.learnt_capacity);
 }
