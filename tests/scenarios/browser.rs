@@ -160,6 +160,22 @@ pub(crate) async fn chromium(url: &str, flags: &[&str]) -> Vec<u8> {
     output.stdout
 }
 
+/// A dispatcher on loopback ports of its own, and the HTML page its
+/// control listener serves.
+async fn dispatcher_and_page() -> (Proc, String) {
+    let disp = Proc::command("signpost-dispatcher")
+        .args(&["--listen", "127.0.0.1:0", "--control-listen", "127.0.0.1:0"])
+        .listeners(2)
+        .spawn()
+        .await;
+    let html = control(&disp, "/")
+        .await
+        .text()
+        .await
+        .expect("read the page");
+    (disp, html)
+}
+
 /// The DOM of the page `app` serves at `/`, served on a loopback port of
 /// its own for as long as Chromium takes: the real page with a view the
 /// test chose, or none.
@@ -295,16 +311,7 @@ async fn the_page_renders_every_backend_with_its_live_state_in_chromium() {
 #[tokio::test]
 async fn the_page_says_so_when_the_view_is_unreachable() {
     // The real page, served by a server that has no `/dashboard`.
-    let disp = Proc::command("signpost-dispatcher")
-        .args(&["--listen", "127.0.0.1:0", "--control-listen", "127.0.0.1:0"])
-        .listeners(2)
-        .spawn()
-        .await;
-    let html = control(&disp, "/")
-        .await
-        .text()
-        .await
-        .expect("read the page");
+    let (_disp, html) = dispatcher_and_page().await;
     let dom =
         rendered_dom_of(Router::new().route("/", get(move || async move { Html(html) }))).await;
     let banner = tag_with(&dom, "id=\"banner\"").expect("the banner");
@@ -318,11 +325,7 @@ async fn the_page_says_so_when_the_view_is_unreachable() {
 
 #[tokio::test]
 async fn the_page_shows_a_learnt_capacity_beside_the_weight() {
-    let disp = Proc::command("signpost-dispatcher")
-        .args(&["--listen", "127.0.0.1:0", "--control-listen", "127.0.0.1:0"])
-        .listeners(2)
-        .spawn()
-        .await;
+    let (disp, html) = dispatcher_and_page().await;
     assert_eq!(push(&disp, &report_of(0, &NODES[0])).await, 200);
     eventually("web-1 is ready", || async {
         let view = dashboard(&disp).await;
@@ -333,11 +336,6 @@ async fn the_page_shows_a_learnt_capacity_beside_the_weight() {
     .await;
     // The real page and the real view, with the capacity a slow machine
     // would have learnt: learning one takes seconds of reports.
-    let html = control(&disp, "/")
-        .await
-        .text()
-        .await
-        .expect("read the page");
     let mut view: Value = control(&disp, "/dashboard")
         .await
         .json()
