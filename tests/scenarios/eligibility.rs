@@ -4,10 +4,10 @@
 
 use serde_json::json;
 use signpost_e2e::dispatcher::{
-    backends, dashboard, dispatcher_timed, entry, every_redirect_goes_to, hits, push, redirect,
-    report, state_of, steady_dispatcher,
+    backends, dashboard, dispatcher_timed, entry, every_redirect_goes_to, hits, metrics, next_seq,
+    push, redirect, report, state_of, steady_dispatcher,
 };
-use signpost_e2e::{config_file, eventually};
+use signpost_e2e::{config_file, eventually, eventually_some};
 use signpost_shared::BackendState;
 
 #[tokio::test]
@@ -84,4 +84,47 @@ async fn slow_start_ramps_a_joining_backends_share() {
         "{early} of the first 50 went to the joining backend"
     );
     assert!(late > 70, "only {late} of 200 once ramped");
+}
+
+#[tokio::test]
+async fn a_saturated_machine_is_learnt_slower_shown_and_logged() {
+    let disp = steady_dispatcher(&["--slow-start", "0s"]).await;
+    // Two machines sent alike; one keeps up at 40%, the other reports 100%.
+    // Each round is a report from both and a burst of clients, until the
+    // dashboard shows the saturated one learnt slower.
+    let slow = eventually_some("the saturated machine is learnt slower", || async {
+        for (id, url, cpu_percent) in [
+            ("quick", "http://127.0.0.1:7301", 40.0),
+            ("slow", "http://127.0.0.1:7302", 100.0),
+        ] {
+            let mut r = report(id, url, next_seq());
+            r["cpu_percent"] = json!(cpu_percent);
+            assert_eq!(push(&disp, &r).await, 200);
+        }
+        for _ in 0..40 {
+            redirect(&disp, "/").await.ok()?;
+        }
+        let view = dashboard(&disp).await;
+        let slow = view.backends.iter().find(|b| b.id == "slow")?;
+        (slow.learnt_capacity < 1.0).then(|| slow.clone())
+    })
+    .await;
+    let quick = entry(&disp, "quick").await.expect("quick on the dashboard");
+    assert_eq!(quick.learnt_capacity, 1.0, "{quick:?}");
+    let body = metrics(&disp).await;
+    assert!(
+        body.lines().any(|l| l
+            == format!(
+                "signpost_backend_learnt_capacity{{backend=\"slow\"}} {}",
+                slow.learnt_capacity
+            )),
+        "{body}"
+    );
+    let stderr = disp.stderr();
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.contains("learnt capacity changed") && l.contains("slow")),
+        "{stderr}"
+    );
 }

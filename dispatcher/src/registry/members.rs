@@ -159,6 +159,7 @@ impl Registry {
         for node in &mut self.nodes {
             node.share = if ready(node) {
                 node.models.capacity.shift(-median);
+                note_capacity(node);
                 node.effective_weight(mem_high_water)
                     * node.ramp(slow_start, now)
                     * capacity(node, metric)
@@ -183,6 +184,23 @@ impl Registry {
             load: node.load.clone(),
             pin: node.pin.clone(),
         })
+    }
+}
+
+/// Logs a change of `node`'s learnt capacity factor, once re-centred on
+/// the pool's median. Rare — a few times after a start with unequal
+/// machines, and when one slows down — and the answer to "why does this
+/// node get fewer clients now", so at info.
+fn note_capacity(node: &mut Node) {
+    let factor = node.models.capacity.factor();
+    if factor != node.capacity_logged {
+        tracing::info!(
+            backend = &*node.display_id(),
+            from = node.capacity_logged,
+            to = factor,
+            "least-load: learnt capacity changed (relative to the pool's median machine)"
+        );
+        node.capacity_logged = factor;
     }
 }
 

@@ -53,6 +53,9 @@ pub(super) struct Node {
     /// Its share of new clients at the last snapshot (weight × ramp ×
     /// capacity), 0 while it takes none.
     pub share: f64,
+    /// The learnt capacity factor last logged, so that each change is
+    /// logged once (see `Registry::note_shares`).
+    pub capacity_logged: f64,
     /// Redirect counter and projection, shared with every snapshot.
     pub load: Arc<NodeLoad>,
     /// Set by the admin API; wins over the report's state.
@@ -92,6 +95,7 @@ impl Node {
             last: None,
             models: NodeModels::default(),
             share: 0.0,
+            capacity_logged: 1.0,
             load: Arc::default(),
             admin: None,
             health: HealthState::default(),
