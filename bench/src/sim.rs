@@ -102,6 +102,11 @@ pub struct Scenario {
     pub warmup: usize,
     /// Seed of the arrival process; decisions use a derived seed.
     pub seed: u64,
+    /// Print `least-load`'s view of the pool to stderr every this many
+    /// arrivals ([`trace_line`]): what the tables' means cannot say — which
+    /// node queued, what the dispatcher had learnt of it, where the picks
+    /// went.
+    pub trace: Option<usize>,
 }
 
 /// One cell of the table.
@@ -168,7 +173,10 @@ pub fn run(cell: &Cell) -> Outcome {
         seed,
         speeds,
         servers,
+        trace,
     } = cell.scenario;
+    let trace = trace.filter(|_| cell.balancer == Balancer::LeastLoad);
+    let mut picks = vec![0u64; servers];
     let mut world = World::new(cell);
     let capacity = match speeds {
         Speeds::Halving => servers as f64 - 0.5,
@@ -197,12 +205,53 @@ pub fn run(cell: &Cell) -> Outcome {
             .balancer
             .pick(&world.pool, &world.view, now, &mut decisions);
         world.view[chosen].sent_since += 1;
+        if let Some(every) = trace {
+            picks[chosen] += 1;
+            if (job + 1) % every == 0 {
+                eprintln!("{}", trace_line(cell, &mut world, &picks, t));
+                picks.fill(0);
+            }
+        }
         let response = world.servers[chosen].assign(t, size);
         if job >= warmup {
             responses.push(response);
         }
     }
     summarise(responses)
+}
+
+/// One line of `simulate --trace`: the cell, the time in service times,
+/// and per node its queue, the capacity factor and cost per redirect
+/// `least-load` has learnt, its last report's figure as projected, and the
+/// picks it got since the last line.
+fn trace_line(cell: &Cell, world: &mut World, picks: &[u64], t: f64) -> String {
+    let backends = world.pool.backends();
+    let list = |values: &mut dyn Iterator<Item = String>| values.collect::<Vec<_>>().join(" ");
+    let Scenario {
+        servers,
+        speeds,
+        load,
+        ..
+    } = cell.scenario;
+    format!(
+        "trace N={servers} load={load} {speeds:?} {:?} {:?} T={} t={t:.0} queue=[{}] capacity=[{}] cost=[{}] report=[{}] picks=[{}]",
+        cell.signal,
+        cell.phases,
+        cell.refresh,
+        list(&mut (0..servers).map(|i| world.servers[i].queue_len(t).to_string())),
+        list(&mut backends.iter().map(|b| format!("{:.2}", b.capacity))),
+        list(
+            &mut backends
+                .iter()
+                .map(|b| format!("{:.4}", b.load.projection().cost))
+        ),
+        list(
+            &mut backends
+                .iter()
+                .map(|b| format!("{:.2}", b.load.projection().base))
+        ),
+        list(&mut picks.iter().map(u64::to_string)),
+    )
 }
 
 /// An exponential variate of mean 1.

@@ -59,6 +59,14 @@ struct Args {
     /// long as a run of `bench/balance-e2e.sh` (15–20 s).
     #[arg(long)]
     from_start: bool,
+    /// Print least-load's view of the pool to stderr every this many
+    /// arrivals of each cell: per node its queue, learnt capacity factor
+    /// and cost per redirect, projected report and the picks it got since
+    /// the last line, each line labelled with its cell. Narrow the run to
+    /// one cell's block first (--servers 8 --load 0.9 --speeds four-to-one
+    /// --signal busy --phases together --only least-load) and grep the T.
+    #[arg(long, value_name = "ARRIVALS")]
+    trace: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -132,6 +140,7 @@ fn main() {
                     jobs,
                     warmup: if args.from_start { 0 } else { jobs / 10 },
                     seed: args.seed,
+                    trace: args.trace.filter(|&every| every > 0),
                 };
                 for &signal in &args.signal {
                     for &phases in &args.phases {

@@ -11,6 +11,7 @@ fn cell(balancer: Balancer, refresh: f64, load: f64) -> Cell {
             jobs: 40_000,
             warmup: 4_000,
             seed: 7,
+            trace: None,
         },
         refresh,
         signal: Signal::Busy,
@@ -38,4 +39,17 @@ fn fresh_reports_beat_blind_choice() {
     let fresh = run(&cell(Balancer::OracleTwoChoices, 0.1, 0.9)).mean;
     let blind = run(&cell(Balancer::Random, 0.1, 0.9)).mean;
     assert!(fresh < 0.7 * blind, "oracle p2c {fresh} vs random {blind}");
+}
+
+#[test]
+fn tracing_a_cell_leaves_its_outcome_alone() {
+    let plain = cell(Balancer::LeastLoad, 1.0, 0.5);
+    let traced = Cell {
+        scenario: Scenario {
+            trace: Some(10_000),
+            ..plain.scenario
+        },
+        ..plain
+    };
+    assert_eq!(run(&plain), run(&traced));
 }
