@@ -221,36 +221,37 @@ pub fn run(cell: &Cell) -> Outcome {
 }
 
 /// One line of `simulate --trace`: the cell, the time in service times,
-/// and per node its queue, the capacity factor and cost per redirect
-/// `least-load` has learnt, its last report's figure as projected, and the
-/// picks it got since the last line.
+/// and per node (by index) its queue, the capacity factor and cost per
+/// redirect `least-load` has learnt, its last report's figure as
+/// projected, and the picks it got since the last line.
 fn trace_line(cell: &Cell, world: &mut World, picks: &[u64], t: f64) -> String {
-    let backends = world.pool.backends();
-    let list = |values: &mut dyn Iterator<Item = String>| values.collect::<Vec<_>>().join(" ");
     let Scenario {
         servers,
         speeds,
         load,
         ..
     } = cell.scenario;
+    let mut learnt = vec![(1.0, 0.0, 0.0); servers];
+    for backend in world.pool.backends() {
+        let node: usize = backend.id.parse().expect("node ids are indexes");
+        let projection = backend.load.projection();
+        learnt[node] = (backend.capacity, projection.cost, projection.base);
+    }
+    let joined = |values: Vec<String>| values.join(" ");
     format!(
         "trace N={servers} load={load} {speeds:?} {:?} {:?} T={} t={t:.0} queue=[{}] capacity=[{}] cost=[{}] report=[{}] picks=[{}]",
         cell.signal,
         cell.phases,
         cell.refresh,
-        list(&mut (0..servers).map(|i| world.servers[i].queue_len(t).to_string())),
-        list(&mut backends.iter().map(|b| format!("{:.2}", b.capacity))),
-        list(
-            &mut backends
-                .iter()
-                .map(|b| format!("{:.4}", b.load.projection().cost))
+        joined(
+            (0..servers)
+                .map(|i| world.servers[i].queue_len(t).to_string())
+                .collect()
         ),
-        list(
-            &mut backends
-                .iter()
-                .map(|b| format!("{:.2}", b.load.projection().base))
-        ),
-        list(&mut picks.iter().map(u64::to_string)),
+        joined(learnt.iter().map(|l| format!("{:.2}", l.0)).collect()),
+        joined(learnt.iter().map(|l| format!("{:.4}", l.1)).collect()),
+        joined(learnt.iter().map(|l| format!("{:.2}", l.2)).collect()),
+        joined(picks.iter().map(u64::to_string).collect()),
     )
 }
 
