@@ -4,10 +4,10 @@
 
 use serde_json::json;
 use signpost_e2e::dispatcher::{
-    backends, dashboard, dispatcher_timed, entry, every_redirect_goes_to, hits, metrics, next_seq,
-    push, redirect, report, state_of, steady_dispatcher,
+    backends, dashboard, dispatcher_timed, entry, every_redirect_goes_to, hits, metrics, push,
+    redirect, report, state_of, steady_dispatcher,
 };
-use signpost_e2e::{config_file, eventually, eventually_some};
+use signpost_e2e::{config_file, eventually, eventually_some, metric};
 use signpost_shared::BackendState;
 
 #[tokio::test]
@@ -93,33 +93,20 @@ async fn a_saturated_machine_is_learnt_slower_shown_and_logged() {
     // Each round is a report from both and a burst of clients, until the
     // dashboard shows the saturated one learnt slower.
     let slow = eventually_some("the saturated machine is learnt slower", || async {
-        for (id, url, cpu_percent) in [
-            ("quick", "http://127.0.0.1:7301", 40.0),
-            ("slow", "http://127.0.0.1:7302", 100.0),
-        ] {
-            let mut r = report(id, url, next_seq());
-            r["cpu_percent"] = json!(cpu_percent);
-            assert_eq!(push(&disp, &r).await, 200);
-        }
+        backends(&disp, &[("quick", 40.0), ("slow", 100.0)]).await;
         for _ in 0..40 {
             redirect(&disp, "/").await.ok()?;
         }
-        let view = dashboard(&disp).await;
-        let slow = view.backends.iter().find(|b| b.id == "slow")?;
-        (slow.learnt_capacity < 1.0).then(|| slow.clone())
+        let slow = entry(&disp, "slow").await?;
+        (slow.learnt_capacity < 1.0).then_some(slow)
     })
     .await;
     let quick = entry(&disp, "quick").await.expect("quick on the dashboard");
     assert_eq!(quick.learnt_capacity, 1.0, "{quick:?}");
-    let body = metrics(&disp).await;
-    assert!(
-        body.lines().any(|l| l
-            == format!(
-                "signpost_backend_learnt_capacity{{backend=\"slow\"}} {}",
-                slow.learnt_capacity
-            )),
-        "{body}"
-    );
+    metric("signpost_backend_learnt_capacity")
+        .label("backend", "slow")
+        .value(slow.learnt_capacity)
+        .assert_in(&metrics(&disp).await);
     let stderr = disp.stderr();
     assert!(
         stderr
