@@ -231,27 +231,31 @@ fn trace_line(cell: &Cell, world: &mut World, picks: &[u64], t: f64) -> String {
         load,
         ..
     } = cell.scenario;
-    let mut learnt = vec![(1.0, 0.0, 0.0); servers];
+    // A node out of the pool (none is, in the simulator) shows a dash.
+    let mut capacity = vec![String::from("-"); servers];
+    let mut cost = capacity.clone();
+    let mut report = capacity.clone();
     for backend in world.pool.backends() {
         let node: usize = backend.id.parse().expect("node ids are indexes");
         let projection = backend.load.projection();
-        learnt[node] = (backend.capacity, projection.cost, projection.base);
+        capacity[node] = format!("{:.2}", backend.capacity);
+        cost[node] = format!("{:.4}", projection.cost);
+        report[node] = format!("{:.2}", projection.base);
     }
-    let joined = |values: Vec<String>| values.join(" ");
+    let queue: Vec<String> = (0..servers)
+        .map(|i| world.servers[i].queue_len(t).to_string())
+        .collect();
+    let picks: Vec<String> = picks.iter().map(u64::to_string).collect();
     format!(
         "trace N={servers} load={load} {speeds:?} {:?} {:?} T={} t={t:.0} queue=[{}] capacity=[{}] cost=[{}] report=[{}] picks=[{}]",
         cell.signal,
         cell.phases,
         cell.refresh,
-        joined(
-            (0..servers)
-                .map(|i| world.servers[i].queue_len(t).to_string())
-                .collect()
-        ),
-        joined(learnt.iter().map(|l| format!("{:.2}", l.0)).collect()),
-        joined(learnt.iter().map(|l| format!("{:.4}", l.1)).collect()),
-        joined(learnt.iter().map(|l| format!("{:.2}", l.2)).collect()),
-        joined(picks.iter().map(u64::to_string).collect()),
+        queue.join(" "),
+        capacity.join(" "),
+        cost.join(" "),
+        report.join(" "),
+        picks.join(" "),
     )
 }
 
