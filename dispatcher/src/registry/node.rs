@@ -54,7 +54,7 @@ pub(super) struct Node {
     /// capacity), 0 while it takes none.
     pub share: f64,
     /// The learnt capacity factor last logged, so that each change is
-    /// logged once (see `Registry::note_shares`).
+    /// logged once (see `note_capacity` in `members.rs`).
     pub capacity_logged: f64,
     /// Redirect counter and projection, shared with every snapshot.
     pub load: Arc<NodeLoad>,
