@@ -15,7 +15,7 @@
 //! host (so the Host header and the TLS server name stay what the operator
 //! wrote) while connections go to the address ([`Endpoint::addr`]).
 //!
-//! [`follow`] runs one task per endpoint and reconciles the set on every
+//! [`follow()`] runs one task per endpoint and reconciles the set on every
 //! refresh: new addresses get a task at once, vanished ones have theirs
 //! stopped. A failed or empty answer keeps the last good set (it is logged
 //! and counted in [`Stats`]): a DNS hiccup must never empty the pool.
@@ -97,7 +97,7 @@ pub enum Lookup {
     Srv(String),
 }
 
-/// A resolver and how often to ask it: what [`follow`] needs.
+/// A resolver and how often to ask it: what [`follow()`] needs.
 #[derive(Clone)]
 pub struct Discovery {
     resolver: Result<TokioResolver, Arc<str>>,

@@ -4,7 +4,7 @@
 //! interval (CPU and memory, cgroup-aware; load average; established
 //! connections to the advertised port; CPU pressure and runnable tasks),
 //! serves the latest
-//! [`LoadReport`](signpost_shared::LoadReport) at `GET /load`, and, in push
+//! [`LoadReport`] at `GET /load`, and, in push
 //! mode, POSTs it to every configured dispatcher (every address a
 //! dispatcher's name resolves to, see [`discovery`]). `POST /drain` and
 //! `POST /ready` switch the reported state; `--backend-health` turns a

@@ -18,6 +18,10 @@
 //!
 //! Time in the simulator is in mean service times; the registry's clock is
 //! a `tokio::time::Instant` advanced by exactly that many seconds.
+//!
+//! Built with `cargo doc --document-private-items`, like the dispatcher's
+//! docs: links to private items are intended.
+#![allow(rustdoc::private_intra_doc_links)]
 
 pub mod balancer;
 pub mod harness;

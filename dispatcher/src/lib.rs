@@ -12,6 +12,12 @@
 //! and the background loops ([`poll`], [`App::maintain`](app::App::maintain));
 //! every report, pushed or polled, is filed and counted by [`intake`].
 //! [`cli`] is what `main` parses and runs before the runtime starts.
+//!
+//! These docs are for the people who work on signpost and are built with
+//! `cargo doc --document-private-items`: module docs name the private
+//! items that carry their reasoning (a constant's measured value, a
+//! helper's rule), so links to private items are intended.
+#![allow(rustdoc::private_intra_doc_links)]
 
 pub mod app;
 pub mod backend;

@@ -14,7 +14,7 @@
 //!   to the dispatcher's public listener, whose `Location` names the node
 //!   the job joins at the instant the request was sent ([`rig`]);
 //! - reference strategies run on copies of the same system over the same
-//!   arrivals, job sizes, refresh instants and poll delay ([`reference`],
+//!   arrivals, job sizes, refresh instants and poll delay ([`mod@reference`],
 //!   [`world`]), so each signpost row has anchors measured in the same run.
 //!
 //! [`markdown`] prints the tables; `bench/README.md` explains every row.

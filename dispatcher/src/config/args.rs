@@ -99,6 +99,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 pub struct Args {
     /// TOML config file; its keys are the flags' names in snake_case,
     /// with the health flags in a [health] table [default: none]
+    // The brackets are `--help` text, not links.
+    #[allow(rustdoc::broken_intra_doc_links)]
     #[arg(long, env = "SIGNPOST_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
@@ -243,6 +245,8 @@ pub struct Args {
     /// an address, a name or *.name; repeat the flag or separate with
     /// commas; configured backends' urls are always allowed [default: none,
     /// any URL]
+    // The brackets are `--help` text, not links.
+    #[allow(rustdoc::broken_intra_doc_links)]
     #[arg(
         long,
         env = "SIGNPOST_ALLOW_BACKEND",

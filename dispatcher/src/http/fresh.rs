@@ -5,7 +5,7 @@
 //! as idle: right for a keep-alive connection between requests, wrong for
 //! one whose client has just connected and is writing its first request
 //! (RELIABILITY.md, finding 6). [`Fresh`] holds a token of its listener's
-//! [`TaskTracker`] until the first read through it completes, so the
+//! [`TaskTracker`](tokio_util::task::TaskTracker) until the first read through it completes, so the
 //! listener's [`super::Closing`] knows which connections are still to
 //! speak. Under TLS the token is moved above the handshake
 //! ([`Fresh::take_unread`]): what counts is the first decrypted byte.

@@ -1,6 +1,6 @@
 //! Settings of the public listener's guards: the per-client rate limit
 //! (`--rate-limit` and friends), overload shedding (`--overload`) and the
-//! access log (`--access-log` and friends). Their flags live in [`LimitArgs`], flattened into [`Args`], so
+//! access log (`--access-log` and friends). Their flags live in [`LimitArgs`], flattened into [`Args`](super::Args), so
 //! the two features stay apart from the rest of the configuration.
 
 use std::fmt;
