@@ -65,6 +65,9 @@ impl Grid {
         let mut blind_done: Vec<(Scenario, Balancer)> = Vec::new();
         for block in blocks {
             for &balancer in balancers {
+                if balancer.needs_busy_fraction() && block.signal == Signal::Queue {
+                    continue;
+                }
                 let refreshes: &[f64] = if balancer.load_blind() {
                     if blind_done.contains(&(block.scenario, balancer)) {
                         continue;

@@ -43,8 +43,8 @@ struct Args {
     /// Worker threads.
     #[arg(long, default_value_t = 2)]
     threads: usize,
-    /// Only these rows (random, round-robin, oracle-wrr, learnt-wrr, greedy, p2c,
-    /// oracle-p2c, least-load); the goals need round-robin, oracle-wrr,
+    /// Only these rows (random, round-robin, oracle-wrr, learnt-wrr,
+    /// measured-wrr, greedy, p2c, oracle-p2c, least-load); the goals need round-robin, oracle-wrr,
     /// oracle-p2c and least-load.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
