@@ -12,8 +12,9 @@
 //! speeds, but each learnt only from the report that covers it (a node's
 //! first report, which covers no time, says nothing). And one reference
 //! measures instead of being told: smooth WRR on each node's speed as the
-//! dispatcher could measure it from busy-fraction reports
-//! ([`SpeedMeter`]).
+//! dispatcher measures it from busy-fraction reports
+//! ([`SpeedMeter`](signpost_dispatcher::load::SpeedMeter)), without the
+//! rest of `least-load`.
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -42,8 +43,9 @@ pub enum Balancer {
     /// can tell them and no sooner.
     LearntWrr,
     /// signpost `weighted-round-robin` with every agent reporting as its
-    /// weight the speed [`SpeedMeter`] measures from what the dispatcher
-    /// sees: a reference for estimating capacity directly (not shipped).
+    /// weight the speed the dispatcher's
+    /// [`SpeedMeter`](signpost_dispatcher::load::SpeedMeter) measures from
+    /// what it sees: capacity measured directly, with no load-following.
     /// Busy-fraction reports only: a queue-shaped figure has no busy time
     /// to divide by.
     MeasuredWrr,
@@ -69,7 +71,8 @@ pub enum Weights {
     /// Its speed over the interval the report covers: 1 in the first
     /// report, and a change of speed shows one report late.
     CoveredSpeed,
-    /// Its speed as [`SpeedMeter`] measures it from the reports.
+    /// Its speed as the dispatcher's
+    /// [`SpeedMeter`](signpost_dispatcher::load::SpeedMeter) measures it.
     Measured,
 }
 
@@ -143,7 +146,8 @@ impl Balancer {
     }
 
     /// Whether the row divides by busy time, so needs reports that are a
-    /// busy fraction (not a queue-shaped figure).
+    /// busy fraction (not a queue-shaped figure): `least-load` asks the
+    /// same of a pool before it measures speeds.
     pub fn needs_busy_fraction(self) -> bool {
         self == Balancer::MeasuredWrr
     }
@@ -201,71 +205,6 @@ impl Balancer {
     }
 }
 
-/// A node's speed (jobs per busy service time) measured from what a
-/// dispatcher sees of it: the redirects it sent, and in each report the
-/// busy fraction and the connections open.
-///
-/// gRPC's weighted round robin (gRFC A58) divides requests by utilisation;
-/// over a report that ends with work queued, that counts the queued
-/// requests as done, and over a saturated report it reads the node's
-/// arrivals, not its capacity, so an overloaded node looks as fast as it
-/// is sent. Completions are what the node did: the redirects sent minus
-/// the growth of its open connections (one per request in flight, when
-/// clients close or the agent counts requests). Completions over busy
-/// seconds is the node's speed whether it idles or queues. Both sums
-/// decay over `max(window, 4 reports)`, so a node that slows down is
-/// followed within about that long.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct SpeedMeter {
-    /// Connections at the last report.
-    connections: u64,
-    /// Decayed completions and busy time.
-    done: f64,
-    busy: f64,
-    /// The last speed measured; 1 until enough completions are counted.
-    speed: f64,
-}
-
-impl Default for SpeedMeter {
-    fn default() -> Self {
-        SpeedMeter {
-            connections: 0,
-            done: 0.0,
-            busy: 0.0,
-            speed: 1.0,
-        }
-    }
-}
-
-impl SpeedMeter {
-    /// Below this many (decayed) completions the speed stays as it was.
-    const MIN_DONE: f64 = 20.0;
-
-    /// Folds in a report covering `span` (busy fraction `busy`, 0–1,
-    /// `connections` open at its end) during which `sent` redirects went to
-    /// the node; `window` is the decay time. Returns the speed.
-    pub fn observe(
-        &mut self,
-        sent: u64,
-        busy: f64,
-        connections: u64,
-        span: f64,
-        window: f64,
-    ) -> f64 {
-        let grew = connections as f64 - self.connections as f64;
-        self.connections = connections;
-        if span > 0.0 {
-            let decay = (-span / window.max(4.0 * span)).exp();
-            self.done = self.done * decay + (sent as f64 - grew).max(0.0);
-            self.busy = self.busy * decay + busy.clamp(0.0, 1.0) * span;
-            if self.done >= Self::MIN_DONE && self.busy > 0.0 {
-                self.speed = self.done / self.busy;
-            }
-        }
-        self.speed
-    }
-}
-
 /// Arg-min of the report; ties are broken uniformly (reservoir sampling),
 /// otherwise every tie would go to the first node.
 fn greedy<R: Rng>(view: &[NodeView], rng: &mut R) -> usize {
@@ -318,53 +257,6 @@ mod tests {
                 sent_since: 0,
             })
             .collect()
-    }
-
-    #[test]
-    fn a_saturated_node_is_measured_by_what_it_completed_not_what_it_was_sent() {
-        // Half speed, sent 0.9 jobs a service time, 100 service times a
-        // report: busy throughout, 50 done, the queue grows by 40 a report.
-        let mut meter = SpeedMeter::default();
-        let mut queue = 0;
-        for _ in 0..3 {
-            queue += 40;
-            meter.observe(90, 1.0, queue, 100.0, 100.0);
-        }
-        assert!((meter.speed - 0.5).abs() < 1e-9, "{meter:?}");
-        // Sent as much, counted as done (connections ignored): A58's
-        // reading, the arrivals, nearly twice the truth.
-        let mut blind = SpeedMeter::default();
-        for _ in 0..3 {
-            blind.observe(90, 1.0, 0, 100.0, 100.0);
-        }
-        assert!(blind.speed > 0.85, "{blind:?}");
-    }
-
-    #[test]
-    fn a_node_that_slows_down_is_followed_within_its_window() {
-        let mut meter = SpeedMeter::default();
-        for _ in 0..20 {
-            meter.observe(80, 0.8, 0, 100.0, 100.0);
-        }
-        assert!((meter.speed - 1.0).abs() < 1e-9, "{meter:?}");
-        let mut queue = 0;
-        let mut reports = 0;
-        // Truly 0.5 now: half-way there within the window (four reports).
-        while meter.speed > 0.75 {
-            queue += 30;
-            meter.observe(80, 1.0, queue, 100.0, 100.0);
-            reports += 1;
-        }
-        assert!(
-            reports <= 4,
-            "{reports} reports to see the slowdown: {meter:?}"
-        );
-    }
-
-    #[test]
-    fn too_few_completions_leave_the_speed_as_it_was() {
-        let mut meter = SpeedMeter::default();
-        assert_eq!(meter.observe(3, 0.5, 0, 1.0, 100.0), 1.0);
     }
 
     #[test]

@@ -25,13 +25,14 @@ use std::time::Duration;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, RngExt, SeedableRng};
+use signpost_dispatcher::load::SpeedMeter;
 use signpost_dispatcher::pool::{Policy, Pool};
 use signpost_dispatcher::registry::{Registry, Source};
 use signpost_dispatcher::select::Strategy;
 use signpost_shared::LoadReport;
 use tokio::time::Instant;
 
-use crate::balancer::{Balancer, NodeView, SpeedMeter, Weights};
+use crate::balancer::{Balancer, NodeView, Weights};
 use crate::harness;
 use crate::queue::Server;
 
@@ -45,12 +46,6 @@ pub const QUEUE_FULL: f64 = 20.0;
 /// The maintenance loop rebuilds this long after a report (its minimum gap
 /// for a small pool), in seconds.
 pub const REBUILD_GAP: f64 = 0.005;
-
-/// How long (in service times, at least four reports) [`SpeedMeter`]
-/// remembers for `measured-wrr`: 100 service times (4 s at 40 ms) followed
-/// a node halving its speed at reports 0.1–5 service times old to within
-/// 1.18× the oracle WRR, where 250 left it at 1.17–1.58× (seed 1, N = 8).
-const MEASURED_WINDOW: f64 = 100.0;
 
 /// What a simulated agent puts in `cpu_percent`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -404,13 +399,15 @@ impl World {
             Signal::Busy | Signal::Queue => (None, None),
         };
         let connections = server.queue_len(at) as u64;
-        let measured = self.meters[node].observe(
-            self.view[node].sent_since,
+        let meter = &mut self.meters[node];
+        let elapsed = (at - last) * SERVICE_SECONDS;
+        meter.observe(
+            self.view[node].sent_since as f64,
             cpu_percent / 100.0,
             connections,
-            at - last,
-            MEASURED_WINDOW,
+            elapsed,
         );
+        let measured = meter.speed().map_or(1.0, |speed| speed * SERVICE_SECONDS);
         self.before[node] = (at, server.busy_time(at), server.queue_area(at), waited);
         let speed_before = self.speed_before[node].replace(server.speed());
         self.view[node] = NodeView {

@@ -64,6 +64,10 @@
 //! (gRFC A58's `qps / utilisation`): [`CapacityStep`] turns it into a
 //! share of the pool, in coarse steps so that equal nodes stay exactly
 //! equal. `select` spreads clients by it when reports say nothing more.
+//! Where the figure is a busy fraction, the capacity is measured outright
+//! once the pool shows it is one: a node's [`SpeedMeter`] counts what it
+//! completed (redirects sent less the growth of its connections) per busy
+//! second, which a saturated node's 100% cannot hide.
 //!
 //! A node's current projection lives in its [`NodeLoad`], which every pool
 //! snapshot shares with the registry, so a report that changes only a
@@ -73,11 +77,13 @@ mod capacity;
 mod cell;
 mod cost;
 mod projector;
+mod speed;
 
 pub use capacity::{CapacityStep, PoolBusy};
 pub use cell::{NodeLoad, Projection};
 pub use cost::{CostModel, Level, PRIOR_COST, PooledCost, SATURATED, Standing, Utilisation};
 pub use projector::{Figures, NodeModels, Projector};
+pub use speed::SpeedMeter;
 
 /// Which report figure a strategy compares. A metric names a figure, not a
 /// choice: it belongs here, and `select` says which one each strategy uses.

@@ -125,6 +125,12 @@ impl Registry {
         let named = self
             .projector
             .map_or(0.0, |p| p.pace * node.share * elapsed);
+        node.models.capacity.measure(
+            received as f64,
+            report.cpu_percent / 100.0,
+            report.connections,
+            elapsed,
+        );
         node.models
             .capacity
             .observe(report.cpu_percent / 100.0, elapsed, received as f64, named);

@@ -128,7 +128,9 @@ impl Registry {
     /// Prepares every node's share of new clients at `now` and returns
     /// their sum (`note_shares`), with one pass to survey the ready nodes
     /// and one to apply: the pool's utilisation that reports correct
-    /// capacity steps towards ([`PoolBusy`]; CPU only), the steps
+    /// capacity steps towards ([`PoolBusy`]; CPU only), once it lends one
+    /// the median node's measured speed that every ready node's step
+    /// follows at once ([`CapacityStep::follow_speed`](crate::load::CapacityStep::follow_speed)), the steps
     /// re-centred on their median — corrections are noisier upwards (a
     /// utilisation cannot exceed 1), so uncentred steps drift apart — and
     /// each share: weight × ramp × capacity, 0 unless ready.
@@ -140,15 +142,19 @@ impl Registry {
             ..
         } = self.settings;
         let ready = |n: &Node| n.state(stale_after, now) == BackendState::Ready;
-        let capacities: Vec<_> = (self.nodes.iter().filter(|n| ready(n)))
-            .map(|n| &n.models.capacity)
-            .collect();
-        let mut steps: Vec<i32> = capacities.iter().map(|c| c.step()).collect();
         self.pool_busy = if metric == Metric::Cpu {
-            PoolBusy::survey(capacities)
+            PoolBusy::survey((self.nodes.iter().filter(|n| ready(n))).map(|n| &n.models.capacity))
         } else {
             None
         };
+        if let Some(reference) = self.pool_busy.and_then(|p| p.speed_reference) {
+            for node in self.nodes.iter_mut().filter(|n| ready(n)) {
+                node.models.capacity.follow_speed(reference);
+            }
+        }
+        let mut steps: Vec<i32> = (self.nodes.iter().filter(|n| ready(n)))
+            .map(|n| n.models.capacity.step())
+            .collect();
         let middle = steps.len() / 2;
         let median = if steps.is_empty() {
             0
