@@ -407,7 +407,9 @@ impl World {
             connections,
             elapsed,
         );
-        let measured = meter.speed().map_or(1.0, |speed| speed * SERVICE_SECONDS);
+        let measured = meter
+            .speed()
+            .map_or(1.0, |speed| speed.per_busy_second * SERVICE_SECONDS);
         self.before[node] = (at, server.busy_time(at), server.queue_area(at), waited);
         let speed_before = self.speed_before[node].replace(server.speed());
         self.view[node] = NodeView {

@@ -73,7 +73,15 @@
 //! 68 / 61 → 71 / 63, excess 0% / −18% (`bench/RESULTS.md`, thirteenth
 //! session).
 
-use super::SpeedMeter;
+use super::{Speed, SpeedMeter};
+
+/// A measured speed moves a node's step only once it is this many
+/// standard errors of the ratio from the current step (and past
+/// [`HYSTERESIS`]): with ~100 completions in its window a node's speed is
+/// off by ~10%, half a step, and on the plain hysteresis the nodes of a 2:1
+/// pool changed step every ~9 s each in the simulator (a fifth of a share
+/// each time, and a log line).
+const SPEED_SIGNIFICANCE: f64 = 2.0;
 
 /// Steps per doubling of capacity.
 const STEPS_PER_OCTAVE: f64 = 4.0;
@@ -386,7 +394,7 @@ pub struct PoolBusy {
     /// fraction: a speed is busy time's inverse, and a queue length read
     /// as one put the N = 8 pools 4:1 at 97% load from 2.4 to 13.8 × the
     /// better spread), and until a node has a speed.
-    pub speed_reference: Option<f64>,
+    pub speed_reference: Option<Speed>,
 }
 
 // === impl PoolBusy ===
@@ -401,7 +409,7 @@ impl PoolBusy {
         let (mut product, mut spread) = (0.0, 0.0);
         let (mut variance, mut covariance) = (0.0, 0.0);
         let mut ramped = Ramped::default();
-        let mut speeds = Vec::new();
+        let mut speeds: Vec<Speed> = Vec::new();
         for node in nodes {
             speeds.extend(node.meter.speed());
             product += node.response.0;
@@ -468,8 +476,14 @@ impl PoolBusy {
         // The upper median, as `Members` re-centres the steps on: the node
         // it names keeps step 0.
         let middle = speeds.len() / 2;
-        let speed_reference = (response_known && elasticity < CONVEX && !speeds.is_empty())
-            .then(|| *speeds.select_nth_unstable_by(middle, f64::total_cmp).1);
+        let speed_reference =
+            (response_known && elasticity < CONVEX && !speeds.is_empty()).then(|| {
+                *speeds
+                    .select_nth_unstable_by(middle, |a, b| {
+                        a.per_busy_second.total_cmp(&b.per_busy_second)
+                    })
+                    .1
+            });
         Some(PoolBusy {
             speed_reference,
             unsaturated_mean: if unsaturated_count > 0.0 {
@@ -540,11 +554,16 @@ impl CapacityStep {
     /// a 4:1 pool at reports 100 service times old went 1.4 → 8.4 × the
     /// better spread in the simulator: their backlog grew a whole interval
     /// longer).
-    pub fn follow_speed(&mut self, reference: f64) -> f64 {
-        match self.meter.speed() {
-            Some(speed) if reference > 0.0 => self.update(speed / reference),
-            _ => self.factor(),
-        }
+    pub fn follow_speed(&mut self, reference: Speed) -> f64 {
+        let Some(speed) = self.meter.speed() else {
+            return self.factor();
+        };
+        let error = speed.relative_error.hypot(reference.relative_error);
+        let noise = SPEED_SIGNIFICANCE * error / std::f64::consts::LN_2 * STEPS_PER_OCTAVE;
+        self.update_beyond(
+            speed.per_busy_second / reference.per_busy_second,
+            (0.5 + HYSTERESIS).max(noise),
+        )
     }
 
     /// The smoothed utilisation, once reported.
@@ -745,9 +764,15 @@ impl CapacityStep {
     /// median's, and returns the factor its share is weighted by. A ratio
     /// that is not a positive number leaves the step as it is.
     fn update(&mut self, ratio: f64) -> f64 {
+        self.update_beyond(ratio, 0.5 + HYSTERESIS)
+    }
+
+    /// [`CapacityStep::update`], moving to another step only once the
+    /// estimate is more than `threshold` steps from the current one.
+    fn update_beyond(&mut self, ratio: f64, threshold: f64) -> f64 {
         if ratio.is_finite() && ratio > 0.0 {
             let steps = ratio.log2() * STEPS_PER_OCTAVE;
-            if (steps - f64::from(self.step)).abs() > 0.5 + HYSTERESIS {
+            if (steps - f64::from(self.step)).abs() > threshold {
                 self.step = (steps.round() as i32).clamp(-MAX_STEP, MAX_STEP);
             }
         }
@@ -1075,11 +1100,12 @@ mod tests {
     }
 
     /// `node` with a measured speed of `speed` jobs a busy second: ten
-    /// 1 s reports, busy `busy` of each, connections steady.
+    /// 10 s reports, busy `busy` of each, connections steady (hundreds of
+    /// completions: a speed known to a few per cent).
     fn timed(mut node: CapacityStep, speed: f64, busy: f64) -> CapacityStep {
         node.measure(0.0, 0.0, 3, 0.0);
         for _ in 0..10 {
-            node.measure(speed * busy, busy, 3, 1.0);
+            node.measure(10.0 * speed * busy, busy, 3, 10.0);
         }
         node
     }
@@ -1094,16 +1120,20 @@ mod tests {
         );
         let pool = PoolBusy::survey(&[fast, slow]).unwrap();
         // The upper median, the node Members re-centres on.
-        assert_eq!(pool.speed_reference, Some(40.0));
+        let reference = pool.speed_reference.unwrap();
+        assert!(
+            (reference.per_busy_second - 40.0).abs() < 1e-9,
+            "{reference:?}"
+        );
         let (mut fast, mut slow) = (fast, slow);
-        assert_eq!(fast.follow_speed(40.0), 1.0);
-        assert_eq!(slow.follow_speed(40.0), 0.5);
+        assert_eq!(fast.follow_speed(reference), 1.0);
+        assert_eq!(slow.follow_speed(reference), 0.5);
         // And the controller stands by: a node at 20% in a pool at 40%
         // would otherwise be doubled (see the test above).
         let mut measured = timed(two_windows(0.2, 25.0, 25.0), 20.0, 0.9);
-        assert_eq!(measured.follow_speed(40.0), 0.5);
+        assert_eq!(measured.follow_speed(reference), 0.5);
         let hot = PoolBusy {
-            speed_reference: Some(40.0),
+            speed_reference: Some(reference),
             ..overloaded(0.4)
         };
         assert_eq!(measured.correct(hot), 0.5);

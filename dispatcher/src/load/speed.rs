@@ -33,6 +33,16 @@ const WINDOW: f64 = 4.0;
 /// *n* completions of exponential size the estimate is off by about 1/√*n*.
 const MIN_DONE: f64 = 20.0;
 
+/// A measured speed and how far to trust it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Speed {
+    /// Jobs completed per busy second.
+    pub per_busy_second: f64,
+    /// Its relative standard error, about 1/√(completions counted): the
+    /// mean of *n* exponential job sizes is off by that much.
+    pub relative_error: f64,
+}
+
 /// Completions per busy second, from what the dispatcher sees of a node.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct SpeedMeter {
@@ -62,8 +72,11 @@ impl SpeedMeter {
     }
 
     /// The jobs the node completes per busy second, once enough are counted.
-    pub fn speed(&self) -> Option<f64> {
-        (self.done >= MIN_DONE && self.busy > 0.0).then(|| self.done / self.busy)
+    pub fn speed(&self) -> Option<Speed> {
+        (self.done >= MIN_DONE && self.busy > 0.0).then(|| Speed {
+            per_busy_second: self.done / self.busy,
+            relative_error: self.done.sqrt().recip(),
+        })
     }
 }
 
@@ -88,7 +101,7 @@ mod tests {
             queue += 40;
             meter.observe(90.0, 1.0, queue, 4.0);
         }
-        let speed = meter.speed().unwrap();
+        let speed = meter.speed().unwrap().per_busy_second;
         assert!((speed - 12.5).abs() < 1e-9, "{speed} jobs a busy second");
         // Counting what was sent as done (A58's reading from the sender's
         // side) takes the arrivals for the capacity: 22.5, nearly twice.
@@ -96,7 +109,7 @@ mod tests {
         for _ in 0..3 {
             blind.observe(90.0, 1.0, 0, 4.0);
         }
-        assert!(blind.speed().unwrap() > 22.0, "{blind:?}");
+        assert!(blind.speed().unwrap().per_busy_second > 22.0, "{blind:?}");
     }
 
     #[test]
@@ -105,11 +118,14 @@ mod tests {
         for _ in 0..20 {
             meter.observe(80.0, 0.8, 0, 4.0);
         }
-        assert!((meter.speed().unwrap() - 25.0).abs() < 1e-9, "{meter:?}");
+        assert!(
+            (meter.speed().unwrap().per_busy_second - 25.0).abs() < 1e-9,
+            "{meter:?}"
+        );
         // Half as fast from now on (12.5 a second): half-way there within
         // the window, four reports.
         let (mut queue, mut reports) = (0, 0);
-        while meter.speed().unwrap() > 18.75 {
+        while meter.speed().unwrap().per_busy_second > 18.75 {
             queue += 30;
             meter.observe(80.0, 1.0, queue, 4.0);
             reports += 1;
@@ -122,7 +138,7 @@ mod tests {
         let mut meter = SpeedMeter::default();
         meter.observe(0.0, 0.5, 500, 0.0);
         meter.observe(40.0, 0.5, 500, 2.0);
-        assert_eq!(meter.speed(), Some(40.0));
+        assert_eq!(meter.speed().map(|s| s.per_busy_second), Some(40.0));
     }
 
     #[test]

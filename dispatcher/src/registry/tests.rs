@@ -754,9 +754,9 @@ fn the_view_shows_the_capacity_learnt_for_a_slow_node() {
     assert_eq!(capacity_of("fast"), fast.learnt_capacity);
 }
 
-/// Two machines, "fast" at 40 jobs a second and "slow" at `slow(second)`,
+/// Two machines, "fast" at 400 jobs a second and "slow" at `slow(second)`,
 /// run as fluid queues under `least-load`'s shares for `secs` one-second
-/// reports: each second the pool is sent 40 clients split by the shares the
+/// reports: each second the pool is sent 400 clients split by the shares the
 /// registry's members give, each node completes what its speed allows, and
 /// reports its busy fraction and its backlog as connections (one per client
 /// in flight). Returns each node's learnt capacity after every report.
@@ -768,7 +768,7 @@ fn fluid_pool(secs: u64, slow: impl Fn(u64) -> f64) -> Vec<(f64, f64)> {
     let mut learnt = Vec::new();
     for secs in 0..secs {
         let now = t0 + Duration::from_secs(secs);
-        let speeds = [("fast", 40.0), ("slow", slow(secs))];
+        let speeds = [("fast", 400.0), ("slow", slow(secs))];
         for (k, &(id, speed)) in speeds.iter().enumerate() {
             let done = backlog[k].min(speed);
             backlog[k] -= done;
@@ -782,7 +782,7 @@ fn fluid_pool(secs: u64, slow: impl Fn(u64) -> f64) -> Vec<(f64, f64)> {
         for (k, &(id, _)) in speeds.iter().enumerate() {
             let backend = members.active.iter().find(|b| &*b.id == id).unwrap();
             // Whole clients, the fraction carried to the next second.
-            sent[k] += 40.0 * backend.capacity / total;
+            sent[k] += 400.0 * backend.capacity / total;
             let whole = sent[k].floor();
             sent[k] -= whole;
             backlog[k] += whole;
@@ -798,11 +798,11 @@ fn fluid_pool(secs: u64, slow: impl Fn(u64) -> f64) -> Vec<(f64, f64)> {
 fn once_the_figure_is_seen_linear_capacities_are_the_measured_speeds() {
     // A machine a quarter as fast is learnt so: the controller alone
     // overshot to 0.21 while the slow one's backlog drained, and stayed.
-    let learnt = fluid_pool(120, |_| 10.0);
+    let learnt = fluid_pool(120, |_| 100.0);
     assert_eq!(learnt.last(), Some(&(1.0, 0.25)), "{learnt:?}");
     // One that slows down again is followed by its measured speed, at
     // every snapshot, without waiting for the controller's windows.
-    let learnt = fluid_pool(120, |second| if second < 60 { 10.0 } else { 5.0 });
+    let learnt = fluid_pool(120, |second| if second < 60 { 100.0 } else { 50.0 });
     assert_eq!(learnt.last(), Some(&(1.0, 0.125)), "{learnt:?}");
     let followed = learnt[60..].iter().position(|&(_, slow)| slow == 0.125);
     assert!(
