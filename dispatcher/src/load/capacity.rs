@@ -80,7 +80,8 @@ use super::{Speed, SpeedMeter};
 /// [`HYSTERESIS`]): with ~100 completions in its window a node's speed is
 /// off by ~10%, half a step, and on the plain hysteresis the nodes of a 2:1
 /// pool changed step every ~9 s each in the simulator (a fifth of a share
-/// each time, and a log line).
+/// each time, and a log line); with it, and the meter's 10 s window, 14
+/// times a run of ~220 s in all.
 const SPEED_SIGNIFICANCE: f64 = 2.0;
 
 /// Steps per doubling of capacity.
@@ -597,15 +598,15 @@ impl CapacityStep {
     /// cut by its saturated floor; see the module docs) and returns the
     /// factor its share is weighted by.
     pub fn correct(&mut self, pool: PoolBusy) -> f64 {
+        let mean = pool.mean;
+        let Some(busy) = self.busy else {
+            return self.factor();
+        };
         // Once the pool's speeds are measured, they are the capacity
         // ([`CapacityStep::follow_speed`]); the controller stands by.
         if pool.speed_reference.is_some() && self.meter.speed().is_some() {
             return self.factor();
         }
-        let mean = pool.mean;
-        let Some(busy) = self.busy else {
-            return self.factor();
-        };
         self.measure_response(mean);
         // An overloaded node's queue grows with every second it waits, and
         // 100% against a cooler pool is unambiguous: it steps down after

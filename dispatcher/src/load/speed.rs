@@ -22,12 +22,15 @@
 //! capacity steps only once the pool's figure has been seen answering the
 //! dispatcher's changes of share one for one.
 
-/// How long the sums remember, in seconds (at least four reports): 100
-/// service times of 40 ms. In the simulator a node halving its speed was
-/// followed, at reports 0.1–5 service times old, to within 1.18× the WRR
-/// told the true speeds; over 250 service times it stayed 1.17–1.58×
-/// (`bench/RESULTS.md`, thirteenth session).
-const WINDOW: f64 = 4.0;
+/// How long the sums remember, in seconds (at least four reports): the
+/// capacity controller's window. Over 4 s a node's ~100 completions left
+/// its speed ~10% off, and the nodes of a 2:1 pool changed step up to 35
+/// times a simulated run of ~220 s (189 before steps waited for
+/// significance, [`CapacityStep`](super::CapacityStep)); over 10 s, 14, with
+/// no goal cell worse; over 20 s, 8, but a node halving its speed took a
+/// minute to follow, against half that now (`bench/RESULTS.md`,
+/// thirteenth session).
+const WINDOW: f64 = 10.0;
 
 /// Below this many (decayed) completions the node has no speed yet: over
 /// *n* completions of exponential size the estimate is off by about 1/√*n*.

@@ -801,10 +801,11 @@ fn once_the_figure_is_seen_linear_capacities_are_the_measured_speeds() {
     let learnt = fluid_pool(120, |_| 100.0);
     assert_eq!(learnt.last(), Some(&(1.0, 0.25)), "{learnt:?}");
     // One that slows down again is followed by its measured speed, at
-    // every snapshot, without waiting for the controller's windows.
-    let learnt = fluid_pool(120, |second| if second < 60 { 100.0 } else { 50.0 });
+    // every snapshot: two steps of the three within 15 reports, all of
+    // them as its window forgets the old speed.
+    let learnt = fluid_pool(150, |second| if second < 60 { 100.0 } else { 50.0 });
     assert_eq!(learnt.last(), Some(&(1.0, 0.125)), "{learnt:?}");
-    let followed = learnt[60..].iter().position(|&(_, slow)| slow == 0.125);
+    let followed = learnt[60..].iter().position(|&(_, slow)| slow < 0.15);
     assert!(
         followed.is_some_and(|after| after <= 15),
         "{:?}",
