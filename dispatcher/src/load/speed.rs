@@ -26,10 +26,11 @@
 /// capacity controller's window. Over 4 s a node's ~100 completions left
 /// its speed ~10% off, and the nodes of a 2:1 pool changed step up to 35
 /// times a simulated run of ~220 s (189 before steps waited for
-/// significance, [`CapacityStep`](super::CapacityStep)); over 10 s, 14, with
-/// no goal cell worse; over 20 s, 8, but a node halving its speed took a
-/// minute to follow, against half that now (`bench/RESULTS.md`,
-/// thirteenth session).
+/// significance, [`CapacityStep`](super::CapacityStep)); over 10 s, 14,
+/// and the long grids missed fewer goals (busy fractions 52 / 49 → 49 / 46
+/// of 720 checks, queue lengths 74 / 67 → 70 / 59); over 20 s, 8, but a
+/// node halving its speed took a minute to follow, against half that now
+/// (`bench/RESULTS.md`, thirteenth session).
 const WINDOW: f64 = 10.0;
 
 /// Below this many (decayed) completions the node has no speed yet: over
