@@ -68,9 +68,9 @@
 //! sent less the growth of its connections — per busy second), taken for
 //! every node at each snapshot. Long simulated grids, seeds 1 and 2, busy
 //! fractions: goal misses 58 / 52 → 49 / 46 of 720 checks, excess over the
-//! goal −24% / −17%, worst cell 5.4 / 5.8 → 4.0 / 4.6 × the better spread;
+//! goal −24% / −19%, worst cell 5.4 / 5.8 → 4.0 / 4.6 × the better spread;
 //! queue-shaped figures, where the gate mostly holds it off: misses
-//! 68 / 61 → 71 / 63, excess 0% / −18% (`bench/RESULTS.md`, thirteenth
+//! 68 / 61 → 70 / 59, excess −6% / −27% (`bench/RESULTS.md`, thirteenth
 //! session).
 
 use super::{Speed, SpeedMeter};
@@ -551,10 +551,10 @@ impl CapacityStep {
     /// in steps as every correction, and returns the factor its share is
     /// weighted by; without a speed the step stays. Called for every node
     /// at each snapshot: a node's share follows the pool's speeds without
-    /// waiting for its own next report (one report late, the slow nodes of
-    /// a 4:1 pool at reports 100 service times old went 1.4 → 8.4 × the
-    /// better spread in the simulator: their backlog grew a whole interval
-    /// longer).
+    /// waiting for its own next report (one report late, a 4:1 pool at 90%
+    /// load with reports 100 service times old went 1.0 → 1.4 × the better
+    /// spread in the simulator: the slow nodes' backlog grew a whole
+    /// interval longer).
     pub fn follow_speed(&mut self, reference: Speed) -> f64 {
         let Some(speed) = self.meter.speed() else {
             return self.factor();
