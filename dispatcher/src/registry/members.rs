@@ -126,11 +126,11 @@ impl Registry {
     }
 
     /// Prepares every node's share of new clients at `now` and returns
-    /// their sum (`note_shares`), with one pass to survey the ready nodes
-    /// and one to apply: the pool's utilisation that reports correct
-    /// capacity steps towards ([`PoolBusy`]; CPU only), once it lends one
+    /// their sum (`note_shares`): a pass to survey the ready nodes, then
+    /// the rest in turn — the pool's utilisation that reports correct
+    /// capacity steps towards ([`PoolBusy`]; CPU only); once it lends one,
     /// the median node's measured speed that every ready node's step
-    /// follows at once ([`CapacityStep::follow_speed`](crate::load::CapacityStep::follow_speed)), the steps
+    /// follows at once ([`CapacityStep::follow_speed`](crate::load::CapacityStep::follow_speed)); the steps
     /// re-centred on their median — corrections are noisier upwards (a
     /// utilisation cannot exceed 1), so uncentred steps drift apart — and
     /// each share: weight × ramp × capacity, 0 unless ready.
