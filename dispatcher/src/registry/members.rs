@@ -147,13 +147,14 @@ impl Registry {
         } else {
             None
         };
-        if let Some(reference) = self.pool_busy.and_then(|p| p.speed_reference) {
-            for node in self.nodes.iter_mut().filter(|n| ready(n)) {
-                node.models.capacity.follow_speed(reference);
-            }
-        }
-        let mut steps: Vec<i32> = (self.nodes.iter().filter(|n| ready(n)))
-            .map(|n| n.models.capacity.step())
+        let reference = self.pool_busy.and_then(|p| p.speed_reference);
+        let mut steps: Vec<i32> = (self.nodes.iter_mut().filter(|n| ready(n)))
+            .map(|n| {
+                if let Some(reference) = reference {
+                    n.models.capacity.follow_speed(reference);
+                }
+                n.models.capacity.step()
+            })
             .collect();
         let middle = steps.len() / 2;
         let median = if steps.is_empty() {
