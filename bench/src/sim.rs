@@ -399,17 +399,16 @@ impl World {
             Signal::Busy | Signal::Queue => (None, None),
         };
         let connections = server.queue_len(at) as u64;
-        let meter = &mut self.meters[node];
-        let elapsed = (at - last) * SERVICE_SECONDS;
-        meter.observe(
-            self.view[node].sent_since as f64,
-            cpu_percent / 100.0,
-            connections,
-            elapsed,
-        );
-        let measured = meter
-            .speed()
-            .map_or(1.0, |speed| speed.per_busy_second * SERVICE_SECONDS);
+        // Only the row that reports it pays for measuring a speed.
+        let measured = (self.weights == Weights::Measured).then(|| {
+            let meter = &mut self.meters[node];
+            let elapsed = (at - last) * SERVICE_SECONDS;
+            let sent = self.view[node].sent_since as f64;
+            meter.observe(sent, cpu_percent / 100.0, connections, elapsed);
+            meter
+                .speed()
+                .map_or(1.0, |speed| speed.per_busy_second * SERVICE_SECONDS)
+        });
         self.before[node] = (at, server.busy_time(at), server.queue_area(at), waited);
         let speed_before = self.speed_before[node].replace(server.speed());
         self.view[node] = NodeView {
@@ -434,7 +433,7 @@ impl World {
                 Weights::Unknown => 1.0,
                 Weights::TrueSpeed => server.speed(),
                 Weights::CoveredSpeed => speed_before.unwrap_or(1.0),
-                Weights::Measured => measured,
+                Weights::Measured => measured.unwrap_or(1.0),
             },
             seq: self.seq[node],
             sampled_at_ms: (at * SERVICE_SECONDS * 1000.0) as u64,
