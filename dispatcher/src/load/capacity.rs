@@ -72,6 +72,21 @@
 //! queue-shaped figures, where the gate mostly holds it off: misses
 //! 68 / 61 → 70 / 59, excess −6% / −27% (`bench/RESULTS.md`, thirteenth
 //! session).
+//!
+//! Where no speed is lent (a pool whose shares never changed, so the
+//! figure's response is unknown — equal machines, until one slows down)
+//! the same count still bounds an overloaded node: over its run of
+//! saturated reports, what it was sent less the growth of its connections
+//! is what it completed, whatever the figure's shape, and once that growth
+//! is well past noise the node is cut to the share its completions fill,
+//! less some to drain the backlog, in one step
+//! ([`CapacityStep::overload_cut`]) — where the controller took a quarter
+//! octave a window. Long grids, busy fractions, seeds 1–4: goal misses
+//! 49 / 46 / 60 / 50 → 46 / 43 / 55 / 44 of 720, excess over the goal
+//! −28% to −39%, the halving node of 8 at 90% load and T = 100 service
+//! times 2.4–3.1 → 1.2–1.5 × the better spread, one cell a seed at most
+//! 10% worse; queue-shaped figures' excess −1% to +8% (`bench/RESULTS.md`,
+//! fourteenth session).
 
 use super::{Speed, SpeedMeter};
 
@@ -266,6 +281,23 @@ const MIN_RESPONSE_SPREAD: f64 = 0.1;
 /// (log), smaller ones being noise.
 const MIN_RESPONSE_MOVE: f64 = 0.05;
 
+/// An overloaded node is cut to what it completes once its connections
+/// have grown this many standard errors over its run of saturated reports
+/// ([`CapacityStep::overload_cut`]). Growth is arrivals less completions,
+/// each about Poisson, so its error is √(sent + completed). The run is
+/// checked at each report, and a random walk's z-score crosses 3 somewhere
+/// along a long run far more often than any one report's would; at 4 no
+/// equal cell of the long grids moved by more than 10%.
+const OVERLOAD_SIGNIFICANCE: f64 = 4.0;
+
+/// ... and the cut also drains this share of the backlog the run built,
+/// over as long again as the run: cut to exactly what it completes, a node
+/// keeps its backlog and stays saturated, and the controller took another
+/// window a quarter octave to drain it (the halving node at 90% load,
+/// T = 100 service times: 2.1 × the better spread with none, 1.3–1.4 with
+/// half).
+const OVERLOAD_DRAIN: f64 = 0.5;
+
 /// The largest step either way: 32× the median.
 const MAX_STEP: i32 = 20;
 
@@ -317,6 +349,23 @@ pub struct CapacityStep {
     first_interval: Option<(f64, f64)>,
     /// Completions per busy second, kept across changes of step.
     meter: SpeedMeter,
+    /// The node's run of saturated reports, kept across changes of step.
+    overload: OverloadRun,
+}
+
+/// What a node was sent and how far its connections grew over its latest
+/// run of saturated reports, for [`CapacityStep::overload_cut`].
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct OverloadRun {
+    /// Redirects sent over the run, and the growth of its connections.
+    sent: f64,
+    grew: f64,
+    /// Σ redirects ÷ capacity factor at the time: what the run was sent
+    /// per unit of factor, so that a run across changes of step still
+    /// says which factor the node's completions fill.
+    sent_per_factor: f64,
+    /// Seconds the run covers.
+    covered: f64,
 }
 
 /// The scatter of a node's reports since its last change of step, to
@@ -543,7 +592,18 @@ impl CapacityStep {
     /// over the `elapsed` seconds it covers, its `utilisation` and the
     /// `connections` open at its end.
     pub fn measure(&mut self, sent: f64, utilisation: f64, connections: u64, elapsed: f64) {
-        self.meter.observe(sent, utilisation, connections, elapsed);
+        let grew = self.meter.observe(sent, utilisation, connections, elapsed);
+        match grew {
+            Some(grew) if utilisation >= SATURATED => {
+                let (sent, factor) = (sent.max(0.0), self.factor());
+                let run = &mut self.overload;
+                run.sent += sent;
+                run.grew += grew;
+                run.sent_per_factor += sent / factor;
+                run.covered += elapsed;
+            }
+            _ => self.overload = OverloadRun::default(),
+        }
     }
 
     /// Takes the node's measured speed over the pool's `reference` (the
@@ -606,6 +666,16 @@ impl CapacityStep {
         // ([`CapacityStep::follow_speed`]); the controller stands by.
         if pool.speed_reference.is_some() && self.meter.speed().is_some() {
             return self.factor();
+        }
+        if let Some(factor) = self.overload_cut(mean) {
+            let before = self.step;
+            let steps = (factor.log2() * STEPS_PER_OCTAVE).floor() as i32;
+            let most = STEPS_PER_OCTAVE as i32 * MAX_MOVE_OCTAVES as i32;
+            if steps < before {
+                self.step = steps.max(before - most).max(-MAX_STEP);
+                self.restart(mean);
+                return self.factor();
+            }
         }
         self.measure_response(mean);
         // An overloaded node's queue grows with every second it waits, and
@@ -685,17 +755,55 @@ impl CapacityStep {
         };
         let factor = self.update(ratio.clamp(self.factor() / most, self.factor() * most));
         if self.step != before {
-            *self = CapacityStep {
-                step: self.step,
-                settled: true,
-                last: self.window(),
-                last_mean: mean,
-                response: self.response,
-                meter: self.meter,
-                ..CapacityStep::default()
-            };
+            self.restart(mean);
         }
         factor
+    }
+
+    /// Starts the windows afresh after a change of step, at the pool's
+    /// `mean`; what outlives a step (the response, the meter, the run of
+    /// saturated reports) is kept.
+    fn restart(&mut self, mean: f64) {
+        *self = CapacityStep {
+            step: self.step,
+            settled: true,
+            last: self.window(),
+            last_mean: mean,
+            response: self.response,
+            meter: self.meter,
+            overload: self.overload,
+            ..CapacityStep::default()
+        };
+    }
+
+    /// The capacity factor an overloaded node's completions fill, less
+    /// what drains its backlog ([`OVERLOAD_DRAIN`]), once its connections
+    /// have grown significantly ([`OVERLOAD_SIGNIFICANCE`]) over a run of
+    /// saturated reports a window long, while the pool's `mean` is well
+    /// below saturation. A saturated node's 100% hides how far over it is,
+    /// and the controller steps it down a quarter octave a window; but
+    /// what it was sent less the growth of its connections is what it
+    /// completed, whatever its figure's shape, so one cut lands on its
+    /// speed: a node that halves its speed mid-run is cut within a window,
+    /// where the steps took four, its queue growing all the while. Not
+    /// before the node's first correction (a start has its own cuts, and
+    /// a node stepped up then floods before the pool settles), and not
+    /// while the whole pool reads saturated, when growth is anyone's.
+    fn overload_cut(&self, mean: f64) -> Option<f64> {
+        let OverloadRun {
+            sent,
+            grew,
+            sent_per_factor,
+            covered,
+        } = self.overload;
+        let done = (sent - grew).max(0.0);
+        let significant = grew > OVERLOAD_SIGNIFICANCE * (sent + done).sqrt();
+        (self.settled
+            && covered >= WINDOW
+            && mean < SATURATED - SATURATED_MARGIN
+            && significant
+            && sent_per_factor > 0.0)
+            .then(|| (done - OVERLOAD_DRAIN * grew).max(done / 2.0) / sent_per_factor)
     }
 
     /// Whether `busy` is off `mean` by more than the noise of the redirects
@@ -1426,5 +1534,67 @@ mod tests {
             alone.observe(1.0, 2.5, 30.0, 30.0);
         }
         assert_eq!(alone.correct(mean(0.78)), (-0.25f64).exp2());
+    }
+
+    /// A settled node at 80% in a pool at 80%, then saturated and sent
+    /// 100 redirects a report of which it completes `completes`, while the
+    /// pool's mean reads `pool`: its factor after each of `reports`.
+    fn overloaded_run(completes: f64, pool: f64, reports: usize) -> Vec<f64> {
+        let mut node = two_windows(0.8, 80.0, 80.0);
+        assert_eq!(node.correct(mean(0.8)), 1.0);
+        node.measure(0.0, 0.8, 10, 0.0);
+        let mut connections = 10.0;
+        (0..reports)
+            .map(|_| {
+                connections += 100.0 - completes;
+                node.measure(100.0, 1.0, connections as u64, 2.5);
+                node.observe(1.0, 2.5, 100.0, 100.0);
+                node.correct(mean(pool))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_overloaded_node_is_cut_to_what_it_completes_once_its_backlog_is_significant() {
+        // 75 of 100 done a report: 25 more queued each, 1.9 standard
+        // errors a report; past 4 after five reports, a window long. Cut
+        // to what it completes less half its backlog again (0.625), on the
+        // step below: 2^(-3/4). The controller alone had not moved.
+        let cut = (-0.75f64).exp2();
+        assert_eq!(overloaded_run(75.0, 0.85, 5), [1.0, 1.0, 1.0, 1.0, cut]);
+        // One octave at most, however far behind.
+        assert_eq!(overloaded_run(10.0, 0.85, 4).last(), Some(&0.5));
+        // Not while the whole pool reads saturated: growth is anyone's.
+        assert!(overloaded_run(75.0, 0.95, 8).iter().all(|&f| f == 1.0));
+        // Not for growth within its noise.
+        assert!(overloaded_run(95.0, 0.85, 12).iter().all(|&f| f > cut));
+        // Not before the node's first correction: an unsettled node
+        // stepped up at a start floods before the pool settles.
+        let mut fresh = CapacityStep::default();
+        fresh.measure(0.0, 1.0, 0, 0.0);
+        for report in 1..=8 {
+            fresh.measure(100.0, 1.0, report * 50, 2.5);
+            assert_eq!(fresh.overload_cut(0.85), None);
+        }
+    }
+
+    #[test]
+    fn an_unsaturated_report_ends_the_run_a_change_of_step_does_not() {
+        let mut node = two_windows(0.8, 80.0, 80.0);
+        node.correct(mean(0.8));
+        node.measure(0.0, 0.8, 0, 0.0);
+        for report in 1..=3 {
+            node.measure(100.0, 1.0, report * 40, 2.5);
+        }
+        // A step changed on the way keeps the run, counted per factor.
+        node.step = -2;
+        node.restart(0.8);
+        node.measure(100.0, 1.0, 160, 2.5);
+        let run = node.overload;
+        assert_eq!((run.sent, run.grew, run.covered), (400.0, 160.0, 10.0));
+        assert!((run.sent_per_factor - 300.0 - 100.0 * 2f64.sqrt()).abs() < 1e-9);
+        // An unsaturated report ends it.
+        node.measure(100.0, 0.9, 200, 2.5);
+        assert_eq!(node.overload, OverloadRun::default());
     }
 }

@@ -63,16 +63,24 @@ pub struct SpeedMeter {
 impl SpeedMeter {
     /// Folds in a report: `connections` open at its end, `utilisation`
     /// (0–1) over the `elapsed` seconds it covers, during which the node
-    /// was sent `sent` redirects.
-    pub fn observe(&mut self, sent: f64, utilisation: f64, connections: u64, elapsed: f64) {
+    /// was sent `sent` redirects. Returns how much its connections grew
+    /// over the report — the backlog it added, which an overloaded node's
+    /// cut reads too ([`CapacityStep`](super::CapacityStep)) — or `None`
+    /// for the first report, whose connections are only a baseline.
+    pub fn observe(
+        &mut self,
+        sent: f64,
+        utilisation: f64,
+        connections: u64,
+        elapsed: f64,
+    ) -> Option<f64> {
         let before = self.connections.replace(connections);
-        let Some(before) = before.filter(|_| elapsed > 0.0) else {
-            return;
-        };
+        let before = before.filter(|_| elapsed > 0.0)?;
         let grew = connections as f64 - before as f64;
         let decay = (-elapsed / WINDOW.max(4.0 * elapsed)).exp();
         self.done = self.done * decay + (sent - grew).max(0.0);
         self.busy = self.busy * decay + utilisation.clamp(0.0, 1.0) * elapsed;
+        Some(grew)
     }
 
     /// The jobs the node completes per busy second, once enough are counted.

@@ -754,13 +754,14 @@ fn the_view_shows_the_capacity_learnt_for_a_slow_node() {
     assert_eq!(capacity_of("fast"), fast.learnt_capacity);
 }
 
-/// Two machines, "fast" at 400 jobs a second and "slow" at `slow(second)`,
+/// Two machines, "fast" and "slow", at `speeds(second)` jobs a second,
 /// run as fluid queues under `least-load`'s shares for `secs` one-second
-/// reports: each second the pool is sent 400 clients split by the shares the
+/// reports: each second the pool is sent `clients` split by the shares the
 /// registry's members give, each node completes what its speed allows, and
 /// reports its busy fraction and its backlog as connections (one per client
-/// in flight). Returns each node's learnt capacity after every report.
-fn fluid_pool(secs: u64, slow: impl Fn(u64) -> f64) -> Vec<(f64, f64)> {
+/// in flight). Returns, after every report, each node's learnt capacity and
+/// the slow one's backlog.
+fn fluid_pool(secs: u64, clients: f64, speeds: impl Fn(u64) -> [f64; 2]) -> Vec<(f64, f64, f64)> {
     let t0 = Instant::now();
     let mut registry = new_registry(&[]);
     let mut backlog = [0.0f64; 2];
@@ -768,8 +769,9 @@ fn fluid_pool(secs: u64, slow: impl Fn(u64) -> f64) -> Vec<(f64, f64)> {
     let mut learnt = Vec::new();
     for secs in 0..secs {
         let now = t0 + Duration::from_secs(secs);
-        let speeds = [("fast", 400.0), ("slow", slow(secs))];
-        for (k, &(id, speed)) in speeds.iter().enumerate() {
+        let [fast, slow] = speeds(secs);
+        let nodes = [("fast", fast), ("slow", slow)];
+        for (k, &(id, speed)) in nodes.iter().enumerate() {
             let done = backlog[k].min(speed);
             backlog[k] -= done;
             let mut r = report(id, secs + 1);
@@ -779,17 +781,17 @@ fn fluid_pool(secs: u64, slow: impl Fn(u64) -> f64) -> Vec<(f64, f64)> {
         }
         let members = registry.members(now, Metric::Cpu);
         let total: f64 = members.active.iter().map(|b| b.capacity).sum();
-        for (k, &(id, _)) in speeds.iter().enumerate() {
+        for (k, &(id, _)) in nodes.iter().enumerate() {
             let backend = members.active.iter().find(|b| &*b.id == id).unwrap();
             // Whole clients, the fraction carried to the next second.
-            sent[k] += 400.0 * backend.capacity / total;
+            sent[k] += clients * backend.capacity / total;
             let whole = sent[k].floor();
             sent[k] -= whole;
             backlog[k] += whole;
             (0..whole as u64).for_each(|_| backend.load.add_redirect());
         }
         let mut capacity = |id| view(&mut registry, id, now).learnt_capacity;
-        learnt.push((capacity("fast"), capacity("slow")));
+        learnt.push((capacity("fast"), capacity("slow"), backlog[1]));
     }
     learnt
 }
@@ -798,17 +800,48 @@ fn fluid_pool(secs: u64, slow: impl Fn(u64) -> f64) -> Vec<(f64, f64)> {
 fn once_the_figure_is_seen_linear_capacities_are_the_measured_speeds() {
     // A machine a quarter as fast is learnt so: the controller alone
     // overshot to 0.21 while the slow one's backlog drained, and stayed.
-    let learnt = fluid_pool(120, |_| 100.0);
-    assert_eq!(learnt.last(), Some(&(1.0, 0.25)), "{learnt:?}");
+    let learnt = fluid_pool(120, 400.0, |_| [400.0, 100.0]);
+    assert_eq!(
+        learnt.last().map(|l| (l.0, l.1)),
+        Some((1.0, 0.25)),
+        "{learnt:?}"
+    );
     // One that slows down again is followed by its measured speed, at
     // every snapshot: two steps of the three within 15 reports, all of
     // them as its window forgets the old speed.
-    let learnt = fluid_pool(150, |second| if second < 60 { 100.0 } else { 50.0 });
-    assert_eq!(learnt.last(), Some(&(1.0, 0.125)), "{learnt:?}");
-    let followed = learnt[60..].iter().position(|&(_, slow)| slow < 0.15);
+    let learnt = fluid_pool(150, 400.0, |second| {
+        [400.0, if second < 60 { 100.0 } else { 50.0 }]
+    });
+    assert_eq!(
+        learnt.last().map(|l| (l.0, l.1)),
+        Some((1.0, 0.125)),
+        "{learnt:?}"
+    );
+    let followed = learnt[60..].iter().position(|&(_, slow, _)| slow < 0.15);
     assert!(
         followed.is_some_and(|after| after <= 15),
         "{:?}",
         &learnt[60..]
     );
+}
+
+#[test]
+fn a_node_that_slows_down_in_an_equal_pool_is_cut_to_what_it_completes() {
+    // Two equal machines at 60%, until another tenant takes 60% of one
+    // (250 → 100 jobs a second): sent 150, it queues 50 more each second.
+    // Its shares never changed, so no speed is lent; the backlog its
+    // connections show cuts it to what it completes 9 s after (the
+    // controller alone held it at 0.59 until 15 s after, queueing), and
+    // the backlog drains: what is left is the last second's clients.
+    let learnt = fluid_pool(200, 300.0, |second| {
+        [250.0, if second < 60 { 250.0 } else { 100.0 }]
+    });
+    assert!(
+        learnt[..60].iter().all(|l| (l.0, l.1) == (1.0, 1.0)),
+        "{learnt:?}"
+    );
+    let cut = learnt[60..].iter().position(|&(_, slow, _)| slow <= 0.5);
+    assert!(cut.is_some_and(|after| after <= 10), "{:?}", &learnt[60..]);
+    let (_, slow, backlog) = *learnt.last().unwrap();
+    assert!(slow < 0.5 && backlog < 100.0, "{:?}", &learnt[60..]);
 }
