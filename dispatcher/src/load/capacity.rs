@@ -668,15 +668,10 @@ impl CapacityStep {
         if pool.speed_reference.is_some() && self.meter.speed().is_some() {
             return self.factor();
         }
-        if let Some(factor) = self.overload_cut(mean) {
-            let before = self.step;
-            let steps = (factor.log2() * STEPS_PER_OCTAVE).floor() as i32;
-            let most = STEPS_PER_OCTAVE as i32 * MAX_MOVE_OCTAVES as i32;
-            if steps < before {
-                self.step = steps.max(before - most).max(-MAX_STEP);
-                self.restart(mean);
-                return self.factor();
-            }
+        if let Some(step) = self.overload_cut(mean) {
+            self.step = step;
+            self.restart(mean);
+            return self.factor();
         }
         self.measure_response(mean);
         // An overloaded node's queue grows with every second it waits, and
@@ -777,8 +772,9 @@ impl CapacityStep {
         };
     }
 
-    /// The capacity factor an overloaded node's completions fill, less
-    /// what drains its backlog ([`OVERLOAD_DRAIN`]), once its connections
+    /// The step an overloaded node is cut to: the one at or below the
+    /// capacity factor its completions fill, less what drains its backlog
+    /// ([`OVERLOAD_DRAIN`]), an octave down at most — once its connections
     /// have grown significantly ([`OVERLOAD_SIGNIFICANCE`]) over a run of
     /// saturated reports a window long, while the pool's `mean` is well
     /// below saturation. A saturated node's 100% hides how far over it is,
@@ -790,7 +786,7 @@ impl CapacityStep {
     /// before the node's first correction (a start has its own cuts, and
     /// a node stepped up then floods before the pool settles), and not
     /// while the whole pool reads saturated, when growth is anyone's.
-    fn overload_cut(&self, mean: f64) -> Option<f64> {
+    fn overload_cut(&self, mean: f64) -> Option<i32> {
         let OverloadRun {
             sent,
             grew,
@@ -799,12 +795,18 @@ impl CapacityStep {
         } = self.overload;
         let done = (sent - grew).max(0.0);
         let significant = grew > OVERLOAD_SIGNIFICANCE * (sent + done).sqrt();
-        (self.settled
+        if !(self.settled
             && covered >= WINDOW
             && mean < SATURATED - SATURATED_MARGIN
             && significant
             && sent_per_factor > 0.0)
-            .then(|| (done - OVERLOAD_DRAIN * grew).max(done / 2.0) / sent_per_factor)
+        {
+            return None;
+        }
+        let factor = (done - OVERLOAD_DRAIN * grew).max(done / 2.0) / sent_per_factor;
+        let step = (factor.log2() * STEPS_PER_OCTAVE).floor() as i32;
+        let most = (STEPS_PER_OCTAVE * MAX_MOVE_OCTAVES) as i32;
+        (step < self.step).then(|| step.max(self.step - most).max(-MAX_STEP))
     }
 
     /// Whether `busy` is off `mean` by more than the noise of the redirects

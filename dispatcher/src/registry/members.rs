@@ -143,7 +143,12 @@ impl Registry {
         } = self.settings;
         let ready = |n: &Node| n.state(stale_after, now) == BackendState::Ready;
         self.pool_busy = if metric == Metric::Cpu {
-            PoolBusy::survey((self.nodes.iter().filter(|n| ready(n))).map(|n| &n.models.capacity))
+            PoolBusy::survey(
+                self.nodes
+                    .iter()
+                    .filter(|n| ready(n))
+                    .map(|n| &n.models.capacity),
+            )
         } else {
             None
         };
