@@ -73,20 +73,31 @@
 //! 68 / 61 → 70 / 59, excess −6% / −27% (`bench/RESULTS.md`, thirteenth
 //! session).
 //!
-//! Where no speed is lent (a pool whose shares never changed, so the
-//! figure's response is unknown — equal machines, until one slows down)
-//! the same count still bounds an overloaded node: over its run of
-//! saturated reports, what it was sent less the growth of its connections
-//! is what it completed, whatever the figure's shape, and once that growth
-//! is well past noise the node is cut to the share its completions fill,
-//! less some to drain the backlog, in one step
-//! ([`CapacityStep::overload_cut`]) — where the controller took a quarter
-//! octave a window. Long grids, busy fractions, seeds 1–4: goal misses
-//! 49 / 46 / 60 / 50 → 46 / 43 / 55 / 44 of 720, excess over the goal
-//! −28% to −39%, the halving node of 8 at 90% load and T = 100 service
-//! times 2.4–3.1 → 1.2–1.5 × the better spread, one cell a seed at most
-//! 10% worse; queue-shaped figures' excess −1% to +8% (`bench/RESULTS.md`,
-//! fourteenth session).
+//! Where no speed is lent — a pool whose shares never changed, so the
+//! figure's response is unknown (equal machines until one slows down), or
+//! any pool in its first seconds — the same count still bounds an
+//! overloaded node: over its run of saturated reports, what it was sent
+//! less the growth of its connections is what it completed, whatever the
+//! figure's shape. Once that growth is well past noise the node is cut, in
+//! one step of up to two octaves, to the share that sends it what it
+//! completes less some to drain its backlog
+//! ([`CapacityStep::cut_overload`]) — where the controller took a quarter
+//! octave a window. It is taken at each snapshot, from a node's first
+//! report: after a start the slow nodes of an unequal pool are cut at
+//! their first report, not two later to the middle of the survey's bounds.
+//! Nodes cut together are reckoned together against what the rest of the
+//! pool then takes ([`PoolBusy::rest_scale`]), the drain only while the
+//! rest can take it, and nodes yet to take their first correction take the
+//! cut as that. Long grids, seeds 1–4: busy fractions' excess over the goal
+//! 16.9 / 14.2 / 17.5 / 19.7 → 9.0 / 7.8 / 9.6 / 8.5 (misses 46 / 43 / 55
+//! / 44 → 40 / 38 / 52 / 39 of 720), the 4:1 pools of 8 at T = 100 service
+//! times and 90% / 97% load 1.7–2.3 / 3.1–5.3 → 1.0–1.3 / 1.6–2.3 × the
+//! better spread; queue-shaped figures' 15.5 / 11.0 / 14.6 / 18.2 → 11.3 /
+//! 14.6 / 14.9 / 14.9, a few unequal cells at T = 100 worse; no equal cell
+//! worse (`bench/RESULTS.md`, fifteenth session). The cut of the
+//! fourteenth session, taken only after a node's first correction and
+//! over a window-long run, an octave at most and each node reckoned alone,
+//! had brought busy fractions' excess from 27.8 / 22.8 / 26.6 / 27.3.
 
 use super::{Speed, SpeedMeter};
 
@@ -283,21 +294,43 @@ const MIN_RESPONSE_MOVE: f64 = 0.05;
 
 /// An overloaded node is cut to what it completes once its connections
 /// have grown this many standard errors over its run of saturated reports
-/// ([`CapacityStep::overload_cut`]). Growth is arrivals less completions,
+/// ([`CapacityStep::cut_overload`]). Growth is arrivals less completions,
 /// each about Poisson, so its error is √(sent + completed). The run is
-/// checked at each report, and a random walk's z-score crosses 3 somewhere
-/// along a long run far more often than any one report's would; at 4 no
-/// equal cell of the long grids moved by more than 10%.
+/// checked at every report, from a node's first, and a random walk's
+/// z-score crosses 3 somewhere along a long run far more often than any
+/// one report's would; at 4 no equal cell of the long grids moved by more
+/// than 10%.
 const OVERLOAD_SIGNIFICANCE: f64 = 4.0;
 
 /// ... and the cut also drains this share of the backlog the run built,
-/// over as long again as the run: cut to exactly what it completes, a node
-/// keeps its backlog and stays saturated, and the controller took another
-/// window a quarter octave to drain it (the halving node of 8 at 90%
-/// load, T = 100 service times, seed 1: 1.6–1.8 × the better spread with
-/// none, 1.3–1.4 with half; busy grids' excess over the goal, seeds 1 and
-/// 2: 21.0 / 16.0 with none, 16.9 / 14.1 with half).
+/// over as long again as the run (never below half of what it completes):
+/// cut to exactly what it completes, a node keeps its backlog and stays
+/// saturated, and the controller took another window a quarter octave to
+/// drain it (the halving node of 8 at 90% load, T = 100 service times,
+/// seed 1: 1.6–1.8 × the better spread with none, 1.3–1.4 with half).
+/// Once drained, the node reads below the pool and the controller gives
+/// the share back.
 const OVERLOAD_DRAIN: f64 = 0.5;
+
+/// A run of saturated reports counts for a cut once it is this many
+/// reports long, or one if it began with the node's first: a queue length
+/// saturated at a report says nothing of the interval before, when the
+/// node may have idled, and one report's completions then read low — a
+/// node of an equal pool at 97% load, sent more than its share by the
+/// loads it reported, was cut an octave and more. After a start the first
+/// report is the one chance to cut before a slow node's backlog doubles,
+/// and its interval began with the node's first redirect.
+const MIN_OVERLOAD_REPORTS: f64 = 2.0;
+
+/// A cut moves a share two octaves at most: it reads a count — what the
+/// node was sent less what it still holds — not a ratio of capped
+/// figures, and a slow node of a 4:1 pool started at an equal share is two
+/// octaves over before its backlog is counted. The N = 8 pools 4:1 at 90%
+/// load and T = 100 service times, six seeds, in / out of phase, × the
+/// better spread: busy fractions 1.14 / 1.19 at two octaves, 1.38 / 1.26
+/// at one and a half, 1.37 / 1.21 at three; queue lengths 1.37 / 1.39,
+/// 2.71 / 1.77 and 2.90 / 2.18 (`bench/RESULTS.md`, fifteenth session).
+const CUT_MAX_OCTAVES: f64 = 2.0;
 
 /// The largest step either way: 32× the median.
 const MAX_STEP: i32 = 20;
@@ -352,21 +385,37 @@ pub struct CapacityStep {
     meter: SpeedMeter,
     /// The node's run of saturated reports, kept across changes of step.
     overload: OverloadRun,
+    /// Redirects a second its share named it for at its latest report —
+    /// what it was sent, while the dispatcher had no pace to name by (the
+    /// pool's first reports): what a cut scales ([`PoolBusy::rest_scale`]).
+    named_rate: f64,
+    /// Whether a report covering time has been measured
+    /// ([`CapacityStep::measure`]).
+    measured_before: bool,
 }
 
 /// What a node was sent and how far its connections grew over its latest
-/// run of saturated reports, for [`CapacityStep::overload_cut`].
+/// run of saturated reports, for [`CapacityStep::cut_overload`].
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 struct OverloadRun {
     /// Redirects sent over the run, and the growth of its connections.
     sent: f64,
     grew: f64,
-    /// Σ redirects ÷ capacity factor at the time: what the run was sent
-    /// per unit of factor, so that a run across changes of step still
-    /// says which factor the node's completions fill.
-    sent_per_factor: f64,
-    /// Seconds the run covers.
+    /// Reports, and seconds, the run covers.
+    reports: f64,
+    /// Whether it began with the node's first report that covers time.
+    from_first: bool,
     covered: f64,
+}
+
+/// What an overloaded node completes, in redirects a second, as
+/// [`CapacityStep::cut_overload`] reads it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Overload {
+    /// Its completions over its run of saturated reports.
+    completed: f64,
+    /// The same less what drains its backlog ([`OVERLOAD_DRAIN`]).
+    drained: f64,
 }
 
 /// The scatter of a node's reports since its last change of step, to
@@ -439,6 +488,20 @@ pub struct PoolBusy {
     /// first correction aims at it ([`CapacityStep::correct`]). `mean`
     /// while no node is saturated.
     pub utilisation: f64,
+    /// How much the redirects of the nodes not cut for overload grow once
+    /// those that are ([`CapacityStep::cut_overload`]) are sent what their
+    /// completions fill: what the pool is sent less what the cut nodes
+    /// will be, over what the rest are now. A cut node's share is set
+    /// against it, so nodes cut together — the slow half of a pool after a
+    /// start — land on their rates jointly; each reckoned alone, a 4:1
+    /// pool's slow nodes were cut against a pace the others' cuts then
+    /// raised. `None` while no node is cut.
+    pub rest_scale: Option<f64>,
+    /// Whether a cut node also drains its backlog ([`OVERLOAD_DRAIN`]):
+    /// only while the nodes not cut, none saturated, would on average stay
+    /// under full utilisation taking what it sheds — the other node of a
+    /// pair at 97% load, sent a third more, was flooded in turn.
+    pub cut_drains: bool,
     /// The measured speed ([`SpeedMeter`]) of the pool's median node, that
     /// every node's capacity is then its own speed over; `None` until the
     /// figure has been seen answering changes of share one for one (a busy
@@ -461,7 +524,20 @@ impl PoolBusy {
         let (mut variance, mut covariance) = (0.0, 0.0);
         let mut ramped = Ramped::default();
         let mut speeds: Vec<Speed> = Vec::new();
+        let (mut named, mut cut_named) = (0.0, 0.0);
+        let (mut completed, mut drained, mut rest_saturated) = (0.0, 0.0, false);
+        let (mut rest_busy, mut rest_count) = (0.0, 0.0);
         for node in nodes {
+            named += node.named_rate;
+            if let Some(overload) = node.overload() {
+                cut_named += node.named_rate;
+                completed += overload.completed;
+                drained += overload.drained;
+            } else if let Some((_, busy)) = node.window() {
+                rest_saturated |= busy >= SATURATED;
+                rest_busy += busy;
+                rest_count += 1.0;
+            }
             speeds.extend(node.meter.speed());
             product += node.response.0;
             spread += node.response.1;
@@ -535,7 +611,18 @@ impl PoolBusy {
                     })
                     .1
             });
+        let rest = named - cut_named;
+        // The rest, each taking its share of what the drain sheds, at
+        // most fully busy on average.
+        let cut_drains = !rest_saturated
+            && rest_count > 0.0
+            && (named - drained) / rest * (rest_busy / rest_count) <= 1.0;
+        let cut_rate = if cut_drains { drained } else { completed };
+        let rest_scale =
+            (cut_named > 0.0 && rest > 0.0 && named > cut_rate).then(|| (named - cut_rate) / rest);
         Some(PoolBusy {
+            rest_scale,
+            cut_drains,
             speed_reference,
             unsaturated_mean: if unsaturated_count > 0.0 {
                 unsaturated_busy / unsaturated_count
@@ -565,6 +652,7 @@ impl CapacityStep {
         if elapsed <= 0.0 {
             return;
         }
+        self.named_rate = if named > 0.0 { named } else { sent.max(0.0) } / elapsed;
         self.sent += sent.max(0.0);
         self.named += named.max(0.0);
         let u = utilisation.clamp(0.0, 1.0);
@@ -594,13 +682,17 @@ impl CapacityStep {
     /// `connections` open at its end.
     pub fn measure(&mut self, sent: f64, utilisation: f64, connections: u64, elapsed: f64) {
         let grew = self.meter.observe(sent, utilisation, connections, elapsed);
+        let first = !self.measured_before;
+        self.measured_before |= grew.is_some();
         match grew {
             Some(grew) if utilisation >= SATURATED => {
-                let (sent, factor) = (sent.max(0.0), self.factor());
                 let run = &mut self.overload;
-                run.sent += sent;
+                if run.reports == 0.0 {
+                    run.from_first = first;
+                }
+                run.sent += sent.max(0.0);
                 run.grew += grew;
-                run.sent_per_factor += sent / factor;
+                run.reports += 1.0;
                 run.covered += elapsed;
             }
             _ => self.overload = OverloadRun::default(),
@@ -666,11 +758,6 @@ impl CapacityStep {
         // Once the pool's speeds are measured, they are the capacity
         // ([`CapacityStep::follow_speed`]); the controller stands by.
         if pool.speed_reference.is_some() && self.meter.speed().is_some() {
-            return self.factor();
-        }
-        if let Some(step) = self.overload_cut(mean) {
-            self.step = step;
-            self.restart(mean);
             return self.factor();
         }
         self.measure_response(mean);
@@ -768,45 +855,89 @@ impl CapacityStep {
             response: self.response,
             meter: self.meter,
             overload: self.overload,
+            named_rate: self.named_rate,
+            measured_before: self.measured_before,
             ..CapacityStep::default()
         };
     }
 
-    /// The step an overloaded node is cut to: the one at or below the
-    /// capacity factor its completions fill, less what drains its backlog
-    /// ([`OVERLOAD_DRAIN`]), an octave down at most — once its connections
-    /// have grown significantly ([`OVERLOAD_SIGNIFICANCE`]) over a run of
-    /// saturated reports a window long, while the pool's `mean` is well
-    /// below saturation. A saturated node's 100% hides how far over it is,
-    /// and the controller steps it down a quarter octave a window; but
-    /// what it was sent less the growth of its connections is what it
-    /// completed, whatever its figure's shape, so one cut lands on its
-    /// speed: a node that halves its speed mid-run is cut within a window,
-    /// where the steps took four, its queue growing all the while. Not
-    /// before the node's first correction (a start has its own cuts, and
-    /// a node stepped up then floods before the pool settles), and not
-    /// while the whole pool reads saturated, when growth is anyone's.
-    fn overload_cut(&self, mean: f64) -> Option<i32> {
+    /// What an overloaded node completed over its run of saturated
+    /// reports — what it was sent less the growth of its connections,
+    /// whatever its figure's shape — once that growth is significant
+    /// ([`OVERLOAD_SIGNIFICANCE`]) over a run long enough
+    /// ([`MIN_OVERLOAD_REPORTS`]).
+    fn overload(&self) -> Option<Overload> {
         let OverloadRun {
             sent,
             grew,
-            sent_per_factor,
+            reports,
+            from_first,
             covered,
         } = self.overload;
         let done = (sent - grew).max(0.0);
         let significant = grew > OVERLOAD_SIGNIFICANCE * (sent + done).sqrt();
-        if !(self.settled
-            && covered >= WINDOW
-            && mean < SATURATED - SATURATED_MARGIN
-            && significant
-            && sent_per_factor > 0.0)
-        {
-            return None;
+        let needed = if from_first {
+            1.0
+        } else {
+            MIN_OVERLOAD_REPORTS
+        };
+        (significant && reports >= needed && covered > 0.0 && self.named_rate > 0.0).then(|| {
+            Overload {
+                completed: done / covered,
+                drained: (done - OVERLOAD_DRAIN * grew).max(done / 2.0) / covered,
+            }
+        })
+    }
+
+    /// Cuts an overloaded node, in one step of at most two octaves
+    /// ([`CUT_MAX_OCTAVES`]), to the step at or below the share that sends
+    /// it what its completions fill less its drain
+    /// ([`CapacityStep::overload`]), the rest of the `pool` taking
+    /// the difference ([`PoolBusy::rest_scale`]); returns whether it was
+    /// cut. A saturated node's 100% hides how far over it is, and the
+    /// controller steps it down a quarter octave a window, its queue
+    /// growing all the while; but a count of what it completed does not:
+    /// a node that halves its speed mid-run is cut within a window, and
+    /// the slow nodes of a 4:1 pool at their first report after a start.
+    /// Not while the whole pool reads saturated, when growth is anyone's.
+    /// A new run is counted from the cut.
+    pub fn cut_overload(&mut self, pool: PoolBusy) -> bool {
+        let (Some(overload), Some(scale)) = (self.overload(), pool.rest_scale) else {
+            return false;
+        };
+        if pool.mean >= SATURATED - SATURATED_MARGIN {
+            return false;
         }
-        let factor = (done - OVERLOAD_DRAIN * grew).max(done / 2.0) / sent_per_factor;
-        let step = (factor.log2() * STEPS_PER_OCTAVE).floor() as i32;
-        let most = (STEPS_PER_OCTAVE * MAX_MOVE_OCTAVES) as i32;
-        (step < self.step).then(|| step.max(self.step - most).max(-MAX_STEP))
+        let rate = if pool.cut_drains {
+            overload.drained
+        } else {
+            overload.completed
+        };
+        let factor = self.factor() * rate / (scale * self.named_rate);
+        let most = (STEPS_PER_OCTAVE * CUT_MAX_OCTAVES) as i32;
+        let step = ((factor.log2() * STEPS_PER_OCTAVE).floor() as i32)
+            .max(self.step - most)
+            .max(-MAX_STEP);
+        if step >= self.step {
+            return false;
+        }
+        self.step = step;
+        self.overload = OverloadRun::default();
+        self.restart(pool.mean);
+        true
+    }
+
+    /// Another node was cut ([`CapacityStep::cut_overload`]): a node yet to
+    /// take its first correction takes the cut as that, its windows
+    /// starting afresh at the pool's `mean`. They covered the pool before
+    /// the cut, and read against it the fast nodes of a 4:1 pool, which
+    /// take what the slow ones shed, were corrected as if overloaded
+    /// themselves — or, on a queue-shaped figure, stepped up an octave and
+    /// flooded.
+    pub fn settle_on_cut(&mut self, mean: f64) {
+        if !self.settled {
+            self.restart(mean);
+        }
     }
 
     /// Whether `busy` is off `mean` by more than the noise of the redirects
@@ -984,6 +1115,8 @@ mod tests {
             likeness: None,
             utilisation: mean,
             speed_reference: None,
+            rest_scale: None,
+            cut_drains: true,
         }
     }
 
@@ -1539,20 +1672,47 @@ mod tests {
         assert_eq!(alone.correct(mean(0.78)), (-0.25f64).exp2());
     }
 
-    /// A settled node at 80% in a pool at 80%, then saturated and sent
-    /// 100 redirects a report of which it completes `completes`, while the
-    /// pool's mean reads `pool`: its factor after each of `reports`.
-    fn overloaded_run(completes: f64, pool: f64, reports: usize) -> Vec<f64> {
-        let mut node = two_windows(0.8, 80.0, 80.0);
-        assert_eq!(node.correct(mean(0.8)), 1.0);
-        node.measure(0.0, 0.8, 10, 0.0);
-        let mut connections = 10.0;
-        (0..reports)
-            .map(|_| {
-                connections += 100.0 - completes;
-                node.measure(100.0, 1.0, connections as u64, 2.5);
-                node.observe(1.0, 2.5, 100.0, 100.0);
-                node.correct(mean(pool))
+    /// A pool of nodes sent 100 redirects a 2.5 s report each, their
+    /// shares naming them for as many: one saturated node for each of
+    /// `overloaded` that completes `completes` a report, the others busy
+    /// `others` of the time. After each of `reports`, the survey of the
+    /// pool and a cut; the overloaded nodes' factors after each.
+    fn overloaded_pool(
+        overloaded: usize,
+        completes: f64,
+        others: &[f64],
+        reports: usize,
+    ) -> Vec<Vec<f64>> {
+        let mut nodes = vec![CapacityStep::default(); overloaded + others.len()];
+        let busy = |k: usize| {
+            if k < overloaded {
+                1.0
+            } else {
+                others[k - overloaded]
+            }
+        };
+        for (k, node) in nodes.iter_mut().enumerate() {
+            node.measure(0.0, busy(k), 0, 0.0);
+        }
+        (1..=reports)
+            .map(|report| {
+                for (k, node) in nodes.iter_mut().enumerate() {
+                    let queued = if k < overloaded {
+                        100.0 - completes
+                    } else {
+                        0.0
+                    };
+                    node.measure(100.0, busy(k), (queued * report as f64) as u64, 2.5);
+                    node.observe(busy(k), 2.5, 100.0, 100.0);
+                }
+                let pool = PoolBusy::survey(&nodes).unwrap();
+                for node in &mut nodes {
+                    node.cut_overload(pool);
+                }
+                nodes[..overloaded]
+                    .iter()
+                    .map(CapacityStep::factor)
+                    .collect()
             })
             .collect()
     }
@@ -1560,25 +1720,92 @@ mod tests {
     #[test]
     fn an_overloaded_node_is_cut_to_what_it_completes_once_its_backlog_is_significant() {
         // 75 of 100 done a report: 25 more queued each, 1.9 standard
-        // errors a report; past 4 after five reports, a window long. Cut
-        // to what it completes less half its backlog again (0.625), on the
-        // step below: 2^(-3/4). The controller alone had not moved.
-        let cut = (-0.75f64).exp2();
-        assert_eq!(overloaded_run(75.0, 0.85, 5), [1.0, 1.0, 1.0, 1.0, cut]);
-        // One octave at most, however far behind.
-        assert_eq!(overloaded_run(10.0, 0.85, 4).last(), Some(&0.5));
+        // errors a report, past 4 at the fifth. It completes 30 a second;
+        // less half its backlog again over as long, 25: the three others,
+        // sent 120 a second, take 135, and the step at or below that is
+        // an octave down. From the node's first reports: it has no need
+        // of a correction first.
+        let run = overloaded_pool(1, 75.0, &[0.6; 3], 5);
+        assert_eq!(run, [[1.0], [1.0], [1.0], [1.0], [0.5]]);
+        // Two octaves at most a cut, however far behind.
+        assert_eq!(overloaded_pool(1, 10.0, &[0.6; 3], 1), [[0.25]]);
         // Not while the whole pool reads saturated: growth is anyone's.
-        assert!(overloaded_run(75.0, 0.95, 8).iter().all(|&f| f == 1.0));
+        let run = overloaded_pool(1, 75.0, &[0.95; 3], 8);
+        assert!(run.iter().flatten().all(|&f| f == 1.0), "{run:?}");
         // Not for growth within its noise.
-        assert!(overloaded_run(95.0, 0.85, 12).iter().all(|&f| f > cut));
-        // Not before the node's first correction: an unsettled node
-        // stepped up at a start floods before the pool settles.
-        let mut fresh = CapacityStep::default();
-        fresh.measure(0.0, 1.0, 0, 0.0);
-        for report in 1..=8 {
-            fresh.measure(100.0, 1.0, report * 50, 2.5);
-            assert_eq!(fresh.overload_cut(0.85), None);
+        let run = overloaded_pool(1, 95.0, &[0.6; 3], 12);
+        assert!(run.iter().flatten().all(|&f| f == 1.0), "{run:?}");
+    }
+
+    #[test]
+    fn nodes_cut_together_land_on_what_they_complete_together() {
+        // Two overloaded nodes of four, each to be sent 25 a second of the
+        // 160: the other two take 110 of it, 1.375 times what they are
+        // sent now, so each cut node's share is 25 / 1.375 of the 40 it
+        // names now, 2^(-1.14): the step below, 2^(-5/4). Each cut as if
+        // alone (the others taking 135) would be at 2^(-1), and be sent
+        // 26.7 a second.
+        let run = overloaded_pool(2, 75.0, &[0.6; 2], 5);
+        assert_eq!(run.last().unwrap(), &[(-1.25f64).exp2(); 2]);
+    }
+
+    #[test]
+    fn a_cut_drains_no_backlog_while_another_node_reads_saturated() {
+        // The node that is not cut but saturated could take none of it:
+        // cut to the 30 a second it completes, 2^(-0.53), the step below.
+        let run = overloaded_pool(1, 75.0, &[0.99, 0.6, 0.6], 5);
+        assert_eq!(run.last().unwrap(), &[(-0.75f64).exp2()]);
+    }
+
+    #[test]
+    fn a_cut_drains_only_what_the_rest_can_take() {
+        // Its pair at 80% would take 55 of the 80 a second: 110%. Cut to
+        // the 30 it completes, the pair taking 50: 2^(-0.74), the step
+        // below. At 60% it takes the drain (83%): an octave down.
+        let run = overloaded_pool(1, 75.0, &[0.8], 5);
+        assert_eq!(run.last().unwrap(), &[(-0.75f64).exp2()]);
+        let run = overloaded_pool(1, 75.0, &[0.6; 3], 5);
+        assert_eq!(run.last().unwrap(), &[0.5]);
+    }
+
+    #[test]
+    fn a_run_that_did_not_begin_with_the_first_report_counts_from_its_second() {
+        // 10 of 100 done: significant within one report. A first report
+        // counts alone; after an unsaturated one, a run takes two.
+        let mut nodes = vec![CapacityStep::default(); 4];
+        for node in &mut nodes {
+            node.measure(0.0, 0.6, 0, 0.0);
         }
+        let report = |nodes: &mut Vec<CapacityStep>, busy: f64, connections: u64| {
+            nodes[0].measure(100.0, busy, connections, 2.5);
+            nodes[0].observe(busy, 2.5, 100.0, 100.0);
+            for node in &mut nodes[1..] {
+                node.measure(100.0, 0.6, 0, 2.5);
+                node.observe(0.6, 2.5, 100.0, 100.0);
+            }
+            let pool = PoolBusy::survey(nodes.iter()).unwrap();
+            nodes[0].cut_overload(pool)
+        };
+        assert!(!report(&mut nodes, 0.9, 0));
+        assert!(!report(&mut nodes, 1.0, 90));
+        assert!(report(&mut nodes, 1.0, 180));
+        let mut fresh = vec![CapacityStep::default(); 4];
+        for node in &mut fresh {
+            node.measure(0.0, 0.6, 0, 0.0);
+        }
+        assert!(report(&mut fresh, 1.0, 90));
+    }
+
+    #[test]
+    fn a_cut_is_a_first_correction_to_the_nodes_yet_to_take_theirs() {
+        let mut fresh = two_windows(0.8, 80.0, 80.0);
+        fresh.settle_on_cut(0.8);
+        assert!(fresh.settled && fresh.busy.is_none(), "{fresh:?}");
+        let mut settled = two_windows(0.8, 80.0, 80.0);
+        settled.correct(mean(0.8));
+        let before = settled;
+        settled.settle_on_cut(0.8);
+        assert_eq!(settled, before);
     }
 
     #[test]
@@ -1589,13 +1816,12 @@ mod tests {
         for report in 1..=3 {
             node.measure(100.0, 1.0, report * 40, 2.5);
         }
-        // A step changed on the way keeps the run, counted per factor.
+        // A step changed on the way keeps the run.
         node.step = -2;
         node.restart(0.8);
         node.measure(100.0, 1.0, 160, 2.5);
         let run = node.overload;
         assert_eq!((run.sent, run.grew, run.covered), (400.0, 160.0, 10.0));
-        assert!((run.sent_per_factor - 300.0 - 100.0 * 2f64.sqrt()).abs() < 1e-9);
         // An unsaturated report ends it.
         node.measure(100.0, 0.9, 200, 2.5);
         assert_eq!(node.overload, OverloadRun::default());

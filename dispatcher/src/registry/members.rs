@@ -130,7 +130,10 @@ impl Registry {
     /// the rest in turn — the pool's utilisation that reports correct
     /// capacity steps towards ([`PoolBusy`]; CPU only); once it lends one,
     /// the median node's measured speed that every ready node's step
-    /// follows at once ([`CapacityStep::follow_speed`](crate::load::CapacityStep::follow_speed)); the steps
+    /// follows at once ([`CapacityStep::follow_speed`](crate::load::CapacityStep::follow_speed)); the
+    /// overloaded nodes cut to what they complete, the others yet to take
+    /// their first correction taking that as it
+    /// ([`CapacityStep::cut_overload`](crate::load::CapacityStep::cut_overload)); the steps
     /// re-centred on their median — corrections are noisier upwards (a
     /// utilisation cannot exceed 1), so uncentred steps drift apart — and
     /// each share: weight × ramp × capacity, 0 unless ready.
@@ -152,14 +155,26 @@ impl Registry {
         } else {
             None
         };
-        let reference = self.pool_busy.and_then(|p| p.speed_reference);
-        let mut steps: Vec<i32> = (self.nodes.iter_mut().filter(|n| ready(n)))
+        let pool = self.pool_busy;
+        let reference = pool.and_then(|p| p.speed_reference);
+        let cut: Vec<bool> = (self.nodes.iter_mut().filter(|n| ready(n)))
             .map(|n| {
                 if let Some(reference) = reference {
                     n.models.capacity.follow_speed(reference);
                 }
-                n.models.capacity.step()
+                pool.is_some_and(|pool| n.models.capacity.cut_overload(pool))
             })
+            .collect();
+        if let Some(pool) = pool
+            && cut.contains(&true)
+        {
+            let others = (self.nodes.iter_mut().filter(|n| ready(n))).zip(&cut);
+            for (node, _) in others.filter(|(_, cut)| !**cut) {
+                node.models.capacity.settle_on_cut(pool.mean);
+            }
+        }
+        let mut steps: Vec<i32> = (self.nodes.iter().filter(|n| ready(n)))
+            .map(|n| n.models.capacity.step())
             .collect();
         let middle = steps.len() / 2;
         let median = if steps.is_empty() {

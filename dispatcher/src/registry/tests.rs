@@ -845,3 +845,21 @@ fn a_node_that_slows_down_in_an_equal_pool_is_cut_to_what_it_completes() {
     let (_, slow, backlog) = *learnt.last().unwrap();
     assert!(slow < 0.5 && backlog < 100.0, "{:?}", &learnt[60..]);
 }
+
+#[test]
+fn a_slow_node_after_a_start_is_cut_at_its_first_report_and_drains() {
+    // A machine a quarter as fast, at 90% load: at an equal share it is
+    // sent 225 a second for 100, and queues 125 more each. What its first
+    // report counts it completing cuts it to a quarter at once (it was
+    // cut at the second, to 0.30, then 0.25 at the twelfth); its backlog
+    // peaks at the first second's and is drained within 15 s (it peaked
+    // at 381, and 200 were left after 30 s).
+    let learnt = fluid_pool(30, 450.0, |_| [400.0, 100.0]);
+    assert!(
+        learnt[1..].iter().all(|l| (l.0, l.1) == (1.0, 0.25)),
+        "{learnt:?}"
+    );
+    let peak = learnt.iter().map(|l| l.2).fold(0.0, f64::max);
+    assert_eq!(peak, 225.0, "{learnt:?}");
+    assert!(learnt[15..].iter().all(|l| l.2 <= 90.0), "{learnt:?}");
+}
