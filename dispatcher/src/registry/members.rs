@@ -157,25 +157,24 @@ impl Registry {
         };
         let pool = self.pool_busy;
         let reference = pool.and_then(|p| p.speed_reference);
-        let cut: Vec<bool> = (self.nodes.iter_mut().filter(|n| ready(n)))
+        let mut cut = false;
+        let mut steps: Vec<i32> = (self.nodes.iter_mut().filter(|n| ready(n)))
             .map(|n| {
                 if let Some(reference) = reference {
                     n.models.capacity.follow_speed(reference);
                 }
-                pool.is_some_and(|pool| n.models.capacity.cut_overload(pool))
+                cut |= pool.is_some_and(|pool| n.models.capacity.cut_overload(pool));
+                n.models.capacity.step()
             })
             .collect();
+        // A node just cut is settled, so this leaves it as it is.
         if let Some(pool) = pool
-            && cut.contains(&true)
+            && cut
         {
-            let others = (self.nodes.iter_mut().filter(|n| ready(n))).zip(&cut);
-            for (node, _) in others.filter(|(_, cut)| !**cut) {
+            for node in self.nodes.iter_mut().filter(|n| ready(n)) {
                 node.models.capacity.settle_on_cut(pool.mean);
             }
         }
-        let mut steps: Vec<i32> = (self.nodes.iter().filter(|n| ready(n)))
-            .map(|n| n.models.capacity.step())
-            .collect();
         let middle = steps.len() / 2;
         let median = if steps.is_empty() {
             0
