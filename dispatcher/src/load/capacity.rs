@@ -418,6 +418,16 @@ struct Overload {
     drained: f64,
 }
 
+// === impl Overload ===
+
+impl Overload {
+    /// The rate to send: `drained` while the pool `drains` the cut nodes'
+    /// backlogs ([`PoolBusy::cut_drains`]), `completed` otherwise.
+    fn rate(self, drains: bool) -> f64 {
+        if drains { self.drained } else { self.completed }
+    }
+}
+
 /// The scatter of a node's reports since its last change of step, to
 /// tell a deviation from the noise of the figure itself (see
 /// [`NOISE_SIGNIFICANCE`]).
@@ -617,7 +627,7 @@ impl PoolBusy {
         let cut_drains = !rest_saturated
             && rest_count > 0.0
             && (named - drained) / rest * (rest_busy / rest_count) <= 1.0;
-        let cut_rate = if cut_drains { drained } else { completed };
+        let cut_rate = Overload { completed, drained }.rate(cut_drains);
         let rest_scale =
             (cut_named > 0.0 && rest > 0.0 && named > cut_rate).then(|| (named - cut_rate) / rest);
         Some(PoolBusy {
@@ -908,11 +918,7 @@ impl CapacityStep {
         if pool.mean >= SATURATED - SATURATED_MARGIN {
             return false;
         }
-        let rate = if pool.cut_drains {
-            overload.drained
-        } else {
-            overload.completed
-        };
+        let rate = overload.rate(pool.cut_drains);
         let factor = self.factor() * rate / (scale * self.named_rate);
         let most = (STEPS_PER_OCTAVE * CUT_MAX_OCTAVES) as i32;
         let step = ((factor.log2() * STEPS_PER_OCTAVE).floor() as i32)
