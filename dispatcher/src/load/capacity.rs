@@ -692,6 +692,7 @@ impl CapacityStep {
     /// `connections` open at its end.
     pub fn measure(&mut self, sent: f64, utilisation: f64, connections: u64, elapsed: f64) {
         let grew = self.meter.observe(sent, utilisation, connections, elapsed);
+        self.follow_own_speed();
         let first = !self.measured_before;
         self.measured_before |= grew.is_some();
         match grew {
@@ -706,6 +707,26 @@ impl CapacityStep {
                 run.covered += elapsed;
             }
             _ => self.overload = OverloadRun::default(),
+        }
+    }
+
+    /// Moves the step down by a drop of the node's own speed, once its
+    /// meter finds one ([`SpeedMeter::take_change`]; two octaves at most),
+    /// and starts its windows afresh: they straddle the drop. It needs no
+    /// survey: a node of an equal pool never changed step, so the pool
+    /// never lends speeds, and one that halved its speed was held by the
+    /// controller and the overload cut, both waiting for windows, for ~10
+    /// reports (`bench/RESULTS.md`, sixteenth session).
+    fn follow_own_speed(&mut self) {
+        let Some(ratio) = self.meter.take_change() else {
+            return;
+        };
+        let before = self.step;
+        self.update(self.factor() * ratio.max((-CUT_MAX_OCTAVES).exp2()));
+        if self.step != before {
+            self.restart(self.last_mean);
+            // The figure's answer to this step is the node's, not its share's.
+            self.measured = true;
         }
     }
 
@@ -1359,6 +1380,29 @@ mod tests {
             node.measure(10.0 * speed * busy, busy, 3, 10.0);
         }
         node
+    }
+
+    #[test]
+    fn a_node_whose_own_speed_changes_takes_the_change_as_its_step() {
+        // Steady at 25 jobs a busy second, then half as fast: its step
+        // goes down an octave at the next report, whatever the pool's
+        // survey knows (an equal pool never lends speeds: its steps never
+        // changed), and its windows start afresh.
+        let mut node = CapacityStep::default();
+        node.measure(0.0, 0.0, 3, 0.0);
+        for _ in 0..20 {
+            node.observe(0.8, 4.0, 80.0, 80.0);
+            node.measure(80.0, 0.8, 3, 4.0);
+        }
+        assert_eq!(node.step(), 0);
+        node.observe(1.0, 4.0, 80.0, 80.0);
+        node.measure(80.0, 1.0, 33, 4.0);
+        assert_eq!(node.step(), -4);
+        assert_eq!(node.busy(), None);
+        // The change spends the record's steadiness: a report as fast as
+        // before right after it is not taken for another.
+        node.measure(80.0, 0.8, 33, 4.0);
+        assert_eq!(node.step(), -4);
     }
 
     #[test]

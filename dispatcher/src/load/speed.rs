@@ -12,7 +12,13 @@
 //! seconds (the report's busy fraction × the time it covers) is the node's
 //! speed whether it idles or queues. Both sums decay over
 //! max([`WINDOW`], four reports), so a node that slows down is followed
-//! within about that long.
+//! within about that long — and sooner when it is past doubt: reports are
+//! gathered into segments of a few dozen completions, each held against
+//! the sums before it, and a segment significantly slower than a record
+//! that has held steady restarts the sums from itself and is reported
+//! ([`SpeedMeter::take_change`]). Steady means the segments scattered as
+//! counts of completions do; a queue length read as a busy fraction
+//! scatters several times more, and is never taken for a change.
 //!
 //! The count is exact while each client holds one connection per request in
 //! flight (clients that close, as the testbed and the simulator's
@@ -37,6 +43,30 @@ const WINDOW: f64 = 10.0;
 /// *n* completions of exponential size the estimate is off by about 1/√*n*.
 const MIN_DONE: f64 = 20.0;
 
+/// Completions a [`Segment`] gathers before it is held against the sums
+/// before it.
+const SEGMENT_DONE: f64 = 40.0;
+
+/// How many standard errors a segment's speed must be off the sums before
+/// it for the meter to restart from the segment.
+const CHANGE_SIGNIFICANCE: f64 = 4.0;
+
+/// A segment of a steady node this far off the sums before it stays open
+/// for the next reports: a change shows in one report at 3–4 standard
+/// errors, and over two it is past doubt.
+const SUSPECT_SIGNIFICANCE: f64 = 2.0;
+
+/// A node's segments are held steady once this many (decayed) have been
+/// tested and their squared deviations average at most
+/// [`STEADY_DISPERSION`]: a busy fraction's segments scatter as counts of
+/// completions do (about 1), a queue length's, read as a busy fraction,
+/// several times more.
+const STEADY_SEGMENTS: f64 = 8.0;
+const STEADY_DISPERSION: f64 = 1.5;
+
+/// How much of the segments' record each new one keeps.
+const DISPERSION_DECAY: f64 = 15.0 / 16.0;
+
 /// A measured speed and how far to trust it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Speed {
@@ -56,6 +86,23 @@ pub struct SpeedMeter {
     /// Decayed completions and busy seconds.
     done: f64,
     busy: f64,
+    /// The reports since the last test for a change of speed.
+    segment: Segment,
+    /// Decayed Σ of the tested segments' squared deviations, in standard
+    /// errors, and how many they are.
+    dispersion: (f64, f64),
+    /// A change of speed found and not yet taken: new ÷ old.
+    change: Option<f64>,
+}
+
+/// The completions and busy seconds of the reports since the meter last
+/// asked whether the node changed speed, and the decayed sums as they
+/// stood before the first of them, that the segment is held against.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Segment {
+    done: f64,
+    busy: f64,
+    before: Option<(f64, f64)>,
 }
 
 // === impl SpeedMeter ===
@@ -77,10 +124,71 @@ impl SpeedMeter {
         let before = self.connections.replace(connections);
         let before = before.filter(|_| elapsed > 0.0)?;
         let grew = connections as f64 - before as f64;
+        let done = (sent - grew).max(0.0);
+        let busy = utilisation.clamp(0.0, 1.0) * elapsed;
+        let segment = &mut self.segment;
+        segment.before.get_or_insert((self.done, self.busy));
+        segment.done += done;
+        segment.busy += busy;
         let decay = (-elapsed / WINDOW.max(4.0 * elapsed)).exp();
-        self.done = self.done * decay + (sent - grew).max(0.0);
-        self.busy = self.busy * decay + utilisation.clamp(0.0, 1.0) * elapsed;
+        self.done = self.done * decay + done;
+        self.busy = self.busy * decay + busy;
+        self.follow_change();
         Some(grew)
+    }
+
+    /// Once the segment holds [`SEGMENT_DONE`] completions and the node's
+    /// record is steady ([`STEADY_DISPERSION`]), restarts the sums from it
+    /// if its speed is significantly off theirs before it
+    /// ([`CHANGE_SIGNIFICANCE`]) — a drop is also reported — keeps it open
+    /// for the next report while it is in doubt
+    /// ([`SUSPECT_SIGNIFICANCE`]), and opens the next one otherwise. The
+    /// decayed sums alone follow a node that halves its speed over several
+    /// windows: at 97% load, reports 100 service times old, a pair's slowed
+    /// node went on queueing for ~10 reports until its capacity step
+    /// followed (`bench/RESULTS.md`, sixteenth session).
+    fn follow_change(&mut self) {
+        let Segment { done, busy, before } = self.segment;
+        if done < SEGMENT_DONE {
+            return;
+        }
+        let Some((done_before, busy_before)) = before else {
+            return;
+        };
+        if done_before < MIN_DONE || busy <= 0.0 || busy_before <= 0.0 {
+            self.segment = Segment::default();
+            return;
+        }
+        let moved = (done / busy / (done_before / busy_before)).ln();
+        let deviation = moved / (done.recip() + done_before.recip()).sqrt();
+        let (squares, segments) = self.dispersion;
+        let steady = segments >= STEADY_SEGMENTS && squares / segments <= STEADY_DISPERSION;
+        if steady
+            && deviation.abs() > SUSPECT_SIGNIFICANCE
+            && deviation.abs() <= CHANGE_SIGNIFICANCE
+        {
+            return;
+        }
+        if steady && deviation.abs() > CHANGE_SIGNIFICANCE {
+            self.done = done;
+            self.busy = busy;
+            // A rise is not reported: a queue length read as a busy
+            // fraction holds steady at 100% while its backlog lasts, and
+            // reads several times faster once it drains.
+            self.change = (moved < 0.0).then(|| moved.exp());
+        }
+        self.dispersion = (
+            squares * DISPERSION_DECAY + deviation * deviation,
+            segments * DISPERSION_DECAY + 1.0,
+        );
+        self.segment = Segment::default();
+    }
+
+    /// The drop of speed found since the last call, as new ÷ old: a
+    /// segment significantly slower than a steady record before it
+    /// ([`STEADY_DISPERSION`]).
+    pub fn take_change(&mut self) -> Option<f64> {
+        self.change.take()
     }
 
     /// The jobs the node completes per busy second, once enough are counted.
@@ -143,6 +251,76 @@ mod tests {
             reports += 1;
         }
         assert!(reports <= 4, "{reports} reports to see the slowdown");
+    }
+
+    /// A meter past a steady record: `reports` 4 s reports at 80%, each
+    /// counting 80 completions give or take 4 (25 a busy second).
+    fn steady(reports: usize) -> SpeedMeter {
+        let mut meter = started();
+        for k in 0..reports {
+            let done = if k % 2 == 0 { 76.0 } else { 84.0 };
+            meter.observe(done, 0.8, 0, 4.0);
+            assert_eq!(meter.take_change(), None, "report {k}: {meter:?}");
+        }
+        meter
+    }
+
+    #[test]
+    fn a_node_that_halves_its_speed_is_found_at_its_next_report() {
+        // The decayed sums alone take four reports to go half-way.
+        let mut meter = steady(20);
+        meter.observe(40.0, 0.8, 0, 4.0);
+        let change = meter.take_change().expect("a change of speed");
+        assert!((change - 0.5).abs() < 0.05, "{change}");
+        let speed = meter.speed().unwrap().per_busy_second;
+        assert!((speed - 12.5).abs() < 1e-9, "{speed}");
+        // Found once: the next report at the new speed is no change.
+        meter.observe(40.0, 0.8, 0, 4.0);
+        assert_eq!(meter.take_change(), None);
+    }
+
+    #[test]
+    fn a_report_in_doubt_waits_for_the_next() {
+        // 50 completions where 80 are due: 3 standard errors, not enough
+        // alone; the next report like it is.
+        let mut meter = steady(20);
+        meter.observe(50.0, 0.8, 0, 4.0);
+        assert_eq!(meter.take_change(), None);
+        meter.observe(50.0, 0.8, 0, 4.0);
+        let change = meter.take_change().expect("a change over two reports");
+        assert!((change - 0.625).abs() < 0.05, "{change}");
+        // Followed by reports as before, it is forgotten.
+        let mut meter = steady(20);
+        meter.observe(50.0, 0.8, 0, 4.0);
+        for _ in 0..5 {
+            meter.observe(80.0, 0.8, 0, 4.0);
+            assert_eq!(meter.take_change(), None, "{meter:?}");
+        }
+    }
+
+    #[test]
+    fn a_rise_of_speed_restarts_the_sums_and_is_not_reported() {
+        // A queue length read as a busy fraction, at 100% while a backlog
+        // lasts, reads three times faster once it drains: no slowdown.
+        let mut meter = steady(20);
+        meter.observe(80.0, 0.27, 0, 4.0);
+        assert_eq!(meter.take_change(), None);
+        let speed = meter.speed().unwrap().per_busy_second;
+        assert!(speed > 70.0, "{speed}");
+    }
+
+    #[test]
+    fn a_figure_that_scatters_beyond_its_counts_shows_no_change() {
+        // A queue length read as a busy fraction: the same completions
+        // over a figure of 10% one report and 60% the next. Its segments
+        // never hold steady, and halving its completions is no change.
+        let mut meter = started();
+        for k in 0..40 {
+            let figure = if k % 2 == 0 { 0.1 } else { 0.6 };
+            let done = if k < 30 { 80.0 } else { 40.0 };
+            meter.observe(done, figure, 0, 4.0);
+            assert_eq!(meter.take_change(), None, "report {k}: {meter:?}");
+        }
     }
 
     #[test]
