@@ -711,14 +711,14 @@ impl CapacityStep {
     }
 
     /// Moves the step down by a drop of the node's own speed, once its
-    /// meter finds one ([`SpeedMeter::take_change`]; two octaves at most),
+    /// meter finds one ([`SpeedMeter::take_slowdown`]; two octaves at most),
     /// and starts its windows afresh: they straddle the drop. It needs no
     /// survey: a node of an equal pool never changed step, so the pool
     /// never lends speeds, and one that halved its speed was held by the
     /// controller and the overload cut, both waiting for windows, for ~10
     /// reports (`bench/RESULTS.md`, sixteenth session).
     fn follow_own_speed(&mut self) {
-        let Some(ratio) = self.meter.take_change() else {
+        let Some(ratio) = self.meter.take_slowdown() else {
             return;
         };
         let before = self.step;

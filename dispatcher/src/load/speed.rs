@@ -16,7 +16,7 @@
 //! gathered into segments of a few dozen completions, each held against
 //! the sums before it, and a segment significantly slower than a record
 //! that has held steady restarts the sums from itself and is reported
-//! ([`SpeedMeter::take_change`]). Steady means the segments scattered as
+//! ([`SpeedMeter::take_slowdown`]). Steady means the segments scattered as
 //! counts of completions do; a queue length read as a busy fraction
 //! scatters several times more, and is never taken for a change.
 //!
@@ -91,8 +91,8 @@ pub struct SpeedMeter {
     /// Decayed Σ of the tested segments' squared deviations, in standard
     /// errors, and how many they are.
     dispersion: (f64, f64),
-    /// A change of speed found and not yet taken: new ÷ old.
-    change: Option<f64>,
+    /// A drop of speed found and not yet taken: new ÷ old.
+    slowdown: Option<f64>,
 }
 
 /// The completions and busy seconds of the reports since the meter last
@@ -175,7 +175,7 @@ impl SpeedMeter {
             // A rise is not reported: a queue length read as a busy
             // fraction holds steady at 100% while its backlog lasts, and
             // reads several times faster once it drains.
-            self.change = (moved < 0.0).then(|| moved.exp());
+            self.slowdown = (moved < 0.0).then(|| moved.exp());
         }
         self.dispersion = (
             squares * DISPERSION_DECAY + deviation * deviation,
@@ -187,8 +187,8 @@ impl SpeedMeter {
     /// The drop of speed found since the last call, as new ÷ old: a
     /// segment significantly slower than a steady record before it
     /// ([`STEADY_DISPERSION`]).
-    pub fn take_change(&mut self) -> Option<f64> {
-        self.change.take()
+    pub fn take_slowdown(&mut self) -> Option<f64> {
+        self.slowdown.take()
     }
 
     /// The jobs the node completes per busy second, once enough are counted.
@@ -260,7 +260,7 @@ mod tests {
         for k in 0..reports {
             let done = if k % 2 == 0 { 76.0 } else { 84.0 };
             meter.observe(done, 0.8, 0, 4.0);
-            assert_eq!(meter.take_change(), None, "report {k}: {meter:?}");
+            assert_eq!(meter.take_slowdown(), None, "report {k}: {meter:?}");
         }
         meter
     }
@@ -270,13 +270,13 @@ mod tests {
         // The decayed sums alone take four reports to go half-way.
         let mut meter = steady(20);
         meter.observe(40.0, 0.8, 0, 4.0);
-        let change = meter.take_change().expect("a change of speed");
+        let change = meter.take_slowdown().expect("a change of speed");
         assert!((change - 0.5).abs() < 0.05, "{change}");
         let speed = meter.speed().unwrap().per_busy_second;
         assert!((speed - 12.5).abs() < 1e-9, "{speed}");
         // Found once: the next report at the new speed is no change.
         meter.observe(40.0, 0.8, 0, 4.0);
-        assert_eq!(meter.take_change(), None);
+        assert_eq!(meter.take_slowdown(), None);
     }
 
     #[test]
@@ -285,16 +285,16 @@ mod tests {
         // alone; the next report like it is.
         let mut meter = steady(20);
         meter.observe(50.0, 0.8, 0, 4.0);
-        assert_eq!(meter.take_change(), None);
+        assert_eq!(meter.take_slowdown(), None);
         meter.observe(50.0, 0.8, 0, 4.0);
-        let change = meter.take_change().expect("a change over two reports");
+        let change = meter.take_slowdown().expect("a change over two reports");
         assert!((change - 0.625).abs() < 0.05, "{change}");
         // Followed by reports as before, it is forgotten.
         let mut meter = steady(20);
         meter.observe(50.0, 0.8, 0, 4.0);
         for _ in 0..5 {
             meter.observe(80.0, 0.8, 0, 4.0);
-            assert_eq!(meter.take_change(), None, "{meter:?}");
+            assert_eq!(meter.take_slowdown(), None, "{meter:?}");
         }
     }
 
@@ -304,7 +304,7 @@ mod tests {
         // lasts, reads three times faster once it drains: no slowdown.
         let mut meter = steady(20);
         meter.observe(80.0, 0.27, 0, 4.0);
-        assert_eq!(meter.take_change(), None);
+        assert_eq!(meter.take_slowdown(), None);
         let speed = meter.speed().unwrap().per_busy_second;
         assert!(speed > 70.0, "{speed}");
     }
@@ -319,7 +319,7 @@ mod tests {
             let figure = if k % 2 == 0 { 0.1 } else { 0.6 };
             let done = if k < 30 { 80.0 } else { 40.0 };
             meter.observe(done, figure, 0, 4.0);
-            assert_eq!(meter.take_change(), None, "report {k}: {meter:?}");
+            assert_eq!(meter.take_slowdown(), None, "report {k}: {meter:?}");
         }
     }
 
