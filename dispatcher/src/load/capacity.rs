@@ -392,6 +392,9 @@ pub struct CapacityStep {
     /// Whether a report covering time has been measured
     /// ([`CapacityStep::measure`]).
     measured_before: bool,
+    /// The share factor before a drop of the node's own speed, while the
+    /// drop is provisional ([`CapacityStep::follow_own_speed`]).
+    before_drop: Option<f64>,
 }
 
 /// What a node was sent and how far its connections grew over its latest
@@ -711,18 +714,24 @@ impl CapacityStep {
     }
 
     /// Moves the step down by a drop of the node's own speed, once its
-    /// meter finds one ([`SpeedMeter::take_slowdown`]; two octaves at most),
-    /// and starts its windows afresh: they straddle the drop. It needs no
-    /// survey: a node of an equal pool never changed step, so the pool
-    /// never lends speeds, and one that halved its speed was held by the
-    /// controller and the overload cut, both waiting for windows, for ~10
-    /// reports (`bench/RESULTS.md`, sixteenth session).
+    /// meter finds one ([`SpeedMeter::take_change`]; two octaves at most),
+    /// from the share it had before the drop, and starts its windows
+    /// afresh: they straddle the drop. It needs no survey: a node of an
+    /// equal pool never changed step, so the pool never lends speeds, and
+    /// one that halved its speed was held by the controller and the
+    /// overload cut, both waiting for windows, for ~10 reports
+    /// (`bench/RESULTS.md`, sixteenth session).
     fn follow_own_speed(&mut self) {
-        let Some(ratio) = self.meter.take_slowdown() else {
+        let Some(change) = self.meter.take_change() else {
             return;
         };
+        let from = *self.before_drop.get_or_insert(self.factor());
+        if !change.provisional {
+            self.before_drop = None;
+        }
         let before = self.step;
-        self.update(self.factor() * ratio.max((-CUT_MAX_OCTAVES).exp2()));
+        let least = (-CUT_MAX_OCTAVES).exp2();
+        self.update(from * change.ratio.clamp(least, 1.0));
         if self.step != before {
             self.restart(self.last_mean);
             // The figure's answer to this step is the node's, not its share's.
@@ -888,6 +897,7 @@ impl CapacityStep {
             overload: self.overload,
             named_rate: self.named_rate,
             measured_before: self.measured_before,
+            before_drop: self.before_drop,
             ..CapacityStep::default()
         };
     }
@@ -1382,27 +1392,42 @@ mod tests {
         node
     }
 
-    #[test]
-    fn a_node_whose_own_speed_changes_takes_the_change_as_its_step() {
-        // Steady at 25 jobs a busy second, then half as fast: its step
-        // goes down an octave at the next report, whatever the pool's
-        // survey knows (an equal pool never lends speeds: its steps never
-        // changed), and its windows start afresh.
+    /// A node steady at 25 jobs a busy second over 4 s reports at 80%.
+    fn steady_node() -> CapacityStep {
         let mut node = CapacityStep::default();
         node.measure(0.0, 0.0, 3, 0.0);
         for _ in 0..20 {
             node.observe(0.8, 4.0, 80.0, 80.0);
             node.measure(80.0, 0.8, 3, 4.0);
         }
+        node
+    }
+
+    #[test]
+    fn a_node_whose_own_speed_drops_takes_the_drop_as_its_step() {
+        // Half as fast: its step goes down an octave at the next report,
+        // whatever the pool's survey knows (an equal pool never lends
+        // speeds: its steps never changed), and its windows start afresh.
+        let mut node = steady_node();
         assert_eq!(node.step(), 0);
         node.observe(1.0, 4.0, 80.0, 80.0);
         node.measure(80.0, 1.0, 33, 4.0);
         assert_eq!(node.step(), -4);
         assert_eq!(node.busy(), None);
-        // The change spends the record's steadiness: a report as fast as
-        // before right after it is not taken for another.
-        node.measure(80.0, 0.8, 33, 4.0);
+        // What it completes after, at the same speed, confirms it.
+        for queued in [63, 93, 123] {
+            node.measure(80.0, 1.0, queued, 4.0);
+        }
         assert_eq!(node.step(), -4);
+        // A drop by chance is undone once the reports after it count
+        // the speed it had.
+        let mut node = steady_node();
+        node.measure(40.0, 0.8, 3, 4.0);
+        assert_eq!(node.step(), -4);
+        for _ in 0..2 {
+            node.measure(80.0, 0.8, 3, 4.0);
+        }
+        assert_eq!(node.step(), 0);
     }
 
     #[test]

@@ -83,7 +83,7 @@ pub use capacity::{CapacityStep, PoolBusy};
 pub use cell::{NodeLoad, Projection};
 pub use cost::{CostModel, Level, PRIOR_COST, PooledCost, SATURATED, Standing, Utilisation};
 pub use projector::{Figures, NodeModels, Projector};
-pub use speed::{Speed, SpeedMeter};
+pub use speed::{Speed, SpeedChange, SpeedMeter};
 
 /// Which report figure a strategy compares. A metric names a figure, not a
 /// choice: it belongs here, and `select` says which one each strategy uses.

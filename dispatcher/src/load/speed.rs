@@ -16,9 +16,11 @@
 //! gathered into segments of a few dozen completions, each held against
 //! the sums before it, and a segment significantly slower than a record
 //! that has held steady restarts the sums from itself and is reported
-//! ([`SpeedMeter::take_slowdown`]). Steady means the segments scattered as
-//! counts of completions do; a queue length read as a busy fraction
-//! scatters several times more, and is never taken for a change.
+//! ([`SpeedMeter::take_change`]), provisionally: the segment may straddle
+//! the drop, or be chance, and the next hundred completions, all after it,
+//! set the speed. Steady means the segments scattered as counts of
+//! completions do; a queue length read as a busy fraction scatters several
+//! times more, and is never taken for a change.
 //!
 //! The count is exact while each client holds one connection per request in
 //! flight (clients that close, as the testbed and the simulator's
@@ -56,6 +58,10 @@ const CHANGE_SIGNIFICANCE: f64 = 4.0;
 /// errors, and over two it is past doubt.
 const SUSPECT_SIGNIFICANCE: f64 = 2.0;
 
+/// Completions counted after a drop before they set the speed again
+/// ([`SpeedMeter::take_change`]).
+const AFTER_DROP_DONE: f64 = 100.0;
+
 /// A node's segments are held steady once this many (decayed) have been
 /// tested and their squared deviations average at most
 /// [`STEADY_DISPERSION`]: a busy fraction's segments scatter as counts of
@@ -77,6 +83,15 @@ pub struct Speed {
     pub relative_error: f64,
 }
 
+/// A drop of a node's own speed, as its [`SpeedMeter`] finds it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SpeedChange {
+    /// Its speed now over its speed before the drop.
+    pub ratio: f64,
+    /// Whether the speed counted after the drop is still to come.
+    pub provisional: bool,
+}
+
 /// Completions per busy second, from what the dispatcher sees of a node.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct SpeedMeter {
@@ -91,8 +106,11 @@ pub struct SpeedMeter {
     /// Decayed Σ of the tested segments' squared deviations, in standard
     /// errors, and how many they are.
     dispersion: (f64, f64),
-    /// A drop of speed found and not yet taken: new ÷ old.
-    slowdown: Option<f64>,
+    /// A drop of speed found, or its speed counted after, not yet taken.
+    change: Option<SpeedChange>,
+    /// After a drop, until [`AFTER_DROP_DONE`] more completions: the speed
+    /// before it.
+    after_drop: Option<f64>,
 }
 
 /// The completions and busy seconds of the reports since the meter last
@@ -142,13 +160,30 @@ impl SpeedMeter {
     /// if its speed is significantly off theirs before it
     /// ([`CHANGE_SIGNIFICANCE`]) — a drop is also reported — keeps it open
     /// for the next report while it is in doubt
-    /// ([`SUSPECT_SIGNIFICANCE`]), and opens the next one otherwise. The
-    /// decayed sums alone follow a node that halves its speed over several
+    /// ([`SUSPECT_SIGNIFICANCE`]), and opens the next one otherwise; after
+    /// a drop, the segment grows to [`AFTER_DROP_DONE`] and sets the speed
+    /// whatever it reads. The decayed sums alone follow a node that halves its speed over several
     /// windows: at 97% load, reports 100 service times old, a pair's slowed
     /// node went on queueing for ~10 reports until its capacity step
     /// followed (`bench/RESULTS.md`, sixteenth session).
     fn follow_change(&mut self) {
         let Segment { done, busy, before } = self.segment;
+        if let Some(speed_before) = self.after_drop {
+            // The segment that found a drop may straddle it: the ones all
+            // after it, once they count enough, set the speed.
+            if done < AFTER_DROP_DONE || busy <= 0.0 {
+                return;
+            }
+            self.after_drop = None;
+            self.done = done;
+            self.busy = busy;
+            self.change = Some(SpeedChange {
+                ratio: done / busy / speed_before,
+                provisional: false,
+            });
+            self.segment = Segment::default();
+            return;
+        }
         if done < SEGMENT_DONE {
             return;
         }
@@ -163,19 +198,21 @@ impl SpeedMeter {
         let deviation = moved / (done.recip() + done_before.recip()).sqrt();
         let (squares, segments) = self.dispersion;
         let steady = segments >= STEADY_SEGMENTS && squares / segments <= STEADY_DISPERSION;
-        if steady
-            && deviation.abs() > SUSPECT_SIGNIFICANCE
-            && deviation.abs() <= CHANGE_SIGNIFICANCE
-        {
-            return;
-        }
         if steady && deviation.abs() > CHANGE_SIGNIFICANCE {
             self.done = done;
             self.busy = busy;
             // A rise is not reported: a queue length read as a busy
             // fraction holds steady at 100% while its backlog lasts, and
             // reads several times faster once it drains.
-            self.slowdown = (moved < 0.0).then(|| moved.exp());
+            if moved < 0.0 {
+                self.change = Some(SpeedChange {
+                    ratio: moved.exp(),
+                    provisional: true,
+                });
+                self.after_drop = Some(done_before / busy_before);
+            }
+        } else if steady && deviation.abs() > SUSPECT_SIGNIFICANCE {
+            return;
         }
         self.dispersion = (
             squares * DISPERSION_DECAY + deviation * deviation,
@@ -184,11 +221,14 @@ impl SpeedMeter {
         self.segment = Segment::default();
     }
 
-    /// The drop of speed found since the last call, as new ÷ old: a
-    /// segment significantly slower than a steady record before it
-    /// ([`STEADY_DISPERSION`]).
-    pub fn take_slowdown(&mut self) -> Option<f64> {
-        self.slowdown.take()
+    /// The change of speed found since the last call: a segment
+    /// significantly slower than a steady record before it
+    /// ([`STEADY_DISPERSION`]), provisional — that segment may straddle the
+    /// drop (a node halving among eight at 97% load read 0.71, was cut to
+    /// that, and queued) or be chance — then the speed of the next
+    /// [`AFTER_DROP_DONE`] completions, all after it.
+    pub fn take_change(&mut self) -> Option<SpeedChange> {
+        self.change.take()
     }
 
     /// The jobs the node completes per busy second, once enough are counted.
@@ -260,7 +300,7 @@ mod tests {
         for k in 0..reports {
             let done = if k % 2 == 0 { 76.0 } else { 84.0 };
             meter.observe(done, 0.8, 0, 4.0);
-            assert_eq!(meter.take_slowdown(), None, "report {k}: {meter:?}");
+            assert_eq!(meter.take_change(), None, "report {k}: {meter:?}");
         }
         meter
     }
@@ -270,13 +310,41 @@ mod tests {
         // The decayed sums alone take four reports to go half-way.
         let mut meter = steady(20);
         meter.observe(40.0, 0.8, 0, 4.0);
-        let change = meter.take_slowdown().expect("a change of speed");
+        let change = meter
+            .take_change()
+            .map(|c| c.ratio)
+            .expect("a change of speed");
         assert!((change - 0.5).abs() < 0.05, "{change}");
         let speed = meter.speed().unwrap().per_busy_second;
         assert!((speed - 12.5).abs() < 1e-9, "{speed}");
         // Found once: the next report at the new speed is no change.
         meter.observe(40.0, 0.8, 0, 4.0);
-        assert_eq!(meter.take_slowdown(), None);
+        assert_eq!(meter.take_change(), None);
+    }
+
+    #[test]
+    fn a_drop_found_straddling_is_set_by_the_completions_after_it() {
+        // Half as fast from the middle of a report: it reads 60 (2
+        // standard errors, kept open), the next 40, and the two found
+        // together a drop to 0.625, provisional; the 120 completions after
+        // it set 0.5.
+        let mut meter = steady(20);
+        meter.observe(60.0, 0.8, 0, 4.0);
+        assert_eq!(meter.take_change(), None);
+        meter.observe(40.0, 0.8, 0, 4.0);
+        let found = meter.take_change().expect("a drop");
+        assert!(
+            found.provisional && (found.ratio - 0.625).abs() < 0.03,
+            "{found:?}"
+        );
+        for _ in 0..3 {
+            meter.observe(40.0, 0.8, 0, 4.0);
+        }
+        let set = meter.take_change().expect("the speed after the drop");
+        assert!(
+            !set.provisional && (set.ratio - 0.5).abs() < 0.03,
+            "{set:?}"
+        );
     }
 
     #[test]
@@ -285,16 +353,19 @@ mod tests {
         // alone; the next report like it is.
         let mut meter = steady(20);
         meter.observe(50.0, 0.8, 0, 4.0);
-        assert_eq!(meter.take_slowdown(), None);
+        assert_eq!(meter.take_change(), None);
         meter.observe(50.0, 0.8, 0, 4.0);
-        let change = meter.take_slowdown().expect("a change over two reports");
+        let change = meter
+            .take_change()
+            .map(|c| c.ratio)
+            .expect("a change over two reports");
         assert!((change - 0.625).abs() < 0.05, "{change}");
         // Followed by reports as before, it is forgotten.
         let mut meter = steady(20);
         meter.observe(50.0, 0.8, 0, 4.0);
         for _ in 0..5 {
             meter.observe(80.0, 0.8, 0, 4.0);
-            assert_eq!(meter.take_slowdown(), None, "{meter:?}");
+            assert_eq!(meter.take_change(), None, "{meter:?}");
         }
     }
 
@@ -304,7 +375,7 @@ mod tests {
         // lasts, reads three times faster once it drains: no slowdown.
         let mut meter = steady(20);
         meter.observe(80.0, 0.27, 0, 4.0);
-        assert_eq!(meter.take_slowdown(), None);
+        assert_eq!(meter.take_change(), None);
         let speed = meter.speed().unwrap().per_busy_second;
         assert!(speed > 70.0, "{speed}");
     }
@@ -319,7 +390,7 @@ mod tests {
             let figure = if k % 2 == 0 { 0.1 } else { 0.6 };
             let done = if k < 30 { 80.0 } else { 40.0 };
             meter.observe(done, figure, 0, 4.0);
-            assert_eq!(meter.take_slowdown(), None, "report {k}: {meter:?}");
+            assert_eq!(meter.take_change(), None, "report {k}: {meter:?}");
         }
     }
 
