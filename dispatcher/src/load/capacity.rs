@@ -522,6 +522,11 @@ pub struct PoolBusy {
     /// as one put the N = 8 pools 4:1 at 97% load from 2.4 to 13.8 × the
     /// better spread), and until a node has a speed.
     pub speed_reference: Option<Speed>,
+    /// Σ share factor ÷ Σ measured speed over the nodes with a speed,
+    /// whatever the figure is seen to be, and its relative error: a node
+    /// is overloaded by its share only while its own factor ÷ speed is
+    /// significantly over it ([`CapacityStep::correct`]).
+    pub share_per_speed: Option<Speed>,
 }
 
 // === impl PoolBusy ===
@@ -537,6 +542,9 @@ impl PoolBusy {
         let (mut variance, mut covariance) = (0.0, 0.0);
         let mut ramped = Ramped::default();
         let mut speeds: Vec<Speed> = Vec::new();
+        // Σ factor, Σ speed and Σ (speed's standard error)² over the nodes
+        // with a speed.
+        let mut shared = (0.0, 0.0, 0.0);
         let (mut named, mut cut_named) = (0.0, 0.0);
         let (mut completed, mut drained, mut rest_saturated) = (0.0, 0.0, false);
         let (mut rest_busy, mut rest_count) = (0.0, 0.0);
@@ -551,7 +559,12 @@ impl PoolBusy {
                 rest_busy += busy;
                 rest_count += 1.0;
             }
-            speeds.extend(node.meter.speed());
+            if let Some(speed) = node.meter.speed() {
+                speeds.push(speed);
+                shared.0 += node.factor();
+                shared.1 += speed.per_busy_second;
+                shared.2 += (speed.relative_error * speed.per_busy_second).powi(2);
+            }
             product += node.response.0;
             spread += node.response.1;
             if let Some((v, c)) = node.scatter.moments(node.work, node.covered) {
@@ -637,6 +650,10 @@ impl PoolBusy {
             rest_scale,
             cut_drains,
             speed_reference,
+            share_per_speed: (shared.1 > 0.0).then(|| Speed {
+                per_busy_second: shared.0 / shared.1,
+                relative_error: shared.2.sqrt() / shared.1,
+            }),
             unsaturated_mean: if unsaturated_count > 0.0 {
                 unsaturated_busy / unsaturated_count
             } else {
@@ -813,10 +830,23 @@ impl CapacityStep {
         // read 0.05 to 0.27 on equal nodes, and every node of the pool was
         // moved an octave: 3–7× round robin over a 20 s run).
         let over = |b: f64| b >= SATURATED && mean < b - SATURATED_MARGIN;
-        let overloaded = over(busy)
-            || self.after_first_interval().is_some_and(|after| {
-                over(after) && pool.unsaturated_mean < after - AFTER_FIRST_CONTRAST
-            });
+        // Equal nodes at 97% load read saturated by chance, and stepped
+        // down by it the others ran at 99%: a node whose share is no more
+        // than its measured speed warrants is not overloaded by its share.
+        let shared_over = match (self.meter.speed(), pool.share_per_speed) {
+            (Some(own), Some(pool_share)) => {
+                let error = own.relative_error.hypot(pool_share.relative_error);
+                let excess =
+                    (self.factor() / own.per_busy_second / pool_share.per_busy_second).ln();
+                excess > SPEED_SIGNIFICANCE * error
+            }
+            _ => true,
+        };
+        let overloaded = shared_over
+            && (over(busy)
+                || self.after_first_interval().is_some_and(|after| {
+                    over(after) && pool.unsaturated_mean < after - AFTER_FIRST_CONTRAST
+                }));
         let windows = if overloaded { 1.0 } else { 2.0 };
         let early = !self.settled
             && self.covered < EARLY_WINDOWS * WINDOW
@@ -1152,6 +1182,7 @@ mod tests {
             likeness: None,
             utilisation: mean,
             speed_reference: None,
+            share_per_speed: None,
             rest_scale: None,
             cut_drains: true,
         }
@@ -1185,6 +1216,37 @@ mod tests {
         assert!((step.update(0.62) - 0.5f64.powf(0.75)).abs() < 1e-12);
         assert_eq!(step.update(f64::NAN), step.factor());
         assert_eq!(step.update(1e9), 32.0);
+    }
+
+    #[test]
+    fn a_node_read_saturated_is_overloaded_only_if_its_share_outruns_its_speed() {
+        // Eight reports of 5 s at 100% against a pool's 92%: a node as
+        // fast as the pool at the pool's share (25 jobs a busy second, as
+        // the pool's 8) is saturated by chance, as equal nodes at 97% load
+        // read, and stepping it down ran the rest at 99%; one that does
+        // 12.5 is overloaded by its share, and steps down.
+        let pool = |own: f64| {
+            let mut node = CapacityStep::default();
+            node.measure(0.0, 0.0, 0, 0.0);
+            for _ in 0..8 {
+                node.observe(1.0, 5.0, 5.0 * own, 5.0 * own);
+                node.measure(5.0 * own, 1.0, 0, 5.0);
+            }
+            let mut nodes = vec![timed(CapacityStep::default(), 25.0, 0.9); 7];
+            nodes.push(node);
+            let survey = PoolBusy::survey(&nodes).unwrap();
+            (
+                node,
+                PoolBusy {
+                    mean: 0.92,
+                    ..survey
+                },
+            )
+        };
+        let (mut equal, survey) = pool(25.0);
+        assert_eq!(equal.correct(survey), 1.0);
+        let (mut slow, survey) = pool(12.5);
+        assert!(slow.correct(survey) < 1.0, "{slow:?}");
     }
 
     #[test]
