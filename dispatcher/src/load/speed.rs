@@ -162,10 +162,11 @@ impl SpeedMeter {
     /// for the next report while it is in doubt
     /// ([`SUSPECT_SIGNIFICANCE`]), and opens the next one otherwise; after
     /// a drop, the segment grows to [`AFTER_DROP_DONE`] and sets the speed
-    /// whatever it reads. The decayed sums alone follow a node that halves its speed over several
-    /// windows: at 97% load, reports 100 service times old, a pair's slowed
-    /// node went on queueing for ~10 reports until its capacity step
-    /// followed (`bench/RESULTS.md`, sixteenth session).
+    /// whatever it reads. The decayed sums alone follow a node that halves
+    /// its speed over several windows: at 97% load, reports 100 service
+    /// times old, a pair's slowed node went on queueing for ~10 reports
+    /// until its capacity step followed (`bench/RESULTS.md`, sixteenth
+    /// session).
     fn follow_change(&mut self) {
         let Segment { done, busy, before } = self.segment;
         if let Some(speed_before) = self.after_drop {
