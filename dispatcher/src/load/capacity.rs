@@ -523,10 +523,11 @@ pub struct PoolBusy {
     /// better spread), and until a node has a speed.
     pub speed_reference: Option<Speed>,
     /// Σ share factor ÷ Σ measured speed over the nodes with a speed,
-    /// whatever the figure is seen to be, and its relative error: a node
-    /// is overloaded by its share only while its own factor ÷ speed is
-    /// significantly over it ([`CapacityStep::correct`]).
-    pub share_per_speed: Option<Speed>,
+    /// whatever the figure is seen to be, and that ratio's relative
+    /// standard error: a node is overloaded by its share only while its
+    /// own factor ÷ speed is significantly over it
+    /// ([`CapacityStep::correct`]).
+    pub share_per_speed: Option<(f64, f64)>,
 }
 
 // === impl PoolBusy ===
@@ -650,10 +651,8 @@ impl PoolBusy {
             rest_scale,
             cut_drains,
             speed_reference,
-            share_per_speed: (shared.1 > 0.0).then(|| Speed {
-                per_busy_second: shared.0 / shared.1,
-                relative_error: shared.2.sqrt() / shared.1,
-            }),
+            share_per_speed: (shared.1 > 0.0)
+                .then(|| (shared.0 / shared.1, shared.2.sqrt() / shared.1)),
             unsaturated_mean: if unsaturated_count > 0.0 {
                 unsaturated_busy / unsaturated_count
             } else {
@@ -834,10 +833,9 @@ impl CapacityStep {
         // down by it the others ran at 99%: a node whose share is no more
         // than its measured speed warrants is not overloaded by its share.
         let shared_over = match (self.meter.speed(), pool.share_per_speed) {
-            (Some(own), Some(pool_share)) => {
-                let error = own.relative_error.hypot(pool_share.relative_error);
-                let excess =
-                    (self.factor() / own.per_busy_second / pool_share.per_busy_second).ln();
+            (Some(own), Some((pool_share, pool_error))) => {
+                let error = own.relative_error.hypot(pool_error);
+                let excess = (self.factor() / own.per_busy_second / pool_share).ln();
                 excess > SPEED_SIGNIFICANCE * error
             }
             _ => true,
