@@ -30,6 +30,10 @@ pub struct Backend {
     /// The node's redirect counter and load projection, shared by every
     /// snapshot.
     pub load: Arc<NodeLoad>,
+    /// Whether the node's figure reads as a busy fraction, whose 100% says
+    /// nothing of a backlog: at 97% load such a node reads saturated by
+    /// chance (`least-load` only; see `select`).
+    pub reads_busy: bool,
     /// The sticky cookie naming this backend, when cookies are on.
     pub pin: Option<Arc<PinCookie>>,
 }
@@ -61,6 +65,7 @@ impl Backend {
             ramp: 1.0,
             capacity: 1.0,
             load: Arc::new(NodeLoad::new(projection)),
+            reads_busy: false,
             pin: None,
         }
     }

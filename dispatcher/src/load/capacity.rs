@@ -776,6 +776,12 @@ impl CapacityStep {
         )
     }
 
+    /// Whether the node's figure reads as a busy fraction: its measured
+    /// speed has held steady ([`SpeedMeter::steady`]).
+    pub fn reads_busy(&self) -> bool {
+        self.meter.steady()
+    }
+
     /// The smoothed utilisation, once reported.
     pub fn busy(&self) -> Option<f64> {
         self.busy

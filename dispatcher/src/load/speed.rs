@@ -198,7 +198,7 @@ impl SpeedMeter {
         let moved = (done / busy / (done_before / busy_before)).ln();
         let deviation = moved / (done.recip() + done_before.recip()).sqrt();
         let (squares, segments) = self.dispersion;
-        let steady = segments >= STEADY_SEGMENTS && squares / segments <= STEADY_DISPERSION;
+        let steady = self.steady();
         if steady && deviation.abs() > CHANGE_SIGNIFICANCE {
             self.done = done;
             self.busy = busy;
@@ -220,6 +220,14 @@ impl SpeedMeter {
             segments * DISPERSION_DECAY + 1.0,
         );
         self.segment = Segment::default();
+    }
+
+    /// Whether the node's record has held steady: its segments scattered
+    /// as counts of completions do ([`STEADY_DISPERSION`]), as a busy
+    /// fraction's figure does and a queue length's does not.
+    pub fn steady(&self) -> bool {
+        let (squares, segments) = self.dispersion;
+        segments >= STEADY_SEGMENTS && squares / segments <= STEADY_DISPERSION
     }
 
     /// The change of speed found since the last call: a segment
@@ -310,6 +318,7 @@ mod tests {
     fn a_node_that_halves_its_speed_is_found_at_its_next_report() {
         // The decayed sums alone take four reports to go half-way.
         let mut meter = steady(20);
+        assert!(meter.steady());
         meter.observe(40.0, 0.8, 0, 4.0);
         let change = meter
             .take_change()
@@ -392,6 +401,7 @@ mod tests {
             let done = if k < 30 { 80.0 } else { 40.0 };
             meter.observe(done, figure, 0, 4.0);
             assert_eq!(meter.take_change(), None, "report {k}: {meter:?}");
+            assert!(!meter.steady(), "report {k}: {meter:?}");
         }
     }
 

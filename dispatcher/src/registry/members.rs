@@ -208,6 +208,7 @@ impl Registry {
             ramp: node.ramp(self.settings.slow_start, now),
             capacity: capacity(node, projector.metric),
             load: node.load.clone(),
+            reads_busy: node.models.capacity.reads_busy(),
             pin: node.pin.clone(),
         })
     }

@@ -60,6 +60,19 @@ const MIN_TRUST: f64 = 0.05;
 /// ninth session).
 const STALE_BACKLOG_MARGIN: f64 = 0.5;
 
+/// With reports too old to trust, a saturated node whose figure reads as a
+/// busy fraction ([`Backend::reads_busy`]) gives its pick to an
+/// unsaturated one only if that one is projected lighter by this much (a
+/// tenth of a node's full load): a backlog it was sent on top of its
+/// report, not the report's 100% alone. At 97% load such nodes read
+/// saturated by chance one report in two, and each, its projection a hair
+/// over the pool's mean, gave its cycle's turns away for a whole report
+/// interval, flooding the others in turn: a 4:1 pool of eight read 1.5–1.9
+/// × oracle WRR over long runs with its capacity steps exact. A queue
+/// length's 100% is a backlog, and keeps one redirect's margin
+/// (`bench/RESULTS.md`, sixteenth session).
+const STALE_OVERLOAD_MARGIN: f64 = 0.1;
+
 /// The configured strategy, with the state that must outlive snapshots.
 #[derive(Debug, Clone)]
 pub enum Strategy {
@@ -262,9 +275,11 @@ impl Picker {
 }
 
 /// `first`, unless a distinct candidate drawn from `table` is projected
-/// lighter by more than the one redirect it would be sent (by more than
-/// [`STALE_BACKLOG_MARGIN`] between two saturated nodes whose reports are
-/// old).
+/// lighter by more than the one redirect it would be sent; once reports
+/// are old, only if `first` reported saturated, and by more than
+/// [`STALE_BACKLOG_MARGIN`] towards another saturated node, or
+/// [`STALE_OVERLOAD_MARGIN`] from one whose figure reads as a busy
+/// fraction.
 #[inline]
 fn overrule<R: Rng + ?Sized>(
     backends: &[Backend],
@@ -293,6 +308,7 @@ fn overrule<R: Rng + ?Sized>(
     let margin = match (ours.base >= SATURATED, theirs.base >= SATURATED) {
         (false, _) if stale => return first,
         (true, true) if stale => STALE_BACKLOG_MARGIN,
+        (true, false) if stale && backends[first].reads_busy => STALE_OVERLOAD_MARGIN,
         _ => theirs.cost,
     };
     let load =

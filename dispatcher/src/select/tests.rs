@@ -308,6 +308,28 @@ fn a_stale_saturated_node_gives_its_pick_to_an_unsaturated_one() {
 }
 
 #[test]
+fn a_stale_saturated_busy_fraction_gives_its_pick_only_for_a_backlog() {
+    // As above, but the saturated node's figure reads as a busy fraction:
+    // its 100% alone (half its difference from the mean kept: 0.05) is no
+    // reason to move its turn — at 97% load such nodes read saturated by
+    // chance — a backlog sent on top of it (20 redirects, 0.2) is.
+    let backends = [
+        Backend {
+            reads_busy: true,
+            ..aging("saturated", 1.0, 0.2)
+        },
+        aging("busy", 0.9, 0.2),
+    ];
+    let table = AliasTable::new(&[1.0, 1.0]);
+    let mut rng = SmallRng::seed_from_u64(1);
+    assert_eq!(overrule(&backends, 0, &table, 30.0, 0.9, &mut rng), 0);
+    for _ in 0..20 {
+        backends[0].load.add_redirect();
+    }
+    assert_eq!(overrule(&backends, 0, &table, 30.0, 0.9, &mut rng), 1);
+}
+
+#[test]
 fn least_load_prefers_headroom() {
     let strategy = Strategy::new(StrategyKind::LeastLoad, &HashKey::ClientIp);
     let pool = pool(
