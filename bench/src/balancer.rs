@@ -38,9 +38,10 @@ pub enum Balancer {
     /// speed as its weight: the oracle of a smooth capacity-weighted spread.
     OracleWrr,
     /// signpost `weighted-round-robin` with every agent reporting as its
-    /// weight the speed it had over the interval its report covers (1 in
-    /// its first report): the true capacities, learnt as soon as reports
-    /// can tell them and no sooner.
+    /// weight the speed it had over the interval its report covers (the
+    /// pool's mean speed in its first report, which covers nothing): the
+    /// true capacities, learnt as soon as reports can tell them and no
+    /// sooner.
     LearntWrr,
     /// signpost `weighted-round-robin` with every agent reporting as its
     /// weight the speed the dispatcher's
@@ -68,8 +69,11 @@ pub enum Weights {
     Unknown,
     /// Its speed at the report, from the first report on.
     TrueSpeed,
-    /// Its speed over the interval the report covers: 1 in the first
-    /// report, and a change of speed shows one report late.
+    /// Its speed over the interval the report covers: the pool's mean
+    /// speed in the first report, and a change of speed shows one report
+    /// late. The mean, not 1: 1 is a slow node's speed, and out of phase
+    /// the fast nodes, reporting first, told the row the slow ones' speeds
+    /// before any report covered them.
     CoveredSpeed,
     /// Its speed as the dispatcher's
     /// [`SpeedMeter`](signpost_dispatcher::load::SpeedMeter) measures it.

@@ -163,6 +163,9 @@ struct World {
     weights: Weights,
     /// Each node's speed at its previous report (`None` before the first).
     speed_before: Vec<Option<f64>>,
+    /// The pool's mean speed at the start: what a node's first report,
+    /// which covers nothing, tells of it ([`Weights::CoveredSpeed`]).
+    mean_speed: f64,
     /// Each node's speed as measured from its reports ([`Weights::Measured`]).
     meters: Vec<SpeedMeter>,
 }
@@ -322,6 +325,7 @@ impl World {
             refresh,
             weights: cell.balancer.weights(),
             speed_before: vec![None; servers],
+            mean_speed: (0..servers).map(speed).sum::<f64>() / servers as f64,
             meters: vec![SpeedMeter::default(); servers],
         }
     }
@@ -432,7 +436,7 @@ impl World {
             weight: match self.weights {
                 Weights::Unknown => 1.0,
                 Weights::TrueSpeed => server.speed(),
-                Weights::CoveredSpeed => speed_before.unwrap_or(1.0),
+                Weights::CoveredSpeed => speed_before.unwrap_or(self.mean_speed),
                 Weights::Measured => measured.unwrap_or(1.0),
             },
             seq: self.seq[node],

@@ -53,3 +53,24 @@ fn tracing_a_cell_leaves_its_outcome_alone() {
     };
     assert_eq!(run(&plain), run(&traced));
 }
+
+#[test]
+fn the_learnt_reference_is_told_no_speed_before_a_report_covers_it() {
+    // A 4:1 pool out of phase, reports 100 service times apart: the fast
+    // nodes report first. Told 1 for an uncovered node, the row knew the
+    // slow nodes' speed (1) from the start and read 1.24 × the oracle;
+    // told the pool's mean, the slow nodes queue until their own first
+    // covering report, as any strategy's would.
+    let cell = |balancer| Cell {
+        scenario: Scenario {
+            speeds: Speeds::FourToOne,
+            jobs: 4_000,
+            warmup: 0,
+            ..cell(balancer, 100.0, 0.5).scenario
+        },
+        ..cell(balancer, 100.0, 0.5)
+    };
+    let learnt = run(&cell(Balancer::LearntWrr)).mean;
+    let oracle = run(&cell(Balancer::OracleWrr)).mean;
+    assert!(learnt > 1.5 * oracle, "learnt {learnt} vs oracle {oracle}");
+}
