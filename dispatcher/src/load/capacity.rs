@@ -1004,9 +1004,15 @@ impl CapacityStep {
     /// the cut, and read against it the fast nodes of a 4:1 pool, which
     /// take what the slow ones shed, were corrected as if overloaded
     /// themselves — or, on a queue-shaped figure, stepped up an octave and
-    /// flooded.
+    /// flooded. Not a node whose last report read saturated: it is one of
+    /// the overloaded, not one of those that take what they shed, and
+    /// settled it lost its early cut — a slow node of a 4:1 pool whose
+    /// growth fell just short of the cut's bar at the first report, while
+    /// its peers' passed, stayed at its first share for whole windows,
+    /// four reports 100 service times apart (`bench/RESULTS.md`,
+    /// seventeenth session).
     pub fn settle_on_cut(&mut self, mean: f64) {
-        if !self.settled {
+        if !self.settled && self.saturated_run == 0.0 {
             self.restart(mean);
         }
     }
@@ -1942,6 +1948,17 @@ mod tests {
         let before = settled;
         settled.settle_on_cut(0.8);
         assert_eq!(settled, before);
+    }
+
+    #[test]
+    fn a_node_reading_saturated_keeps_its_own_first_correction_when_others_are_cut() {
+        // Two saturated reports while the pool reads half busy: another
+        // node's cut leaves it unsettled, and its early cut is taken.
+        let mut slow = first_seconds(&[1.0, 1.0]);
+        slow.settle_on_cut(0.5);
+        assert!(!slow.settled, "{slow:?}");
+        slow.correct(overloaded(0.5));
+        assert!(slow.step() < 0, "{slow:?}");
     }
 
     #[test]
