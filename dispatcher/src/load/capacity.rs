@@ -302,6 +302,21 @@ const MIN_RESPONSE_MOVE: f64 = 0.05;
 /// than 10%.
 const OVERLOAD_SIGNIFICANCE: f64 = 4.0;
 
+/// In its first window a node is overloaded, whatever its figure reads,
+/// once its connections have grown this many standard errors
+/// (√(sent + completed), as for [`OVERLOAD_SIGNIFICANCE`]) while it reads
+/// [`SATURATED_MARGIN`] over the pool's mean. A busy fraction over an
+/// interval that began with a moment's idle reads under saturation while
+/// the queue behind it grows: after a start, a slow node of a 2:1 pool at
+/// 90% load read 0.93–0.96 over its first reports, 25 service times apart,
+/// its queue growing 8 a report, and was left at its first share — under
+/// the 0.98 that reads saturated, with too few redirects for the overload
+/// cut's 4 — for ten reports. Only the first window: at 97% load a queue
+/// length on equal nodes grows 2 standard errors by chance, and later
+/// windows have the controller and the cut (`bench/RESULTS.md`,
+/// seventeenth session).
+const GROWTH_SIGNIFICANCE: f64 = 2.0;
+
 /// ... and the cut also drains this share of the backlog the run built,
 /// over as long again as the run (never below half of what it completes):
 /// cut to exactly what it completes, a node keeps its backlog and stays
@@ -355,6 +370,9 @@ pub struct CapacityStep {
     /// (capped at 100%) can show.
     sent: f64,
     named: f64,
+    /// How much its connections grew over those reports: what it was sent
+    /// and did not complete.
+    grew: f64,
     /// Whether the node's first correction has been taken (its step may
     /// have stayed): from then on corrections wait for whole windows.
     settled: bool,
@@ -714,6 +732,7 @@ impl CapacityStep {
         self.follow_own_speed();
         let first = !self.measured_before;
         self.measured_before |= grew.is_some();
+        self.grew += grew.unwrap_or(0.0);
         match grew {
             Some(grew) if utilisation >= SATURATED => {
                 let run = &mut self.overload;
@@ -846,8 +865,14 @@ impl CapacityStep {
             }
             _ => true,
         };
+        let completed = (self.sent - self.grew).max(0.0);
+        let growing = !self.settled
+            && self.sent > 0.0
+            && busy >= mean + SATURATED_MARGIN
+            && self.grew > GROWTH_SIGNIFICANCE * (self.sent + completed).sqrt();
         let overloaded = shared_over
             && (over(busy)
+                || growing
                 || self.after_first_interval().is_some_and(|after| {
                     over(after) && pool.unsaturated_mean < after - AFTER_FIRST_CONTRAST
                 }));
@@ -900,6 +925,10 @@ impl CapacityStep {
             if early_cut && let Some(floor) = pool.saturated_floor {
                 ratio = ratio.min(self.factor() * mean * floor.sqrt());
             }
+        }
+        if growing {
+            // What it completed of what it was sent, brought to the mean.
+            ratio = ratio.min(self.factor() * completed / self.sent * (mean / busy).min(1.0));
         }
         if busy >= SATURATED && self.named >= MIN_NAMED {
             ratio = ratio.min(self.factor() * self.sent / self.named);
@@ -1959,6 +1988,33 @@ mod tests {
         assert!(!slow.settled, "{slow:?}");
         slow.correct(overloaded(0.5));
         assert!(slow.step() < 0, "{slow:?}");
+    }
+
+    /// A node of a pool's first seconds that read 0.94 over three reports
+    /// of a second, sent 34 redirects in each, its connections growing
+    /// `growth` a report.
+    fn hot_first_seconds(growth: u64) -> CapacityStep {
+        let mut node = CapacityStep::default();
+        node.measure(0.0, 0.0, 0, 0.0);
+        for report in 1..=3 {
+            node.measure(34.0, 0.94, growth * report, 1.0);
+            node.observe(0.94, 1.0, 34.0, 34.0);
+        }
+        node
+    }
+
+    #[test]
+    fn a_node_whose_queue_grows_in_its_first_window_is_overloaded_below_saturation() {
+        // 30 of 102 left queued: 2.3 standard errors. Cut to what it
+        // completed (72 of 102) at the pool's 0.8 over its 0.94: three steps.
+        let mut growing = hot_first_seconds(10);
+        growing.correct(overloaded(0.8));
+        assert_eq!(growing.step(), -3, "{growing:?}");
+        // The same figures with nothing queued are within their noise:
+        // the node waits for its window.
+        let mut steady = hot_first_seconds(0);
+        steady.correct(overloaded(0.8));
+        assert_eq!(steady.step(), 0, "{steady:?}");
     }
 
     #[test]
