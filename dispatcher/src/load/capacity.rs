@@ -88,7 +88,7 @@
 //! Nodes cut together are reckoned together against what the rest of the
 //! pool then takes ([`PoolBusy::rest_scale`]), the drain only while the
 //! rest can take it, and nodes yet to take their first correction take the
-//! cut as that. Long grids, seeds 1–4: busy fractions' excess over the goal
+//! cut as that — unless they read saturated themselves. Long grids, seeds 1–4: busy fractions' excess over the goal
 //! 16.9 / 14.2 / 17.5 / 19.7 → 9.0 / 7.8 / 9.6 / 8.5 (misses 46 / 43 / 55
 //! / 44 → 40 / 38 / 52 / 39 of 720), the 4:1 pools of 8 at T = 100 service
 //! times and 90% / 97% load 1.7–2.3 / 3.1–5.3 → 1.0–1.3 / 1.6–2.3 × the
@@ -98,6 +98,16 @@
 //! fourteenth session, taken only after a node's first correction and
 //! over a window-long run, an octave at most and each node reckoned alone,
 //! had brought busy fractions' excess from 27.8 / 22.8 / 26.6 / 27.3.
+//!
+//! The same count speaks before a figure reads saturated: a busy fraction
+//! over an interval that began with a moment's idle reads 0.93–0.96 while
+//! the queue behind it grows. In its first window a node whose connections
+//! grew well past noise while it reads over the pool's mean is overloaded
+//! ([`GROWTH_SIGNIFICANCE`]) and corrected to what it completed of what it
+//! was sent. Starts (`--from-start`, ten seeds), 2:1 pools on busy
+//! fractions at T = 25 / 100 service times: 1.92 / 3.81 → 1.63 / 2.91 × the
+//! better spread at the median, equal pools identical (`bench/RESULTS.md`,
+//! seventeenth session).
 
 use super::{Speed, SpeedMeter};
 
