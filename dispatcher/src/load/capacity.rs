@@ -88,7 +88,8 @@
 //! Nodes cut together are reckoned together against what the rest of the
 //! pool then takes ([`PoolBusy::rest_scale`]), the drain only while the
 //! rest can take it, and nodes yet to take their first correction take the
-//! cut as that — unless they read saturated themselves. Long grids, seeds 1–4: busy fractions' excess over the goal
+//! cut as that — unless they read saturated themselves. Long grids, seeds
+//! 1–4: busy fractions' excess over the goal
 //! 16.9 / 14.2 / 17.5 / 19.7 → 9.0 / 7.8 / 9.6 / 8.5 (misses 46 / 43 / 55
 //! / 44 → 40 / 38 / 52 / 39 of 720), the 4:1 pools of 8 at T = 100 service
 //! times and 90% / 97% load 1.7–2.3 / 3.1–5.3 → 1.0–1.3 / 1.6–2.3 × the
