@@ -33,8 +33,10 @@ pub struct Published {
     pub at: f64,
     /// The reported `cpu_percent`.
     pub figure: f64,
-    /// The queue length behind the figure (instant or mean), reported as
-    /// `connections` so that `least-connections` has something to follow.
+    /// The queue length at the sample (the interval's mean for
+    /// [`Signal::QueueMean`]), reported as `connections`: what an agent
+    /// counts, which `least-connections` follows and `least-load`'s
+    /// capacity model reads growth from.
     pub connections: f64,
     /// Jobs sent to the node up to the sample, for projections.
     pub sent: u64,
@@ -136,10 +138,12 @@ impl Board {
         published.push_back(Published {
             at: t,
             figure: figure.clamp(0.0, 100.0),
-            connections: if self.signal == Signal::Queue {
-                q
-            } else {
+            // What an agent counts: the connections open at the sample.
+            // Only the mean-queue figure reports its mean.
+            connections: if self.signal == Signal::QueueMean {
                 mean_q
+            } else {
+                q
             },
             sent: self.sent[k],
             seq,
@@ -219,6 +223,9 @@ mod tests {
         // Mean queue 0.5 over [1, 2]: 100 · 0.5 / 20.
         assert!((mean.latest(0).figure - 2.5).abs() < 1e-9);
         assert!((mean.latest(0).connections - 0.5).abs() < 1e-9);
+        // A busy fraction's agent counts the connections open at the
+        // sample: the job of [1.5, 2.5), not the interval's mean of 0.5.
+        assert_eq!(busy.latest(0).connections, 1.0);
     }
 
     #[test]
