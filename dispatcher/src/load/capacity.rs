@@ -865,25 +865,13 @@ impl CapacityStep {
         // read 0.05 to 0.27 on equal nodes, and every node of the pool was
         // moved an octave: 3–7× round robin over a 20 s run).
         let over = |b: f64| b >= SATURATED && mean < b - SATURATED_MARGIN;
-        // Equal nodes at 97% load read saturated by chance, and stepped
-        // down by it the others ran at 99%: a node whose share is no more
-        // than its measured speed warrants is not overloaded by its share.
-        let shared_over = match (self.meter.speed(), pool.share_per_speed) {
-            (Some(own), Some((pool_share, pool_error))) => {
-                let error = own.relative_error.hypot(pool_error);
-                let excess = (self.factor() / own.per_busy_second / pool_share).ln();
-                excess > SPEED_SIGNIFICANCE * error
-            }
-            _ => true,
-        };
-        let completed = (self.sent - self.grew).max(0.0);
-        let growing = !self.settled
-            && self.sent > 0.0
-            && busy >= mean + SATURATED_MARGIN
-            && self.grew > GROWTH_SIGNIFICANCE * (self.sent + completed).sqrt();
-        let overloaded = shared_over
+        // In its first window, what a node whose queue grew completed.
+        let growing = (!self.settled && self.sent > 0.0 && busy >= mean + SATURATED_MARGIN)
+            .then(|| completed_past_growth(self.sent, self.grew, GROWTH_SIGNIFICANCE))
+            .flatten();
+        let overloaded = self.share_outruns_speed(pool)
             && (over(busy)
-                || growing
+                || growing.is_some()
                 || self.after_first_interval().is_some_and(|after| {
                     over(after) && pool.unsaturated_mean < after - AFTER_FIRST_CONTRAST
                 }));
@@ -937,7 +925,7 @@ impl CapacityStep {
                 ratio = ratio.min(self.factor() * mean * floor.sqrt());
             }
         }
-        if growing {
+        if let Some(completed) = growing {
             // What it completed of what it was sent, brought to the mean.
             ratio = ratio.min(self.factor() * completed / self.sent * (mean / busy).min(1.0));
         }
@@ -989,19 +977,31 @@ impl CapacityStep {
             from_first,
             covered,
         } = self.overload;
-        let done = (sent - grew).max(0.0);
-        let significant = grew > OVERLOAD_SIGNIFICANCE * (sent + done).sqrt();
         let needed = if from_first {
             1.0
         } else {
             MIN_OVERLOAD_REPORTS
         };
-        (significant && reports >= needed && covered > 0.0 && self.named_rate > 0.0).then(|| {
-            Overload {
-                completed: done / covered,
-                drained: (done - OVERLOAD_DRAIN * grew).max(done / 2.0) / covered,
-            }
+        let done = completed_past_growth(sent, grew, OVERLOAD_SIGNIFICANCE)?;
+        (reports >= needed && covered > 0.0 && self.named_rate > 0.0).then(|| Overload {
+            completed: done / covered,
+            drained: (done - OVERLOAD_DRAIN * grew).max(done / 2.0) / covered,
         })
+    }
+
+    /// Whether the node's share is more than its measured speed warrants,
+    /// against the `pool`'s share per speed, past their noise; true where
+    /// either is unmeasured. Equal nodes at 97% load read saturated by
+    /// chance, and stepped down by it the others ran at 99%.
+    fn share_outruns_speed(&self, pool: PoolBusy) -> bool {
+        match (self.meter.speed(), pool.share_per_speed) {
+            (Some(own), Some((pool_share, pool_error))) => {
+                let error = own.relative_error.hypot(pool_error);
+                let excess = (self.factor() / own.per_busy_second / pool_share).ln();
+                excess > SPEED_SIGNIFICANCE * error
+            }
+            _ => true,
+        }
     }
 
     /// Cuts an overloaded node, in one step of at most two octaves
@@ -1155,6 +1155,15 @@ impl CapacityStep {
     pub fn factor(&self) -> f64 {
         (f64::from(self.step) / STEPS_PER_OCTAVE).exp2()
     }
+}
+
+/// What a node completed of `sent` redirects while its connections grew
+/// `grew`, once that growth is past `significance` standard errors: growth
+/// is arrivals less completions, each about Poisson, so its error is
+/// √(sent + completed). `None` within the noise.
+fn completed_past_growth(sent: f64, grew: f64, significance: f64) -> Option<f64> {
+    let completed = (sent - grew).max(0.0);
+    (grew > significance * (sent + completed).sqrt()).then_some(completed)
 }
 
 /// Neighbouring reports' lag-1 correlation from their covariance and
