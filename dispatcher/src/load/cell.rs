@@ -40,6 +40,13 @@ pub struct Projection {
     pub sent_at_report: u64,
     /// Load added by each redirect sent since.
     pub cost: f64,
+    /// Load one client's request is to the node at its own speed: its
+    /// busy seconds per redirect over the report interval, which `cost`
+    /// may cap at how far one report moves. With reports fresher than a
+    /// job both nodes' costs are that same move, and only `job ÷ cost`
+    /// turns a projection into time on the node (see
+    /// [`Projection::time_trusting`]). Equal to `cost` for counts.
+    pub job: f64,
     /// When the report arrived.
     pub at: f64,
     /// Load the node works off per second at the pace it was being sent:
@@ -71,7 +78,7 @@ pub struct NodeLoad {
     /// Odd while a write is in progress; bumped twice by every write.
     version: AtomicU64,
     /// The [`Projection`]'s fields, as bits.
-    fields: [AtomicU64; 7],
+    fields: [AtomicU64; 8],
     /// When the last report stops counting, in milliseconds since the
     /// epoch; 0 while unknown. A snapshot is rebuilt at that moment, but
     /// only as soon as the maintenance loop's timer fires, which CPU
@@ -91,6 +98,7 @@ impl Projection {
             base,
             sent_at_report,
             cost,
+            job: cost,
             at: 0.0,
             drain: 0.0,
             horizon: f64::INFINITY,
@@ -134,11 +142,28 @@ impl Projection {
         faded + sent * self.cost - since * self.drain
     }
 
-    fn to_bits(self) -> [u64; 7] {
+    /// [`Projection::load_trusting`] in jobs' time at the node's own
+    /// speed, in report intervals: how long a new client would wait there.
+    /// A busy fraction's projection is in the node's own busy time once
+    /// its cost is a job's busy time; under the cap ([`Projection::job`])
+    /// it counts reports' moves, and a move of a slow node's report is
+    /// longer work than a fast one's.
+    #[inline]
+    pub fn time_trusting(&self, redirects: u64, now: f64, mean: f64, trust: f64) -> f64 {
+        let load = self.load_trusting(redirects, now, mean, trust);
+        if self.cost > 0.0 && self.job > 0.0 {
+            load * (self.job / self.cost)
+        } else {
+            load
+        }
+    }
+
+    fn to_bits(self) -> [u64; 8] {
         [
             self.base.to_bits(),
             self.sent_at_report,
             self.cost.to_bits(),
+            self.job.to_bits(),
             self.at.to_bits(),
             self.drain.to_bits(),
             self.horizon.to_bits(),
@@ -146,15 +171,16 @@ impl Projection {
         ]
     }
 
-    fn from_bits(bits: [u64; 7]) -> Self {
+    fn from_bits(bits: [u64; 8]) -> Self {
         Projection {
             base: f64::from_bits(bits[0]),
             sent_at_report: bits[1],
             cost: f64::from_bits(bits[2]),
-            at: f64::from_bits(bits[3]),
-            drain: f64::from_bits(bits[4]),
-            horizon: f64::from_bits(bits[5]),
-            age_at_report: f64::from_bits(bits[6]),
+            job: f64::from_bits(bits[3]),
+            at: f64::from_bits(bits[4]),
+            drain: f64::from_bits(bits[5]),
+            horizon: f64::from_bits(bits[6]),
+            age_at_report: f64::from_bits(bits[7]),
         }
     }
 }

@@ -369,6 +369,7 @@ impl Utilisation {
         };
         let saturated = self.run_done > 0.0;
         Projection {
+            job: service / interval,
             sent_at_report: sent.saturating_sub(self.queued(service)),
             drain: if saturated {
                 1.0 / interval

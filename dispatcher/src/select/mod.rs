@@ -10,7 +10,10 @@
 //! learnt capacity, overruled by load: each request's turn goes to the
 //! node the cycle names unless a second candidate — drawn by the same
 //! weights, always a different node — is projected lighter by more than
-//! the one redirect it would add. The projection ([`crate::load`]) trusts a
+//! the one redirect it would add; between two busy fractions, would finish
+//! a new client sooner by more than that client's own time there (with
+//! reports fresher than a job, a slow node idle is no better than a fast
+//! one about to be). The projection ([`crate::load`]) trusts a
 //! report less as it ages, so with fresh reports the override follows load
 //! like two random choices do (and beats round robin), and with old ones
 //! it fades and the cycle's even, capacity-weighted spread is what is
@@ -99,7 +102,8 @@ pub enum Strategy {
 #[derive(Debug)]
 pub enum Picker {
     /// `least-load`: the cycle's node unless a distinct candidate drawn
-    /// from `table` is projected lighter by more than one redirect.
+    /// from `table` is projected lighter (sooner done, between busy
+    /// fractions) by more than one redirect.
     LeastLoad {
         /// Shared turn counter.
         next: Arc<AtomicUsize>,
@@ -275,8 +279,12 @@ impl Picker {
 }
 
 /// `first`, unless a distinct candidate drawn from `table` is projected
-/// lighter by more than the one redirect it would be sent; once reports
-/// are old, only if `first` reported saturated, and by more than
+/// lighter by more than the one redirect it would be sent — where both
+/// figures read as busy fractions ([`Backend::reads_busy`]), unless it
+/// would finish a new client sooner, in time at each node's own speed
+/// ([`Projection::time_trusting`]), by more than the client's own time
+/// there ([`Projection::job`]); once reports are old, only if `first`
+/// reported saturated, and projected lighter by more than
 /// [`STALE_BACKLOG_MARGIN`] towards another saturated node, or
 /// [`STALE_OVERLOAD_MARGIN`] from one whose figure reads as a busy
 /// fraction.
@@ -305,14 +313,26 @@ fn overrule<R: Rng + ?Sized>(
     // Each trust is an `exp`, computed once for both uses.
     let trusts = (ours.trust(now), theirs.trust(now));
     let stale = trusts.0.min(trusts.1) < MIN_TRUST;
+    let load =
+        |b: &Backend, p: Projection, trust| p.load_trusting(b.load.redirects(), now, mean, trust);
     let margin = match (ours.base >= SATURATED, theirs.base >= SATURATED) {
         (false, _) if stale => return first,
         (true, true) if stale => STALE_BACKLOG_MARGIN,
         (true, false) if stale && backends[first].reads_busy => STALE_OVERLOAD_MARGIN,
+        // Two busy fractions compare by when each would finish a new
+        // client: with reports fresher than a job, one redirect moves a
+        // slow node's report as far as a fast one's, and a slow node idle
+        // is no better than a fast one about to be.
+        _ if backends[first].reads_busy && backends[other].reads_busy => {
+            let time = |b: &Backend, p: Projection, trust| {
+                p.time_trusting(b.load.redirects(), now, mean, trust)
+            };
+            let sooner =
+                time(&backends[first], ours, trusts.0) - time(&backends[other], theirs, trusts.1);
+            return if sooner > theirs.job { other } else { first };
+        }
         _ => theirs.cost,
     };
-    let load =
-        |b: &Backend, p: Projection, trust| p.load_trusting(b.load.redirects(), now, mean, trust);
     if load(&backends[first], ours, trusts.0) - load(&backends[other], theirs, trusts.1) > margin {
         other
     } else {

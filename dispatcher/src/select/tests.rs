@@ -329,6 +329,53 @@ fn a_stale_saturated_busy_fraction_gives_its_pick_only_for_a_backlog() {
     assert_eq!(overrule(&backends, 0, &table, 30.0, 0.9, &mut rng), 1);
 }
 
+/// A node reporting a fresh busy fraction of `load` whose redirects move
+/// its report by `cost` (the pool's step, the same for every node) while
+/// one takes it `job` of a report interval.
+fn timed(id: &str, load: f64, cost: f64, job: f64) -> Backend {
+    let projection = Projection {
+        job,
+        ..Projection::counting(load, 0, cost)
+    };
+    Backend {
+        reads_busy: true,
+        ..Backend::new(id, &format!("http://{id}.test"), 1.0, projection)
+    }
+}
+
+#[test]
+fn a_fresh_pick_goes_where_a_new_client_finishes_first() {
+    // Reports every tenth of a job: both nodes' reports move 0.4 a
+    // redirect, but a job takes the fast node 2.5 intervals and the slow
+    // one 10. The fast node reads busy (one job in hand), the slow idle:
+    // the fast one finishes a new client first, and keeps its turn — by
+    // the reports alone, the slow idle one took it (a 4:1 pair at 70%
+    // load, T = 0.1 service times: 1.14–1.26 × oracle WRR in every seed).
+    let backends = [timed("fast", 1.0, 0.4, 2.5), timed("slow", 0.0, 0.4, 10.0)];
+    let table = AliasTable::new(&[1.0, 1.0]);
+    let mut rng = SmallRng::seed_from_u64(1);
+    assert_eq!(overrule(&backends, 0, &table, 0.0, 0.5, &mut rng), 0);
+    // A figure not known to be a busy fraction (a queue length's busy
+    // time per redirect says little of a speed) compares by the reports.
+    let unknown = backends.clone().map(|b| Backend {
+        reads_busy: false,
+        ..b
+    });
+    assert_eq!(overrule(&unknown, 0, &table, 0.0, 0.5, &mut rng), 1);
+    // Three more jobs queued at the fast node (1.2 of report): now the
+    // slow one is sooner.
+    for _ in 0..3 {
+        backends[0].load.add_redirect();
+    }
+    assert_eq!(overrule(&backends, 0, &table, 0.0, 0.5, &mut rng), 1);
+    // Where a job is no longer than a report's move, the two agree: a
+    // difference of more than one redirect moves the pick.
+    let equal = [timed("a", 0.5, 0.1, 0.1), timed("b", 0.3, 0.1, 0.1)];
+    assert_eq!(overrule(&equal, 0, &table, 0.0, 0.5, &mut rng), 1);
+    let close = [timed("a", 0.35, 0.1, 0.1), timed("b", 0.3, 0.1, 0.1)];
+    assert_eq!(overrule(&close, 0, &table, 0.0, 0.5, &mut rng), 0);
+}
+
 #[test]
 fn least_load_prefers_headroom() {
     let strategy = Strategy::new(StrategyKind::LeastLoad, &HashKey::ClientIp);
