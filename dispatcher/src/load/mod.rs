@@ -59,6 +59,10 @@
 //!   warned against above, used only as a bound and only where it holds:
 //!   between reports that close, a node's departures hardly depend on its
 //!   arrivals; over longer intervals they do, and the slope reads low.
+//!   The bound is the same for every node, so the projection also carries
+//!   the node's own busy time per redirect (`Projection::job`): what a
+//!   client costs it in time, which a slow node's and a fast node's
+//!   report moves do not tell apart.
 //!
 //! Busy time per redirect is also the inverse of a node's **capacity**
 //! (gRFC A58's `qps / utilisation`): [`CapacityStep`] turns it into a
