@@ -45,7 +45,7 @@ pub struct Projection {
     /// may cap at how far one report moves. With reports fresher than a
     /// job both nodes' costs are that same move, and only `job ÷ cost`
     /// turns a projection into time on the node (see
-    /// [`Projection::time_trusting`]). Equal to `cost` for counts.
+    /// [`Projection::time_per_load`]). Equal to `cost` for counts.
     pub job: f64,
     /// When the report arrived.
     pub at: f64,
@@ -142,19 +142,18 @@ impl Projection {
         faded + sent * self.cost - since * self.drain
     }
 
-    /// [`Projection::load_trusting`] in jobs' time at the node's own
-    /// speed, in report intervals: how long a new client would wait there.
-    /// A busy fraction's projection is in the node's own busy time once
-    /// its cost is a job's busy time; under the cap ([`Projection::job`])
-    /// it counts reports' moves, and a move of a slow node's report is
-    /// longer work than a fast one's.
+    /// How much time one unit of this projection is at the node's own
+    /// speed, in its jobs' time over the units of [`Projection::load`]:
+    /// `job ÷ cost`, 1 where the cost is a job's busy time. A busy
+    /// fraction's projection is the node's own busy time then; under the
+    /// cap ([`Projection::job`]) it counts reports' moves, and a move of a
+    /// slow node's report is longer work than a fast one's.
     #[inline]
-    pub fn time_trusting(&self, redirects: u64, now: f64, mean: f64, trust: f64) -> f64 {
-        let load = self.load_trusting(redirects, now, mean, trust);
+    pub fn time_per_load(&self) -> f64 {
         if self.cost > 0.0 && self.job > 0.0 {
-            load * (self.job / self.cost)
+            self.job / self.cost
         } else {
-            load
+            1.0
         }
     }
 

@@ -282,7 +282,7 @@ impl Picker {
 /// lighter by more than the one redirect it would be sent — where both
 /// figures read as busy fractions ([`Backend::reads_busy`]), unless it
 /// would finish a new client sooner, in time at each node's own speed
-/// ([`Projection::time_trusting`]), by more than the client's own time
+/// ([`Projection::time_per_load`]), by more than the client's own time
 /// there ([`Projection::job`]); once reports are old, only if `first`
 /// reported saturated, and projected lighter by more than
 /// [`STALE_BACKLOG_MARGIN`] towards another saturated node, or
@@ -324,11 +324,8 @@ fn overrule<R: Rng + ?Sized>(
         // slow node's report as far as a fast one's, and a slow node idle
         // is no better than a fast one about to be.
         _ if backends[first].reads_busy && backends[other].reads_busy => {
-            let time = |b: &Backend, p: Projection, trust| {
-                p.time_trusting(b.load.redirects(), now, mean, trust)
-            };
-            let sooner =
-                time(&backends[first], ours, trusts.0) - time(&backends[other], theirs, trusts.1);
+            let sooner = load(&backends[first], ours, trusts.0) * ours.time_per_load()
+                - load(&backends[other], theirs, trusts.1) * theirs.time_per_load();
             return if sooner > theirs.job { other } else { first };
         }
         _ => theirs.cost,
