@@ -141,34 +141,33 @@ mod tests {
 
     use super::*;
 
-    /// Reads `count` until two reads in a row agree, for at most five
-    /// seconds. Both sources read the kernel's tables in parts, and while
-    /// other sockets open and close between the parts a row can be seen
-    /// twice or missed (with loopback connections churning beside it, 3
-    /// runs of this test in 200 read 6 or 7 for 5): one read proves nothing.
-    fn steady(mut count: impl FnMut() -> u64) -> u64 {
+    /// Reads `count` until `done(previous read, this read)`, for at most
+    /// five seconds, and returns the last read. Both sources read the
+    /// kernel's tables in parts, and while other sockets open and close
+    /// between the parts a row can be seen twice or missed (with loopback
+    /// connections churning beside it, 3 runs of this test in 200 read 6
+    /// or 7 for 5): one read proves nothing.
+    fn read_until(mut count: impl FnMut() -> u64, done: impl Fn(Option<u64>, u64) -> bool) -> u64 {
         let deadline = Instant::now() + Duration::from_secs(5);
-        let mut last = count();
+        let mut previous = None;
         loop {
             let now = count();
-            if now == last || Instant::now() > deadline {
+            if done(previous, now) || Instant::now() > deadline {
                 return now;
             }
-            last = now;
+            previous = Some(now);
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
 
-    /// Reads `count` until it gives `want`, for at most five seconds, and
-    /// returns the last read: see [`steady`] for why one read is not enough.
-    fn reaches(want: u64, mut count: impl FnMut() -> u64) -> u64 {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            let now = count();
-            if now == want || Instant::now() > deadline {
-                return now;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
+    /// A count two reads in a row agree on: a baseline.
+    fn steady(count: impl FnMut() -> u64) -> u64 {
+        read_until(count, |previous, now| previous == Some(now))
+    }
+
+    /// Reads `count` until it gives `want`; returns the last read.
+    fn reaches(want: u64, count: impl FnMut() -> u64) -> u64 {
+        read_until(count, |_, now| now == want)
     }
 
     /// Both sources count exactly the connections accepted on a loopback

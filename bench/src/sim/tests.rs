@@ -61,14 +61,17 @@ fn the_learnt_reference_is_told_no_speed_before_a_report_covers_it() {
     // slow nodes' speed (1) from the start and read 1.24 × the oracle;
     // told the pool's mean, the slow nodes queue until their own first
     // covering report, as any strategy's would.
-    let cell = |balancer| Cell {
-        scenario: Scenario {
-            speeds: Speeds::FourToOne,
-            jobs: 4_000,
-            warmup: 0,
-            ..cell(balancer, 100.0, 0.5).scenario
-        },
-        ..cell(balancer, 100.0, 0.5)
+    let cell = |balancer| {
+        let base = cell(balancer, 100.0, 0.5);
+        Cell {
+            scenario: Scenario {
+                speeds: Speeds::FourToOne,
+                jobs: 4_000,
+                warmup: 0,
+                ..base.scenario
+            },
+            ..base
+        }
     };
     let learnt = run(&cell(Balancer::LearntWrr)).mean;
     let oracle = run(&cell(Balancer::OracleWrr)).mean;

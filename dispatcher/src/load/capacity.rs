@@ -866,9 +866,11 @@ impl CapacityStep {
         // moved an octave: 3–7× round robin over a 20 s run).
         let over = |b: f64| b >= SATURATED && mean < b - SATURATED_MARGIN;
         // In its first window, what a node whose queue grew completed.
-        let growing = (!self.settled && self.sent > 0.0 && busy >= mean + SATURATED_MARGIN)
-            .then(|| completed_past_growth(self.sent, self.grew, GROWTH_SIGNIFICANCE))
-            .flatten();
+        let growing = if !self.settled && self.sent > 0.0 && busy >= mean + SATURATED_MARGIN {
+            completed_past_growth(self.sent, self.grew, GROWTH_SIGNIFICANCE)
+        } else {
+            None
+        };
         let overloaded = self.share_outruns_speed(pool)
             && (over(busy)
                 || growing.is_some()
