@@ -9,7 +9,7 @@ use super::*;
 /// in all).
 fn feed(model: &mut CostModel, t0: Instant, reports: &[(f64, f64, u64)]) {
     for &(at, figure, sent) in reports {
-        model.observe(figure, sent, t0 + Duration::from_secs_f64(at));
+        model.observe(figure, sent, 0, t0 + Duration::from_secs_f64(at));
     }
 }
 
@@ -146,6 +146,7 @@ fn queue_like_cost(interval: f64, received: [u64; 3], per_job: f64) -> f64 {
         model.observe(
             figure,
             sent,
+            0,
             t0 + Duration::from_secs_f64(i as f64 * interval),
         );
     }
@@ -288,7 +289,9 @@ fn a_saturated_run_is_not_learnt_and_carries_a_backlog() {
     let service = 0.05 * (1.0 + OPEN_RUN_MARGIN);
     assert!(close(p.cost, service), "{}", p.cost);
     // 150 redirects sent, 5 s of them done: 150 - 5 / 0.055 = 59.1
-    // still queued, so the node projects far above its 100%.
+    // still queued, so the node projects far above its 100%. (Its reports
+    // count no connections, as from an agent that does not count them:
+    // their growth, 0, would have read as no backlog at all.)
     assert_eq!(p.sent_at_report, 250 - 59);
     assert!(close(p.load(250, 0.0, 0.0), 1.0 + 59.0 * service));
 }
@@ -304,6 +307,32 @@ fn the_backlog_drains_at_full_speed_after_the_report() {
     assert!(close(p.drain, 1.0));
     let service = 0.05 * (1.0 + OPEN_RUN_MARGIN);
     assert!(close(p.load(250, 2.0, 0.0), 1.0 + 59.0 * service - 2.0));
+}
+
+#[test]
+fn a_saturated_runs_backlog_is_what_its_connections_grew_by() {
+    let t0 = Instant::now();
+    // `overloaded`, its agent counting connections: 3 open at the last
+    // unsaturated report, 41 at the fifth saturated one.
+    let mut model = CostModel::utilisation();
+    for i in 0..=10u64 {
+        model.observe(0.5, i * 10, 3, t0 + Duration::from_secs(i));
+    }
+    for i in 1..=5u64 {
+        let at = t0 + Duration::from_secs(10 + i);
+        model.observe(1.0, 100 + i * 30, 3 + 38 * i / 5, at);
+    }
+    let pool = pooled(&[&model]);
+    let p = model.project(1.0, 250, pool, Standing::UNKNOWN);
+    // The run grew its connections by 38: that is its backlog, not the 59
+    // its busy time reckons at the learnt 0.05 s a redirect — an estimate
+    // whose error grows with every report the run lasts.
+    assert_eq!(p.sent_at_report, 250 - 38);
+    // Past the run, the count is forgotten: an unsaturated report holds
+    // no backlog whatever its connections.
+    model.observe(0.5, 260, 20, t0 + Duration::from_secs(16));
+    let p = model.project(0.5, 260, pooled(&[&model]), Standing::UNKNOWN);
+    assert_eq!(p.sent_at_report, 260);
 }
 
 #[test]
@@ -378,7 +407,7 @@ fn reports_at_one_instant_are_folded_into_the_next() {
     let t0 = Instant::now();
     let mut model = half_busy(t0);
     let at10 = t0 + Duration::from_secs(10);
-    model.observe(1.0, 130, at10);
+    model.observe(1.0, 130, 0, at10);
     feed(&mut model, t0, &[(11.0, 0.5, 140)]);
     // One interval of 40 redirects at 50%: 0.0125 s each, not a
     // division by zero.

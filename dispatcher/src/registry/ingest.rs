@@ -111,10 +111,10 @@ impl Registry {
         let sent = node.load.redirects();
         node.models
             .cpu
-            .observe(report.cpu_percent / 100.0, sent, now);
+            .observe(report.cpu_percent / 100.0, sent, report.connections, now);
         node.models
             .connections
-            .observe(report.connections as f64, sent, now);
+            .observe(report.connections as f64, sent, report.connections, now);
         let elapsed = node.last.as_ref().map_or(0.0, |last| {
             now.saturating_duration_since(last.at).as_secs_f64()
         });
