@@ -51,13 +51,16 @@
 //! saturated node moves a share one step at a time, and once the figure
 //! reads convex the noise gate weighs a node's whole record since its last
 //! change against how alike the pool's neighbouring reports are
-//! ([`PoolBusy::likeness`]), not the few of its own. The result is rounded
-//! to quarter octaves (×1.19 steps) and moves to another step only once
-//! the estimate is well past the boundary: on a pool of equal nodes at 90%
-//! load a node weighted 10% above its share runs at 99%, so equal nodes
-//! must keep exactly equal weights (a stale pool is then spread as evenly
-//! as round robin), while a node twice or half as fast gets twice or half
-//! the share.
+//! ([`PoolBusy::likeness`]), not the few of its own — and a node whose
+//! record reads hotter than the pool far past that noise steps down a
+//! step at least ([`HOT_SIGNIFICANCE`]): the divided gain moved it less
+//! than one, and equal nodes stepped up on chance stayed up. The result
+//! is rounded to quarter octaves (×1.19 steps) and moves to another step
+//! only once the estimate is well past the boundary: on a pool of equal
+//! nodes at 90% load a node weighted 10% above its share runs at 99%, so
+//! equal nodes must keep exactly equal weights (a stale pool is then
+//! spread as evenly as round robin), while a node twice or half as fast
+//! gets twice or half the share.
 //!
 //! All of the above reads utilisations, and a saturated node's 100% hides
 //! how far over it is. Once the pool's figure has been seen answering the
@@ -241,6 +244,21 @@ const CONVEX: f64 = 2.0;
 /// node one step over its share runs at 98% (`bench/RESULTS.md`, seventh
 /// session).
 const CONVEX_NOISE_MIN_REPORTS: f64 = 8.0;
+
+/// ... and a node whose average since its last change of step reads hotter
+/// than the pool's mean by this many of those standard errors steps down
+/// a step at least ([`CapacityStep::hotter_past_noise`]). Divided by the
+/// figure's elasticity, a correction moves less than a step for any
+/// deviation a queue length can show: answering a share ten times over at
+/// 90% load, it reads a node one step over its share 2× hot, not 6× (it
+/// saturates, and `least-load` steers away between reports), and the gain
+/// read that as 7%. Two equal nodes of 8 at 90% load, stepped up on
+/// chance, stayed up for 50 reports 100 service times apart, queueing
+/// 15–28 against their peers' 1–5. Long grids, queue-shaped figures,
+/// seeds 1–4: Σ excess over the goals 53.5 → 50.6, 42 cells ≥ 5% better
+/// and 23 worse, equal pools at T = 100 up to 1.90 → 1.62 × round robin
+/// (`bench/RESULTS.md`, nineteenth session).
+const HOT_SIGNIFICANCE: f64 = 4.0;
 
 /// A node in its first window counts as saturated in the pool's survey
 /// once this many reports running read saturated, though its window's
@@ -934,6 +952,9 @@ impl CapacityStep {
         if busy >= SATURATED && self.named >= MIN_NAMED {
             ratio = ratio.min(self.factor() * self.sent / self.named);
         }
+        if self.hotter_past_noise(mean, pool) {
+            ratio = ratio.min(self.factor() * (-1.0 / STEPS_PER_OCTAVE).exp2());
+        }
         let cautious = !pool.response_known && pool.saturated_floor.is_none() && !overloaded;
         let most = if cautious {
             (1.0 / STEPS_PER_OCTAVE).exp2()
@@ -1120,6 +1141,19 @@ impl CapacityStep {
                 busy - mean,
                 self.scatter.error(self.work, self.covered, recent, None),
             )
+    }
+
+    /// Whether the `pool`'s figure reads convex and the node's average
+    /// since its last change of step is over `mean` by
+    /// [`HOT_SIGNIFICANCE`] standard errors (the error as
+    /// [`CapacityStep::within_noise`] takes it there).
+    fn hotter_past_noise(&self, mean: f64, pool: PoolBusy) -> bool {
+        pool.elasticity >= CONVEX
+            && self.reports >= CONVEX_NOISE_MIN_REPORTS
+            && self
+                .scatter
+                .error(self.work, self.covered, self.reports, pool.likeness)
+                .is_some_and(|error| self.work / self.covered - mean >= HOT_SIGNIFICANCE * error)
     }
 
     /// Folds in a fresh estimate of `ratio` = this node's capacity ÷ the
@@ -1686,6 +1720,37 @@ mod tests {
         assert_eq!(
             two_windows(0.2, 25.0, 25.0).correct(pool(4.0)),
             0.25f64.exp2()
+        );
+    }
+
+    #[test]
+    fn a_node_hot_past_noise_at_a_convex_figure_steps_down_a_whole_step() {
+        // A node a step over its share, reading 0.6 and 0.5 in turn (a
+        // mean of 0.55) against a pool's 0.3, over 24 reports of 2.5 s.
+        let hot = || {
+            let mut node = CapacityStep::default();
+            node.shift(1);
+            for i in 0..24 {
+                node.observe(if i % 2 == 0 { 0.6 } else { 0.5 }, 2.5, 25.0, 25.0);
+            }
+            node
+        };
+        // Read as a queue length that answers a share nine times over,
+        // the gain makes the deviation a 7% excess: less than a step, and
+        // the node kept its step. Far past the record's noise, it steps
+        // down one.
+        assert_eq!(hot().correct(surveyed(0.3, None, 9.0)), 1.0);
+        // A deviation inside the noise keeps the divided gain: one report
+        // of 0.9 and one of 0.1 in turn scatter too much to tell.
+        let mut noisy = CapacityStep::default();
+        noisy.shift(1);
+        for i in 0..24 {
+            noisy.observe(if i % 2 == 0 { 0.9 } else { 0.2 }, 2.5, 25.0, 25.0);
+        }
+        assert_eq!(
+            noisy.correct(surveyed(0.3, None, 9.0)),
+            0.25f64.exp2(),
+            "inside the noise"
         );
     }
 
