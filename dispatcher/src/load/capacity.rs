@@ -1740,8 +1740,8 @@ mod tests {
         // the node kept its step. Far past the record's noise, it steps
         // down one.
         assert_eq!(hot().correct(surveyed(0.3, None, 9.0)), 1.0);
-        // A deviation inside the noise keeps the divided gain: one report
-        // of 0.9 and one of 0.1 in turn scatter too much to tell.
+        // A deviation inside the noise keeps the divided gain: reports of
+        // 0.9 and 0.2 in turn scatter too much to tell.
         let mut noisy = CapacityStep::default();
         noisy.shift(1);
         for i in 0..24 {

@@ -315,7 +315,9 @@ impl Utilisation {
 
     /// Notes the `connections` a report of `figure` counted: at an
     /// unsaturated report, where the next run would start; at a saturated
-    /// one, how far the open run has grown them since.
+    /// one, how far the open run has grown them since. (The capacity
+    /// model's overload run counts the same growth but starts afresh at
+    /// each cut, while the backlog is the whole run's.)
     fn count_backlog(&mut self, figure: f64, connections: u64) {
         let connections = connections as f64;
         self.counts_connections |= connections > 0.0;

@@ -42,14 +42,13 @@
 //!   that was not, so the node was idle at some moment and had done all
 //!   the work it had been sent. During an open run the node's **backlog**
 //!   is carried on top of the 100%: how far its connections grew over the
-//!   run, where its agent counts them — a count, whose error does not
-//!   grow with the run, where reckoning the work sent beyond what its busy
-//!   time did at the learnt service time drifts by that estimate's few
-//!   percent every report, and over the long runs of a pool at 97% load
-//!   herded clients onto a node learnt slightly fast — else that
-//!   reckoning. Each of its redirects counts a margin more than the
-//!   estimate: a node that stays saturated looks busier with every report,
-//!   is sent less, idles, and its cycle is learnt.
+//!   run, where its agent counts them, else the work sent beyond what its
+//!   busy time did at the learnt service time. A count does not drift;
+//!   the reckoning drifts by the estimate's few percent every report, and
+//!   over the long runs of a pool at 97% load it herded clients onto a
+//!   node learnt slightly fast. Each of its redirects counts a margin more
+//!   than the estimate: a node that stays saturated looks busier with
+//!   every report, is sent less, idles, and its cycle is learnt.
 //!
 //!   With reports at most one arrival apart, busy time per redirect
 //!   overstates what one redirect does to the next report: a job cannot
