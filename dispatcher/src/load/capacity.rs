@@ -1128,12 +1128,9 @@ impl CapacityStep {
             error.is_some_and(|error| deviation.abs() < NOISE_SIGNIFICANCE * error)
         };
         if pool.elasticity >= CONVEX {
-            return self.reports >= CONVEX_NOISE_MIN_REPORTS
-                && inside(
-                    self.work / self.covered - mean,
-                    self.scatter
-                        .error(self.work, self.covered, self.reports, pool.likeness),
-                );
+            return self
+                .record_against(mean, pool)
+                .is_some_and(|(deviation, error)| inside(deviation, Some(error)));
         }
         let recent = self.reports * (2.0 * WINDOW / self.covered).min(1.0);
         recent >= NOISE_MIN_REPORTS
@@ -1143,17 +1140,27 @@ impl CapacityStep {
             )
     }
 
-    /// Whether the `pool`'s figure reads convex and the node's average
-    /// since its last change of step is over `mean` by
-    /// [`HOT_SIGNIFICANCE`] standard errors (the error as
-    /// [`CapacityStep::within_noise`] takes it there).
+    /// Whether the `pool`'s figure reads convex and the node's record is
+    /// over `mean` by [`HOT_SIGNIFICANCE`] standard errors.
     fn hotter_past_noise(&self, mean: f64, pool: PoolBusy) -> bool {
         pool.elasticity >= CONVEX
-            && self.reports >= CONVEX_NOISE_MIN_REPORTS
             && self
-                .scatter
-                .error(self.work, self.covered, self.reports, pool.likeness)
-                .is_some_and(|error| self.work / self.covered - mean >= HOT_SIGNIFICANCE * error)
+                .record_against(mean, pool)
+                .is_some_and(|(deviation, error)| deviation >= HOT_SIGNIFICANCE * error)
+    }
+
+    /// How a convex figure is judged: the node's average since its last
+    /// change of step less `mean`, and that average's standard error with
+    /// the `pool`'s likeness; `None` before [`CONVEX_NOISE_MIN_REPORTS`]
+    /// or while the reports do not scatter.
+    fn record_against(&self, mean: f64, pool: PoolBusy) -> Option<(f64, f64)> {
+        if self.reports < CONVEX_NOISE_MIN_REPORTS {
+            return None;
+        }
+        let error = self
+            .scatter
+            .error(self.work, self.covered, self.reports, pool.likeness)?;
+        Some((self.work / self.covered - mean, error))
     }
 
     /// Folds in a fresh estimate of `ratio` = this node's capacity ÷ the
