@@ -34,6 +34,10 @@ pub struct Backend {
     /// nothing of a backlog: at 97% load such a node reads saturated by
     /// chance (`least-load` only; see `select`).
     pub reads_busy: bool,
+    /// Whether a saturated report's backlog is counted from the node's
+    /// connections, not reckoned from its busy time (`least-load` only;
+    /// see `select`).
+    pub counts_backlog: bool,
     /// The sticky cookie naming this backend, when cookies are on.
     pub pin: Option<Arc<PinCookie>>,
 }
@@ -66,6 +70,7 @@ impl Backend {
             capacity: 1.0,
             load: Arc::new(NodeLoad::new(projection)),
             reads_busy: false,
+            counts_backlog: false,
             pin: None,
         }
     }

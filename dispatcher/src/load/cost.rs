@@ -215,6 +215,17 @@ impl CostModel {
         }
     }
 
+    /// Whether a saturated report's backlog is a count — the growth of
+    /// the node's connections over its run — rather than reckoned from
+    /// busy time at a learnt cost, which drifts by the cost's error every
+    /// report. False for counts, which carry no backlog.
+    pub fn counts_backlog(&self) -> bool {
+        match self {
+            CostModel::Utilisation(model) => model.counts_connections,
+            CostModel::Level(_) => false,
+        }
+    }
+
     /// Busy seconds per redirect this node has shown over ended busy
     /// cycles holding at least `min_redirects` (decayed): the inverse of
     /// its capacity. `None` for counts.

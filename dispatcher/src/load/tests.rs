@@ -294,6 +294,7 @@ fn a_saturated_run_is_not_learnt_and_carries_a_backlog() {
     // their growth, 0, would have read as no backlog at all.)
     assert_eq!(p.sent_at_report, 250 - 59);
     assert!(close(p.load(250, 0.0, 0.0), 1.0 + 59.0 * service));
+    assert!(!model.counts_backlog());
 }
 
 #[test]
@@ -328,6 +329,7 @@ fn a_saturated_runs_backlog_is_what_its_connections_grew_by() {
     // its busy time reckons at the learnt 0.05 s a redirect — an estimate
     // whose error grows with every report the run lasts.
     assert_eq!(p.sent_at_report, 250 - 38);
+    assert!(model.counts_backlog());
     // Past the run, the count is forgotten: an unsaturated report holds
     // no backlog whatever its connections.
     model.observe(0.5, 260, 20, t0 + Duration::from_secs(16));

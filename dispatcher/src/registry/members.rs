@@ -209,6 +209,7 @@ impl Registry {
             capacity: capacity(node, projector.metric),
             load: node.load.clone(),
             reads_busy: node.models.capacity.reads_busy(),
+            counts_backlog: node.models.cpu.counts_backlog(),
             pin: node.pin.clone(),
         })
     }

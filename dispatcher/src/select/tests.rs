@@ -266,18 +266,32 @@ fn least_load_is_round_robin_once_reports_are_old() {
     assert_eq!(order, expected);
 }
 
+/// How a node's figure reads: (`reads_busy`, `counts_backlog`).
+type Reading = (bool, bool);
+
+/// A figure not known to be a busy fraction, its backlog reckoned.
+const UNKNOWN: Reading = (false, false);
+
+/// A busy fraction whose backlog is counted from connections.
+const COUNTED: Reading = (true, true);
+
 /// Whom `overrule` gives the pick of saturated node "a" to, between it and
-/// saturated node "b", with reports trusted for `horizon` seconds and read
-/// 30 s later, "a" sent `ahead` redirects more since (0.01 of load each).
-fn between_saturated(horizon: f64, ahead: usize) -> usize {
-    let node = |id: &str| {
+/// saturated node "b", reading as `readings`, with reports trusted for
+/// `horizon` seconds and read 30 s later, "a" sent `ahead` redirects more
+/// since (0.01 of load each).
+fn between_saturated(horizon: f64, ahead: usize, readings: [Reading; 2]) -> usize {
+    let node = |id: &str, (reads_busy, counts_backlog): Reading| {
         let projection = Projection {
             horizon,
             ..Projection::counting(1.0, 0, 0.01)
         };
-        Backend::new(id, &format!("http://{id}.test"), 1.0, projection)
+        Backend {
+            reads_busy,
+            counts_backlog,
+            ..Backend::new(id, &format!("http://{id}.test"), 1.0, projection)
+        }
     };
-    let backends = [node("a"), node("b")];
+    let backends = [node("a", readings[0]), node("b", readings[1])];
     for _ in 0..ahead {
         backends[0].load.add_redirect();
     }
@@ -289,11 +303,23 @@ fn between_saturated(horizon: f64, ahead: usize) -> usize {
 #[test]
 fn stale_saturated_nodes_trade_picks_only_on_a_clear_backlog() {
     // Fresh reports: a few redirects' worth of backlog moves the pick.
-    assert_eq!(between_saturated(f64::INFINITY, 30), 1);
+    assert_eq!(between_saturated(f64::INFINITY, 30, [UNKNOWN; 2]), 1);
     // Old ones: both backlogs are estimates, and 0.3 of a node is within
     // their error; 0.8 is not.
-    assert_eq!(between_saturated(0.2, 30), 0);
-    assert_eq!(between_saturated(0.2, 80), 1);
+    assert_eq!(between_saturated(0.2, 30, [UNKNOWN; 2]), 0);
+    assert_eq!(between_saturated(0.2, 80, [UNKNOWN; 2]), 1);
+}
+
+#[test]
+fn stale_saturated_busy_fractions_with_counted_backlogs_trade_on_a_tenth() {
+    // Both backlogs are counts of connections: 0.3 of a node apart is
+    // past their error, 0.05 is not.
+    assert_eq!(between_saturated(0.2, 30, [COUNTED; 2]), 1);
+    assert_eq!(between_saturated(0.2, 5, [COUNTED; 2]), 0);
+    // One backlog reckoned, or one figure not a busy fraction: the
+    // half-node margin holds.
+    assert_eq!(between_saturated(0.2, 30, [(true, false), COUNTED]), 0);
+    assert_eq!(between_saturated(0.2, 30, [COUNTED, (false, true)]), 0);
 }
 
 #[test]
