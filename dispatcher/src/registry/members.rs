@@ -131,9 +131,11 @@ impl Registry {
     /// capacity steps towards ([`PoolBusy`]; CPU only); once it lends one,
     /// the median node's measured speed that every ready node's step
     /// follows at once ([`CapacityStep::follow_speed`](crate::load::CapacityStep::follow_speed)); the
-    /// overloaded nodes cut to what they complete, the others yet to take
-    /// their first correction taking that as it
-    /// ([`CapacityStep::cut_overload`](crate::load::CapacityStep::cut_overload)); the steps
+    /// overloaded nodes cut to what they complete
+    /// ([`CapacityStep::cut_overload`](crate::load::CapacityStep::cut_overload)), or
+    /// hot ones to what `least-load` really sent them
+    /// ([`CapacityStep::cut_to_sent`](crate::load::CapacityStep::cut_to_sent)), the
+    /// others yet to take their first correction taking that as it; the steps
     /// re-centred on their median — corrections are noisier upwards (a
     /// utilisation cannot exceed 1), so uncentred steps drift apart — and
     /// each share: weight × ramp × capacity, 0 unless ready.
@@ -163,7 +165,9 @@ impl Registry {
                 if let Some(reference) = reference {
                     n.models.capacity.follow_speed(reference);
                 }
-                cut |= pool.is_some_and(|pool| n.models.capacity.cut_overload(pool));
+                cut |= pool.is_some_and(|pool| {
+                    n.models.capacity.cut_overload(pool) || n.models.capacity.cut_to_sent(pool)
+                });
                 n.models.capacity.step()
             })
             .collect();

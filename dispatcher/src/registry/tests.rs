@@ -848,6 +848,42 @@ fn a_node_that_slows_down_in_an_equal_pool_is_cut_to_what_it_completes() {
 }
 
 #[test]
+fn a_hot_node_whose_turns_least_load_gives_away_is_cut_to_what_it_takes() {
+    // Two machines sent 10 clients a second, one reading 40%, the other
+    // 90% — hot, but never saturated: `least-load` steers off it before
+    // it reads 100% (a queue length hovering under its cap), and it takes
+    // 2 of the 5 turns its share names it for. Its share follows what it
+    // takes at the first snapshot where the turns given away are past
+    // noise (the 13th), not after the controller's two windows, and at
+    // once: to the step nearest 2 of 5.
+    let t0 = Instant::now();
+    let mut registry = new_registry(&[]);
+    let mut capacities = Vec::new();
+    for secs in 0..16 {
+        let now = t0 + Duration::from_secs(secs);
+        for (id, cpu_percent) in [("cool", 40.0), ("hot", 90.0)] {
+            let mut r = report(id, secs + 1);
+            r.cpu_percent = cpu_percent;
+            registry.observe(Source::Push, r, now).unwrap();
+        }
+        for backend in &registry.members(now, Metric::Cpu).active {
+            let taken = if &*backend.id == "hot" { 2 } else { 8 };
+            (0..taken).for_each(|_| backend.load.add_redirect());
+        }
+        capacities.push(view(&mut registry, "hot", now).learnt_capacity);
+    }
+    let cut = capacities.iter().position(|&c| c < 1.0);
+    assert_eq!(cut, Some(12), "{capacities:?}");
+    assert!(
+        capacities[12..]
+            .iter()
+            .all(|&c| c == (-5.0f64 / 4.0).exp2()),
+        "{capacities:?}"
+    );
+    assert_eq!(view(&mut registry, "cool", t0).learnt_capacity, 1.0);
+}
+
+#[test]
 fn a_slow_node_after_a_start_is_cut_at_its_first_report_and_drains() {
     // A machine a quarter as fast, at 90% load: at an equal share it is
     // sent 225 a second for 100, and queues 125 more each. What its first
