@@ -410,8 +410,8 @@ const GIVEN_AWAY_SIGNIFICANCE: f64 = 4.0;
 /// redirects a report: past about three trust horizons of four arrivals
 /// each (`load::projector`) a report is too old for `least-load` to
 /// trust, and the turns it gives away are a saturated node's by rule, not
-/// the reports' verdict: without the bound, nodes saturated by chance at
-/// 100 service times were cut too (long grids, seeds 1–2, queue-shaped
+/// the reports' verdict: without the bound, nodes whose turns went by
+/// that rule at 100 service times were cut too (long grids, seeds 1–2, queue-shaped
 /// figures' excess over the goals +30%, a 4:1 pool of 8 1.3 → 4.0 × the
 /// better spread).
 const GIVEN_AWAY_MAX_NAMED: f64 = 12.0;
