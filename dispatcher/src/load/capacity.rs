@@ -411,9 +411,9 @@ const GIVEN_AWAY_SIGNIFICANCE: f64 = 4.0;
 /// each (`load::projector`) a report is too old for `least-load` to
 /// trust, and the turns it gives away are a saturated node's by rule, not
 /// the reports' verdict: without the bound, nodes whose turns went by
-/// that rule at 100 service times were cut too (long grids, seeds 1–2, queue-shaped
-/// figures' excess over the goals +30%, a 4:1 pool of 8 1.3 → 4.0 × the
-/// better spread).
+/// that rule at 100 service times were cut too (long grids, seeds 1–2,
+/// queue-shaped figures' excess over the goals +30%, a 4:1 pool of 8
+/// 1.3 → 4.0 × the better spread).
 const GIVEN_AWAY_MAX_NAMED: f64 = 12.0;
 
 /// The largest step either way: 32× the median.
