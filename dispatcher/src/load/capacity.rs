@@ -90,7 +90,8 @@
 //! their first report, not two later to the middle of the survey's bounds.
 //! Nodes cut together are reckoned together against what the rest of the
 //! pool then takes ([`PoolBusy::rest_scale`]), the drain only while the
-//! rest can take it, and nodes yet to take their first correction take the
+//! unsaturated rest can take it ([`PoolBusy::cut_drains`]), and nodes yet
+//! to take their first correction take the
 //! cut as that — unless they read saturated themselves. Long grids, seeds
 //! 1–4: busy fractions' excess over the goal
 //! 16.9 / 14.2 / 17.5 / 19.7 → 9.0 / 7.8 / 9.6 / 8.5 (misses 46 / 43 / 55
@@ -598,9 +599,16 @@ pub struct PoolBusy {
     /// raised. `None` while no node is cut.
     pub rest_scale: Option<f64>,
     /// Whether a cut node also drains its backlog ([`OVERLOAD_DRAIN`]):
-    /// only while the nodes not cut, none saturated, would on average stay
+    /// only while the unsaturated nodes not cut would on average stay
     /// under full utilisation taking what it sheds — the other node of a
-    /// pair at 97% load, sent a third more, was flooded in turn.
+    /// pair at 97% load, sent a third more, was flooded in turn. A
+    /// saturated node not cut takes none of it, but no longer stops it: a
+    /// slow node of a 4:1 pool whose growth fell short of the cut's bar at
+    /// the first report, 100 service times after a start, kept its three
+    /// peers from draining, and they were cut to what they complete with
+    /// 60–70 jobs queued each, and kept some for ~400 service times
+    /// (long grids, busy fractions, seeds 1–4: misses 14 → 9;
+    /// `bench/RESULTS.md`, twentieth session).
     pub cut_drains: bool,
     /// The measured speed ([`SpeedMeter`]) of the pool's median node, that
     /// every node's capacity is then its own speed over; `None` until the
@@ -634,8 +642,8 @@ impl PoolBusy {
         // with a speed.
         let mut shared = (0.0, 0.0, 0.0);
         let (mut named, mut cut_named) = (0.0, 0.0);
-        let (mut completed, mut drained, mut rest_saturated) = (0.0, 0.0, false);
-        let (mut rest_busy, mut rest_count) = (0.0, 0.0);
+        let (mut completed, mut drained) = (0.0, 0.0);
+        let (mut rest_busy, mut rest_count, mut rest_saturated) = (0.0, 0.0, 0.0);
         for node in nodes {
             named += node.named_rate;
             if let Some(overload) = node.overload() {
@@ -643,9 +651,12 @@ impl PoolBusy {
                 completed += overload.completed;
                 drained += overload.drained;
             } else if let Some((_, busy)) = node.window() {
-                rest_saturated |= busy >= SATURATED;
-                rest_busy += busy;
-                rest_count += 1.0;
+                if busy >= SATURATED {
+                    rest_saturated += node.named_rate;
+                } else {
+                    rest_busy += busy;
+                    rest_count += 1.0;
+                }
             }
             if let Some(speed) = node.meter.speed() {
                 speeds.push(speed);
@@ -726,11 +737,13 @@ impl PoolBusy {
                     .1
             });
         let rest = named - cut_named;
-        // The rest, each taking its share of what the drain sheds, at
-        // most fully busy on average.
-        let cut_drains = !rest_saturated
-            && rest_count > 0.0
-            && (named - drained) / rest * (rest_busy / rest_count) <= 1.0;
+        // The unsaturated rest, each taking its share of what the drain
+        // sheds, at most fully busy on average; a saturated node not cut
+        // (yet) takes no more than it is sent now.
+        let open = rest - rest_saturated;
+        let cut_drains = rest_count > 0.0
+            && open > 0.0
+            && (named - drained - rest_saturated) / open * (rest_busy / rest_count) <= 1.0;
         let cut_rate = Overload { completed, drained }.rate(cut_drains);
         let rest_scale =
             (cut_named > 0.0 && rest > 0.0 && named > cut_rate).then(|| (named - cut_rate) / rest);
@@ -2124,8 +2137,12 @@ mod tests {
         assert_eq!(run.last().unwrap(), &[(-0.75f64).exp2()]);
         let run = overloaded_pool(1, 75.0, &[0.6; 3], 5);
         assert_eq!(run.last().unwrap(), &[0.5]);
-        // None while another node reads saturated: it could take none.
+        // A node of the rest that reads saturated takes none of it, but
+        // no longer stops the two at 60% from taking it: an octave down.
         let run = overloaded_pool(1, 75.0, &[0.99, 0.6, 0.6], 5);
+        assert_eq!(run.last().unwrap(), &[0.5]);
+        // Beside two at 85%, which it would fill past full, none.
+        let run = overloaded_pool(1, 75.0, &[0.99, 0.85, 0.85], 5);
         assert_eq!(run.last().unwrap(), &[(-0.75f64).exp2()]);
     }
 
