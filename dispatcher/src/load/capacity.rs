@@ -988,15 +988,17 @@ impl CapacityStep {
             GAIN_NEAR_SATURATION
         } / pool.elasticity;
         let mut ratio = self.factor() * (target / busy.max(0.01)).powf(gain);
-        if overloaded {
+        // An overloaded node, or one hot far past its noise at a convex
+        // figure, steps down one step at least.
+        if overloaded || self.hotter_past_noise(mean, pool) {
             ratio = ratio.min(self.factor() * (-1.0 / STEPS_PER_OCTAVE).exp2());
-            // Its capacity lies between `floor` and all of what it is
-            // sent: the share that brings it to the pool's mean from the
-            // geometric middle of the two (one octave down at most, as
-            // every correction).
-            if early_cut && let Some(floor) = pool.saturated_floor {
-                ratio = ratio.min(self.factor() * mean * floor.sqrt());
-            }
+        }
+        // An early cut's capacity lies between `floor` and all of what it
+        // is sent: the share that brings it to the pool's mean from the
+        // geometric middle of the two (one octave down at most, as every
+        // correction).
+        if early_cut && let Some(floor) = pool.saturated_floor {
+            ratio = ratio.min(self.factor() * mean * floor.sqrt());
         }
         if let Some(completed) = growing {
             // What it completed of what it was sent, brought to the mean.
@@ -1004,9 +1006,6 @@ impl CapacityStep {
         }
         if busy >= SATURATED && self.named >= MIN_NAMED {
             ratio = ratio.min(self.factor() * self.sent / self.named);
-        }
-        if self.hotter_past_noise(mean, pool) {
-            ratio = ratio.min(self.factor() * (-1.0 / STEPS_PER_OCTAVE).exp2());
         }
         let cautious = !pool.response_known && pool.saturated_floor.is_none() && !overloaded;
         let most = if cautious {
@@ -1101,17 +1100,7 @@ impl CapacityStep {
         }
         let rate = overload.rate(pool.cut_drains);
         let factor = self.factor() * rate / (scale * self.named_rate);
-        let most = (STEPS_PER_OCTAVE * CUT_MAX_OCTAVES) as i32;
-        let step = ((factor.log2() * STEPS_PER_OCTAVE).floor() as i32)
-            .max(self.step - most)
-            .max(-MAX_STEP);
-        if step >= self.step {
-            return false;
-        }
-        self.step = step;
-        self.overload = OverloadRun::default();
-        self.restart(pool.mean);
-        true
+        self.cut_to((factor.log2() * STEPS_PER_OCTAVE).floor() as i32, pool.mean)
     }
 
     /// Cuts a node hotter than the `pool`'s mean to the share it was
@@ -1136,15 +1125,21 @@ impl CapacityStep {
             return false;
         }
         let steps = (self.sent / self.named).log2() * STEPS_PER_OCTAVE;
-        if steps > -(0.5 + HYSTERESIS) {
+        steps <= -(0.5 + HYSTERESIS) && self.cut_to(self.step + steps.round() as i32, pool.mean)
+    }
+
+    /// Cuts the step down to `step`, by two octaves at most
+    /// ([`CUT_MAX_OCTAVES`]), a new run and new windows counted from the
+    /// cut (at the pool's `mean`); returns whether that is a cut at all.
+    fn cut_to(&mut self, step: i32, mean: f64) -> bool {
+        let most = (STEPS_PER_OCTAVE * CUT_MAX_OCTAVES) as i32;
+        let step = step.max(self.step - most).max(-MAX_STEP);
+        if step >= self.step {
             return false;
         }
-        let most = (STEPS_PER_OCTAVE * CUT_MAX_OCTAVES) as i32;
-        self.step = (self.step + steps.round() as i32)
-            .max(self.step - most)
-            .max(-MAX_STEP);
+        self.step = step;
         self.overload = OverloadRun::default();
-        self.restart(pool.mean);
+        self.restart(mean);
         true
     }
 
