@@ -567,7 +567,16 @@ pub struct PoolBusy {
     /// How many times over the figure moves for a change of a node's
     /// redirects, pooled over every node's measured changes of step
     /// (the slope of log figure on log rate): 1 until measured, or below
-    /// [`CONVEX`]. A queue length reads 5–10× at 90% load.
+    /// [`CONVEX`]. A queue length reads 5–10× at 90% load. [`CONVEX`] at
+    /// least once most nodes' completions per unit of figure scatter past
+    /// counts ([`SpeedMeter::scattered`]), whatever the slope: measured
+    /// through a queue length's noise it read under [`CONVEX`] in pools
+    /// at 70–90% load, the figure was taken as a busy fraction, and the
+    /// speeds it lent moved the steps of a 4:1 pool of 8 by up to three
+    /// octaves at a snapshot, and the controller took whole ratios of
+    /// noise (long grids, queue-shaped figures, seeds 1–4: misses 224 →
+    /// 194 of 2 880, excess over the goals 49.8 → 41.9; busy fractions
+    /// unchanged; `bench/RESULTS.md`, twenty-first session).
     pub elasticity: f64,
     /// Whether that slope has been measured. Until it is, a correction
     /// of a pool with no saturated node moves a share one step at most
@@ -638,6 +647,7 @@ impl PoolBusy {
         let (mut variance, mut covariance) = (0.0, 0.0);
         let mut ramped = Ramped::default();
         let mut speeds: Vec<Speed> = Vec::new();
+        let mut scattered = 0;
         // Σ factor, Σ speed and Σ (speed's standard error)² over the nodes
         // with a speed.
         let mut shared = (0.0, 0.0, 0.0);
@@ -660,6 +670,7 @@ impl PoolBusy {
             }
             if let Some(speed) = node.meter.speed() {
                 speeds.push(speed);
+                scattered += usize::from(node.meter.scattered());
                 shared.0 += node.factor();
                 shared.1 += speed.per_busy_second;
                 shared.2 += (speed.relative_error * speed.per_busy_second).powi(2);
@@ -710,6 +721,7 @@ impl PoolBusy {
         let response_known = spread >= MIN_RESPONSE_SPREAD;
         let elasticity = match product / spread {
             slope if response_known && slope >= CONVEX => slope.min(MAX_ELASTICITY),
+            _ if 2 * scattered > speeds.len() => CONVEX,
             _ => 1.0,
         };
         if count == 0.0 {
@@ -1720,6 +1732,36 @@ mod tests {
         // Without completions counted, no speed either.
         let unmeasured = PoolBusy::survey(&[answered(1.0)]).unwrap();
         assert_eq!(unmeasured.speed_reference, None);
+    }
+
+    /// `node` whose completions per unit of figure scatter as a queue
+    /// length's do: twenty 10 s reports at 50%, alternately 50 and 250
+    /// completions.
+    fn scattered(mut node: CapacityStep) -> CapacityStep {
+        node.measure(0.0, 0.0, 3, 0.0);
+        for k in 0..20 {
+            let done = if k % 2 == 0 { 50.0 } else { 250.0 };
+            node.measure(done, 0.5, 3, 10.0);
+        }
+        node
+    }
+
+    #[test]
+    fn a_figure_whose_completions_scatter_reads_convex_and_lends_no_speed() {
+        // Both nodes' figures answered a change of share one for one —
+        // a slope a queue length's noise can give — but what they
+        // complete per unit of it scatters many times past counts.
+        let pool = PoolBusy::survey(&[scattered(answered(1.0)), scattered(answered(1.0))]).unwrap();
+        assert_eq!(pool.elasticity, CONVEX);
+        assert_eq!(pool.speed_reference, None);
+        // One node of two is no majority: the slope stands.
+        let mixed = PoolBusy::survey(&[scattered(answered(1.0)), timed(answered(1.0), 40.0, 0.5)]);
+        assert_eq!(mixed.unwrap().elasticity, 1.0);
+        // A measured slope steeper still is kept.
+        let steep = PoolBusy::survey(&[scattered(answered(4.0))])
+            .unwrap()
+            .elasticity;
+        assert!((steep - 4.0).abs() < 1e-9, "{steep}");
     }
 
     #[test]

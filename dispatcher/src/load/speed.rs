@@ -230,6 +230,16 @@ impl SpeedMeter {
         segments >= STEADY_SEGMENTS && squares / segments <= STEADY_DISPERSION
     }
 
+    /// Whether the node's record has been tested and found scattering past
+    /// counts of completions ([`STEADY_DISPERSION`]): what the dispatcher
+    /// divides busy time by is no busy fraction — a queue length, whose
+    /// completions per unit scatter many times over. Not merely unsteady:
+    /// a node yet to be tested is neither.
+    pub fn scattered(&self) -> bool {
+        let (squares, segments) = self.dispersion;
+        segments >= STEADY_SEGMENTS && squares / segments > STEADY_DISPERSION
+    }
+
     /// The change of speed found since the last call: a segment
     /// significantly slower than a steady record before it
     /// ([`STEADY_DISPERSION`]), provisional — that segment may straddle the
@@ -403,6 +413,19 @@ mod tests {
             assert_eq!(meter.take_change(), None, "report {k}: {meter:?}");
             assert!(!meter.steady(), "report {k}: {meter:?}");
         }
+        // Tested over enough segments, it reads as scattered.
+        assert!(meter.scattered(), "{meter:?}");
+    }
+
+    #[test]
+    fn a_busy_fraction_is_steady_not_scattered_and_an_untested_meter_neither() {
+        let mut meter = started();
+        assert!(!meter.scattered() && !meter.steady());
+        for k in 0..40 {
+            meter.observe(80.0, 0.8, 0, 4.0);
+            assert!(!meter.scattered(), "report {k}: {meter:?}");
+        }
+        assert!(meter.steady(), "{meter:?}");
     }
 
     #[test]
