@@ -65,7 +65,10 @@
 //! All of the above reads utilisations, and a saturated node's 100% hides
 //! how far over it is. Once the pool's figure has been seen answering the
 //! dispatcher's changes of share one for one (a busy fraction, not a queue
-//! length: [`PoolBusy::speed_reference`]), the controller stands by and
+//! length: [`PoolBusy::speed_reference`]; and never while most nodes'
+//! completions per unit of figure scatter past counts, as a queue
+//! length's do, whatever slope its noise shows: [`PoolBusy::elasticity`]),
+//! the controller stands by and
 //! each node's step is its *measured* speed over the median node's
 //! ([`CapacityStep::follow_speed`], [`SpeedMeter`]: completions — redirects
 //! sent less the growth of its connections — per busy second), taken for
@@ -574,8 +577,8 @@ pub struct PoolBusy {
     /// at 70–90% load, the figure was taken as a busy fraction, and the
     /// speeds it lent moved the steps of a 4:1 pool of 8 by up to three
     /// octaves at a snapshot, and the controller took whole ratios of
-    /// noise (long grids, queue-shaped figures, seeds 1–4: misses 224 →
-    /// 194 of 2 880, excess over the goals 49.8 → 41.9; busy fractions
+    /// noise (long grids, queue-shaped figures, seeds 1–4: misses 236 →
+    /// 200 of 2 880, excess over the goals 49.8 → 41.9; busy fractions
     /// unchanged; `bench/RESULTS.md`, twenty-first session).
     pub elasticity: f64,
     /// Whether that slope has been measured. Until it is, a correction
