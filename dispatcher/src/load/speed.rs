@@ -226,8 +226,8 @@ impl SpeedMeter {
     /// as counts of completions do ([`STEADY_DISPERSION`]), as a busy
     /// fraction's figure does and a queue length's does not.
     pub fn steady(&self) -> bool {
-        let (squares, segments) = self.dispersion;
-        segments >= STEADY_SEGMENTS && squares / segments <= STEADY_DISPERSION
+        self.tested_dispersion()
+            .is_some_and(|dispersion| dispersion <= STEADY_DISPERSION)
     }
 
     /// Whether the node's record has been tested and found scattering past
@@ -236,8 +236,15 @@ impl SpeedMeter {
     /// completions per unit scatter many times over. Not merely unsteady:
     /// a node yet to be tested is neither.
     pub fn scattered(&self) -> bool {
+        self.tested_dispersion()
+            .is_some_and(|dispersion| dispersion > STEADY_DISPERSION)
+    }
+
+    /// The tested segments' mean squared deviation, in standard errors,
+    /// once [`STEADY_SEGMENTS`] (decayed) have been tested.
+    fn tested_dispersion(&self) -> Option<f64> {
         let (squares, segments) = self.dispersion;
-        segments >= STEADY_SEGMENTS && squares / segments > STEADY_DISPERSION
+        (segments >= STEADY_SEGMENTS).then(|| squares / segments)
     }
 
     /// The change of speed found since the last call: a segment
