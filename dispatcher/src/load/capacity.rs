@@ -635,6 +635,12 @@ pub struct PoolBusy {
     /// own factor ÷ speed is significantly over it
     /// ([`CapacityStep::correct`]).
     pub share_per_speed: Option<(f64, f64)>,
+    /// Whether some node's connections grew past noise since its last
+    /// change of step ([`GROWTH_SIGNIFICANCE`]): a count, not a figure,
+    /// saying some share is wrong. A node's first correction from reports
+    /// too old for `least-load` to trust waits for it
+    /// ([`CapacityStep::correct`]).
+    pub backlog_growing: bool,
 }
 
 // === impl PoolBusy ===
@@ -651,6 +657,7 @@ impl PoolBusy {
         let mut ramped = Ramped::default();
         let mut speeds: Vec<Speed> = Vec::new();
         let mut scattered = 0;
+        let mut backlog_growing = false;
         // Σ factor, Σ speed and Σ (speed's standard error)² over the nodes
         // with a speed.
         let mut shared = (0.0, 0.0, 0.0);
@@ -658,6 +665,7 @@ impl PoolBusy {
         let (mut completed, mut drained) = (0.0, 0.0);
         let (mut rest_busy, mut rest_count, mut rest_saturated) = (0.0, 0.0, 0.0);
         for node in nodes {
+            backlog_growing |= node.completed_past_growth().is_some();
             named += node.named_rate;
             if let Some(overload) = node.overload() {
                 cut_named += node.named_rate;
@@ -763,6 +771,7 @@ impl PoolBusy {
         let rest_scale =
             (cut_named > 0.0 && rest > 0.0 && named > cut_rate).then(|| (named - cut_rate) / rest);
         Some(PoolBusy {
+            backlog_growing,
             rest_scale,
             cut_drains,
             speed_reference,
@@ -952,8 +961,8 @@ impl CapacityStep {
         // moved an octave: 3–7× round robin over a 20 s run).
         let over = |b: f64| b >= SATURATED && mean < b - SATURATED_MARGIN;
         // In its first window, what a node whose queue grew completed.
-        let growing = if !self.settled && self.sent > 0.0 && busy >= mean + SATURATED_MARGIN {
-            completed_past_growth(self.sent, self.grew, GROWTH_SIGNIFICANCE)
+        let growing = if !self.settled && busy >= mean + SATURATED_MARGIN {
+            self.completed_past_growth()
         } else {
             None
         };
@@ -964,9 +973,13 @@ impl CapacityStep {
                     over(after) && pool.unsaturated_mean < after - AFTER_FIRST_CONTRAST
                 }));
         let windows = if overloaded { 1.0 } else { 2.0 };
+        // From reports too old to trust, a deviation may be chance (an
+        // equal pool's queue lengths after a start): taken early only
+        // while some node's backlog is counted growing.
         let early = !self.settled
             && self.covered < EARLY_WINDOWS * WINDOW
             && pool.saturated_floor.is_some()
+            && (self.trusted() || pool.backlog_growing)
             && self.significant(busy, mean);
         // A node overloaded from its first reports (a slow node of an
         // unequal pool after a restart) is cut without waiting for its
@@ -1130,9 +1143,8 @@ impl CapacityStep {
         let Some(busy) = self.busy else {
             return false;
         };
-        let fresh = self.named <= GIVEN_AWAY_MAX_NAMED * self.reports;
         let given_away = self.named - self.sent;
-        if !fresh
+        if !self.trusted()
             || busy <= pool.mean + SATURATED_MARGIN
             || self.named < MIN_NAMED
             || given_away < GIVEN_AWAY_SIGNIFICANCE * self.named.sqrt()
@@ -1141,6 +1153,24 @@ impl CapacityStep {
         }
         let steps = (self.sent / self.named).log2() * STEPS_PER_OCTAVE;
         steps <= -(0.5 + HYSTERESIS) && self.cut_to(self.step + steps.round() as i32, pool.mean)
+    }
+
+    /// Whether the node's reports are fresh enough for `least-load` to
+    /// trust: its share named it at most [`GIVEN_AWAY_MAX_NAMED`]
+    /// redirects a report since its last change of step.
+    fn trusted(&self) -> bool {
+        self.named <= GIVEN_AWAY_MAX_NAMED * self.reports
+    }
+
+    /// What the node completed of what it was sent since its last change
+    /// of step, once its connections grew past noise
+    /// ([`GROWTH_SIGNIFICANCE`]).
+    fn completed_past_growth(&self) -> Option<f64> {
+        if self.sent > 0.0 {
+            completed_past_growth(self.sent, self.grew, GROWTH_SIGNIFICANCE)
+        } else {
+            None
+        }
     }
 
     /// Cuts the step down to `step`, by two octaves at most
@@ -1384,6 +1414,7 @@ mod tests {
             share_per_speed: None,
             rest_scale: None,
             cut_drains: true,
+            backlog_growing: true,
         }
     }
 
@@ -1919,7 +1950,18 @@ mod tests {
             step.observe(busy, 10.0, 22.5, 22.5);
             step
         };
-        [vec![node(0.5625); 4], vec![node(1.0); 4]].concat()
+        // The slow nodes complete 10 of their 22.5.
+        let slow = queued(node(1.0), 22.5, 12, 10.0);
+        [vec![node(0.5625); 4], vec![slow; 4]].concat()
+    }
+
+    /// `node` whose connections grew by `grew` over a saturated report of
+    /// `elapsed` seconds that sent it `sent`, after a first that set their
+    /// baseline: a backlog counted.
+    fn queued(mut node: CapacityStep, sent: f64, grew: u64, elapsed: f64) -> CapacityStep {
+        node.measure(0.0, 0.0, 0, 0.0);
+        node.measure(sent, 1.0, grew, elapsed);
+        node
     }
 
     #[test]
@@ -2003,10 +2045,43 @@ mod tests {
     }
 
     #[test]
+    fn a_first_correction_from_stale_reports_waits_for_a_counted_backlog() {
+        // An equal pool's first reports, 34 redirects apart (older than
+        // `least-load` trusts): a node reads 0.2 against a pool at 0.5, one
+        // queue read saturated by chance, and no backlog is counted.
+        let chance = PoolBusy {
+            backlog_growing: false,
+            ..overloaded(0.5)
+        };
+        let mut stale = first_seconds(&[0.2; 3]);
+        assert_eq!(stale.correct(chance), 1.0);
+        // Some node's connections grew past noise: the shares are wrong,
+        // and the correction is taken at once (an octave at most).
+        let mut stale = first_seconds(&[0.2; 3]);
+        assert_eq!(stale.correct(overloaded(0.5)), 2.0);
+        // From reports a dozen redirects apart it needs no count.
+        let mut fresh = CapacityStep::default();
+        for _ in 0..5 {
+            fresh.observe(0.2, 1.0, 12.0, 12.0);
+        }
+        assert_eq!(fresh.correct(chance), 2.0);
+        // The survey reads the count off the nodes.
+        let slow = queued(first_seconds(&[1.0; 3]), 102.0, 40, 3.0);
+        assert!(PoolBusy::survey([&slow, &stale]).unwrap().backlog_growing);
+        let even = first_seconds(&[1.0; 3]);
+        assert!(
+            !PoolBusy::survey([&even, &first_seconds(&[0.2; 3])])
+                .unwrap()
+                .backlog_growing
+        );
+    }
+
+    #[test]
     fn a_node_climbing_to_saturation_is_saturated_when_the_others_idle() {
         // A 2:1 pool's slow node under a queue-shaped figure: its window
         // averages 0.87 for the climb, under the 0.98 that reads saturated.
-        let slow = first_seconds(&[0.45, 0.9, 1.0, 1.0]);
+        // It completes ~23 of its 34 redirects a second.
+        let slow = queued(first_seconds(&[0.45, 0.9, 1.0, 1.0]), 136.0, 45, 4.0);
         let fast = first_seconds(&[0.06; 5]);
         let pool = PoolBusy::survey([&slow, &fast, &fast, &fast]).unwrap();
         assert!(pool.saturated_floor.is_some(), "{pool:?}");
