@@ -21,7 +21,9 @@
 //! latter. Corrections wait for whole windows, except a node's first:
 //! after a restart every node starts at the same share, and a deviation
 //! well past the noise of the redirects it covers is taken at once, any
-//! time in its first two windows — a WRR told the true speeds one report
+//! time in its first two windows (from reports older than `least-load`
+//! trusts, only while some node's backlog is counted growing:
+//! [`PoolBusy::backlog_growing`]) — a WRR told the true speeds one report
 //! late matches one told them from the start, so the first reports are
 //! enough; it aims at the pool's utilisation as the survey estimates it
 //! ([`PoolBusy::utilisation`]), since the mean of figures counts a
@@ -638,8 +640,14 @@ pub struct PoolBusy {
     /// Whether some node's connections grew past noise since its last
     /// change of step ([`GROWTH_SIGNIFICANCE`]): a count, not a figure,
     /// saying some share is wrong. A node's first correction from reports
-    /// too old for `least-load` to trust waits for it
-    /// ([`CapacityStep::correct`]).
+    /// too old for `least-load` to trust ([`GIVEN_AWAY_MAX_NAMED`]) waits
+    /// for it ([`CapacityStep::correct`]): with queue lengths 100 service
+    /// times old, the eight nodes of an equal pool at 90% load took first
+    /// corrections of up to an octave on chance, and three sat at a third
+    /// of their peers' share for ~3 000 service times (1.62 × round
+    /// robin). Long grids, seeds 1–4: misses 200 → 190 (queue-shaped) and
+    /// 9 → 7 (busy fractions); starts lose 6–11% in two cells of reports
+    /// 25–100 service times old (`bench/RESULTS.md`, twenty-first session).
     pub backlog_growing: bool,
 }
 
