@@ -413,7 +413,9 @@ const CUT_MAX_OCTAVES: f64 = 2.0;
 const GIVEN_AWAY_SIGNIFICANCE: f64 = 4.0;
 
 /// ... counted only while the node's share names it at most this many
-/// redirects a report: past about three trust horizons of four arrivals
+/// redirects a report ([`CapacityStep::trusted`]; a first correction from
+/// reports older waits for a counted backlog, [`PoolBusy::backlog_growing`]):
+/// past about three trust horizons of four arrivals
 /// each (`load::projector`) a report is too old for `least-load` to
 /// trust, and the turns it gives away are a saturated node's by rule, not
 /// the reports' verdict: without the bound, nodes whose turns went by
@@ -673,7 +675,7 @@ impl PoolBusy {
         let (mut completed, mut drained) = (0.0, 0.0);
         let (mut rest_busy, mut rest_count, mut rest_saturated) = (0.0, 0.0, 0.0);
         for node in nodes {
-            backlog_growing |= node.completed_past_growth().is_some();
+            backlog_growing |= node.completed_while_queueing().is_some();
             named += node.named_rate;
             if let Some(overload) = node.overload() {
                 cut_named += node.named_rate;
@@ -970,7 +972,7 @@ impl CapacityStep {
         let over = |b: f64| b >= SATURATED && mean < b - SATURATED_MARGIN;
         // In its first window, what a node whose queue grew completed.
         let growing = if !self.settled && busy >= mean + SATURATED_MARGIN {
-            self.completed_past_growth()
+            self.completed_while_queueing()
         } else {
             None
         };
@@ -1173,7 +1175,7 @@ impl CapacityStep {
     /// What the node completed of what it was sent since its last change
     /// of step, once its connections grew past noise
     /// ([`GROWTH_SIGNIFICANCE`]).
-    fn completed_past_growth(&self) -> Option<f64> {
+    fn completed_while_queueing(&self) -> Option<f64> {
         if self.sent > 0.0 {
             completed_past_growth(self.sent, self.grew, GROWTH_SIGNIFICANCE)
         } else {
