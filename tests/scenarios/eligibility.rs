@@ -107,11 +107,14 @@ async fn a_saturated_machine_is_learnt_slower_shown_and_logged() {
         .label("backend", "slow")
         .value(slow.learnt_capacity)
         .assert_in(&metrics(&disp).await);
+    // The log line says what moved it: its own figures, not the pool's
+    // median.
     let stderr = disp.stderr();
     assert!(
-        stderr
-            .lines()
-            .any(|l| l.contains("learnt capacity changed") && l.contains("slow")),
+        stderr.lines().any(|l| l.contains("learnt capacity changed")
+            && l.contains("slow")
+            && l.contains("reason=")
+            && !l.contains("median machine changed")),
         "{stderr}"
     );
 }

@@ -427,6 +427,41 @@ const GIVEN_AWAY_MAX_NAMED: f64 = 12.0;
 /// The largest step either way: 32× the median.
 const MAX_STEP: i32 = 20;
 
+/// What last moved a node's capacity step, for the log line that reports
+/// the change ([`CapacityStep::take_move`]): "capacity 1.0 → 0.42" says
+/// little at 3 a.m. without whether a figure, a count or a speed moved it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepMove {
+    /// The controller's correction towards the pool's utilisation
+    /// ([`CapacityStep::correct`]).
+    Corrected,
+    /// Cut to what its completions fill ([`CapacityStep::cut_overload`]).
+    CutOverloaded,
+    /// Cut to the share `least-load` really sent it
+    /// ([`CapacityStep::cut_to_sent`]).
+    CutToSent,
+    /// Its measured speed over the pool's median node's
+    /// ([`CapacityStep::follow_speed`]).
+    PoolSpeed,
+    /// A drop of its own measured speed ([`SpeedMeter::take_change`]).
+    OwnSpeedDrop,
+}
+
+// === impl StepMove ===
+
+impl StepMove {
+    /// The reason, as the log line gives it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepMove::Corrected => "corrected towards the pool's utilisation",
+            StepMove::CutOverloaded => "cut to what it completes while overloaded",
+            StepMove::CutToSent => "cut to what least-load really sent it",
+            StepMove::PoolSpeed => "its measured speed over the median node's",
+            StepMove::OwnSpeedDrop => "its own measured speed dropped",
+        }
+    }
+}
+
 /// A node's capacity relative to the pool's median, in quarter octaves.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct CapacityStep {
@@ -490,6 +525,8 @@ pub struct CapacityStep {
     /// The share factor before a drop of the node's own speed, while the
     /// drop is provisional ([`CapacityStep::follow_own_speed`]).
     before_drop: Option<f64>,
+    /// What moved the step since the last [`CapacityStep::take_move`].
+    moved: Option<StepMove>,
 }
 
 /// What a node was sent and how far its connections grew over its latest
@@ -884,6 +921,7 @@ impl CapacityStep {
         let least = (-CUT_MAX_OCTAVES).exp2();
         self.update(from * change.ratio.clamp(least, 1.0));
         if self.step != before {
+            self.moved = Some(StepMove::OwnSpeedDrop);
             self.restart(self.last_mean);
             // The figure's answer to this step is the node's, not its share's.
             self.measured = true;
@@ -905,10 +943,15 @@ impl CapacityStep {
         };
         let error = speed.relative_error.hypot(reference.relative_error);
         let noise = SPEED_SIGNIFICANCE * error / std::f64::consts::LN_2 * STEPS_PER_OCTAVE;
-        self.update_beyond(
+        let before = self.step;
+        let factor = self.update_beyond(
             speed.per_busy_second / reference.per_busy_second,
             (0.5 + HYSTERESIS).max(noise),
-        )
+        );
+        if self.step != before {
+            self.moved = Some(StepMove::PoolSpeed);
+        }
+        factor
     }
 
     /// Whether the node's figure reads as a busy fraction: its measured
@@ -1053,6 +1096,7 @@ impl CapacityStep {
         };
         let factor = self.update(ratio.clamp(self.factor() / most, self.factor() * most));
         if self.step != before {
+            self.moved = Some(StepMove::Corrected);
             self.restart(mean);
         }
         factor
@@ -1073,6 +1117,7 @@ impl CapacityStep {
             named_rate: self.named_rate,
             measured_before: self.measured_before,
             before_drop: self.before_drop,
+            moved: self.moved,
             ..CapacityStep::default()
         };
     }
@@ -1138,7 +1183,11 @@ impl CapacityStep {
         }
         let rate = overload.rate(pool.cut_drains);
         let factor = self.factor() * rate / (scale * self.named_rate);
-        self.cut_to((factor.log2() * STEPS_PER_OCTAVE).floor() as i32, pool.mean)
+        self.cut_to(
+            (factor.log2() * STEPS_PER_OCTAVE).floor() as i32,
+            pool.mean,
+            StepMove::CutOverloaded,
+        )
     }
 
     /// Cuts a node hotter than the `pool`'s mean to the share it was
@@ -1162,7 +1211,12 @@ impl CapacityStep {
             return false;
         }
         let steps = (self.sent / self.named).log2() * STEPS_PER_OCTAVE;
-        steps <= -(0.5 + HYSTERESIS) && self.cut_to(self.step + steps.round() as i32, pool.mean)
+        steps <= -(0.5 + HYSTERESIS)
+            && self.cut_to(
+                self.step + steps.round() as i32,
+                pool.mean,
+                StepMove::CutToSent,
+            )
     }
 
     /// Whether the node's reports are fresh enough for `least-load` to
@@ -1186,13 +1240,14 @@ impl CapacityStep {
     /// Cuts the step down to `step`, by two octaves at most
     /// ([`CUT_MAX_OCTAVES`]), a new run and new windows counted from the
     /// cut (at the pool's `mean`); returns whether that is a cut at all.
-    fn cut_to(&mut self, step: i32, mean: f64) -> bool {
+    fn cut_to(&mut self, step: i32, mean: f64, why: StepMove) -> bool {
         let most = (STEPS_PER_OCTAVE * CUT_MAX_OCTAVES) as i32;
         let step = step.max(self.step - most).max(-MAX_STEP);
         if step >= self.step {
             return false;
         }
         self.step = step;
+        self.moved = Some(why);
         self.overload = OverloadRun::default();
         self.restart(mean);
         true
@@ -1317,6 +1372,13 @@ impl CapacityStep {
             }
         }
         self.factor()
+    }
+
+    /// What moved the step since the last call, if anything did: the pool
+    /// re-centring every step on its median moves a node's factor with
+    /// no move of its own.
+    pub fn take_move(&mut self) -> Option<StepMove> {
+        self.moved.take()
     }
 
     /// The step, in quarter octaves.
@@ -1949,6 +2011,26 @@ mod tests {
         // ... nor from a node cooler than the pool.
         let mut cool = two_windows(0.4, 5.0, 10.0);
         assert!(!cool.cut_to_sent(pool));
+    }
+
+    #[test]
+    fn each_move_of_a_step_says_what_moved_it_once() {
+        let mut cut = two_windows(0.9, 5.0, 10.0);
+        assert!(cut.cut_to_sent(surveyed(0.5, None, 9.0)));
+        assert_eq!(cut.take_move(), Some(StepMove::CutToSent));
+        assert_eq!(cut.take_move(), None);
+        let mut corrected = two_windows(0.2, 25.0, 25.0);
+        assert_eq!(corrected.correct(mean(0.4)), 2.0);
+        assert_eq!(corrected.take_move(), Some(StepMove::Corrected));
+        // A re-centring is no move of the node's own.
+        corrected.shift(-4);
+        assert_eq!(corrected.take_move(), None);
+        let mut dropped = steady_node();
+        dropped.observe(1.0, 4.0, 80.0, 80.0);
+        dropped.measure(80.0, 1.0, 33, 4.0);
+        assert_eq!(dropped.take_move(), Some(StepMove::OwnSpeedDrop));
+        // Nothing moved, nothing to say.
+        assert_eq!(two_windows(0.4, 25.0, 25.0).take_move(), None);
     }
 
     /// Half the nodes of an 8-node pool at 90% load are 4× slower, all

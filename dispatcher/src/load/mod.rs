@@ -87,7 +87,7 @@ mod cost;
 mod projector;
 mod speed;
 
-pub use capacity::{CapacityStep, PoolBusy};
+pub use capacity::{CapacityStep, PoolBusy, StepMove};
 pub use cell::{NodeLoad, Projection};
 pub use cost::{CostModel, Level, PRIOR_COST, PooledCost, SATURATED, Standing, Utilisation};
 pub use projector::{Figures, NodeModels, Projector};

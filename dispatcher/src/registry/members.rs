@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use super::node::Node;
 use super::{Registry, Settings};
 use crate::backend::{Backend, Members};
-use crate::load::{Metric, PoolBusy, Projector};
+use crate::load::{Metric, PoolBusy, Projector, StepMove};
 
 /// Snapshots are rebuilt this many times over a slow start, so the ramp is
 /// smooth without rebuilding continuously.
@@ -225,11 +225,13 @@ impl Registry {
 /// node get fewer clients now", so at info.
 fn note_capacity(node: &mut Node) {
     let factor = node.models.capacity.factor();
+    let moved = node.models.capacity.take_move();
     if factor != node.capacity_logged {
         tracing::info!(
             backend = &*node.display_id(),
             from = node.capacity_logged,
             to = factor,
+            reason = moved.map_or("the pool's median machine changed", StepMove::as_str),
             "least-load: learnt capacity changed (relative to the pool's median machine)"
         );
         node.capacity_logged = factor;
