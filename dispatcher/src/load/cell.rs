@@ -86,6 +86,11 @@ pub struct NodeLoad {
     /// request path checks it too, so no client is sent to a node whose
     /// report has expired.
     stale_at_ms: AtomicU64,
+    /// Turns of `least-load`'s cycle this node gives to another candidate
+    /// while reports are too old to trust: its connections past its
+    /// share's part of the pool's at its last report
+    /// ([`PoolBacklog`](super::PoolBacklog)), counted down as repaid.
+    turns_owed: AtomicU64,
 }
 
 // === impl Projection ===
@@ -198,6 +203,26 @@ impl NodeLoad {
     #[inline]
     pub fn redirects(&self) -> u64 {
         self.redirects.load(Ordering::Relaxed)
+    }
+
+    /// Sets the turns the node owes, from its latest report.
+    pub fn owe_turns(&self, turns: u64) {
+        self.turns_owed.store(turns, Ordering::Relaxed);
+    }
+
+    /// Whether the node still owes turns.
+    #[inline]
+    pub fn owes_turns(&self) -> bool {
+        self.turns_owed.load(Ordering::Relaxed) > 0
+    }
+
+    /// Repays one turn; false if none was owed (another request may have
+    /// repaid the last one first).
+    #[inline]
+    pub fn repay_turn(&self) -> bool {
+        self.turns_owed
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok()
     }
 
     /// Counts one redirect to this node.

@@ -77,16 +77,24 @@
 //! completed (redirects sent less the growth of its connections) per busy
 //! second, which a saturated node's 100% cannot hide.
 //!
+//! With reports too old for any of that, what a node's agent counts still
+//! settles the capacity's error: its connections past its share's part of
+//! the pool's are turns it owes the others ([`PoolBacklog`]), given away
+//! over the next interval.
+//!
 //! A node's current projection lives in its [`NodeLoad`], which every pool
 //! snapshot shares with the registry, so a report that changes only a
-//! node's load counts at once, without rebuilding the pool.
+//! node's load counts at once, without rebuilding the pool; so do the
+//! turns it owes.
 
+mod backlog;
 mod capacity;
 mod cell;
 mod cost;
 mod projector;
 mod speed;
 
+pub use backlog::PoolBacklog;
 pub use capacity::{CapacityStep, PoolBusy, StepMove};
 pub use cell::{NodeLoad, Projection};
 pub use cost::{CostModel, Level, PRIOR_COST, PooledCost, SATURATED, Standing, Utilisation};

@@ -8,6 +8,8 @@ use std::time::Duration;
 use signpost_shared::LoadReport;
 use tokio::time::Instant;
 
+use crate::load::PoolBacklog;
+
 use super::node::{Node, Received};
 use super::outlier::Reason;
 use super::{Registry, sign};
@@ -145,6 +147,7 @@ impl Registry {
             sent,
         });
         node.refresh_base_url();
+        self.note_backlog(index);
         if let Some(reason) = self.judge(index, now) {
             return Ok(Observed::Ejected(self.nodes[index].display_id(), reason));
         }
@@ -160,6 +163,21 @@ impl Registry {
 
     /// Finds (or, for a push from a new node, creates) the node a report
     /// belongs to, learning its id on the first report.
+    /// Sets the turns node `index` owes the pool from its latest report:
+    /// its connections past its share's part of the pool's, over the
+    /// nodes whose agents count connections ([`PoolBacklog`]; one that
+    /// does not reports 0 whatever its backlog).
+    fn note_backlog(&self, index: usize) {
+        let counted = |node: &Node| {
+            node.models.cpu.counts_backlog().then_some(())?;
+            Some((node.last.as_ref()?.report.connections, node.share))
+        };
+        let pool: PoolBacklog = self.nodes.iter().filter_map(counted).collect();
+        let node = &self.nodes[index];
+        let owed = counted(node).map_or(0, |(connections, share)| pool.owed(connections, share));
+        node.load.owe_turns(owed);
+    }
+
     fn attribute(&mut self, source: Source, report: &LoadReport) -> Result<usize, IngestError> {
         match source {
             Source::Poll(slot) => {

@@ -900,3 +900,38 @@ fn a_slow_node_after_a_start_is_cut_at_its_first_report_and_drains() {
     assert_eq!(peak, 225.0, "{learnt:?}");
     assert!(learnt[15..].iter().all(|l| l.2 <= 90.0), "{learnt:?}");
 }
+
+#[test]
+fn a_node_owes_the_connections_past_its_part_of_the_pools_counted_by_agents_that_count() {
+    let t0 = Instant::now();
+    let mut registry = new_registry(&[]);
+    let with = |id: &str, seq: u64, connections: u64| LoadReport {
+        connections,
+        ..report(id, seq)
+    };
+    for id in ["a", "b", "c", "never-counts"] {
+        registry.observe(Source::Push, with(id, 1, 0), t0).unwrap();
+    }
+    let members = registry.members(t0, Metric::Cpu);
+    let t1 = t0 + Duration::from_secs(1);
+    for (id, connections) in [("a", 30), ("b", 10), ("c", 5), ("never-counts", 0)] {
+        registry
+            .observe(Source::Push, with(id, 2, connections), t1)
+            .unwrap();
+    }
+    let t2 = t1 + Duration::from_secs(1);
+    registry
+        .observe(Source::Push, with("a", 3, 30), t2)
+        .unwrap();
+    // Repaid one by one, as `least-load` does.
+    let owed = |id: &str| {
+        let node = members.active.iter().find(|b| &*b.id == id).unwrap();
+        std::iter::from_fn(|| node.load.repay_turn().then_some(())).count()
+    };
+    // 45 connections over the three equal shares of agents that count
+    // them: 15 each. An agent that never reported one is left out — with
+    // it, "a" would owe 30 − 45/4 ≈ 19.
+    assert_eq!(owed("a"), 15);
+    assert_eq!(owed("b"), 0);
+    assert_eq!(owed("never-counts"), 0);
+}
