@@ -936,7 +936,15 @@ impl CapacityStep {
     /// waiting for its own next report (one report late, a 4:1 pool at 90%
     /// load with reports 100 service times old went 1.0 → 1.4 × the better
     /// spread in the simulator: the slow nodes' backlog grew a whole
-    /// interval longer).
+    /// interval longer). An octave at a snapshot at most, as any
+    /// correction ([`MAX_MOVE_OCTAVES`]): until its meters are tested for
+    /// scatter (eight segments, ~800 service times with reports 100 old) a
+    /// queue-shaped figure may pass for a busy fraction, and the "speed"
+    /// it lends is noise — it moved a fast node of a 4:1 pool of 8 up 18
+    /// steps at once (×22), and that node queued 327 jobs (long grids,
+    /// queue-shaped figures, eight seeds: excess over the goals −9%,
+    /// misses 256 → 260, worst cell 5.3 → 2.6 × the better spread; busy
+    /// fractions unchanged: `bench/RESULTS.md`, twenty-second session).
     pub fn follow_speed(&mut self, reference: Speed) -> f64 {
         let Some(speed) = self.meter.speed() else {
             return self.factor();
@@ -944,10 +952,10 @@ impl CapacityStep {
         let error = speed.relative_error.hypot(reference.relative_error);
         let noise = SPEED_SIGNIFICANCE * error / std::f64::consts::LN_2 * STEPS_PER_OCTAVE;
         let before = self.step;
-        let factor = self.update_beyond(
-            speed.per_busy_second / reference.per_busy_second,
-            (0.5 + HYSTERESIS).max(noise),
-        );
+        let most = MAX_MOVE_OCTAVES.exp2();
+        let ratio = (speed.per_busy_second / reference.per_busy_second)
+            .clamp(self.factor() / most, self.factor() * most);
+        let factor = self.update_beyond(ratio, (0.5 + HYSTERESIS).max(noise));
         if self.step != before {
             self.moved = Some(StepMove::PoolSpeed);
         }
@@ -1811,7 +1819,16 @@ mod tests {
         );
         let (mut fast, mut slow) = (fast, slow);
         assert_eq!(fast.follow_speed(reference), 1.0);
+        // Two octaves below its step, in two snapshots.
+        assert_eq!(slow.follow_speed(reference), 2f64.sqrt() / 2.0);
         assert_eq!(slow.follow_speed(reference), 0.5);
+        // A speed eight times the reference's moves a step an octave a
+        // snapshot, as any correction.
+        let mut far = timed(answered(1.0), 320.0, 0.5);
+        assert_eq!(far.step(), 2);
+        assert_eq!(far.follow_speed(reference), 2f64.powf(6.0 / 4.0));
+        assert_eq!(far.follow_speed(reference), 2f64.powf(10.0 / 4.0));
+        assert_eq!(far.follow_speed(reference), 8.0);
         // And the controller stands by: a node at 20% in a pool at 40%
         // would otherwise be doubled (see the test above).
         let mut measured = timed(two_windows(0.2, 25.0, 25.0), 20.0, 0.9);
