@@ -15,10 +15,11 @@
 //! node looked idle. On a pool whose connections follow the shares (as
 //! idle keep-alive connections do) nobody owes anything.
 //!
-//! Long simulated grids, seeds 1–2, queue-shaped figures: misses of the
-//! goals 42 / 47 → 24 / 29 of 720, excess over them 9.5 / 10.3 → 4.4 / 4.7;
-//! repaying half the excess or half as much again did worse
-//! (`bench/RESULTS.md`, twenty-second session).
+//! Long simulated grids, queue-shaped figures, seeds 1–4: misses of the
+//! goals 190 → 111 of 2 880, excess over them 39.7 → 23.5 (four held-out
+//! seeds: 226 → 145); busy fractions 7 → 4 (29 → 15 held out); starts no
+//! worse anywhere. Repaying half the excess, or half as much again, did
+//! worse (`bench/RESULTS.md`, twenty-second session).
 
 /// The connections the pool's nodes counted at their last reports and
 /// the shares they were sent by, summed over the nodes whose agents count
