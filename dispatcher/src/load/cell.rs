@@ -86,9 +86,9 @@ pub struct NodeLoad {
     /// request path checks it too, so no client is sent to a node whose
     /// report has expired.
     stale_at_ms: AtomicU64,
-    /// Turns of `least-load`'s cycle this node gives to another candidate
-    /// while reports are too old to trust: its connections past its
-    /// share's part of the pool's at its last report
+    /// Turns of `least-load`'s cycle this node gives to another candidate:
+    /// its connections past its share's part of the pool's at its last
+    /// report
     /// ([`PoolBacklog`](super::PoolBacklog)), counted down as repaid.
     turns_owed: AtomicU64,
 }

@@ -19,12 +19,13 @@
 //! it fades and the cycle's even, capacity-weighted spread is what is
 //! left: it never degrades towards greed, and on equal nodes with stale
 //! reports it *is* round robin, which is very hard to beat
-//! (`bench/RESULTS.md` has the tables). Old reports still settle one
-//! thing: a node whose agent counted more connections than its share's
-//! part of the pool's owes the difference, and gives that many of its
-//! turns to the second candidate ([`crate::load::PoolBacklog`]) — a
-//! bounded transfer, once per report, where the cycle alone let a
-//! capacity learnt a few percent high queue for minutes. `least-connections` and `fastest`
+//! (`bench/RESULTS.md` has the tables). Before any of that, one count
+//! settles what the reports' age cannot blur: a node whose agent counted
+//! more connections than its share's part of the pool's owes the
+//! difference, and gives that many of its turns to the second candidate
+//! ([`crate::load::PoolBacklog`]) — a bounded transfer, once per report,
+//! where with old reports the cycle alone let a capacity learnt a few
+//! percent high queue for minutes. `least-connections` and `fastest`
 //! keep two choices between two *distinct* candidates: drawing with
 //! replacement would hand a pool of three the worst node twice one pick in
 //! nine.
@@ -297,8 +298,8 @@ impl Picker {
 }
 
 /// `first`, unless a distinct candidate drawn from `table` is projected
-/// lighter by more than the one redirect it would be sent (or, once
-/// reports are old, `first` owes turns and the candidate does not) — where both
+/// lighter by more than the one redirect it would be sent (or `first`
+/// owes turns and the candidate does not) — where both
 /// figures read as busy fractions ([`Backend::reads_busy`]), unless it
 /// would finish a new client sooner, in time at each node's own speed
 /// ([`Projection::time_per_load`]), by more than the client's own time
@@ -321,6 +322,14 @@ fn overrule<R: Rng + ?Sized>(
         return first;
     }
     let other = distinct(table, first, backends.len(), rng);
+    // A backlog past the node's share of the pool's is repaid first, one
+    // turn at a time, whatever the reports' age.
+    if backends[first].load.owes_turns()
+        && !backends[other].load.owes_turns()
+        && backends[first].load.repay_turn()
+    {
+        return other;
+    }
     let (ours, theirs) = (
         backends[first].load.projection(),
         backends[other].load.projection(),
@@ -333,15 +342,6 @@ fn overrule<R: Rng + ?Sized>(
     // Each trust is an `exp`, computed once for both uses.
     let trusts = (ours.trust(now), theirs.trust(now));
     let stale = trusts.0.min(trusts.1) < MIN_TRUST;
-    // What reports this old still settle: a backlog past the node's share
-    // of the pool's, repaid one turn at a time.
-    if stale
-        && backends[first].load.owes_turns()
-        && !backends[other].load.owes_turns()
-        && backends[first].load.repay_turn()
-    {
-        return other;
-    }
     let load =
         |b: &Backend, p: Projection, trust| p.load_trusting(b.load.redirects(), now, mean, trust);
     let margin = match (ours.base >= SATURATED, theirs.base >= SATURATED) {
