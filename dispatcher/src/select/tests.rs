@@ -42,12 +42,15 @@ fn request(headers: &HeaderMap, last_octet: u8) -> Request<'_> {
 /// Picks `n` times (recording each redirect as the dispatcher does) and
 /// returns the ids in order.
 fn picks(pool: &Pool, n: usize, rng: &mut SmallRng) -> Vec<String> {
+    picks_at(pool, n, Instant::now(), rng)
+}
+
+/// [`picks`] with every pick at `at`.
+fn picks_at(pool: &Pool, n: usize, at: Instant, rng: &mut SmallRng) -> Vec<String> {
     let headers = HeaderMap::new();
     (0..n)
         .map(|_| {
-            let chosen = pool
-                .pick(&request(&headers, 1), Instant::now(), rng)
-                .unwrap();
+            let chosen = pool.pick(&request(&headers, 1), at, rng).unwrap();
             chosen.load.add_redirect();
             chosen.id.to_string()
         })
@@ -252,15 +255,8 @@ fn least_load_is_round_robin_once_reports_are_old() {
     };
     let pool = Pool::new(members, &strategy, Arc::new(policy()));
     let mut rng = SmallRng::seed_from_u64(4);
-    let headers = HeaderMap::new();
     let later = t0 + std::time::Duration::from_secs(30);
-    let order: Vec<String> = (0..9)
-        .map(|_| {
-            let chosen = pool.pick(&request(&headers, 1), later, &mut rng).unwrap();
-            chosen.load.add_redirect();
-            chosen.id.to_string()
-        })
-        .collect();
+    let order = picks_at(&pool, 9, later, &mut rng);
     let turn = ["looked-idle", "b", "c"];
     let expected: Vec<&str> = (0..9).map(|i| turn[i % 3]).collect();
     assert_eq!(order, expected);
@@ -286,15 +282,8 @@ fn a_node_owing_turns_gives_exactly_those_away_whatever_the_reports_age() {
         };
         let pool = Pool::new(members, &strategy, Arc::new(policy()));
         let mut rng = SmallRng::seed_from_u64(4);
-        let headers = HeaderMap::new();
         let at = t0 + std::time::Duration::from_secs(age);
-        let order: Vec<String> = (0..9)
-            .map(|_| {
-                let chosen = pool.pick(&request(&headers, 1), at, &mut rng).unwrap();
-                chosen.load.add_redirect();
-                chosen.id.to_string()
-            })
-            .collect();
+        let order = picks_at(&pool, 9, at, &mut rng);
         assert!(order[0] != "a" && order[3] != "a", "age {age}: {order:?}");
         assert!(!owing.owes_turns());
         if age > 0 {
