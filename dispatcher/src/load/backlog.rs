@@ -49,6 +49,15 @@ impl PoolBacklog {
         }
     }
 
+    /// Takes back a node counted by [`PoolBacklog::add`], when its report
+    /// is replaced.
+    pub fn remove(&mut self, connections: u64, share: f64) {
+        if share > 0.0 {
+            self.connections -= connections as f64;
+            self.shares -= share;
+        }
+    }
+
     /// The turns a node owes that reported `connections` while sent by
     /// `share`: its connections past `share`'s part of the pool's, in whole
     /// turns; none for a node with no share, or from a pool with none.

@@ -8,8 +8,6 @@ use std::time::Duration;
 use signpost_shared::LoadReport;
 use tokio::time::Instant;
 
-use crate::load::PoolBacklog;
-
 use super::node::{Node, Received};
 use super::outlier::Reason;
 use super::{Registry, sign};
@@ -110,6 +108,7 @@ impl Registry {
             return Err(IngestError::NoUrl(node.display_id().to_string()));
         }
         let before = node.membership(&self.settings, now);
+        let counted_before = node.backlog_count();
         let sent = node.load.redirects();
         node.models
             .cpu
@@ -147,7 +146,7 @@ impl Registry {
             sent,
         });
         node.refresh_base_url();
-        self.note_backlog(index);
+        self.note_backlog(index, counted_before);
         if let Some(reason) = self.judge(index, now) {
             return Ok(Observed::Ejected(self.nodes[index].display_id(), reason));
         }
@@ -161,23 +160,23 @@ impl Registry {
         }
     }
 
-    /// Finds (or, for a push from a new node, creates) the node a report
-    /// belongs to, learning its id on the first report.
-    /// Sets the turns node `index` owes the pool from its latest report:
-    /// its connections past its share's part of the pool's, over the
-    /// nodes whose agents count connections ([`PoolBacklog`]; one that
-    /// does not reports 0 whatever its backlog).
-    fn note_backlog(&self, index: usize) {
-        let counted = |node: &Node| {
-            node.models.cpu.counts_backlog().then_some(())?;
-            Some((node.last.as_ref()?.report.connections, node.share))
-        };
-        let pool: PoolBacklog = self.nodes.iter().filter_map(counted).collect();
+    /// Sets the turns node `index` owes the pool from its latest report,
+    /// which replaced the count it had `before` in the pool's sums: its
+    /// connections past its share's part of the pool's ([`PoolBacklog`]).
+    fn note_backlog(&mut self, index: usize, before: Option<(u64, f64)>) {
         let node = &self.nodes[index];
-        let owed = counted(node).map_or(0, |(connections, share)| pool.owed(connections, share));
+        if let Some((connections, share)) = before {
+            self.backlog.remove(connections, share);
+        }
+        let owed = node.backlog_count().map_or(0, |(connections, share)| {
+            self.backlog.add(connections, share);
+            self.backlog.owed(connections, share)
+        });
         node.load.owe_turns(owed);
     }
 
+    /// Finds (or, for a push from a new node, creates) the node a report
+    /// belongs to, learning its id on the first report.
     fn attribute(&mut self, source: Source, report: &LoadReport) -> Result<usize, IngestError> {
         match source {
             Source::Poll(slot) => {

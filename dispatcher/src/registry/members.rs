@@ -198,6 +198,7 @@ impl Registry {
             };
             total += node.share;
         }
+        self.backlog = self.nodes.iter().filter_map(Node::backlog_count).collect();
         total
     }
 

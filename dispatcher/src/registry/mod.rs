@@ -43,7 +43,7 @@ use node::Node;
 pub use outlier::{Reason, penalty};
 
 use crate::config::{BackendConfig, HealthConfig, OutlierConfig};
-use crate::load::{PoolBusy, Projector};
+use crate::load::{PoolBacklog, PoolBusy, Projector};
 use crate::sticky::{CookieSigner, PinCookie};
 
 /// Timing and weighting rules the registry applies.
@@ -90,6 +90,11 @@ pub struct Registry {
     /// The ready nodes' smoothed CPU utilisation at the last snapshot,
     /// which reports correct capacities towards.
     pool_busy: Option<PoolBusy>,
+    /// The connections and shares that turns owed for a backlog are
+    /// reckoned against ([`Node::backlog_count`]): summed at each snapshot,
+    /// kept up to date by each report, so a report costs O(1), not a scan
+    /// of the fleet.
+    backlog: PoolBacklog,
     /// No pushed node can be forgotten before this instant, so [`expire`]
     /// skips its scan of a large fleet until then; `None` after a change of
     /// settings, when it must look. A lower bound: a report only moves a
@@ -120,6 +125,7 @@ impl Registry {
             projector: None,
             epoch: None,
             pool_busy: None,
+            backlog: PoolBacklog::default(),
             forget_due: None,
             fail_open: false,
         };

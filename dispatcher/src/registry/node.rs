@@ -140,6 +140,15 @@ impl Node {
         }
     }
 
+    /// What the node counts for in the pool's backlog
+    /// ([`PoolBacklog`](crate::load::PoolBacklog)): the connections of its
+    /// last report and its share, once its agent has counted a connection
+    /// at all — one that does not reports 0 whatever its backlog.
+    pub fn backlog_count(&self) -> Option<(u64, f64)> {
+        self.models.cpu.counts_backlog().then_some(())?;
+        Some((self.last.as_ref()?.report.connections, self.share))
+    }
+
     /// The configured URL, else the reported one.
     pub fn url(&self) -> Option<&str> {
         let reported = self
