@@ -934,4 +934,22 @@ fn a_node_owes_the_connections_past_its_part_of_the_pools_counted_by_agents_that
     assert_eq!(owed("a"), 15);
     assert_eq!(owed("b"), 0);
     assert_eq!(owed("never-counts"), 0);
+    // The sums are taken afresh at a snapshot and swapped per report: the
+    // same reports owe the same, whichever way they were summed.
+    registry.members(t2, Metric::Cpu);
+    let t3 = t2 + Duration::from_secs(1);
+    registry
+        .observe(Source::Push, with("a", 4, 30), t3)
+        .unwrap();
+    assert_eq!(owed("a"), 15);
+    registry
+        .observe(Source::Push, with("c", 3, 20), t3)
+        .unwrap();
+    // 30 + 10 + 20 over three: "c" holds 20, its part is 20.
+    assert_eq!(owed("c"), 0);
+    registry
+        .observe(Source::Push, with("a", 5, 40), t3)
+        .unwrap();
+    // 40 + 10 + 20 over three: "a" holds 40 of its part's 23⅓.
+    assert_eq!(owed("a"), 17);
 }
