@@ -1819,7 +1819,7 @@ mod tests {
         );
         let (mut fast, mut slow) = (fast, slow);
         assert_eq!(fast.follow_speed(reference), 1.0);
-        // Two octaves below its step, in two snapshots.
+        // An octave and a half below its step: two snapshots.
         assert_eq!(slow.follow_speed(reference), 2f64.sqrt() / 2.0);
         assert_eq!(slow.follow_speed(reference), 0.5);
         // A speed eight times the reference's moves a step an octave a
