@@ -1389,6 +1389,12 @@ impl CapacityStep {
         self.moved.take()
     }
 
+    /// What moved the step since the last [`CapacityStep::take_move`],
+    /// without taking it: for the other nodes' log lines.
+    pub fn moved(&self) -> Option<StepMove> {
+        self.moved
+    }
+
     /// The step, in quarter octaves.
     pub fn step(&self) -> i32 {
         self.step

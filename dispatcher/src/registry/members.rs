@@ -2,6 +2,7 @@
 //! with their weights, slow-start ramps and learnt capacities — and when
 //! that answer next changes by itself.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use signpost_shared::BackendState;
@@ -185,11 +186,23 @@ impl Registry {
         } else {
             *steps.select_nth_unstable(middle).1
         };
+        // Who moved on their own figures, for the other nodes' log lines
+        // when the median moved with them.
+        let movers = if median == 0 {
+            String::new()
+        } else {
+            movers(
+                self.nodes
+                    .iter()
+                    .filter(|n| ready(n))
+                    .filter_map(|n| Some((n.display_id(), n.models.capacity.moved()?))),
+            )
+        };
         let mut total = 0.0;
         for node in &mut self.nodes {
             node.share = if ready(node) {
                 node.models.capacity.shift(-median);
-                note_capacity(node);
+                note_capacity(node, &movers);
                 node.effective_weight(mem_high_water)
                     * node.ramp(slow_start, now)
                     * capacity(node, metric)
@@ -224,25 +237,81 @@ impl Registry {
 /// the pool's median. Rare — a few times after a start with unequal
 /// machines, and when one slows down — and the answer to "why does this
 /// node get fewer clients now", so at info.
-fn note_capacity(node: &mut Node) {
+fn note_capacity(node: &mut Node, movers: &str) {
     let factor = node.models.capacity.factor();
     let moved = node.models.capacity.take_move();
-    if factor != node.capacity_logged {
-        tracing::info!(
-            backend = &*node.display_id(),
-            from = node.capacity_logged,
+    if factor == node.capacity_logged {
+        return;
+    }
+    let message = "least-load: learnt capacity changed (relative to the pool's median machine)";
+    let (backend, from) = (&*node.display_id(), node.capacity_logged);
+    match moved {
+        Some(moved) => {
+            tracing::info!(
+                backend,
+                from,
+                to = factor,
+                reason = moved.as_str(),
+                "{message}"
+            )
+        }
+        // Moved by the re-centring alone: the line names who moved.
+        None => tracing::info!(
+            backend,
+            from,
             to = factor,
-            reason = moved.map_or("the pool's median machine changed", StepMove::as_str),
-            "least-load: learnt capacity changed (relative to the pool's median machine)"
-        );
-        node.capacity_logged = factor;
+            reason = "the pool's median machine changed",
+            moved_by = movers,
+            "{message}"
+        ),
+    }
+    node.capacity_logged = factor;
+}
+
+/// The nodes whose step moved on their own figures since the last
+/// snapshot, each with what moved it, for a log line: at most
+/// [`MAX_MOVERS_LOGGED`] named, then how many more. The median node
+/// itself keeps its factor when it moves — the pool re-centres on it — so
+/// without this no line said what moved the others.
+fn movers(moved: impl Iterator<Item = (Arc<str>, StepMove)>) -> String {
+    let moved: Vec<String> = moved
+        .map(|(id, why)| format!("{id} ({})", why.as_str()))
+        .collect();
+    match moved.len() {
+        n if n > MAX_MOVERS_LOGGED => format!(
+            "{} and {} more",
+            moved[..MAX_MOVERS_LOGGED].join(", "),
+            n - MAX_MOVERS_LOGGED
+        ),
+        _ => moved.join(", "),
     }
 }
+
+/// At most this many nodes are named in a log line's `moved_by`: a large
+/// fleet's line stays readable.
+const MAX_MOVERS_LOGGED: usize = 5;
 
 /// The learnt capacity factor of `node`: a CPU notion, 1 for other metrics.
 fn capacity(node: &Node, metric: Metric) -> f64 {
     match metric {
         Metric::Cpu => node.models.capacity.factor(),
         Metric::Connections | Metric::Latency => 1.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_re_centred_nodes_line_names_who_moved_and_stays_short() {
+        let moved = |n: usize| (0..n).map(|i| (Arc::from(format!("n{i}")), StepMove::Corrected));
+        let why = StepMove::Corrected.as_str();
+        assert_eq!(movers(moved(2)), format!("n0 ({why}), n1 ({why})"));
+        // Seven moved: five named, then how many more.
+        let long = movers(moved(7));
+        assert!(long.ends_with(&format!("n4 ({why}) and 2 more")), "{long}");
+        assert_eq!(long.matches(why).count(), MAX_MOVERS_LOGGED, "{long}");
+        assert_eq!(movers(moved(0)), "");
     }
 }
