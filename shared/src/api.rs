@@ -162,6 +162,12 @@ pub struct BackendView {
     /// ignore it. Views of older dispatchers lack it: read as 1.
     #[serde(default = "unlearnt")]
     pub learnt_capacity: f64,
+    /// Turns of `least-load`'s cycle this node still gives to other nodes:
+    /// the connections its agent last counted past its share's part of the
+    /// pool's, less those already given. Why a node took fewer clients
+    /// than its share for a moment; absent when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub turns_owed: u64,
     /// Utilisation the strategy is using now: the report plus what was sent
     /// since, 0–1 and beyond.
     pub projected_load: f64,

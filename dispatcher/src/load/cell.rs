@@ -210,6 +210,11 @@ impl NodeLoad {
         self.turns_owed.store(turns, Ordering::Relaxed);
     }
 
+    /// The turns the node still owes, for the dashboard.
+    pub fn turns_owed(&self) -> u64 {
+        self.turns_owed.load(Ordering::Relaxed)
+    }
+
     /// Whether the node still owes turns.
     #[inline]
     pub fn owes_turns(&self) -> bool {

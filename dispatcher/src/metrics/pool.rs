@@ -23,7 +23,7 @@ pub(super) struct PoolCollector(DashboardView);
 type BackendGauge = (&'static str, &'static str, fn(&BackendView) -> Option<f64>);
 
 /// The per-backend gauges, read from the last report or the projection.
-const BACKEND_GAUGES: [BackendGauge; 11] = [
+const BACKEND_GAUGES: [BackendGauge; 12] = [
     (
         "signpost_report_age_seconds",
         "Age of each backend's last report, by the dispatcher's clock",
@@ -58,6 +58,11 @@ const BACKEND_GAUGES: [BackendGauge; 11] = [
         "signpost_backend_learnt_capacity",
         "Capacity learnt from each backend's CPU reports, relative to the pool's median (1 until learnt); least-load sends it effective weight x this of new clients",
         |b| Some(b.learnt_capacity),
+    ),
+    (
+        "signpost_backend_turns_owed",
+        "Turns of least-load's cycle each backend still gives to others: the connections it reported past its share's part of the pool's, less those given",
+        |b| Some(b.turns_owed as f64),
     ),
     (
         "signpost_backend_cpu_pressure_percent",
@@ -265,6 +270,7 @@ mod tests {
         view.backends[0].latency_p90_ms = Some(750.0);
         view.backends[0].ejections_total = 3;
         view.backends[1].learnt_capacity = 0.5;
+        view.backends[1].turns_owed = 12;
         view.dispatch.fail_open = true;
         let body = Metrics::default().render(view, Format::Prometheus).unwrap();
         for line in [
@@ -279,6 +285,7 @@ mod tests {
             "signpost_backend_projected_load{backend=\"c\"} 0.9",
             "signpost_backend_effective_weight{backend=\"c\"} 0.0",
             "signpost_backend_learnt_capacity{backend=\"b\"} 0.5",
+            "signpost_backend_turns_owed{backend=\"b\"} 12",
             "signpost_report_age_seconds{backend=\"a\"} 0.25",
             "signpost_pool_primaries 2",
             "signpost_pool_utilisation_mean 0.875",

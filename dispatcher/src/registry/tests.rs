@@ -923,6 +923,8 @@ fn a_node_owes_the_connections_past_its_part_of_the_pools_counted_by_agents_that
     registry
         .observe(Source::Push, with("a", 3, 30), t2)
         .unwrap();
+    // The dashboard shows what is owed before any is repaid.
+    assert_eq!(view(&mut registry, "a", t2).turns_owed, 15);
     // Repaid one by one, as `least-load` does.
     let owed = |id: &str| {
         let node = members.active.iter().find(|b| &*b.id == id).unwrap();

@@ -83,6 +83,7 @@ impl Registry {
                 0.0
             },
             learnt_capacity: node.models.capacity.factor(),
+            turns_owed: node.load.turns_owed(),
             // The node's own projection, not faded towards the pool's mean.
             projected_load: node.projection(cpu).map_or(0.0, |p| {
                 p.load(node.load.redirects(), cpu.seconds(now), p.base)
