@@ -210,7 +210,8 @@ impl NodeLoad {
         self.turns_owed.store(turns, Ordering::Relaxed);
     }
 
-    /// The turns the node still owes, for the dashboard.
+    /// The turns the node still owes.
+    #[inline]
     pub fn turns_owed(&self) -> u64 {
         self.turns_owed.load(Ordering::Relaxed)
     }
@@ -218,7 +219,7 @@ impl NodeLoad {
     /// Whether the node still owes turns.
     #[inline]
     pub fn owes_turns(&self) -> bool {
-        self.turns_owed.load(Ordering::Relaxed) > 0
+        self.turns_owed() > 0
     }
 
     /// Repays one turn; false if none was owed (another request may have

@@ -243,28 +243,15 @@ fn note_capacity(node: &mut Node, movers: &str) {
     if factor == node.capacity_logged {
         return;
     }
-    let message = "least-load: learnt capacity changed (relative to the pool's median machine)";
-    let (backend, from) = (&*node.display_id(), node.capacity_logged);
-    match moved {
-        Some(moved) => {
-            tracing::info!(
-                backend,
-                from,
-                to = factor,
-                reason = moved.as_str(),
-                "{message}"
-            )
-        }
-        // Moved by the re-centring alone: the line names who moved.
-        None => tracing::info!(
-            backend,
-            from,
-            to = factor,
-            reason = "the pool's median machine changed",
-            moved_by = movers,
-            "{message}"
-        ),
-    }
+    // A line moved by the re-centring alone names who moved.
+    tracing::info!(
+        backend = &*node.display_id(),
+        from = node.capacity_logged,
+        to = factor,
+        reason = moved.map_or("the pool's median machine changed", StepMove::as_str),
+        moved_by = moved.is_none().then_some(movers),
+        "least-load: learnt capacity changed (relative to the pool's median machine)"
+    );
     node.capacity_logged = factor;
 }
 
