@@ -324,7 +324,7 @@ async fn the_page_says_so_when_the_view_is_unreachable() {
 }
 
 #[tokio::test]
-async fn the_page_shows_a_learnt_capacity_beside_the_weight() {
+async fn the_page_shows_a_learnt_capacity_and_the_turns_a_backend_owes() {
     let (disp, html) = dispatcher_and_page().await;
     assert_eq!(push(&disp, &report_of(0, &NODES[0])).await, 200);
     eventually("web-1 is ready", || async {
@@ -343,6 +343,9 @@ async fn the_page_shows_a_learnt_capacity_beside_the_weight() {
         .expect("the dashboard JSON");
     assert_eq!(view["backends"][0]["learnt_capacity"], 1.0, "{view}");
     view["backends"][0]["learnt_capacity"] = json!(0.5);
+    // Absent while none is owed.
+    assert_eq!(view["backends"][0].get("turns_owed"), None, "{view}");
+    view["backends"][0]["turns_owed"] = json!(7);
     let app = Router::new()
         .route("/", get(move || async move { Html(html) }))
         .route("/dashboard", get(move || async move { axum::Json(view) }));
@@ -350,4 +353,5 @@ async fn the_page_shows_a_learnt_capacity_beside_the_weight() {
     let dom = rendered_dom_of(app).await;
     let row = row_with(&dom, "web-1").unwrap_or_else(|| panic!("no row for web-1:\n{dom}"));
     assert!(row.contains(">capacity ×0.5<"), "{row}");
+    assert!(row.contains(">owes 7 turns<"), "{row}");
 }
