@@ -257,6 +257,12 @@ impl SpeedMeter {
         self.change.take()
     }
 
+    /// Whether the node held connections at its last report: an agent
+    /// that counts none never shows a backlog, held or not.
+    pub fn holds_connections(&self) -> bool {
+        self.connections.is_some_and(|open| open > 0)
+    }
+
     /// The jobs the node completes per busy second, once enough are counted.
     pub fn speed(&self) -> Option<Speed> {
         (self.done >= MIN_DONE && self.busy > 0.0).then(|| Speed {
