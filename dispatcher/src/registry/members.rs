@@ -261,17 +261,20 @@ fn note_capacity(node: &mut Node, movers: &str) {
 /// itself keeps its factor when it moves — the pool re-centres on it — so
 /// without this no line said what moved the others.
 fn movers(moved: impl Iterator<Item = (Arc<str>, StepMove)>) -> String {
-    let moved: Vec<String> = moved
-        .map(|(id, why)| format!("{id} ({})", why.as_str()))
-        .collect();
-    match moved.len() {
-        n if n > MAX_MOVERS_LOGGED => format!(
-            "{} and {} more",
-            moved[..MAX_MOVERS_LOGGED].join(", "),
-            n - MAX_MOVERS_LOGGED
-        ),
-        _ => moved.join(", "),
+    let mut line = String::new();
+    let mut more = 0;
+    for (i, (id, why)) in moved.enumerate() {
+        if i >= MAX_MOVERS_LOGGED {
+            more += 1;
+        } else {
+            let comma = if i > 0 { ", " } else { "" };
+            line.push_str(&format!("{comma}{id} ({})", why.as_str()));
+        }
     }
+    if more > 0 {
+        line.push_str(&format!(" and {more} more"));
+    }
+    line
 }
 
 /// At most this many nodes are named in a log line's `moved_by`: a large
