@@ -137,7 +137,13 @@
 //! node's part of the pool's, so they count only while the node's backlog
 //! held or grew all the same ([`CapacityStep::kept_backlog`]): a share
 //! too big for what the node completes (long grids, queue-shaped figures,
-//! seeds 1–4: misses 111 → 103; twenty-third session).
+//! seeds 1–4: misses 111 → 103; twenty-third session). The same count
+//! corrects every correction: a node's figure answers the share it was
+//! really sent, so where `least-load` moved turns to or from it past the
+//! noise of a count, the controller corrects that share, not the one
+//! named ([`SENT_SIGNIFICANCE`]) — a fast node that took the overflow of
+//! saturated ones after a start read hot on it, and was cut for it
+//! (seeds 1–4: misses 103 → 94; twenty-fourth session).
 
 use super::{Speed, SpeedMeter};
 
@@ -429,6 +435,19 @@ const GIVEN_AWAY_SIGNIFICANCE: f64 = 4.0;
 /// queue-shaped figures' excess over the goals +30%, a 4:1 pool of 8
 /// 1.3 → 4.0 × the better spread).
 const GIVEN_AWAY_MAX_NAMED: f64 = 12.0;
+
+/// A correction starts from the share a node was really sent, not the one
+/// its share named, once the two differ by more than this many standard
+/// errors of a count (√named; [`CapacityStep::sent_over_named`]): its
+/// figure answers what it was sent. `least-load` hands a saturated node's
+/// turns to lighter candidates, and after a start, at stale reports, a
+/// fast node of a 2:1 pool that took the slow ones' overflow read hot on
+/// it and was cut an octave, to a quarter of its speed's share, for a
+/// third of the run (N = 8, ρ 0.9, queue at the report, T = 100 service
+/// times, seed 1: 2.34 × the better spread). Long grids, queue-shaped
+/// figures, seeds 1–4: misses 103 → 94 of 2 880 (`bench/RESULTS.md`,
+/// twenty-fourth session).
+const SENT_SIGNIFICANCE: f64 = 2.0;
 
 /// The largest step either way: 32× the median.
 const MAX_STEP: i32 = 20;
@@ -1082,7 +1101,10 @@ impl CapacityStep {
         } else {
             GAIN_NEAR_SATURATION
         } / pool.elasticity;
-        let mut ratio = self.factor() * (target / busy.max(0.01)).powf(gain);
+        // Its figure answers the share it was really sent, which
+        // `least-load`'s turns moved off the one named.
+        let sent = self.factor() * self.sent_over_named();
+        let mut ratio = sent * (target / busy.max(0.01)).powf(gain);
         // An overloaded node, or one hot far past its noise at a convex
         // figure, steps down one step at least.
         if overloaded || self.hotter_past_noise(mean, pool) {
@@ -1251,6 +1273,19 @@ impl CapacityStep {
     /// the better spread.
     fn kept_backlog(&self) -> bool {
         self.grew >= 0.0 && self.meter.holds_connections()
+    }
+
+    /// What the node was sent over what its share named it for since its
+    /// last change of step, where the two differ past the noise of a count
+    /// ([`SENT_SIGNIFICANCE`]) and enough was named to tell
+    /// ([`MIN_NAMED`]); 1 otherwise.
+    fn sent_over_named(&self) -> f64 {
+        let apart = (self.sent - self.named).abs() > SENT_SIGNIFICANCE * self.named.sqrt();
+        if self.named >= MIN_NAMED && apart {
+            self.sent / self.named
+        } else {
+            1.0
+        }
     }
 
     /// Whether the node's reports are fresh enough for `least-load` to
@@ -1731,6 +1766,26 @@ mod tests {
         // A node sent its share keeps it.
         let mut fair = two_windows(1.0, 95.0, 100.0);
         assert_eq!(fair.correct(mean(0.99)), 1.0);
+    }
+
+    #[test]
+    fn a_correction_starts_from_the_share_the_node_was_really_sent() {
+        // At 50% against a pool at 40%, a node sent what its share named
+        // is 0.8 of it: one step down.
+        let mut named = two_windows(0.5, 100.0, 100.0);
+        assert_eq!(named.correct(mean(0.4)), (-0.25f64).exp2());
+        // One whose turns went elsewhere ran that hot on 60% of its
+        // share: 0.48, an octave down (the most one correction moves).
+        let mut gave_away = two_windows(0.5, 60.0, 100.0);
+        assert_eq!(gave_away.correct(mean(0.4)), 0.5);
+        // One that took others' overflow, half again its share, carries
+        // 1.2 of it: one step up, where the figure alone cut it.
+        let mut took = two_windows(0.5, 150.0, 100.0);
+        assert_eq!(took.correct(mean(0.4)), 0.25f64.exp2());
+        // Within the noise of a count (832 against 800 named, 2√800 = 57
+        // apart), the share named is the share sent.
+        let mut close = two_windows(0.5, 104.0, 100.0);
+        assert_eq!(close.correct(mean(0.4)), (-0.25f64).exp2());
     }
 
     #[test]
