@@ -138,7 +138,7 @@
 //! held or grew all the same ([`CapacityStep::kept_backlog`]): a share
 //! too big for what the node completes (long grids, queue-shaped figures,
 //! seeds 1–4: misses 111 → 103; twenty-third session). The same count
-//! corrects every correction: a node's figure answers the share it was
+//! enters every correction: a node's figure answers the share it was
 //! really sent, so where `least-load` moved turns to or from it past the
 //! noise of a count, the controller corrects that share, not the one
 //! named ([`SENT_SIGNIFICANCE`]) — a fast node that took the overflow of
@@ -1103,8 +1103,8 @@ impl CapacityStep {
         } / pool.elasticity;
         // Its figure answers the share it was really sent, which
         // `least-load`'s turns moved off the one named.
-        let sent = self.factor() * self.sent_over_named();
-        let mut ratio = sent * (target / busy.max(0.01)).powf(gain);
+        let share_sent = self.factor() * self.sent_over_named();
+        let mut ratio = share_sent * (target / busy.max(0.01)).powf(gain);
         // An overloaded node, or one hot far past its noise at a convex
         // figure, steps down one step at least.
         if overloaded || self.hotter_past_noise(mean, pool) {
@@ -1121,6 +1121,8 @@ impl CapacityStep {
             // What it completed of what it was sent, brought to the mean.
             ratio = ratio.min(self.factor() * completed / self.sent * (mean / busy).min(1.0));
         }
+        // A saturated node's 100% is a bound, so no more than what it was
+        // sent, even where that is within the noise of a count.
         if busy >= SATURATED && self.named >= MIN_NAMED {
             ratio = ratio.min(self.factor() * self.sent / self.named);
         }
