@@ -444,8 +444,9 @@ const GIVEN_AWAY_MAX_NAMED: f64 = 12.0;
 /// hot on it: after a start, at stale reports, a fast node of a 2:1 pool
 /// was cut an octave for it, to a quarter of its speed's share. Long
 /// grids, queue-shaped figures, seeds 1–4: misses 103 → 94 of 2 880,
-/// excess over the goals 18.0 → 17.3 (`bench/RESULTS.md`, twenty-fourth
-/// session). That traced cell itself is unchanged: its cut came at the
+/// excess over the goals 18.0 → 17.3; held-out seeds 5–8 131 → 119, but
+/// excess 24.3 → 25.0; busy fractions 13 → 9 over six seeds
+/// (`bench/RESULTS.md`, twenty-fourth session). That traced cell itself is unchanged: its cut came at the
 /// pool's first interval, where no pace is known yet and nothing is named.
 const SENT_SIGNIFICANCE: f64 = 2.0;
 
