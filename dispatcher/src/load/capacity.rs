@@ -446,8 +446,10 @@ const GIVEN_AWAY_MAX_NAMED: f64 = 12.0;
 /// grids, queue-shaped figures, seeds 1–4: misses 103 → 94 of 2 880,
 /// excess over the goals 18.0 → 17.3; held-out seeds 5–8 131 → 119, but
 /// excess 24.3 → 25.0; busy fractions 13 → 9 over six seeds
-/// (`bench/RESULTS.md`, twenty-fourth session). That traced cell itself is unchanged: its cut came at the
-/// pool's first interval, where no pace is known yet and nothing is named.
+/// (`bench/RESULTS.md`, twenty-fourth session). The traced cell itself is
+/// unchanged: the rule reaches that node's first correction (it was sent
+/// 1.41 × what was named), but the rest of that correction still asked
+/// more than an octave down.
 const SENT_SIGNIFICANCE: f64 = 2.0;
 
 /// The largest step either way: 32× the median.
