@@ -448,8 +448,9 @@ const GIVEN_AWAY_MAX_NAMED: f64 = 12.0;
 /// excess 24.3 → 25.0; busy fractions 13 → 9 over six seeds
 /// (`bench/RESULTS.md`, twenty-fourth session). The traced cell itself is
 /// unchanged: the rule reaches that node's first correction (it was sent
-/// 1.41 × what was named), but the rest of that correction still asked
-/// more than an octave down.
+/// 1.41 × what was named), but that correction was an early cut — its one
+/// report after the first interval read saturated on the overflow — to
+/// the middle of a saturated floor of 0 and what it was sent.
 const SENT_SIGNIFICANCE: f64 = 2.0;
 
 /// The largest step either way: 32× the median.
