@@ -2,6 +2,7 @@
 //! with their weights, slow-start ramps and learnt capacities — and when
 //! that answer next changes by itself.
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -268,11 +269,12 @@ fn movers(moved: impl Iterator<Item = (Arc<str>, StepMove)>) -> String {
             more += 1;
         } else {
             let comma = if i > 0 { ", " } else { "" };
-            line.push_str(&format!("{comma}{id} ({})", why.as_str()));
+            // Writing to a String cannot fail.
+            let _ = write!(line, "{comma}{id} ({})", why.as_str());
         }
     }
     if more > 0 {
-        line.push_str(&format!(" and {more} more"));
+        let _ = write!(line, " and {more} more");
     }
     line
 }
