@@ -508,7 +508,11 @@ pub struct CapacityStep {
     /// its share of the cycle named it for: `least-load` moves a
     /// saturated node's turns to others, so a node sent much less than
     /// its share is over-shared by that much, whatever its utilisation
-    /// (capped at 100%) can show.
+    /// (capped at 100%) can show. An interval the dispatcher had no pace
+    /// to name by (the pool's first after a start) counts as named what it
+    /// was sent: counted as none named, every node of a pool read as sent
+    /// twice its share a report later, and a correction started from that
+    /// double share ([`CapacityStep::sent_over_named`]).
     sent: f64,
     named: f64,
     /// How much its connections grew over those reports: what it was sent
@@ -881,9 +885,11 @@ impl CapacityStep {
         if elapsed <= 0.0 {
             return;
         }
-        self.named_rate = if named > 0.0 { named } else { sent.max(0.0) } / elapsed;
-        self.sent += sent.max(0.0);
-        self.named += named.max(0.0);
+        let sent = sent.max(0.0);
+        let named = if named > 0.0 { named } else { sent };
+        self.named_rate = named / elapsed;
+        self.sent += sent;
+        self.named += named;
         let u = utilisation.clamp(0.0, 1.0);
         if !self.settled && self.first_interval.is_none() {
             self.first_interval = Some((u * elapsed, elapsed));
@@ -1792,6 +1798,22 @@ mod tests {
         // apart), the share named is the share sent.
         let mut close = two_windows(0.5, 104.0, 100.0);
         assert_eq!(close.correct(mean(0.4)), (-0.25f64).exp2());
+    }
+
+    #[test]
+    fn an_interval_the_dispatcher_had_no_pace_for_counts_as_sent_what_was_named() {
+        // The pool's first interval after a start: the dispatcher has no
+        // pace yet and names nothing (0). Then seven intervals sent just
+        // what was named. Counting that first interval's 100 redirects
+        // against none named read "sent 1.14 × its share" for every node
+        // of the pool, past the noise of a count (800 against 700).
+        let mut node = CapacityStep::default();
+        node.observe(0.5, 2.5, 100.0, 0.0);
+        for _ in 0..7 {
+            node.observe(0.5, 2.5, 100.0, 100.0);
+        }
+        assert_eq!(node.sent_over_named(), 1.0);
+        assert_eq!(node.correct(mean(0.4)), (-0.25f64).exp2());
     }
 
     #[test]
