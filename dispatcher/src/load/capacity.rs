@@ -42,9 +42,10 @@
 //! first interval starts idle, so a node whose reports after it average
 //! saturated is overloaded while the pool's unsaturated nodes read well
 //! below it ([`AFTER_FIRST_CONTRAST`]) — unless it was sent past its
-//! share: then the saturated nodes' overflow filled it. No correction moves a share
-//! more than an octave, none is taken while the deviation is within the
-//! scatter of the node's own reports, and once the pool's figures are seen
+//! share: then the saturated nodes' overflow filled it. No correction
+//! moves a share more than an octave, none is taken while the deviation
+//! is within the scatter of the node's own reports, and once the pool's
+//! figures are seen
 //! answering the dispatcher's own changes of share more than twice over
 //! (the slope of log figure on log redirects, [`PoolBusy::elasticity`])
 //! every gain is divided by that slope: all three guard against figures
@@ -889,7 +890,10 @@ impl CapacityStep {
     /// is 0) describes a time before the dispatcher sent it anything, so it
     /// says nothing about its share: seeding the average with it (an idle
     /// 0% at a restart) kept a node that was overloaded from the first
-    /// second from looking so for ~40 s.
+    /// second from looking so for ~40 s. The node was `sent` redirects
+    /// over the report, of the `named` its share named it for; `named` is
+    /// 0 while the dispatcher has no pace to name by, and then counts as
+    /// what was sent (see the `sent` field).
     pub fn observe(&mut self, utilisation: f64, elapsed: f64, sent: f64, named: f64) {
         if elapsed <= 0.0 {
             return;
