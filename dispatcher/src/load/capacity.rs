@@ -1075,13 +1075,16 @@ impl CapacityStep {
         } else {
             None
         };
+        // Its figure answers the share it was really sent, which
+        // `least-load`'s turns moved off the one named.
+        let sent_over_named = self.sent_over_named();
         let overloaded = self.share_outruns_speed(pool)
             && (over(busy)
                 || growing.is_some()
                 || self.after_first_interval().is_some_and(|after| {
                     over(after)
                         && pool.unsaturated_mean < after - AFTER_FIRST_CONTRAST
-                        && self.sent_over_named() <= 1.0
+                        && sent_over_named <= 1.0
                 }));
         let windows = if overloaded { 1.0 } else { 2.0 };
         // From reports too old to trust, a deviation may be chance (an
@@ -1126,9 +1129,7 @@ impl CapacityStep {
         } else {
             GAIN_NEAR_SATURATION
         } / pool.elasticity;
-        // Its figure answers the share it was really sent, which
-        // `least-load`'s turns moved off the one named.
-        let share_sent = self.factor() * self.sent_over_named();
+        let share_sent = self.factor() * sent_over_named;
         let mut ratio = share_sent * (target / busy.max(0.01)).powf(gain);
         // An overloaded node, or one hot far past its noise at a convex
         // figure, steps down one step at least.
