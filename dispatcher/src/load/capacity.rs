@@ -364,6 +364,22 @@ const MIN_RESPONSE_SPREAD: f64 = 0.1;
 /// (log), smaller ones being noise.
 const MIN_RESPONSE_MOVE: f64 = 0.05;
 
+/// A change of a node's redirect rate weighs in the slope as one of at
+/// most this much (log: half an octave), its figure's answer scaled with
+/// it. Through the origin, a least-squares slope weighs each change by its
+/// square, so one big move outvoted every other: in a 2:1 pool of 8 on
+/// mean queue lengths, 100 service times old, four changes of a quarter to
+/// half an octave read the figure 5.5 × as steep as the share, then one
+/// slow node's rate fell 1.6 octaves at a cut and its queue, answering
+/// weakly, pulled the pooled slope to 1.7: the figure passed for a busy fraction, the
+/// pool lent "speeds" from queue lengths and the controller took whole
+/// ratios of noise (2.00 × the better spread; 1.11 with the weight
+/// capped). Long grids, queue-shaped figures, seeds 1–4: misses 91 → 87
+/// of 2 880, excess over the goals 14.45 → 12.60, 21 cells ≥ 5% better
+/// and 1 worse; busy fractions unchanged (`bench/RESULTS.md`,
+/// twenty-sixth session).
+const MAX_RESPONSE_LEVERAGE: f64 = 0.5 * std::f64::consts::LN_2;
+
 /// An overloaded node is cut to what it completes once its connections
 /// have grown this many standard errors over its run of saturated reports
 /// ([`CapacityStep::cut_overload`]). Growth is arrivals less completions,
@@ -544,8 +560,9 @@ pub struct CapacityStep {
     /// out of how the node's figure answered its change of step.
     last_mean: f64,
     /// How the node's figure answered its changes of step, summed over
-    /// them and kept across them: Σ Δln(redirects a second) × Δln(figure
-    /// ÷ pool's mean), and Σ Δln(redirects a second)²; each taken once a
+    /// them and kept across them: Σ w Δln(redirects a second) × Δln(figure
+    /// ÷ pool's mean), and Σ w Δln(redirects a second)², a big change's
+    /// weight w capped ([`MAX_RESPONSE_LEVERAGE`]); each taken once a
     /// window after the change (`measured`).
     response: (f64, f64),
     measured: bool,
@@ -1382,7 +1399,8 @@ impl CapacityStep {
 
     /// Once a window after a change of step, adds how the node's figure
     /// (relative to the pool's `mean`) answered the change of its
-    /// redirects to `response`. Windows at saturation say nothing (the
+    /// redirects to `response`, a big change weighed as a half-octave one
+    /// ([`MAX_RESPONSE_LEVERAGE`]). Windows at saturation say nothing (the
     /// figure is capped there), nor tiny changes.
     fn measure_response(&mut self, mean: f64) {
         if self.measured || self.covered < WINDOW || self.reports < MIN_REPORTS {
@@ -1401,8 +1419,9 @@ impl CapacityStep {
         let moved = (rate / rate_before).ln();
         if moved.abs() > MIN_RESPONSE_MOVE {
             let answered = (busy / busy_before).ln() - (mean / self.last_mean).ln();
-            self.response.0 += moved * answered;
-            self.response.1 += moved * moved;
+            let weight = (MAX_RESPONSE_LEVERAGE / moved.abs()).min(1.0).powi(2);
+            self.response.0 += weight * moved * answered;
+            self.response.1 += weight * moved * moved;
         }
     }
 
@@ -1873,15 +1892,43 @@ mod tests {
     /// A node corrected up two steps (its share × √2), whose figure then
     /// answered the √2 more redirects it was sent `slope` times over.
     fn answered(slope: f64) -> CapacityStep {
-        let mut node = two_windows(0.1, 25.0, 25.0);
-        node.correct(mean(0.15));
+        let node = answered_from(0.1, 0.15, slope);
         assert_eq!(node.step(), 2);
-        let more = 2f64.sqrt();
-        for _ in 0..4 {
-            node.observe(0.1 * more.powf(slope), 2.5, 25.0 * more, 25.0 * more);
-        }
-        node.correct(mean(0.15));
         node
+    }
+
+    /// A node reading `busy` in a pool at `pool`, corrected up, whose
+    /// figure then answered the redirects it was sent `slope` times over.
+    fn answered_from(busy: f64, pool: f64, slope: f64) -> CapacityStep {
+        let mut node = two_windows(busy, 25.0, 25.0);
+        node.correct(mean(pool));
+        let more = node.factor();
+        for _ in 0..4 {
+            node.observe(busy * more.powf(slope), 2.5, 25.0 * more, 25.0 * more);
+        }
+        node.correct(mean(pool));
+        node
+    }
+
+    #[test]
+    fn one_big_change_of_share_does_not_outvote_the_figures_other_answers() {
+        // Two nodes' figures answered half an octave more redirects four
+        // times over, as a queue length does; a third node's redirects
+        // doubled and its figure did not move. Weighed by its square, the
+        // doubling read the pool's figure as linear (slope 1.33), and
+        // speeds were lent from queue lengths; weighed as a half-octave
+        // change, it leaves the figure convex (8/3).
+        let doubled = answered_from(0.05, 0.4, 0.0);
+        assert_eq!(doubled.step(), 4);
+        let timed = |node| timed(node, 40.0, 0.5);
+        let pool = PoolBusy::survey(&[timed(answered(4.0)), timed(answered(4.0)), timed(doubled)]);
+        let pool = pool.unwrap();
+        assert!(
+            (pool.elasticity - 8.0 / 3.0).abs() < 1e-6,
+            "{}",
+            pool.elasticity
+        );
+        assert_eq!(pool.speed_reference, None);
     }
 
     /// `node` with a measured speed of `speed` jobs a busy second: ten
