@@ -47,8 +47,9 @@
 //! is within the scatter of the node's own reports, and once the pool's
 //! figures are seen
 //! answering the dispatcher's own changes of share more than twice over
-//! (the slope of log figure on log redirects, [`PoolBusy::elasticity`])
-//! every gain is divided by that slope: all three guard against figures
+//! (the slope of log figure on log redirects, each change weighed as half
+//! an octave at most so one big cut cannot outvote the rest:
+//! [`PoolBusy::elasticity`]) every gain is divided by that slope: all three guard against figures
 //! that are not a busy fraction (a queue length is neither linear in the
 //! share nor steady), which the controller otherwise chased into a herd.
 //! Two more guard the same: until the slope is measured, a pool with no
@@ -670,7 +671,8 @@ pub struct PoolBusy {
     pub saturated_floor: Option<f64>,
     /// How many times over the figure moves for a change of a node's
     /// redirects, pooled over every node's measured changes of step
-    /// (the slope of log figure on log rate): 1 until measured, or below
+    /// (the slope of log figure on log rate, a big change weighed as a
+    /// half-octave one: [`MAX_RESPONSE_LEVERAGE`]): 1 until measured, or below
     /// [`CONVEX`]. A queue length reads 5–10× at 90% load. [`CONVEX`] at
     /// least once most nodes' completions per unit of figure scatter past
     /// counts ([`SpeedMeter::scattered`]), whatever the slope: measured
