@@ -49,9 +49,10 @@
 //! answering the dispatcher's own changes of share more than twice over
 //! (the slope of log figure on log redirects, each change weighed as half
 //! an octave at most so one big cut cannot outvote the rest:
-//! [`PoolBusy::elasticity`]) every gain is divided by that slope: all three guard against figures
-//! that are not a busy fraction (a queue length is neither linear in the
-//! share nor steady), which the controller otherwise chased into a herd.
+//! [`PoolBusy::elasticity`]) every gain is divided by that slope: all
+//! three guard against figures that are not a busy fraction (a queue
+//! length is neither linear in the share nor steady), which the controller
+//! otherwise chased into a herd.
 //! Two more guard the same: until the slope is measured, a pool with no
 //! saturated node moves a share one step at a time, and once the figure
 //! reads convex the noise gate weighs a node's whole record since its last
@@ -372,10 +373,10 @@ const MIN_RESPONSE_MOVE: f64 = 0.05;
 /// mean queue lengths, 100 service times old, four changes of a quarter to
 /// half an octave read the figure 5.5 × as steep as the share, then one
 /// slow node's rate fell 1.6 octaves at a cut and its queue, answering
-/// weakly, pulled the pooled slope to 1.7: the figure passed for a busy fraction, the
-/// pool lent "speeds" from queue lengths and the controller took whole
-/// ratios of noise (2.00 × the better spread; 1.11 with the weight
-/// capped). Long grids, queue-shaped figures, seeds 1–4: misses 91 → 87
+/// weakly, pulled the pooled slope to 1.7: the figure passed for a busy
+/// fraction, the pool lent "speeds" from queue lengths and the controller
+/// took whole ratios of noise (2.00 × the better spread; 1.11 with the
+/// weight capped). Long grids, queue-shaped figures, seeds 1–4: misses 91 → 87
 /// of 2 880, excess over the goals 14.45 → 12.60, 21 cells ≥ 5% better
 /// and 1 worse; busy fractions unchanged (`bench/RESULTS.md`,
 /// twenty-sixth session).
@@ -672,8 +673,8 @@ pub struct PoolBusy {
     /// How many times over the figure moves for a change of a node's
     /// redirects, pooled over every node's measured changes of step
     /// (the slope of log figure on log rate, a big change weighed as a
-    /// half-octave one: [`MAX_RESPONSE_LEVERAGE`]): 1 until measured, or below
-    /// [`CONVEX`]. A queue length reads 5–10× at 90% load. [`CONVEX`] at
+    /// half-octave one: [`MAX_RESPONSE_LEVERAGE`]): 1 until measured, or
+    /// below [`CONVEX`]. A queue length reads 5–10× at 90% load. [`CONVEX`] at
     /// least once most nodes' completions per unit of figure scatter past
     /// counts ([`SpeedMeter::scattered`]), whatever the slope: measured
     /// through a queue length's noise it read under [`CONVEX`] in pools
