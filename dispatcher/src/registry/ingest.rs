@@ -137,9 +137,6 @@ impl Registry {
             .observe(report.cpu_percent / 100.0, elapsed, received as f64, named);
         let gap = Duration::from_secs_f64(elapsed).min(self.settings.stale_after);
         node.outlier.observe(&report, gap, now);
-        if let Some(pool) = self.pool_busy {
-            node.models.capacity.correct(pool);
-        }
         node.last = Some(Received {
             report,
             at: now,

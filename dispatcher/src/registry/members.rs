@@ -137,7 +137,9 @@ impl Registry {
     /// ([`CapacityStep::cut_overload`](crate::load::CapacityStep::cut_overload)), or
     /// hot ones to what `least-load` really sent them
     /// ([`CapacityStep::cut_to_sent`](crate::load::CapacityStep::cut_to_sent)), the
-    /// others yet to take their first correction taking that as it; the steps
+    /// others yet to take their first correction taking that as it; every
+    /// other node reported since the last pass corrected against this
+    /// survey ([`CapacityStep::correct_on_report`](crate::load::CapacityStep::correct_on_report)); the steps
     /// re-centred on their median — corrections are noisier upwards (a
     /// utilisation cannot exceed 1), so uncentred steps drift apart — and
     /// each share: weight × ramp × capacity, 0 unless ready.
@@ -149,7 +151,7 @@ impl Registry {
             ..
         } = self.settings;
         let ready = |n: &Node| n.state(stale_after, now) == BackendState::Ready;
-        self.pool_busy = if metric == Metric::Cpu {
+        let pool = if metric == Metric::Cpu {
             PoolBusy::survey(
                 self.nodes
                     .iter()
@@ -159,28 +161,33 @@ impl Registry {
         } else {
             None
         };
-        let pool = self.pool_busy;
         let reference = pool.and_then(|p| p.speed_reference);
         let mut cut = false;
-        let mut steps: Vec<i32> = (self.nodes.iter_mut().filter(|n| ready(n)))
-            .map(|n| {
-                if let Some(reference) = reference {
-                    n.models.capacity.follow_speed(reference);
-                }
-                cut |= pool.is_some_and(|pool| {
-                    n.models.capacity.cut_overload(pool) || n.models.capacity.cut_to_sent(pool)
-                });
-                n.models.capacity.step()
-            })
-            .collect();
-        // A node just cut is settled, so this leaves it as it is.
-        if let Some(pool) = pool
-            && cut
-        {
+        for n in self.nodes.iter_mut().filter(|n| ready(n)) {
+            if let Some(reference) = reference {
+                n.models.capacity.follow_speed(reference);
+            }
+            cut |= pool.is_some_and(|pool| {
+                n.models.capacity.cut_overload(pool) || n.models.capacity.cut_to_sent(pool)
+            });
+        }
+        // A node just cut is settled, so this leaves it as it is; the
+        // others' corrections come after the cuts, which they would
+        // otherwise compound: a 4:1 pool's fast nodes stepping up two at
+        // the first report while its slow ones were cut to what they
+        // complete left the slow ones at an eighth.
+        if let Some(pool) = pool {
             for node in self.nodes.iter_mut().filter(|n| ready(n)) {
-                node.models.capacity.settle_on_cut(pool.mean);
+                if cut {
+                    node.models.capacity.settle_on_cut(pool.mean);
+                }
+                node.models.capacity.correct_on_report(pool);
             }
         }
+        let mut steps: Vec<i32> = (self.nodes.iter())
+            .filter(|n| ready(n))
+            .map(|n| n.models.capacity.step())
+            .collect();
         let middle = steps.len() / 2;
         let median = if steps.is_empty() {
             0

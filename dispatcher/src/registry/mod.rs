@@ -43,7 +43,7 @@ use node::Node;
 pub use outlier::{Reason, penalty};
 
 use crate::config::{BackendConfig, HealthConfig, OutlierConfig};
-use crate::load::{PoolBacklog, PoolBusy, Projector};
+use crate::load::{PoolBacklog, Projector};
 use crate::sticky::{CookieSigner, PinCookie};
 
 /// Timing and weighting rules the registry applies.
@@ -87,9 +87,6 @@ pub struct Registry {
     projector: Option<Projector>,
     /// The instant projections count seconds from: the first snapshot's.
     epoch: Option<Instant>,
-    /// The ready nodes' smoothed CPU utilisation at the last snapshot,
-    /// which reports correct capacities towards.
-    pool_busy: Option<PoolBusy>,
     /// The connections and shares that turns owed for a backlog are
     /// reckoned against ([`Node::backlog_count`]): summed at each snapshot,
     /// kept up to date by each report, so a report costs O(1), not a scan
@@ -124,7 +121,6 @@ impl Registry {
             signer,
             projector: None,
             epoch: None,
-            pool_busy: None,
             backlog: PoolBacklog::default(),
             forget_due: None,
             fail_open: false,

@@ -887,6 +887,44 @@ fn a_hot_node_whose_turns_least_load_gives_away_is_cut_to_what_it_takes() {
 }
 
 #[test]
+fn agents_in_phase_are_corrected_at_the_first_report_that_tells_them_apart() {
+    // Two machines twice as fast as the other two, sent alike after a
+    // start, all reporting together every 2 s (50 service times of 40 ms).
+    // The first report reads the fast ones near idle and the slow ones
+    // saturated, their backlog growing past noise but not yet far enough
+    // to cut them on it. The rebuild after that report steps the fast
+    // ones up an octave, so the slow ones get half their share. Corrected
+    // at the report itself, against the survey of the rebuild before
+    // (which had no figures yet), nothing moved until the next report.
+    let t0 = Instant::now();
+    let at = |secs: u64| t0 + Duration::from_secs(secs);
+    let mut registry = new_registry(&[]);
+    let nodes = [
+        ("fast1", 5.0, 2),
+        ("fast2", 5.0, 2),
+        ("slow1", 100.0, 40),
+        ("slow2", 100.0, 40),
+    ];
+    for (id, _, _) in nodes {
+        let mut r = report(id, 1);
+        r.cpu_percent = 0.0;
+        registry.observe(Source::Push, r, at(0)).unwrap();
+    }
+    for backend in &registry.members(at(0), Metric::Cpu).active {
+        (0..140).for_each(|_| backend.load.add_redirect());
+    }
+    for (id, cpu_percent, connections) in nodes {
+        let mut r = report(id, 2);
+        r.cpu_percent = cpu_percent;
+        r.connections = connections;
+        registry.observe(Source::Push, r, at(2)).unwrap();
+    }
+    registry.members(at(2), Metric::Cpu);
+    let learnt = nodes.map(|(id, _, _)| view(&mut registry, id, at(2)).learnt_capacity);
+    assert_eq!(learnt, [1.0, 1.0, 0.5, 0.5]);
+}
+
+#[test]
 fn a_slow_node_after_a_start_is_cut_at_its_first_report_and_drains() {
     // A machine a quarter as fast, at 90% load: at an equal share it is
     // sent 225 a second for 100, and queues 125 more each. What its first
