@@ -173,8 +173,8 @@ impl Registry {
         }
         // A node just cut is settled, so this leaves it as it is; the
         // others' corrections come after the cuts, which they would
-        // otherwise compound: a 4:1 pool's fast nodes stepping up two at
-        // the first report while its slow ones were cut to what they
+        // otherwise compound: a 4:1 pool's fast nodes stepping up an octave
+        // at the first report while its slow ones were cut to what they
         // complete left the slow ones at an eighth.
         if let Some(pool) = pool {
             for node in self.nodes.iter_mut().filter(|n| ready(n)) {
