@@ -49,7 +49,8 @@
 //! answering the dispatcher's own changes of share more than twice over
 //! (the slope of log figure on log redirects, each change weighed as half
 //! an octave at most so one big cut cannot outvote the rest:
-//! [`PoolBusy::elasticity`]) every gain is divided by that slope: all
+//! [`PoolBusy::elasticity`]; once read so, more than once over:
+//! [`CONVEX_ONCE_READ`]) every gain is divided by that slope: all
 //! three guard against figures that are not a busy fraction (a queue
 //! length is neither linear in the share nor steady), which the controller
 //! otherwise chased into a herd.
@@ -269,6 +270,18 @@ const MAX_LIKENESS: f64 = 0.999;
 /// not move), a queue length 5–10× at 90% load, and a controller that
 /// reads it as linear overshoots by as much each correction.
 const CONVEX: f64 = 2.0;
+
+/// ... and once any node was corrected against a pool that read it so,
+/// the figure reads convex while its slope is at least this, a busy
+/// fraction's own: a queue length's slope is 1 ÷ (1 − utilisation), under
+/// 2 wherever its node runs under half busy, so the fast nodes of a 4:1
+/// pool at 70% load, their slow peers cut, measured the slope down
+/// through 2.9, 2.3, 2.1 to under 2, and the pool lent "speeds" read off
+/// queue lengths that cut two slow nodes to 1/32 of their share (long
+/// grids, queue-shaped figures: excess over the goals 14.5 → 13.4 on seeds
+/// 1–4, 21.2 → 20.2 on 5–8, no cell 5% worse; busy fractions and starts
+/// unchanged: `bench/RESULTS.md`, twenty-seventh session).
+const CONVEX_ONCE_READ: f64 = 1.0;
 
 /// Once the figure is read as convex, the noise gate judges a node's
 /// whole record since its last change of step, from this many reports,
@@ -592,6 +605,9 @@ pub struct CapacityStep {
     /// Whether a report was folded in since the last correction
     /// ([`CapacityStep::correct_on_report`]).
     reported: bool,
+    /// Whether the node was corrected against a pool whose figure read
+    /// convex (see [`CONVEX_ONCE_READ`]); kept across changes of step.
+    read_convex: bool,
 }
 
 /// What a node was sent and how far its connections grew over its latest
@@ -677,7 +693,9 @@ pub struct PoolBusy {
     /// redirects, pooled over every node's measured changes of step
     /// (the slope of log figure on log rate, a big change weighed as a
     /// half-octave one: [`MAX_RESPONSE_LEVERAGE`]): 1 until measured, or
-    /// below [`CONVEX`]. A queue length reads 5–10× at 90% load. [`CONVEX`] at
+    /// below [`CONVEX`] (below [`CONVEX_ONCE_READ`] once some node was
+    /// corrected against a pool that read it convex; [`CONVEX`] at least
+    /// from there). A queue length reads 5–10× at 90% load. [`CONVEX`] at
     /// least once most nodes' completions per unit of figure scatter past
     /// counts ([`SpeedMeter::scattered`]), whatever the slope: measured
     /// through a queue length's noise it read under [`CONVEX`] in pools
@@ -771,6 +789,7 @@ impl PoolBusy {
         let mut speeds: Vec<Speed> = Vec::new();
         let mut scattered = 0;
         let mut backlog_growing = false;
+        let mut read_convex = false;
         // Σ factor, Σ speed and Σ (speed's standard error)² over the nodes
         // with a speed.
         let mut shared = (0.0, 0.0, 0.0);
@@ -779,6 +798,7 @@ impl PoolBusy {
         let (mut rest_busy, mut rest_count, mut rest_saturated) = (0.0, 0.0, 0.0);
         for node in nodes {
             backlog_growing |= node.completed_while_queueing().is_some();
+            read_convex |= node.read_convex;
             named += node.named_rate;
             if let Some(overload) = node.overload() {
                 cut_named += node.named_rate;
@@ -843,8 +863,13 @@ impl PoolBusy {
             unsaturated -= ramped.capacity;
         }
         let response_known = spread >= MIN_RESPONSE_SPREAD;
+        let convex_from = if read_convex {
+            CONVEX_ONCE_READ
+        } else {
+            CONVEX
+        };
         let elasticity = match product / spread {
-            slope if response_known && slope >= CONVEX => slope.min(MAX_ELASTICITY),
+            slope if response_known && slope >= convex_from => slope.clamp(CONVEX, MAX_ELASTICITY),
             _ if 2 * scattered > speeds.len() => CONVEX,
             _ => 1.0,
         };
@@ -1092,6 +1117,7 @@ impl CapacityStep {
     /// factor its share is weighted by.
     pub fn correct(&mut self, pool: PoolBusy) -> f64 {
         let mean = pool.mean;
+        self.read_convex |= pool.elasticity >= CONVEX;
         let Some(busy) = self.busy else {
             return self.factor();
         };
@@ -1226,6 +1252,7 @@ impl CapacityStep {
             measured_before: self.measured_before,
             before_drop: self.before_drop,
             moved: self.moved,
+            read_convex: self.read_convex,
             ..CapacityStep::default()
         };
     }
@@ -2043,6 +2070,27 @@ mod tests {
             ..overloaded(0.4)
         };
         assert_eq!(measured.correct(hot), 0.5);
+    }
+
+    #[test]
+    fn a_figure_once_read_convex_lends_speeds_only_below_a_busy_fractions_slope() {
+        // A queue length at a node under half busy answers a change of
+        // share 1.5 times over: read so from the start, it passes for a
+        // busy fraction (under CONVEX) and the pool lends speeds.
+        let timed = |node| timed(node, 40.0, 0.5);
+        let fresh = PoolBusy::survey(&[timed(answered(1.5))]).unwrap();
+        assert!(fresh.speed_reference.is_some(), "{fresh:?}");
+        // Once the node was corrected against a pool that read the figure
+        // convex, the same slope reads convex; under 1 it lends again.
+        let after_convex = |slope| {
+            let mut node = answered(slope);
+            node.correct(surveyed(0.15, None, 4.0));
+            PoolBusy::survey(&[timed(node)]).unwrap()
+        };
+        let queue = after_convex(1.5);
+        assert_eq!((queue.elasticity, queue.speed_reference), (CONVEX, None));
+        let busy = after_convex(0.9);
+        assert!(busy.speed_reference.is_some(), "{busy:?}");
     }
 
     #[test]
