@@ -279,8 +279,9 @@ const CONVEX: f64 = 2.0;
 /// through 2.9, 2.3, 2.1 to under 2, and the pool lent "speeds" read off
 /// queue lengths that cut two slow nodes to 1/32 of their share (long
 /// grids, queue-shaped figures: excess over the goals 14.5 → 13.4 on seeds
-/// 1–4, 21.2 → 20.2 on 5–8, no cell 5% worse; busy fractions and starts
-/// unchanged: `bench/RESULTS.md`, twenty-seventh session).
+/// 1–4, 21.2 → 20.2 on 5–8, five cells 5% better and one worse; busy
+/// fractions and starts unchanged: `bench/RESULTS.md`, twenty-seventh
+/// session).
 const CONVEX_ONCE_READ: f64 = 1.0;
 
 /// Once the figure is read as convex, the noise gate judges a node's
