@@ -1116,7 +1116,7 @@ impl CapacityStep {
     /// Corrects the share towards the `pool`'s mean utilisation (an early
     /// cut by its saturated floor; see the module docs) and returns the
     /// factor its share is weighted by.
-    pub fn correct(&mut self, pool: PoolBusy) -> f64 {
+    fn correct(&mut self, pool: PoolBusy) -> f64 {
         let mean = pool.mean;
         self.read_convex |= pool.elasticity >= CONVEX;
         let Some(busy) = self.busy else {

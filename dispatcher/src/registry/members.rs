@@ -176,17 +176,16 @@ impl Registry {
         // otherwise compound: a 4:1 pool's fast nodes stepping up an octave
         // at the first report while its slow ones were cut to what they
         // complete left the slow ones at an eighth.
-        if let Some(pool) = pool {
-            for node in self.nodes.iter_mut().filter(|n| ready(n)) {
-                if cut {
-                    node.models.capacity.settle_on_cut(pool.mean);
+        let mut steps: Vec<i32> = (self.nodes.iter_mut().filter(|n| ready(n)))
+            .map(|n| {
+                if let Some(pool) = pool {
+                    if cut {
+                        n.models.capacity.settle_on_cut(pool.mean);
+                    }
+                    n.models.capacity.correct_on_report(pool);
                 }
-                node.models.capacity.correct_on_report(pool);
-            }
-        }
-        let mut steps: Vec<i32> = (self.nodes.iter())
-            .filter(|n| ready(n))
-            .map(|n| n.models.capacity.step())
+                n.models.capacity.step()
+            })
             .collect();
         let middle = steps.len() / 2;
         let median = if steps.is_empty() {
