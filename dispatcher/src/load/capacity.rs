@@ -705,7 +705,11 @@ pub struct PoolBusy {
     /// octaves at a snapshot, and the controller took whole ratios of
     /// noise (long grids, queue-shaped figures, seeds 1–4: misses 236 →
     /// 200 of 2 880, excess over the goals 49.8 → 41.9; busy fractions
-    /// unchanged; `bench/RESULTS.md`, twenty-first session).
+    /// unchanged; `bench/RESULTS.md`, twenty-first session). Past chance
+    /// from each meter's first tested segment, not only after eight: a
+    /// queue length read at the report lent speeds for ~8 reports that
+    /// moved the steps of a 4:1 pool of 8 by ±2–4 at a snapshot (1.77 →
+    /// 1.12 × the better spread; [`SpeedMeter::scattered`]).
     pub elasticity: f64,
     /// Whether that slope has been measured. Until it is, a correction
     /// of a pool with no saturated node moves a share one step at most
@@ -1036,7 +1040,7 @@ impl CapacityStep {
     /// spread in the simulator: the slow nodes' backlog grew a whole
     /// interval longer). An octave at a snapshot at most, as any
     /// correction ([`MAX_MOVE_OCTAVES`]): until its meters are tested for
-    /// scatter (eight segments, ~800 service times with reports 100 old) a
+    /// scatter (one segment past chance, eight past counts) a
     /// queue-shaped figure may pass for a busy fraction, and the "speed"
     /// it lends is noise — it moved a fast node of a 4:1 pool of 8 up 18
     /// steps at once (×22), and that node queued 327 jobs (long grids,
@@ -2112,11 +2116,11 @@ mod tests {
     }
 
     /// `node` whose completions per unit of figure scatter as a queue
-    /// length's do: twenty 10 s reports at 50%, alternately 50 and 250
-    /// completions.
+    /// length's do: three 10 s reports at 50%, alternately 50 and 250
+    /// completions — ten standard errors at the first segment tested.
     fn scattered(mut node: CapacityStep) -> CapacityStep {
         node.measure(0.0, 0.0, 3, 0.0);
-        for k in 0..20 {
+        for k in 0..3 {
             let done = if k % 2 == 0 { 50.0 } else { 250.0 };
             node.measure(done, 0.5, 3, 10.0);
         }

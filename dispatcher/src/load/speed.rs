@@ -20,7 +20,9 @@
 //! the drop, or be chance, and the next hundred completions, all after it,
 //! set the speed. Steady means the segments scattered as counts of
 //! completions do; a queue length read as a busy fraction scatters several
-//! times more, and is never taken for a change.
+//! times more, is never taken for a change, and reads as scattered — past
+//! chance from its first tested segment, when the pool must stop lending
+//! speeds off it ([`SpeedMeter::scattered`]).
 //!
 //! The count is exact while each client holds one connection per request in
 //! flight (clients that close, as the testbed and the simulator's
@@ -69,6 +71,20 @@ const AFTER_DROP_DONE: f64 = 100.0;
 /// several times more.
 const STEADY_SEGMENTS: f64 = 8.0;
 const STEADY_DISPERSION: f64 = 1.5;
+
+/// Before [`STEADY_SEGMENTS`] are tested, a meter reads as scattered once
+/// its tested segments' mean squared deviation is past what counts of
+/// completions reach one time in a thousand: this many standard normal
+/// deviates up χ²'s cube root (Wilson and Hilferty), about 11 for one
+/// segment, 5.5 for three. A queue length read at the report, as a busy
+/// fraction, scatters by 10 standard errors and more from the first
+/// segment; waiting for eight, ~800 service times with reports 100 old,
+/// the pool lent speeds read off it that moved the steps of a 4:1 pool of 8
+/// by ±2–4 at a snapshot though its first cut had set them exactly (1.77 →
+/// 1.12 × the better spread; long grids, queue-shaped figures: excess over
+/// the goals 13.4 → 11.7 on seeds 1–4, 20.2 → 16.1 on 5–8; busy fractions
+/// unchanged: `bench/RESULTS.md`, twenty-eighth session).
+const EARLY_SCATTER_DEVIATES: f64 = 3.09;
 
 /// How much of the segments' record each new one keeps.
 const DISPERSION_DECAY: f64 = 15.0 / 16.0;
@@ -231,13 +247,19 @@ impl SpeedMeter {
     }
 
     /// Whether the node's record has been tested and found scattering past
-    /// counts of completions ([`STEADY_DISPERSION`]): what the dispatcher
-    /// divides busy time by is no busy fraction — a queue length, whose
-    /// completions per unit scatter many times over. Not merely unsteady:
-    /// a node yet to be tested is neither.
+    /// counts of completions ([`STEADY_DISPERSION`]; before
+    /// [`STEADY_SEGMENTS`], past chance: [`EARLY_SCATTER_DEVIATES`]): what
+    /// the dispatcher divides busy time by is no busy fraction — a queue
+    /// length, whose completions per unit scatter many times over. Not
+    /// merely unsteady: a node yet to be tested is neither.
     pub fn scattered(&self) -> bool {
-        self.tested_dispersion()
-            .is_some_and(|dispersion| dispersion > STEADY_DISPERSION)
+        let (squares, segments) = self.dispersion;
+        let bound = if segments >= STEADY_SEGMENTS {
+            STEADY_DISPERSION
+        } else {
+            chance_dispersion(segments)
+        };
+        segments >= 1.0 && squares / segments > bound
     }
 
     /// The tested segments' mean squared deviation, in standard errors,
@@ -270,6 +292,14 @@ impl SpeedMeter {
             relative_error: self.done.sqrt().recip(),
         })
     }
+}
+
+/// The mean square of `segments` standard normal deviates that chance
+/// exceeds one time in a thousand ([`EARLY_SCATTER_DEVIATES`]): χ²'s upper
+/// point over its degrees of freedom, by Wilson and Hilferty's cube root.
+fn chance_dispersion(segments: f64) -> f64 {
+    let spread = 2.0 / (9.0 * segments);
+    (1.0 - spread + EARLY_SCATTER_DEVIATES * spread.sqrt()).powi(3)
 }
 
 #[cfg(test)]
@@ -428,6 +458,29 @@ mod tests {
         }
         // Tested over enough segments, it reads as scattered.
         assert!(meter.scattered(), "{meter:?}");
+    }
+
+    #[test]
+    fn a_figure_scattering_far_past_its_counts_reads_scattered_from_its_first_test() {
+        // The same 80 completions over 10% one report and 60% the next:
+        // eleven standard errors at the first segment tested (the second
+        // report; the first has no record to be held against).
+        let mut meter = started();
+        meter.observe(80.0, 0.1, 0, 4.0);
+        assert!(!meter.scattered(), "{meter:?}");
+        meter.observe(80.0, 0.6, 0, 4.0);
+        assert!(meter.scattered(), "{meter:?}");
+        // A busy fraction's chance segment 2.7 standard errors off its
+        // record (one in ~140: 118 completions where 80 are due), then its
+        // counts' usual scatter, is not.
+        let mut meter = started();
+        meter.observe(80.0, 0.8, 0, 4.0);
+        let sigma = 80f64.sqrt();
+        let counts = [118.0, 80.0 - sigma, 80.0 + sigma, 80.0, 80.0 - sigma];
+        for (k, done) in counts.into_iter().enumerate() {
+            meter.observe(done, 0.8, 0, 4.0);
+            assert!(!meter.scattered(), "report {k}: {meter:?}");
+        }
     }
 
     #[test]
