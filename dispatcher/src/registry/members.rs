@@ -161,11 +161,12 @@ impl Registry {
         } else {
             None
         };
-        let reference = pool.and_then(|p| p.speed_reference);
         let mut cut = false;
         for n in self.nodes.iter_mut().filter(|n| ready(n)) {
-            if let Some(reference) = reference {
-                n.models.capacity.follow_speed(reference);
+            if let Some(pool) = pool
+                && let Some(reference) = pool.speed_reference
+            {
+                n.models.capacity.follow_speed(reference, pool.mean);
             }
             cut |= pool.is_some_and(|pool| {
                 n.models.capacity.cut_overload(pool) || n.models.capacity.cut_to_sent(pool)
