@@ -254,12 +254,15 @@ impl SpeedMeter {
     /// merely unsteady: a node yet to be tested is neither.
     pub fn scattered(&self) -> bool {
         let (squares, segments) = self.dispersion;
+        if segments < 1.0 {
+            return false;
+        }
         let bound = if segments >= STEADY_SEGMENTS {
             STEADY_DISPERSION
         } else {
             chance_dispersion(segments)
         };
-        segments >= 1.0 && squares / segments > bound
+        squares / segments > bound
     }
 
     /// The tested segments' mean squared deviation, in standard errors,
