@@ -1030,10 +1030,11 @@ impl CapacityStep {
         }
     }
 
-    /// Takes the node's measured speed over the pool's `reference` (the
-    /// median node's, see [`PoolBusy::speed_reference`]) as its capacity,
-    /// in steps as every correction, and returns the factor its share is
-    /// weighted by; without a speed the step stays. Called for every node
+    /// Takes the node's measured speed over the `pool`'s reference (the
+    /// median node's, [`PoolBusy::speed_reference`]) as its capacity, in
+    /// steps as every correction, and returns the factor its share is
+    /// weighted by; without a speed, or while the pool lends none, the
+    /// step stays. Called for every node
     /// at each snapshot: a node's share follows the pool's speeds without
     /// waiting for its own next report (one report late, a 4:1 pool at 90%
     /// load with reports 100 service times old went 1.0 → 1.4 × the better
@@ -1048,7 +1049,7 @@ impl CapacityStep {
     /// misses 256 → 260, worst cell 5.3 → 2.6 × the better spread; busy
     /// fractions unchanged: `bench/RESULTS.md`, twenty-second session).
     ///
-    /// A move starts the node's windows afresh at the pool's `mean`, as a
+    /// A move starts the node's windows afresh at the pool's mean, as a
     /// correction's does: they covered the share before it, and once the
     /// pool stops lending (its meters found scattering) the controller
     /// judged the node by them. Traced (N = 3, ρ 0.7, 4:1, mean queue,
@@ -1058,8 +1059,8 @@ impl CapacityStep {
     /// more (1.53 → 1.00 × the better spread; long grids, queue-shaped
     /// figures: excess over the goals 11.7 → 11.2 on seeds 1–4; busy
     /// fractions unchanged: `bench/RESULTS.md`, twenty-eighth session).
-    pub fn follow_speed(&mut self, reference: Speed, mean: f64) -> f64 {
-        let Some(speed) = self.meter.speed() else {
+    pub fn follow_speed(&mut self, pool: PoolBusy) -> f64 {
+        let (Some(reference), Some(speed)) = (pool.speed_reference, self.meter.speed()) else {
             return self.factor();
         };
         let error = speed.relative_error.hypot(reference.relative_error);
@@ -1071,7 +1072,7 @@ impl CapacityStep {
         let factor = self.update_beyond(ratio, (0.5 + HYSTERESIS).max(noise));
         if self.step != before {
             self.moved = Some(StepMove::PoolSpeed);
-            self.restart(mean);
+            self.restart(pool.mean);
         }
         factor
     }
@@ -2067,21 +2068,21 @@ mod tests {
             "{reference:?}"
         );
         let (mut fast, mut slow) = (fast, slow);
-        assert_eq!(fast.follow_speed(reference, 0.4), 1.0);
+        assert_eq!(fast.follow_speed(pool), 1.0);
         // An octave and a half below its step: two snapshots.
-        assert_eq!(slow.follow_speed(reference, 0.4), 2f64.sqrt() / 2.0);
-        assert_eq!(slow.follow_speed(reference, 0.4), 0.5);
+        assert_eq!(slow.follow_speed(pool), 2f64.sqrt() / 2.0);
+        assert_eq!(slow.follow_speed(pool), 0.5);
         // A speed eight times the reference's moves a step an octave a
         // snapshot, as any correction.
         let mut far = timed(answered(1.0), 320.0, 0.5);
         assert_eq!(far.step(), 2);
-        assert_eq!(far.follow_speed(reference, 0.4), 2f64.powf(6.0 / 4.0));
-        assert_eq!(far.follow_speed(reference, 0.4), 2f64.powf(10.0 / 4.0));
-        assert_eq!(far.follow_speed(reference, 0.4), 8.0);
+        assert_eq!(far.follow_speed(pool), 2f64.powf(6.0 / 4.0));
+        assert_eq!(far.follow_speed(pool), 2f64.powf(10.0 / 4.0));
+        assert_eq!(far.follow_speed(pool), 8.0);
         // And the controller stands by: a node at 20% in a pool at 40%
         // would otherwise be doubled (see the test above).
         let mut measured = timed(two_windows(0.2, 25.0, 25.0), 20.0, 0.9);
-        assert_eq!(measured.follow_speed(reference, 0.4), 0.5);
+        assert_eq!(measured.follow_speed(pool), 0.5);
         let hot = PoolBusy {
             speed_reference: Some(reference),
             ..overloaded(0.4)
@@ -2093,12 +2094,15 @@ mod tests {
     fn a_node_moved_by_a_lent_speed_is_judged_afresh_once_lending_stops() {
         // A node at 20% in a pool at 40% over two windows, that the
         // controller would step up; its speed, lent, halves its share first.
-        let reference = Speed {
-            per_busy_second: 40.0,
-            relative_error: 0.0,
+        let lending = PoolBusy {
+            speed_reference: Some(Speed {
+                per_busy_second: 40.0,
+                relative_error: 0.0,
+            }),
+            ..surveyed(0.4, None, 1.0)
         };
         let mut node = timed(two_windows(0.2, 25.0, 25.0), 20.0, 0.9);
-        assert_eq!(node.follow_speed(reference, 0.4), 0.5);
+        assert_eq!(node.follow_speed(lending), 0.5);
         // The pool stops lending (its figure found convex): the windows
         // before the move say nothing of the share it has now.
         assert_eq!(node.correct(surveyed(0.4, None, CONVEX)), 0.5);

@@ -162,15 +162,11 @@ impl Registry {
             None
         };
         let mut cut = false;
-        for n in self.nodes.iter_mut().filter(|n| ready(n)) {
-            if let Some(pool) = pool
-                && let Some(reference) = pool.speed_reference
-            {
-                n.models.capacity.follow_speed(reference, pool.mean);
+        if let Some(pool) = pool {
+            for n in self.nodes.iter_mut().filter(|n| ready(n)) {
+                n.models.capacity.follow_speed(pool);
+                cut |= n.models.capacity.cut_overload(pool) || n.models.capacity.cut_to_sent(pool);
             }
-            cut |= pool.is_some_and(|pool| {
-                n.models.capacity.cut_overload(pool) || n.models.capacity.cut_to_sent(pool)
-            });
         }
         // A node just cut is settled, so this leaves it as it is; the
         // others' corrections come after the cuts, which they would
