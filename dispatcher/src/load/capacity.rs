@@ -61,7 +61,11 @@
 //! ([`PoolBusy::likeness`]), not the few of its own — and a node whose
 //! record reads hotter than the pool far past that noise steps down a
 //! step at least ([`HOT_SIGNIFICANCE`]): the divided gain moved it less
-//! than one, and equal nodes stepped up on chance stayed up. The result
+//! than one, and equal nodes stepped up on chance stayed up. One node is
+//! not held to a step before the slope is measured: one at or above the
+//! median's step whose record reads under a quarter of the pool's mean,
+//! far past that noise ([`FAR_COLDER`]) — the fast half of an unequal
+//! pool, which climbed a step every eight reports otherwise. The result
 //! is rounded to quarter octaves (×1.19 steps) and moves to another step
 //! only once the estimate is well past the boundary: on a pool of equal
 //! nodes at 90% load a node weighted 10% above its share runs at 99%, so
@@ -309,6 +313,31 @@ const CONVEX_NOISE_MIN_REPORTS: f64 = 8.0;
 /// and 23 worse, equal pools at T = 100 up to 1.90 → 1.62 × round robin
 /// (`bench/RESULTS.md`, nineteenth session).
 const HOT_SIGNIFICANCE: f64 = 4.0;
+
+/// Until the figure's slope is measured, a pool with no saturated node
+/// moves a share one step a correction ([`PoolBusy::response_known`]),
+/// but not a node at or above the median's step whose record since its
+/// last change reads under this fraction of the pool's mean ...
+/// ([`CapacityStep::far_colder_past_noise`]). It moves as far as any
+/// correction (an octave at most, the gain divided by the slope read so
+/// far). With queue lengths 100 service times old, the fast half of a
+/// 2:1 pool of 8 at 70% load read a tenth of the pool's mean, 28
+/// standard errors off, and climbed to its share a step every eight
+/// reports (~2 400 service times; 1.37 × the better spread). Only at or
+/// above the median (every node starts at the same share, and `Members`
+/// re-centres the steps on the median's): a node
+/// below it was put there by corrections, and at a steep figure one step
+/// under its share reads a sixth of the pool (an equal pool of 8 at 90%
+/// load): moved an octave back it overshot and the pool chased it (1.09
+/// → 1.21 × round robin). Long grids, queue-shaped figures: misses 88 →
+/// 80 of 2 880 (seeds 1–4) and 103 → 92 (5–8), no cell ≥ 5% worse on
+/// 1–4; busy fractions and starts unchanged (`bench/RESULTS.md`,
+/// twenty-ninth session).
+const FAR_COLDER: f64 = 0.25;
+
+/// ... by this many standard errors of that record (twice the noise
+/// gate's bar): a deviation chance does not make.
+const FAR_COLDER_SIGNIFICANCE: f64 = 6.0;
 
 /// A node in its first window counts as saturated in the pool's survey
 /// once this many reports running read saturated, though its window's
@@ -1240,7 +1269,10 @@ impl CapacityStep {
         if busy >= SATURATED && self.named >= MIN_NAMED {
             ratio = ratio.min(self.factor() * self.sent / self.named);
         }
-        let cautious = !pool.response_known && pool.saturated_floor.is_none() && !overloaded;
+        let cautious = !pool.response_known
+            && pool.saturated_floor.is_none()
+            && !overloaded
+            && !self.far_colder_past_noise(mean, pool);
         let most = if cautious {
             (1.0 / STEPS_PER_OCTAVE).exp2()
         } else {
@@ -1527,6 +1559,19 @@ impl CapacityStep {
             && self
                 .record_against(mean, pool)
                 .is_some_and(|(deviation, error)| deviation >= HOT_SIGNIFICANCE * error)
+    }
+
+    /// Whether the node, at or above the median's step, reads under
+    /// [`FAR_COLDER`] of `mean` by [`FAR_COLDER_SIGNIFICANCE`] standard
+    /// errors of its record ([`CapacityStep::record_against`]).
+    fn far_colder_past_noise(&self, mean: f64, pool: PoolBusy) -> bool {
+        self.step >= 0
+            && self
+                .record_against(mean, pool)
+                .is_some_and(|(deviation, error)| {
+                    mean + deviation < FAR_COLDER * mean
+                        && -deviation >= FAR_COLDER_SIGNIFICANCE * error
+                })
     }
 
     /// How a convex figure is judged: the node's average since its last
@@ -2264,6 +2309,33 @@ mod tests {
             two_windows(0.2, 25.0, 25.0).correct(pool(4.0)),
             0.25f64.exp2()
         );
+    }
+
+    #[test]
+    fn a_node_far_colder_than_the_pool_moves_before_the_slope_is_known() {
+        // Reports of `low` and `high` in turn, over 24 reports of 2.5 s,
+        // from `step`.
+        let cold = |step: i32, low: f64, high: f64| {
+            let mut node = CapacityStep::default();
+            node.shift(step);
+            for i in 0..24 {
+                node.observe(if i % 2 == 0 { low } else { high }, 2.5, 25.0, 25.0);
+            }
+            node
+        };
+        // A calm pool at 0.4 whose figure reads convex, its slope unknown.
+        let calm = PoolBusy {
+            response_known: false,
+            ..surveyed(0.4, None, 2.0)
+        };
+        // A mean of 0.05, far past chance: as far as any correction, an
+        // octave, not one step.
+        assert_eq!(cold(0, 0.04, 0.06).correct(calm), 2.0);
+        // Below the median's step, corrections put it there: one step
+        // back, however cold.
+        assert_eq!(cold(-1, 0.04, 0.06).correct(calm), 1.0);
+        // A third of the pool's mean is not far enough: one step.
+        assert_eq!(cold(0, 0.12, 0.14).correct(calm), 0.25f64.exp2());
     }
 
     #[test]
