@@ -5,7 +5,7 @@
 
 use tokio::time::Instant;
 
-use super::Projection;
+use super::{Projection, SATURATED_TRUST};
 
 /// Weight of the newest interval in the moving averages of [`CostModel`].
 const ALPHA: f64 = 0.3;
@@ -433,6 +433,11 @@ impl Utilisation {
                 cost * node.fair_rate
             },
             age_at_report: self.interval / 2.0,
+            saturated_trust: if self.counts_connections {
+                0.0
+            } else {
+                SATURATED_TRUST
+            },
             ..Projection::counting(figure, sent, cost)
         }
     }

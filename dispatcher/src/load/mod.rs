@@ -96,7 +96,7 @@ mod speed;
 
 pub use backlog::PoolBacklog;
 pub use capacity::{CapacityStep, PoolBusy, StepMove};
-pub use cell::{NodeLoad, Projection};
+pub use cell::{NodeLoad, Projection, SATURATED_TRUST};
 pub use cost::{CostModel, Level, PRIOR_COST, PooledCost, SATURATED, Standing, Utilisation};
 pub use projector::{Figures, NodeModels, Projector};
 pub use speed::{Speed, SpeedChange, SpeedMeter};

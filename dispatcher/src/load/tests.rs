@@ -80,18 +80,38 @@ fn projection_drains_at_the_pace_sent_and_fades_to_the_mean() {
 }
 
 #[test]
-fn a_saturated_report_keeps_half_its_excess_however_old() {
-    let report = |base| Projection {
+fn a_saturated_report_keeps_half_its_excess_however_old_unless_its_backlog_is_counted() {
+    let report = |base, saturated_trust| Projection {
         at: 10.0,
         horizon: 0.5,
+        saturated_trust,
         ..Projection::counting(base, 100, 0.01)
     };
     // A minute and many horizons later: a 98% report is the mean again, a
     // saturated one still half-way above it — its backlog has not gone.
-    assert!((report(0.98).load(100, 70.0, 0.6) - 0.6).abs() < 1e-9);
-    assert!((report(1.0).load(100, 70.0, 0.6) - 0.8).abs() < 1e-9);
+    assert!((report(0.98, SATURATED_TRUST).load(100, 70.0, 0.6) - 0.6).abs() < 1e-9);
+    assert!((report(1.0, SATURATED_TRUST).load(100, 70.0, 0.6) - 0.8).abs() < 1e-9);
     // Fresh, it is followed in full.
-    assert!((report(1.0).load(100, 10.0, 0.6) - 1.0).abs() < 1e-9);
+    assert!((report(1.0, SATURATED_TRUST).load(100, 10.0, 0.6) - 1.0).abs() < 1e-9);
+    // A counted backlog is repaid as turns owed: the report fades to the
+    // mean as any other.
+    assert!((report(1.0, 0.0).load(100, 70.0, 0.6) - 0.6).abs() < 1e-9);
+}
+
+#[test]
+fn a_saturated_projection_keeps_its_excess_only_where_connections_go_uncounted() {
+    let t0 = Instant::now();
+    let project = |connections: u64| {
+        let mut model = CostModel::utilisation();
+        for i in 0..=10u64 {
+            model.observe(1.0, i * 10, connections, t0 + Duration::from_secs(i));
+        }
+        model
+            .project(1.0, 100, pooled(&[&model]), Standing::UNKNOWN)
+            .saturated_trust
+    };
+    assert_eq!(project(0), SATURATED_TRUST);
+    assert_eq!(project(30), 0.0);
 }
 
 /// A pool of two nodes sent 10 redirects a second each, reporting `figure`

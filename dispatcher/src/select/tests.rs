@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use super::*;
 use crate::backend::Members;
-use crate::load::Projection;
+use crate::load::{Projection, SATURATED_TRUST};
 use crate::pool::{Policy, Pool};
 
 fn backend(id: &str, weight: f64, load: f64) -> Backend {
@@ -27,6 +27,7 @@ fn costed(id: &str, weight: f64, load: f64, cost: f64) -> Backend {
 fn aging(id: &str, load: f64, horizon: f64) -> Backend {
     let projection = Projection {
         horizon,
+        saturated_trust: SATURATED_TRUST,
         ..Projection::counting(load, 0, 0.01)
     };
     Backend::new(id, &format!("http://{id}.test"), 1.0, projection)
