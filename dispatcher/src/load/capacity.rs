@@ -318,21 +318,21 @@ const HOT_SIGNIFICANCE: f64 = 4.0;
 /// moves a share one step a correction ([`PoolBusy::response_known`]),
 /// but not a node at or above the median's step whose record since its
 /// last change reads under this fraction of the pool's mean ...
-/// ([`CapacityStep::far_colder_past_noise`]). It moves as far as any
+/// ([`CapacityStep::far_colder_past_noise`]): it moves as far as any
 /// correction (an octave at most, the gain divided by the slope read so
 /// far). With queue lengths 100 service times old, the fast half of a
 /// 2:1 pool of 8 at 70% load read a tenth of the pool's mean, 28
 /// standard errors off, and climbed to its share a step every eight
 /// reports (~2 400 service times; 1.37 × the better spread). Only at or
-/// above the median (every node starts at the same share, and `Members`
-/// re-centres the steps on the median's): a node
-/// below it was put there by corrections, and at a steep figure one step
-/// under its share reads a sixth of the pool (an equal pool of 8 at 90%
-/// load): moved an octave back it overshot and the pool chased it (1.09
-/// → 1.21 × round robin). Long grids, queue-shaped figures: misses 88 →
-/// 80 of 2 880 (seeds 1–4) and 103 → 92 (5–8), no cell ≥ 5% worse on
-/// 1–4; busy fractions and starts unchanged (`bench/RESULTS.md`,
-/// twenty-ninth session).
+/// above the median: every node starts at the same share and `Members`
+/// re-centres the steps on the median's, so a node below it was put
+/// there by corrections, and at a steep figure one step under its share
+/// reads a sixth of the pool (an equal pool of 8 at 90% load) — moved an
+/// octave back, it overshot and the pool chased it (1.09 → 1.21 × round
+/// robin). Long grids, queue-shaped figures: misses 88 → 80 of 2 880
+/// (seeds 1–4) and 103 → 92 (5–8), no cell ≥ 5% worse on 1–4; busy
+/// fractions and starts unchanged (`bench/RESULTS.md`, twenty-ninth
+/// session).
 const FAR_COLDER: f64 = 0.25;
 
 /// ... by this many standard errors of that record (twice the noise
