@@ -242,8 +242,9 @@ impl SpeedMeter {
     /// as counts of completions do ([`STEADY_DISPERSION`]), as a busy
     /// fraction's figure does and a queue length's does not.
     pub fn steady(&self) -> bool {
-        self.tested_dispersion()
-            .is_some_and(|dispersion| dispersion <= STEADY_DISPERSION)
+        self.tested().is_some_and(|(dispersion, segments)| {
+            segments >= STEADY_SEGMENTS && dispersion <= STEADY_DISPERSION
+        })
     }
 
     /// Whether the node's record has been tested and found scattering past
@@ -253,23 +254,21 @@ impl SpeedMeter {
     /// length, whose completions per unit scatter many times over. Not
     /// merely unsteady: a node yet to be tested is neither.
     pub fn scattered(&self) -> bool {
-        let (squares, segments) = self.dispersion;
-        if segments < 1.0 {
-            return false;
-        }
-        let bound = if segments >= STEADY_SEGMENTS {
-            STEADY_DISPERSION
-        } else {
-            chance_dispersion(segments)
-        };
-        squares / segments > bound
+        self.tested().is_some_and(|(dispersion, segments)| {
+            let bound = if segments >= STEADY_SEGMENTS {
+                STEADY_DISPERSION
+            } else {
+                chance_dispersion(segments)
+            };
+            dispersion > bound
+        })
     }
 
     /// The tested segments' mean squared deviation, in standard errors,
-    /// once [`STEADY_SEGMENTS`] (decayed) have been tested.
-    fn tested_dispersion(&self) -> Option<f64> {
+    /// and how many (decayed) were tested; `None` before the first.
+    fn tested(&self) -> Option<(f64, f64)> {
         let (squares, segments) = self.dispersion;
-        (segments >= STEADY_SEGMENTS).then(|| squares / segments)
+        (segments >= 1.0).then(|| (squares / segments, segments))
     }
 
     /// The change of speed found since the last call: a segment
