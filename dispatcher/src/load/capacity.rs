@@ -44,7 +44,8 @@
 //! below it ([`AFTER_FIRST_CONTRAST`]) — unless it was sent past its
 //! share: then the saturated nodes' overflow filled it. No correction
 //! moves a share more than an octave, none is taken while the deviation
-//! is within the scatter of the node's own reports, and once the pool's
+//! is within the scatter of the node's own reports (or of the settled
+//! nodes at its step, where theirs is wider: [`StepScatter`]), and once the pool's
 //! figures are seen
 //! answering the dispatcher's own changes of share more than twice over
 //! (the slope of log figure on log redirects, each change weighed as half
@@ -808,6 +809,61 @@ pub struct PoolBusy {
     pub backlog_growing: bool,
 }
 
+/// How widely the reports of the nodes sent the same share scatter: per
+/// step, the mean variance of the reports since their last change of
+/// step over the settled nodes there. A node's deviation from the pool
+/// is judged against the larger of that and its own scatter
+/// ([`CapacityStep::correct_on_report`]): at a queue-shaped figure a
+/// record's own scatter shrinks with its level, so a few calm reports
+/// (a slow node's queue read 0 or 2 seven times running, right at its
+/// share) passed the noise gate as a node twice too cold, which moved
+/// up, overloaded, lifted the pool's mean, and the fast node that then
+/// read coldest against it moved up an octave (4:1 pool of 8 at 70%
+/// load, queue at the report, reports 100 service times old: 1.38 →
+/// 0.98 × the better spread). Only settled nodes count: every node
+/// starts at the same step whatever its speed, and there the slow
+/// nodes' scatter held the fast half of a 2:1 pool back from its share
+/// (1.02 → 1.43). Long grids, queue-shaped figures: misses 50 → 46 of
+/// 2 880 (seeds 1–4) and 61 → 51 (5–8), excess over the goals 5.26 →
+/// 4.88 and 7.09 → 5.82; busy fractions unchanged (`bench/RESULTS.md`,
+/// thirtieth session).
+#[derive(Debug, Default)]
+pub struct StepScatter {
+    /// Per step with a settled node: Σ variance and how many nodes.
+    steps: Vec<(i32, f64, f64)>,
+}
+
+// === impl StepScatter ===
+
+impl StepScatter {
+    /// Surveys the nodes' records of reports.
+    pub fn survey<'a>(nodes: impl IntoIterator<Item = &'a CapacityStep>) -> StepScatter {
+        let mut steps: Vec<(i32, f64, f64)> = Vec::new();
+        for node in nodes.into_iter().filter(|node| node.settled) {
+            let Some((variance, _)) = node.scatter.moments(node.work, node.covered) else {
+                continue;
+            };
+            match steps.iter_mut().find(|(step, ..)| *step == node.step) {
+                Some((_, sum, count)) => {
+                    *sum += variance;
+                    *count += 1.0;
+                }
+                None => steps.push((node.step, variance, 1.0)),
+            }
+        }
+        StepScatter { steps }
+    }
+
+    /// The mean variance of the reports of the settled nodes at `step`;
+    /// `None` where there are none.
+    pub fn at(&self, step: i32) -> Option<f64> {
+        self.steps
+            .iter()
+            .find(|(at, ..)| *at == step)
+            .map(|(_, sum, count)| sum / count)
+    }
+}
+
 // === impl PoolBusy ===
 
 impl PoolBusy {
@@ -1153,16 +1209,21 @@ impl CapacityStep {
     /// 1.85 → 0.97 × the better spread; over eight seeds of long grids,
     /// queue-shaped misses 199 → 193 and excess over the goals 35.2 →
     /// 35.7: `bench/RESULTS.md`, twenty-seventh session).
-    pub fn correct_on_report(&mut self, pool: PoolBusy) {
+    ///
+    /// `peers` is the variance of the reports of the settled nodes at its
+    /// step ([`StepScatter::at`]), the least its own record's scatter is
+    /// taken to be.
+    pub fn correct_on_report(&mut self, pool: PoolBusy, peers: Option<f64>) {
         if std::mem::take(&mut self.reported) {
-            self.correct(pool);
+            self.correct_among(pool, peers);
         }
     }
 
     /// Corrects the share towards the `pool`'s mean utilisation (an early
-    /// cut by its saturated floor; see the module docs) and returns the
-    /// factor its share is weighted by.
-    fn correct(&mut self, pool: PoolBusy) -> f64 {
+    /// cut by its saturated floor; see the module docs), judging the
+    /// node's record against at least its `peers`' scatter, and returns
+    /// the factor its share is weighted by.
+    fn correct_among(&mut self, pool: PoolBusy, peers: Option<f64>) -> f64 {
         let mean = pool.mean;
         self.read_convex |= pool.elasticity >= CONVEX;
         let Some(busy) = self.busy else {
@@ -1221,7 +1282,7 @@ impl CapacityStep {
             && self.reports >= EARLY_CUT_REPORTS
             && self.named >= MIN_NAMED;
         if mean < MIN_MEAN
-            || (!early_cut && self.within_noise(busy, mean, pool))
+            || (!early_cut && self.within_noise(busy, mean, pool, peers))
             || (!early
                 && !early_cut
                 && (self.covered < windows * WINDOW || self.reports < windows * MIN_REPORTS))
@@ -1250,7 +1311,7 @@ impl CapacityStep {
         let mut ratio = share_sent * (target / busy.max(0.01)).powf(gain);
         // An overloaded node, or one hot far past its noise at a convex
         // figure, steps down one step at least.
-        if overloaded || self.hotter_past_noise(mean, pool) {
+        if overloaded || self.hotter_past_noise(mean, pool, peers) {
             ratio = ratio.min(self.factor() * (-1.0 / STEPS_PER_OCTAVE).exp2());
         }
         // An early cut's capacity lies between `floor` and all of what it
@@ -1272,7 +1333,7 @@ impl CapacityStep {
         let cautious = !pool.response_known
             && pool.saturated_floor.is_none()
             && !overloaded
-            && !self.far_colder_past_noise(mean, pool);
+            && !self.far_colder_past_noise(mean, pool, peers);
         let most = if cautious {
             (1.0 / STEPS_PER_OCTAVE).exp2()
         } else {
@@ -1533,41 +1594,42 @@ impl CapacityStep {
     /// `mean`, the error taken from the scatter of the node's own reports,
     /// over at least [`NOISE_MIN_REPORTS`] in the last two windows; once
     /// the `pool`'s figure reads convex, the node's average since its last
-    /// change of step against the pool's likeness, over at least
-    /// [`CONVEX_NOISE_MIN_REPORTS`].
-    fn within_noise(&self, busy: f64, mean: f64, pool: PoolBusy) -> bool {
+    /// change of step against the pool's likeness and at least its
+    /// `peers`' scatter, over at least [`CONVEX_NOISE_MIN_REPORTS`].
+    fn within_noise(&self, busy: f64, mean: f64, pool: PoolBusy, peers: Option<f64>) -> bool {
         let inside = |deviation: f64, error: Option<f64>| {
             error.is_some_and(|error| deviation.abs() < NOISE_SIGNIFICANCE * error)
         };
         if pool.elasticity >= CONVEX {
             return self
-                .record_against(mean, pool)
+                .record_against(mean, pool, peers)
                 .is_some_and(|(deviation, error)| inside(deviation, Some(error)));
         }
         let recent = self.reports * (2.0 * WINDOW / self.covered).min(1.0);
         recent >= NOISE_MIN_REPORTS
             && inside(
                 busy - mean,
-                self.scatter.error(self.work, self.covered, recent, None),
+                self.scatter
+                    .error(self.work, self.covered, recent, None, None),
             )
     }
 
     /// Whether the `pool`'s figure reads convex and the node's record is
     /// over `mean` by [`HOT_SIGNIFICANCE`] standard errors.
-    fn hotter_past_noise(&self, mean: f64, pool: PoolBusy) -> bool {
+    fn hotter_past_noise(&self, mean: f64, pool: PoolBusy, peers: Option<f64>) -> bool {
         pool.elasticity >= CONVEX
             && self
-                .record_against(mean, pool)
+                .record_against(mean, pool, peers)
                 .is_some_and(|(deviation, error)| deviation >= HOT_SIGNIFICANCE * error)
     }
 
     /// Whether the node, at or above the median's step, reads under
     /// [`FAR_COLDER`] of `mean` by [`FAR_COLDER_SIGNIFICANCE`] standard
     /// errors of its record ([`CapacityStep::record_against`]).
-    fn far_colder_past_noise(&self, mean: f64, pool: PoolBusy) -> bool {
+    fn far_colder_past_noise(&self, mean: f64, pool: PoolBusy, peers: Option<f64>) -> bool {
         self.step >= 0
             && self
-                .record_against(mean, pool)
+                .record_against(mean, pool, peers)
                 .is_some_and(|(deviation, error)| {
                     mean + deviation < FAR_COLDER * mean
                         && -deviation >= FAR_COLDER_SIGNIFICANCE * error
@@ -1576,15 +1638,16 @@ impl CapacityStep {
 
     /// How a convex figure is judged: the node's average since its last
     /// change of step less `mean`, and that average's standard error with
-    /// the `pool`'s likeness; `None` before [`CONVEX_NOISE_MIN_REPORTS`]
-    /// or while the reports do not scatter.
-    fn record_against(&self, mean: f64, pool: PoolBusy) -> Option<(f64, f64)> {
+    /// the `pool`'s likeness, its reports scattering at least as widely
+    /// as its `peers`' ([`StepScatter`]); `None` before
+    /// [`CONVEX_NOISE_MIN_REPORTS`] or while no report scatters.
+    fn record_against(&self, mean: f64, pool: PoolBusy, peers: Option<f64>) -> Option<(f64, f64)> {
         if self.reports < CONVEX_NOISE_MIN_REPORTS {
             return None;
         }
-        let error = self
-            .scatter
-            .error(self.work, self.covered, self.reports, pool.likeness)?;
+        let error =
+            self.scatter
+                .error(self.work, self.covered, self.reports, pool.likeness, peers)?;
         Some((self.work / self.covered - mean, error))
     }
 
@@ -1683,14 +1746,30 @@ impl Scatter {
     /// The standard error of the reports' time-weighted mean (`work` over
     /// `covered` seconds), counted as `reports` reports of which
     /// neighbours' likeness — `likeness` if given, else their own — leaves
-    /// fewer independent ones (an AR(1) effective count); `None` when the
-    /// reports do not scatter.
-    fn error(&self, work: f64, covered: f64, reports: f64, likeness: Option<f64>) -> Option<f64> {
-        let (variance, covariance) = self.moments(work, covered)?;
+    /// fewer independent ones (an AR(1) effective count), their variance
+    /// taken as `at_least` where that is more; `None` when neither
+    /// scatters.
+    fn error(
+        &self,
+        work: f64,
+        covered: f64,
+        reports: f64,
+        likeness: Option<f64>,
+        at_least: Option<f64>,
+    ) -> Option<f64> {
+        let (own, covariance) = self.moments(work, covered)?;
+        let variance = own.max(at_least.unwrap_or(0.0));
         if variance <= 0.0 {
             return None;
         }
-        let likeness = likeness.unwrap_or_else(|| self::likeness(covariance, variance));
+        // Reports that do not scatter say nothing of how alike they are.
+        let likeness = likeness.unwrap_or_else(|| {
+            if own > 0.0 {
+                self::likeness(covariance, own)
+            } else {
+                0.0
+            }
+        });
         let independent = (reports * (1.0 - likeness) / (1.0 + likeness)).max(1.0);
         Some((variance / independent).sqrt())
     }
@@ -1699,6 +1778,13 @@ impl Scatter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl CapacityStep {
+        /// [`CapacityStep::correct_among`] with no peers at its step.
+        fn correct(&mut self, pool: PoolBusy) -> f64 {
+            self.correct_among(pool, None)
+        }
+    }
 
     /// A node that reported `busy` over two windows (8 reports of 2.5 s),
     /// each covering `sent` redirects of the `named` its share named.
@@ -2297,6 +2383,57 @@ mod tests {
         assert_ne!(queue_like().correct(convex(None)), 1.0);
         // The pool's reports are 90% alike: the same deviation is noise.
         assert_eq!(queue_like().correct(convex(Some(0.9))), 1.0);
+    }
+
+    #[test]
+    fn a_calm_record_is_judged_against_the_scatter_of_its_peers() {
+        // A node whose queue read 0 and 0.1 in turn (a mean of 0.05)
+        // against a pool's 0.12, over 24 reports of 2.5 s, the figure
+        // convex and neighbouring reports unlike.
+        let calm = || {
+            let mut node = CapacityStep::default();
+            for i in 0..24 {
+                node.observe(if i % 2 == 0 { 0.0 } else { 0.1 }, 2.5, 25.0, 25.0);
+            }
+            node
+        };
+        let pool = PoolBusy {
+            likeness: Some(0.0),
+            ..surveyed(0.12, None, 2.5)
+        };
+        // Its own reports scatter by 0.05: seven standard errors cold, it
+        // steps up.
+        assert!(calm().correct_among(pool, None) > 1.0);
+        // The nodes sent the same share scatter by 0.2: the same record is
+        // within their noise, and it keeps its step.
+        assert_eq!(calm().correct_among(pool, Some(0.04)), 1.0);
+    }
+
+    #[test]
+    fn the_scatter_of_a_step_is_its_settled_nodes_mean() {
+        // Eight reports of 0 and `high` in turn, from `step`.
+        let node = |step: i32, settled: bool, high: f64| {
+            let mut node = CapacityStep::default();
+            node.shift(step);
+            node.settled = settled;
+            for i in 0..8 {
+                node.observe(if i % 2 == 0 { 0.0 } else { high }, 2.5, 25.0, 25.0);
+            }
+            node
+        };
+        let nodes = [
+            node(0, true, 0.2),
+            node(0, true, 0.4),
+            // Every node starts at the same step whatever its speed: one
+            // not yet settled says nothing of the share's scatter.
+            node(0, false, 1.0),
+            node(-2, true, 0.6),
+        ];
+        let scatter = StepScatter::survey(&nodes);
+        // Variances of 0.01 and 0.04 at step 0, 0.09 at step −2.
+        assert!((scatter.at(0).unwrap() - 0.025).abs() < 1e-9);
+        assert!((scatter.at(-2).unwrap() - 0.09).abs() < 1e-9);
+        assert_eq!(scatter.at(1), None);
     }
 
     #[test]

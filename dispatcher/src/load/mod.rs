@@ -95,7 +95,7 @@ mod projector;
 mod speed;
 
 pub use backlog::PoolBacklog;
-pub use capacity::{CapacityStep, PoolBusy, StepMove};
+pub use capacity::{CapacityStep, PoolBusy, StepMove, StepScatter};
 pub use cell::{NodeLoad, Projection, SATURATED_TRUST};
 pub use cost::{CostModel, Level, PRIOR_COST, PooledCost, SATURATED, Standing, Utilisation};
 pub use projector::{Figures, NodeModels, Projector};

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use super::node::Node;
 use super::{Registry, Settings};
 use crate::backend::{Backend, Members};
-use crate::load::{Metric, PoolBusy, Projector, StepMove};
+use crate::load::{Metric, PoolBusy, Projector, StepMove, StepScatter};
 
 /// Snapshots are rebuilt this many times over a slow start, so the ramp is
 /// smooth without rebuilding continuously.
@@ -139,7 +139,9 @@ impl Registry {
     /// ([`CapacityStep::cut_to_sent`](crate::load::CapacityStep::cut_to_sent)), the
     /// others yet to take their first correction taking that as it; every
     /// other node reported since the last pass corrected against this
-    /// survey ([`CapacityStep::correct_on_report`](crate::load::CapacityStep::correct_on_report)); the steps
+    /// survey ([`CapacityStep::correct_on_report`](crate::load::CapacityStep::correct_on_report)),
+    /// its reports' scatter taken as at least that of the settled nodes at
+    /// its step ([`StepScatter`]); the steps
     /// re-centred on their median — corrections are noisier upwards (a
     /// utilisation cannot exceed 1), so uncentred steps drift apart — and
     /// each share: weight × ramp × capacity, 0 unless ready.
@@ -173,13 +175,20 @@ impl Registry {
         // otherwise compound: a 4:1 pool's fast nodes stepping up an octave
         // at the first report while its slow ones were cut to what they
         // complete left the slow ones at an eighth.
+        let peers = StepScatter::survey(
+            self.nodes
+                .iter()
+                .filter(|n| ready(n))
+                .map(|n| &n.models.capacity),
+        );
         let mut steps: Vec<i32> = (self.nodes.iter_mut().filter(|n| ready(n)))
             .map(|n| {
                 if let Some(pool) = pool {
                     if cut {
                         n.models.capacity.settle_on_cut(pool.mean);
                     }
-                    n.models.capacity.correct_on_report(pool);
+                    let at_step = peers.at(n.models.capacity.step());
+                    n.models.capacity.correct_on_report(pool, at_step);
                 }
                 n.models.capacity.step()
             })
