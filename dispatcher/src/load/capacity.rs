@@ -45,8 +45,8 @@
 //! share: then the saturated nodes' overflow filled it. No correction
 //! moves a share more than an octave, none is taken while the deviation
 //! is within the scatter of the node's own reports (or of the settled
-//! nodes at its step, where theirs is wider: [`StepScatter`]), and once the pool's
-//! figures are seen
+//! nodes at its step, where theirs is wider: [`StepScatter`]), and once
+//! the pool's figures are seen
 //! answering the dispatcher's own changes of share more than twice over
 //! (the slope of log figure on log redirects, each change weighed as half
 //! an octave at most so one big cut cannot outvote the rest:
