@@ -827,7 +827,7 @@ pub struct PoolBusy {
 /// 2 880 (seeds 1–4) and 61 → 51 (5–8), excess over the goals 5.26 →
 /// 4.88 and 7.09 → 5.82; busy fractions unchanged (`bench/RESULTS.md`,
 /// thirtieth session).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct StepScatter {
     /// Per step with a settled node: Σ variance and how many nodes.
     steps: Vec<(i32, f64, f64)>,
@@ -856,7 +856,7 @@ impl StepScatter {
 
     /// The mean variance of the reports of the settled nodes at `step`;
     /// `None` where there are none.
-    pub fn at(&self, step: i32) -> Option<f64> {
+    fn at(&self, step: i32) -> Option<f64> {
         self.steps
             .iter()
             .find(|(at, ..)| *at == step)
@@ -1210,12 +1210,11 @@ impl CapacityStep {
     /// queue-shaped misses 199 → 193 and excess over the goals 35.2 →
     /// 35.7: `bench/RESULTS.md`, twenty-seventh session).
     ///
-    /// `peers` is the variance of the reports of the settled nodes at its
-    /// step ([`StepScatter::at`]), the least its own record's scatter is
-    /// taken to be.
-    pub fn correct_on_report(&mut self, pool: PoolBusy, peers: Option<f64>) {
+    /// `peers` says how widely the reports of the settled nodes at its
+    /// step scatter: the least its own record's scatter is taken to be.
+    pub fn correct_on_report(&mut self, pool: PoolBusy, peers: &StepScatter) {
         if std::mem::take(&mut self.reported) {
-            self.correct_among(pool, peers);
+            self.correct_among(pool, peers.at(self.step));
         }
     }
 

@@ -187,8 +187,7 @@ impl Registry {
                     if cut {
                         n.models.capacity.settle_on_cut(pool.mean);
                     }
-                    let at_step = peers.at(n.models.capacity.step());
-                    n.models.capacity.correct_on_report(pool, at_step);
+                    n.models.capacity.correct_on_report(pool, &peers);
                 }
                 n.models.capacity.step()
             })
