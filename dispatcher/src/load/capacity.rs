@@ -59,7 +59,9 @@
 //! saturated node moves a share one step at a time, and once the figure
 //! reads convex the noise gate weighs a node's whole record since its last
 //! change against how alike the pool's neighbouring reports are
-//! ([`PoolBusy::likeness`]), not the few of its own — and a node whose
+//! ([`PoolBusy::likeness`]), not the few of its own — the record restarting
+//! where its latest reports part from the rest past noise, as a node's do
+//! when its speed halves ([`SHIFT_SIGNIFICANCE`]) — and a node whose
 //! record reads hotter than the pool far past that noise steps down a
 //! step at least ([`HOT_SIGNIFICANCE`]): the divided gain moved it less
 //! than one, and equal nodes stepped up on chance stayed up. One node is
@@ -299,6 +301,17 @@ const CONVEX_ONCE_READ: f64 = 1.0;
 /// node one step over its share runs at 98% (`bench/RESULTS.md`, seventh
 /// session).
 const CONVEX_NOISE_MIN_REPORTS: f64 = 8.0;
+
+/// How many standard errors a segment of a node's record must differ from
+/// the rest by for the record to restart at it
+/// ([`CapacityStep::restart_record_at_shift`]).
+const SHIFT_SIGNIFICANCE: f64 = 3.0;
+
+/// How many windows a segment spans at least: with reports a fraction of a
+/// service time apart, eight of them are one moment's queue, and records
+/// restarted on such moments moved 3-node pools at 70% load, 4:1, from
+/// 0.9 to 1.2–1.6 × the better spread.
+const SHIFT_WINDOWS: f64 = 2.0;
 
 /// ... and a node whose average since its last change of step reads hotter
 /// than the pool's mean by this many of those standard errors steps down
@@ -570,26 +583,12 @@ pub struct CapacityStep {
     /// Smoothed reported utilisation, 0–1, since the step was last
     /// changed; `None` before the first report after it.
     busy: Option<f64>,
-    /// Seconds of reports the smoothed utilisation covers.
-    covered: f64,
-    /// Reports it covers.
-    reports: f64,
-    /// Busy seconds those reports add up to.
-    work: f64,
-    /// Redirects the node was sent over those reports, and the redirects
-    /// its share of the cycle named it for: `least-load` moves a
-    /// saturated node's turns to others, so a node sent much less than
-    /// its share is over-shared by that much, whatever its utilisation
-    /// (capped at 100%) can show. An interval the dispatcher had no pace
-    /// to name by (the pool's first after a start) counts as named what it
-    /// was sent: counted as none named, every node of a pool read as sent
-    /// twice its share a report later, and a correction started from that
-    /// double share ([`CapacityStep::sent_over_named`]).
-    sent: f64,
-    named: f64,
-    /// How much its connections grew over those reports: what it was sent
-    /// and did not complete.
-    grew: f64,
+    /// The reports since the step last changed, or since the node's
+    /// figure last shifted past noise at the same step
+    /// ([`CapacityStep::restart_record_at_shift`]).
+    record: Record,
+    /// The latest part of `record`, tested against the rest of it.
+    segment: Record,
     /// Whether the node's first correction has been taken (its step may
     /// have stayed): from then on corrections wait for whole windows.
     settled: bool,
@@ -600,8 +599,6 @@ pub struct CapacityStep {
     /// a floor of the saturated alone: 4:1 at T = 100, out of phase, 15.9
     /// → 8.6× the better spread (`bench/RESULTS.md`, fifth session).
     last: Option<(f64, f64)>,
-    /// How the reports scatter about their average.
-    scatter: Scatter,
     /// The pool's mean when `last` closed, to take the pool's own drift
     /// out of how the node's figure answered its change of step.
     last_mean: f64,
@@ -639,6 +636,33 @@ pub struct CapacityStep {
     /// Whether the node was corrected against a pool whose figure read
     /// convex (see [`CONVEX_ONCE_READ`]); kept across changes of step.
     read_convex: bool,
+}
+
+/// What a run of a node's reports adds up to.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Record {
+    /// Seconds of reports it covers.
+    covered: f64,
+    /// Reports it covers.
+    reports: f64,
+    /// Busy seconds those reports add up to.
+    work: f64,
+    /// Redirects the node was sent over those reports, and the redirects
+    /// its share of the cycle named it for: `least-load` moves a
+    /// saturated node's turns to others, so a node sent much less than
+    /// its share is over-shared by that much, whatever its utilisation
+    /// (capped at 100%) can show. An interval the dispatcher had no pace
+    /// to name by (the pool's first after a start) counts as named what it
+    /// was sent: counted as none named, every node of a pool read as sent
+    /// twice its share a report later, and a correction started from that
+    /// double share ([`CapacityStep::sent_over_named`]).
+    sent: f64,
+    named: f64,
+    /// How much its connections grew over those reports: what it was sent
+    /// and did not complete.
+    grew: f64,
+    /// How the reports scatter about their average.
+    scatter: Scatter,
 }
 
 /// What a node was sent and how far its connections grew over its latest
@@ -840,7 +864,7 @@ impl StepScatter {
     pub fn survey<'a>(nodes: impl IntoIterator<Item = &'a CapacityStep>) -> StepScatter {
         let mut steps: Vec<(i32, f64, f64)> = Vec::new();
         for node in nodes.into_iter().filter(|node| node.settled) {
-            let Some((variance, _)) = node.scatter.moments(node.work, node.covered) else {
+            let Some((variance, _)) = node.record.moments() else {
                 continue;
             };
             match steps.iter_mut().find(|(step, ..)| *step == node.step) {
@@ -911,7 +935,7 @@ impl PoolBusy {
             }
             product += node.response.0;
             spread += node.response.1;
-            if let Some((v, c)) = node.scatter.moments(node.work, node.covered) {
+            if let Some((v, c)) = node.record.moments() {
                 variance += v;
                 covariance += c;
             }
@@ -1039,28 +1063,24 @@ impl CapacityStep {
         let sent = sent.max(0.0);
         let named = if named > 0.0 { named } else { sent };
         self.named_rate = named / elapsed;
-        self.sent += sent;
-        self.named += named;
         let u = utilisation.clamp(0.0, 1.0);
         if !self.settled && self.first_interval.is_none() {
             self.first_interval = Some((u * elapsed, elapsed));
         }
-        self.covered += elapsed;
-        self.work += u * elapsed;
+        self.record.add(u, elapsed, sent, named);
+        self.segment.add(u, elapsed, sent, named);
         // Over the first window a plain average: smoothing from the first
         // report would weigh it as a whole window however short it is.
         let alpha = (1.0 - (-elapsed / WINDOW).exp()).min(1.0 / MIN_REPORTS);
-        self.scatter.add(u, elapsed);
         self.saturated_run = if u >= SATURATED {
             self.saturated_run + 1.0
         } else {
             0.0
         };
         self.busy = Some(match self.busy {
-            Some(avg) if self.covered > WINDOW => avg + alpha * (u - avg),
-            _ => self.work / self.covered,
+            Some(avg) if self.record.covered > WINDOW => avg + alpha * (u - avg),
+            _ => self.record.average(),
         });
-        self.reports += 1.0;
         self.reported = true;
     }
 
@@ -1072,7 +1092,8 @@ impl CapacityStep {
         self.follow_own_speed();
         let first = !self.measured_before;
         self.measured_before |= grew.is_some();
-        self.grew += grew.unwrap_or(0.0);
+        self.record.grew += grew.unwrap_or(0.0);
+        self.segment.grew += grew.unwrap_or(0.0);
         match grew {
             Some(grew) if utilisation >= SATURATED => {
                 let run = &mut self.overload;
@@ -1177,22 +1198,25 @@ impl CapacityStep {
     /// saturated [`RAMP_SATURATED_REPORTS`] running: its window's average
     /// still counts the climb to it.
     fn ramped_to_saturation(&self) -> bool {
-        !self.settled && self.covered < WINDOW && self.saturated_run >= RAMP_SATURATED_REPORTS
+        !self.settled
+            && self.record.covered < WINDOW
+            && self.saturated_run >= RAMP_SATURATED_REPORTS
     }
 
     /// In its first window, the average of the node's reports after its
     /// first interval, once there are any.
     fn after_first_interval(&self) -> Option<f64> {
         let (work, covered) = self.first_interval?;
-        (!self.settled && self.covered > covered)
-            .then(|| (self.work - work) / (self.covered - covered))
+        (!self.settled && self.record.covered > covered)
+            .then(|| (self.record.work - work) / (self.record.covered - covered))
     }
 
     /// The current window as (redirects a second, smoothed utilisation),
     /// once a report covers it.
     fn window(&self) -> Option<(f64, f64)> {
         // A utilisation is only folded in with the time it covers.
-        self.busy.map(|busy| (self.sent / self.covered, busy))
+        self.busy
+            .map(|busy| (self.record.sent / self.record.covered, busy))
     }
 
     /// Corrects the share ([`CapacityStep::correct`]) once after each
@@ -1234,6 +1258,7 @@ impl CapacityStep {
             return self.factor();
         }
         self.measure_response(mean);
+        self.restart_record_at_shift(pool, peers);
         // An overloaded node's queue grows with every second it waits, and
         // 100% against a cooler pool is unambiguous: it steps down after
         // one window; any other correction waits for two. A node's first
@@ -1268,7 +1293,7 @@ impl CapacityStep {
         // equal pool's queue lengths after a start): taken early only
         // while some node's backlog is counted growing.
         let early = !self.settled
-            && self.covered < EARLY_WINDOWS * WINDOW
+            && self.record.covered < EARLY_WINDOWS * WINDOW
             && pool.saturated_floor.is_some()
             && (self.trusted() || pool.backlog_growing)
             && self.significant(busy, mean);
@@ -1278,13 +1303,14 @@ impl CapacityStep {
         // grows with every report it waits.
         let early_cut = overloaded
             && !self.settled
-            && self.reports >= EARLY_CUT_REPORTS
-            && self.named >= MIN_NAMED;
+            && self.record.reports >= EARLY_CUT_REPORTS
+            && self.record.named >= MIN_NAMED;
         if mean < MIN_MEAN
             || (!early_cut && self.within_noise(busy, mean, pool, peers))
             || (!early
                 && !early_cut
-                && (self.covered < windows * WINDOW || self.reports < windows * MIN_REPORTS))
+                && (self.record.covered < windows * WINDOW
+                    || self.record.reports < windows * MIN_REPORTS))
         {
             return self.factor();
         }
@@ -1322,12 +1348,13 @@ impl CapacityStep {
         }
         if let Some(completed) = growing {
             // What it completed of what it was sent, brought to the mean.
-            ratio = ratio.min(self.factor() * completed / self.sent * (mean / busy).min(1.0));
+            ratio =
+                ratio.min(self.factor() * completed / self.record.sent * (mean / busy).min(1.0));
         }
         // A saturated node's 100% is a bound, so no more than what it was
         // sent, even where that is within the noise of a count.
-        if busy >= SATURATED && self.named >= MIN_NAMED {
-            ratio = ratio.min(self.factor() * self.sent / self.named);
+        if busy >= SATURATED && self.record.named >= MIN_NAMED {
+            ratio = ratio.min(self.factor() * self.record.sent / self.record.named);
         }
         let cautious = !pool.response_known
             && pool.saturated_floor.is_none()
@@ -1344,6 +1371,42 @@ impl CapacityStep {
             self.restart(mean);
         }
         factor
+    }
+
+    /// Restarts the node's record at its latest segment where the
+    /// segment's average is [`SHIFT_SIGNIFICANCE`] standard errors from the
+    /// rest's, at a convex figure — tested once a segment holds
+    /// [`CONVEX_NOISE_MIN_REPORTS`] reports over [`SHIFT_WINDOWS`]
+    /// windows. The record is what a convex figure's noise is judged over;
+    /// kept since the last change of step, it averaged a node that halved
+    /// its speed (another tenant arrived) with the ~60 calm reports before
+    /// the halving, and the node read 0.4–0.7 against a pool's 0.12 for
+    /// twenty reports, 100 service times apart, without passing noise.
+    fn restart_record_at_shift(&mut self, pool: PoolBusy, peers: Option<f64>) {
+        let segment = self.segment;
+        if pool.elasticity < CONVEX
+            || segment.reports < CONVEX_NOISE_MIN_REPORTS
+            || segment.covered < SHIFT_WINDOWS * WINDOW
+        {
+            return;
+        }
+        self.segment = Record::default();
+        let before = self.record.before(&segment);
+        let error = |record: &Record| {
+            (record.reports >= CONVEX_NOISE_MIN_REPORTS)
+                .then(|| record.error(record.reports, pool.likeness, peers))
+                .flatten()
+        };
+        let (Some(now), Some(then)) = (error(&segment), error(&before)) else {
+            return;
+        };
+        if (segment.average() - before.average()).abs() >= SHIFT_SIGNIFICANCE * now.hypot(then) {
+            self.record = segment;
+            // What is left of the record comes after the first interval.
+            if !self.settled {
+                self.first_interval = Some((0.0, 0.0));
+            }
+        }
     }
 
     /// Starts the windows afresh after a change of step, at the pool's
@@ -1449,15 +1512,15 @@ impl CapacityStep {
         let Some(busy) = self.busy else {
             return false;
         };
-        let given_away = self.named - self.sent;
+        let given_away = self.record.named - self.record.sent;
         if !(self.trusted() || self.kept_backlog())
             || busy <= pool.mean + SATURATED_MARGIN
-            || self.named < MIN_NAMED
-            || given_away < GIVEN_AWAY_SIGNIFICANCE * self.named.sqrt()
+            || self.record.named < MIN_NAMED
+            || given_away < GIVEN_AWAY_SIGNIFICANCE * self.record.named.sqrt()
         {
             return false;
         }
-        let steps = (self.sent / self.named).log2() * STEPS_PER_OCTAVE;
+        let steps = (self.record.sent / self.record.named).log2() * STEPS_PER_OCTAVE;
         steps <= -(0.5 + HYSTERESIS)
             && self.cut_to(
                 self.step + steps.round() as i32,
@@ -1481,7 +1544,7 @@ impl CapacityStep {
     /// without that condition, 111 and 46.1, the worst cell 2.5 → 5.6 ×
     /// the better spread.
     fn kept_backlog(&self) -> bool {
-        self.grew >= 0.0 && self.meter.holds_connections()
+        self.record.grew >= 0.0 && self.meter.holds_connections()
     }
 
     /// What the node was sent over what its share named it for since its
@@ -1489,9 +1552,10 @@ impl CapacityStep {
     /// ([`SENT_SIGNIFICANCE`]) and enough was named to tell
     /// ([`MIN_NAMED`]); 1 otherwise.
     fn sent_over_named(&self) -> f64 {
-        let apart = (self.sent - self.named).abs() > SENT_SIGNIFICANCE * self.named.sqrt();
-        if self.named >= MIN_NAMED && apart {
-            self.sent / self.named
+        let apart = (self.record.sent - self.record.named).abs()
+            > SENT_SIGNIFICANCE * self.record.named.sqrt();
+        if self.record.named >= MIN_NAMED && apart {
+            self.record.sent / self.record.named
         } else {
             1.0
         }
@@ -1501,15 +1565,15 @@ impl CapacityStep {
     /// trust: its share named it at most [`GIVEN_AWAY_MAX_NAMED`]
     /// redirects a report since its last change of step.
     fn trusted(&self) -> bool {
-        self.named <= GIVEN_AWAY_MAX_NAMED * self.reports
+        self.record.named <= GIVEN_AWAY_MAX_NAMED * self.record.reports
     }
 
     /// What the node completed of what it was sent since its last change
     /// of step, once its connections grew past noise
     /// ([`GROWTH_SIGNIFICANCE`]).
     fn completed_while_queueing(&self) -> Option<f64> {
-        if self.sent > 0.0 {
-            completed_past_growth(self.sent, self.grew, GROWTH_SIGNIFICANCE)
+        if self.record.sent > 0.0 {
+            completed_past_growth(self.record.sent, self.record.grew, GROWTH_SIGNIFICANCE)
         } else {
             None
         }
@@ -1554,7 +1618,7 @@ impl CapacityStep {
     /// it covers (see [`EARLY_SIGNIFICANCE`]).
     fn significant(&self, busy: f64, mean: f64) -> bool {
         let deviation = (mean / busy.max(0.01)).ln().abs();
-        let n = self.sent;
+        let n = self.record.sent;
         let b = busy.min(SATURATED);
         let queued = b / (1.0 - b) / n;
         let error = (1.0 / n + queued * queued).sqrt();
@@ -1567,7 +1631,7 @@ impl CapacityStep {
     /// ([`MAX_RESPONSE_LEVERAGE`]). Windows at saturation say nothing (the
     /// figure is capped there), nor tiny changes.
     fn measure_response(&mut self, mean: f64) {
-        if self.measured || self.covered < WINDOW || self.reports < MIN_REPORTS {
+        if self.measured || self.record.covered < WINDOW || self.record.reports < MIN_REPORTS {
             return;
         }
         self.measured = true;
@@ -1604,13 +1668,8 @@ impl CapacityStep {
                 .record_against(mean, pool, peers)
                 .is_some_and(|(deviation, error)| inside(deviation, Some(error)));
         }
-        let recent = self.reports * (2.0 * WINDOW / self.covered).min(1.0);
-        recent >= NOISE_MIN_REPORTS
-            && inside(
-                busy - mean,
-                self.scatter
-                    .error(self.work, self.covered, recent, None, None),
-            )
+        let recent = self.record.reports * (2.0 * WINDOW / self.record.covered).min(1.0);
+        recent >= NOISE_MIN_REPORTS && inside(busy - mean, self.record.error(recent, None, None))
     }
 
     /// Whether the `pool`'s figure reads convex and the node's record is
@@ -1641,13 +1700,13 @@ impl CapacityStep {
     /// as its `peers`' ([`StepScatter`]); `None` before
     /// [`CONVEX_NOISE_MIN_REPORTS`] or while no report scatters.
     fn record_against(&self, mean: f64, pool: PoolBusy, peers: Option<f64>) -> Option<(f64, f64)> {
-        if self.reports < CONVEX_NOISE_MIN_REPORTS {
+        if self.record.reports < CONVEX_NOISE_MIN_REPORTS {
             return None;
         }
-        let error =
-            self.scatter
-                .error(self.work, self.covered, self.reports, pool.likeness, peers)?;
-        Some((self.work / self.covered - mean, error))
+        let error = self
+            .record
+            .error(self.record.reports, pool.likeness, peers)?;
+        Some((self.record.average() - mean, error))
     }
 
     /// Folds in a fresh estimate of `ratio` = this node's capacity ÷ the
@@ -1715,9 +1774,64 @@ fn likeness(covariance: f64, variance: f64) -> f64 {
     (covariance / variance).clamp(0.0, MAX_LIKENESS)
 }
 
+// === impl Record ===
+
+impl Record {
+    /// Folds in a report of utilisation `u` over `elapsed` seconds, over
+    /// which the node was `sent` redirects of the `named` its share named.
+    fn add(&mut self, u: f64, elapsed: f64, sent: f64, named: f64) {
+        self.covered += elapsed;
+        self.reports += 1.0;
+        self.work += u * elapsed;
+        self.sent += sent;
+        self.named += named;
+        self.scatter.add(u, elapsed);
+    }
+
+    /// The reports' time-weighted mean utilisation.
+    fn average(&self) -> f64 {
+        self.work / self.covered
+    }
+
+    /// [`Scatter::moments`] of these reports.
+    fn moments(&self) -> Option<(f64, f64)> {
+        self.scatter.moments(self.work, self.covered)
+    }
+
+    /// [`Scatter::error`] of their average, counted as `reports` reports.
+    fn error(&self, reports: f64, likeness: Option<f64>, at_least: Option<f64>) -> Option<f64> {
+        self.scatter
+            .error(self.work, self.covered, reports, likeness, at_least)
+    }
+
+    /// This record less its latest `segment`: the reports before it.
+    fn before(&self, segment: &Record) -> Record {
+        Record {
+            covered: self.covered - segment.covered,
+            reports: self.reports - segment.reports,
+            work: self.work - segment.work,
+            sent: self.sent - segment.sent,
+            named: self.named - segment.named,
+            grew: self.grew - segment.grew,
+            scatter: self.scatter.less(&segment.scatter),
+        }
+    }
+}
+
 // === impl Scatter ===
 
 impl Scatter {
+    /// These reports' sums less a later run's of them; the pair across
+    /// the boundary stays with the earlier, which says nothing of it.
+    fn less(&self, later: &Scatter) -> Scatter {
+        Scatter {
+            squares: self.squares - later.squares,
+            previous: None,
+            lagged: self.lagged - later.lagged,
+            pairs: self.pairs - later.pairs,
+        }
+    }
+
     /// Folds in a utilisation `u` reported over `elapsed` seconds.
     fn add(&mut self, u: f64, elapsed: f64) {
         self.squares += u * u * elapsed;
@@ -2406,6 +2520,36 @@ mod tests {
         // The nodes sent the same share scatter by 0.2: the same record is
         // within their noise, and it keeps its step.
         assert_eq!(calm().correct_among(pool, Some(0.04)), 1.0);
+    }
+
+    #[test]
+    fn a_record_restarts_where_its_figure_shifts_past_noise() {
+        // A node whose queue read 0 and 0.2 in turn over reports of 4 s,
+        // as the pool's did, and from report `shift` on 0.5 and 0.7 (its
+        // speed halved) against a pool's 0.13; the figure convex.
+        let run = |shift: usize| {
+            let mut node = CapacityStep::default();
+            for i in 0..64 {
+                let (u, mean) = match (i >= shift, i % 2 == 0) {
+                    (false, even) => (if even { 0.0 } else { 0.2 }, 0.1),
+                    (true, even) => (if even { 0.5 } else { 0.7 }, 0.13),
+                };
+                node.observe(u, 4.0, 40.0, 40.0);
+                node.correct(PoolBusy {
+                    likeness: Some(0.0),
+                    response_known: false,
+                    ..surveyed(mean, None, 2.5)
+                });
+            }
+            node
+        };
+        // Averaged with the 56 calm reports before it, the shift stayed
+        // within noise of the pool's mean; its record restarted at the
+        // shift, the node steps down.
+        assert_eq!(run(56).step(), -1);
+        // A record that did not shift is kept whole.
+        let calm = run(64);
+        assert_eq!((calm.step(), calm.record.reports), (0, 64.0));
     }
 
     #[test]
