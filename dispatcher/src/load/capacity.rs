@@ -771,7 +771,11 @@ pub struct PoolBusy {
     /// a busy fraction's first correction lands at once, but a queue
     /// length read as one moved the nodes of an equal pool an octave each
     /// in its first minute (0.12 against a mean of 0.22), and they never
-    /// came back together.
+    /// came back together. A slope measured under [`CONVEX`] at a figure
+    /// read convex is not known: the gain is then divided by that floor,
+    /// not by what was measured, and a node that halved its speed was cut
+    /// an octave at a queue's slope of ~8, to half the share it needed,
+    /// while equal nodes stepped up two and three on chance.
     pub response_known: bool,
     /// How alike one node's neighbouring reports are (lag-1 correlation),
     /// pooled over every node's reports since its last change of step;
@@ -976,17 +980,19 @@ impl PoolBusy {
             saturated += ramped.rate;
             unsaturated -= ramped.capacity;
         }
-        let response_known = spread >= MIN_RESPONSE_SPREAD;
+        let measured = spread >= MIN_RESPONSE_SPREAD;
         let convex_from = if read_convex {
             CONVEX_ONCE_READ
         } else {
             CONVEX
         };
-        let elasticity = match product / spread {
-            slope if response_known && slope >= convex_from => slope.clamp(CONVEX, MAX_ELASTICITY),
+        let slope = product / spread;
+        let elasticity = match slope {
+            slope if measured && slope >= convex_from => slope.clamp(CONVEX, MAX_ELASTICITY),
             _ if 2 * scattered > speeds.len() => CONVEX,
             _ => 1.0,
         };
+        let response_known = measured && (elasticity < CONVEX || slope >= CONVEX);
         if count == 0.0 {
             return None;
         }
@@ -2410,14 +2416,20 @@ mod tests {
         let pool = PoolBusy::survey(&[scattered(answered(1.0)), scattered(answered(1.0))]).unwrap();
         assert_eq!(pool.elasticity, CONVEX);
         assert_eq!(pool.speed_reference, None);
+        // The gain is divided by that floor, not by a measured slope: the
+        // slope is not known, and shares move a step at a time.
+        assert!(!pool.response_known);
         // One node of two is no majority: the slope stands.
         let mixed = PoolBusy::survey(&[scattered(answered(1.0)), timed(answered(1.0), 40.0, 0.5)]);
         assert_eq!(mixed.unwrap().elasticity, 1.0);
         // A measured slope steeper still is kept.
-        let steep = PoolBusy::survey(&[scattered(answered(4.0))])
-            .unwrap()
-            .elasticity;
-        assert!((steep - 4.0).abs() < 1e-9, "{steep}");
+        let steep = PoolBusy::survey(&[scattered(answered(4.0))]).unwrap();
+        assert!(
+            (steep.elasticity - 4.0).abs() < 1e-9,
+            "{}",
+            steep.elasticity
+        );
+        assert!(steep.response_known);
     }
 
     #[test]
