@@ -1398,11 +1398,7 @@ impl CapacityStep {
         }
         self.segment = Record::default();
         let before = self.record.before(&segment);
-        let error = |record: &Record| {
-            (record.reports >= CONVEX_NOISE_MIN_REPORTS)
-                .then(|| record.error(record.reports, pool.likeness, peers))
-                .flatten()
-        };
+        let error = |record: &Record| record.convex_error(pool.likeness, peers);
         let (Some(now), Some(then)) = (error(&segment), error(&before)) else {
             return;
         };
@@ -1706,12 +1702,7 @@ impl CapacityStep {
     /// as its `peers`' ([`StepScatter`]); `None` before
     /// [`CONVEX_NOISE_MIN_REPORTS`] or while no report scatters.
     fn record_against(&self, mean: f64, pool: PoolBusy, peers: Option<f64>) -> Option<(f64, f64)> {
-        if self.record.reports < CONVEX_NOISE_MIN_REPORTS {
-            return None;
-        }
-        let error = self
-            .record
-            .error(self.record.reports, pool.likeness, peers)?;
+        let error = self.record.convex_error(pool.likeness, peers)?;
         Some((self.record.average() - mean, error))
     }
 
@@ -1808,6 +1799,16 @@ impl Record {
     fn error(&self, reports: f64, likeness: Option<f64>, at_least: Option<f64>) -> Option<f64> {
         self.scatter
             .error(self.work, self.covered, reports, likeness, at_least)
+    }
+
+    /// The error a convex figure's record is judged with: of its average
+    /// over all its reports, with `likeness` and at least the `peers`'
+    /// variance; `None` before [`CONVEX_NOISE_MIN_REPORTS`].
+    fn convex_error(&self, likeness: Option<f64>, peers: Option<f64>) -> Option<f64> {
+        if self.reports < CONVEX_NOISE_MIN_REPORTS {
+            return None;
+        }
+        self.error(self.reports, likeness, peers)
     }
 
     /// This record less its latest `segment`: the reports before it.
