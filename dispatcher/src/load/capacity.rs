@@ -212,7 +212,24 @@ const SATURATED_MARGIN: f64 = 0.05;
 const MIN_NAMED: f64 = 50.0;
 
 /// Below this mean utilisation shares do not matter and the ratios are
-/// noise: the steps stay.
+/// noise: the steps stay — except a node reading hotter than a pool whose
+/// figure reads convex, from reports fresh enough for `least-load` to
+/// trust ([`CapacityStep::hot_in_a_quiet_convex_pool`]). A busy fraction
+/// under 0.1 is a pool nearly idle, but a queue-shaped figure
+/// (`min(100, 100·q/20)`) reads under 0.1 at 70% load: there the slow half
+/// of a 2:1 pool of 8, still at the even share it started from, ran at
+/// ~92% and read 0.11–0.18 against fast nodes' 0.05 for half a run at
+/// reports 5 service times old, and the pool's mean of 0.08–0.10 held
+/// every step. Hot only, and only from trusted reports: a node sent too
+/// much is the costly error, and from reports 100 service times old a hot
+/// record at such a mean is as likely a queue filling by chance (without
+/// the restriction, pools of 3 at 70% load with reports that old: worst
+/// cells 1.10 → 1.13 × the better spread, 4:1, and 1.10 → 1.22, one node
+/// halving). Long grids, queue-shaped figures, seeds 1–8: misses with
+/// reports 0.1–5 service times old 10 → 0 of 5 760 checks (87 → 77 in
+/// all), 2:1 and 4:1 pools of 8 at 70% load there 0.82–1.16 → 0.77–1.05,
+/// 98 cells ≥ 5% better and 2 worse; nothing with reports 25–100 service
+/// times old moved (`bench/RESULTS.md`, thirty-second session).
 const MIN_MEAN: f64 = 0.1;
 
 /// Within its first window, a node is corrected as soon as its
@@ -1311,7 +1328,7 @@ impl CapacityStep {
             && !self.settled
             && self.record.reports >= EARLY_CUT_REPORTS
             && self.record.named >= MIN_NAMED;
-        if mean < MIN_MEAN
+        if (mean < MIN_MEAN && !self.hot_in_a_quiet_convex_pool(busy, mean, pool))
             || (!early_cut && self.within_noise(busy, mean, pool, peers))
             || (!early
                 && !early_cut
@@ -1672,6 +1689,14 @@ impl CapacityStep {
         }
         let recent = self.record.reports * (2.0 * WINDOW / self.record.covered).min(1.0);
         recent >= NOISE_MIN_REPORTS && inside(busy - mean, self.record.error(recent, None, None))
+    }
+
+    /// Whether the `pool`'s figure reads convex and the node, from reports
+    /// `least-load` trusts ([`CapacityStep::trusted`]), reads hotter than
+    /// its `mean` — its smoothed figure (`busy`) and its record's average
+    /// both: such a node is corrected under [`MIN_MEAN`] (see there).
+    fn hot_in_a_quiet_convex_pool(&self, busy: f64, mean: f64, pool: PoolBusy) -> bool {
+        pool.elasticity >= CONVEX && self.trusted() && busy > mean && self.record.average() > mean
     }
 
     /// Whether the `pool`'s figure reads convex and the node's record is
@@ -2659,6 +2684,38 @@ mod tests {
             noisy.correct(surveyed(0.3, None, 9.0)),
             0.25f64.exp2(),
             "inside the noise"
+        );
+    }
+
+    #[test]
+    fn a_node_hot_in_a_quiet_convex_pool_is_corrected_from_trusted_reports() {
+        // A queue-shaped figure reads under MIN_MEAN at 70% load: a pool's
+        // 0.08, a node reading 0.25 and 0.35 in turn over 24 reports of
+        // 2.5 s, named `per_report` redirects each.
+        let node = |per_report: f64, high: f64, low: f64| {
+            let mut node = CapacityStep::default();
+            for i in 0..24 {
+                node.observe(
+                    if i % 2 == 0 { high } else { low },
+                    2.5,
+                    per_report,
+                    per_report,
+                );
+            }
+            node
+        };
+        let quiet = surveyed(0.08, None, 4.0);
+        // From reports fresh enough to trust (5 redirects a report), it is
+        // corrected: (0.08 / 0.3)^(1/4), two steps down.
+        assert_eq!(node(5.0, 0.35, 0.25).correct(quiet), (-0.5f64).exp2());
+        // From stale ones (25 a report) the steps stay under MIN_MEAN, as
+        // they do for a cold node, and for a figure read linear.
+        assert_eq!(node(25.0, 0.35, 0.25).correct(quiet), 1.0, "stale");
+        assert_eq!(node(5.0, 0.03, 0.01).correct(quiet), 1.0, "cold");
+        assert_eq!(
+            node(5.0, 0.35, 0.25).correct(surveyed(0.08, None, 1.0)),
+            1.0,
+            "linear"
         );
     }
 
