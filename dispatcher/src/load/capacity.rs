@@ -217,10 +217,10 @@ const MIN_NAMED: f64 = 50.0;
 /// trust ([`CapacityStep::hot_in_a_quiet_convex_pool`]). A busy fraction
 /// under 0.1 is a pool nearly idle, but a queue-shaped figure
 /// (`min(100, 100·q/20)`) reads under 0.1 at 70% load: there the slow half
-/// of a 2:1 pool of 8, still at the even share it started from, ran at
-/// ~92% and read 0.11–0.18 against fast nodes' 0.05 for half a run at
-/// reports 5 service times old, and the pool's mean of 0.08–0.10 held
-/// every step. Hot only, and only from trusted reports: a node sent too
+/// of a 2:1 pool of 8, at the even share every node starts at, ran at ~92%
+/// and read 0.11–0.18 against fast nodes' 0.05 at reports 5 service times
+/// old, the pool's mean of 0.08–0.10 held the steps, and the slow nodes
+/// reached 0.59 of the median's share only ~60% into the run. Hot only, and only from trusted reports: a node sent too
 /// much is the costly error, and from reports 100 service times old a hot
 /// record at such a mean is as likely a queue filling by chance (without
 /// the restriction, pools of 3 at 70% load with reports that old: worst
