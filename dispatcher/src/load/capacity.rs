@@ -213,23 +213,24 @@ const MIN_NAMED: f64 = 50.0;
 
 /// Below this mean utilisation shares do not matter and the ratios are
 /// noise: the steps stay — except a node reading hotter than a pool whose
-/// figure reads convex, from reports fresh enough for `least-load` to
-/// trust ([`CapacityStep::hot_in_a_quiet_convex_pool`]). A busy fraction
-/// under 0.1 is a pool nearly idle, but a queue-shaped figure
+/// figure reads convex, from reports fresh enough for `least-load` to trust
+/// ([`CapacityStep::hot_in_a_quiet_convex_pool`]). A busy fraction under
+/// 0.1 is a pool nearly idle, but a queue-shaped figure
 /// (`min(100, 100·q/20)`) reads under 0.1 at 70% load: there the slow half
 /// of a 2:1 pool of 8, at the even share every node starts at, ran at ~92%
 /// and read 0.11–0.18 against fast nodes' 0.05 at reports 5 service times
 /// old, the pool's mean of 0.08–0.10 held the steps, and the slow nodes
-/// reached 0.59 of the median's share only ~60% into the run. Hot only, and only from trusted reports: a node sent too
-/// much is the costly error, and from reports 100 service times old a hot
-/// record at such a mean is as likely a queue filling by chance (without
-/// the restriction, pools of 3 at 70% load with reports that old: worst
-/// cells 1.10 → 1.13 × the better spread, 4:1, and 1.10 → 1.22, one node
-/// halving). Long grids, queue-shaped figures, seeds 1–8: misses with
-/// reports 0.1–5 service times old 10 → 0 of 5 760 checks (87 → 77 in
-/// all), 2:1 and 4:1 pools of 8 at 70% load there 0.82–1.16 → 0.77–1.05,
-/// 98 cells ≥ 5% better and 2 worse; nothing with reports 25–100 service
-/// times old moved (`bench/RESULTS.md`, thirty-second session).
+/// reached 0.59 of the median's share only ~60% into the run. Hot only, and
+/// only from trusted reports: a node sent too much is the costly error, and
+/// from reports 100 service times old a hot record at such a mean is as
+/// likely a queue filling by chance (without the restriction, pools of 3 at
+/// 70% load with reports that old: worst cells 1.10 → 1.13 × the better
+/// spread, 4:1, and 1.10 → 1.22, one node halving). Long grids,
+/// queue-shaped figures, seeds 1–8: misses with reports 0.1–5 service times
+/// old 10 → 0 of 5 760 checks (87 → 77 in all), 2:1 and 4:1 pools of 8 at
+/// 70% load there 0.82–1.16 → 0.77–1.05, 98 cells ≥ 5% better and 2 worse;
+/// nothing with reports 25–100 service times old moved (`bench/RESULTS.md`,
+/// thirty-second session).
 const MIN_MEAN: f64 = 0.1;
 
 /// Within its first window, a node is corrected as soon as its
@@ -912,6 +913,13 @@ impl StepScatter {
 // === impl PoolBusy ===
 
 impl PoolBusy {
+    /// Whether the pool's figure reads convex: it answers a change of
+    /// share at least [`CONVEX`] times over, as a queue length does, and
+    /// every correction's gain is divided by that slope.
+    fn reads_convex(&self) -> bool {
+        self.elasticity >= CONVEX
+    }
+
     /// Surveys the nodes' capacity models; `None` before any reported
     /// since its last change of step.
     pub fn survey<'a>(nodes: impl IntoIterator<Item = &'a CapacityStep>) -> Option<PoolBusy> {
@@ -1271,7 +1279,7 @@ impl CapacityStep {
     /// the factor its share is weighted by.
     fn correct_among(&mut self, pool: PoolBusy, peers: Option<f64>) -> f64 {
         let mean = pool.mean;
-        self.read_convex |= pool.elasticity >= CONVEX;
+        self.read_convex |= pool.reads_convex();
         let Some(busy) = self.busy else {
             return self.factor();
         };
@@ -1407,7 +1415,7 @@ impl CapacityStep {
     /// twenty reports, 100 service times apart, without passing noise.
     fn restart_record_at_shift(&mut self, pool: PoolBusy, peers: Option<f64>) {
         let segment = self.segment;
-        if pool.elasticity < CONVEX
+        if !pool.reads_convex()
             || segment.reports < CONVEX_NOISE_MIN_REPORTS
             || segment.covered < SHIFT_WINDOWS * WINDOW
         {
@@ -1682,7 +1690,7 @@ impl CapacityStep {
         let inside = |deviation: f64, error: Option<f64>| {
             error.is_some_and(|error| deviation.abs() < NOISE_SIGNIFICANCE * error)
         };
-        if pool.elasticity >= CONVEX {
+        if pool.reads_convex() {
             return self
                 .record_against(mean, pool, peers)
                 .is_some_and(|(deviation, error)| inside(deviation, Some(error)));
@@ -1696,13 +1704,13 @@ impl CapacityStep {
     /// its `mean` — its smoothed figure (`busy`) and its record's average
     /// both: such a node is corrected under [`MIN_MEAN`] (see there).
     fn hot_in_a_quiet_convex_pool(&self, busy: f64, mean: f64, pool: PoolBusy) -> bool {
-        pool.elasticity >= CONVEX && self.trusted() && busy > mean && self.record.average() > mean
+        pool.reads_convex() && self.trusted() && busy > mean && self.record.average() > mean
     }
 
     /// Whether the `pool`'s figure reads convex and the node's record is
     /// over `mean` by [`HOT_SIGNIFICANCE`] standard errors.
     fn hotter_past_noise(&self, mean: f64, pool: PoolBusy, peers: Option<f64>) -> bool {
-        pool.elasticity >= CONVEX
+        pool.reads_convex()
             && self
                 .record_against(mean, pool, peers)
                 .is_some_and(|(deviation, error)| deviation >= HOT_SIGNIFICANCE * error)
