@@ -1,0 +1,332 @@
+//! The cuts: a share too big for its node, cut at once from counts rather
+//! than figures. A saturated node's 100% cannot say how far over it is, but
+//! what it completed while its connections grew
+//! ([`CapacityStep::cut_overload`]) and what `least-load` really sent it
+//! ([`CapacityStep::cut_to_sent`]) can. Kept apart from the controller in
+//! the parent module, which reads figures and consults some of these counts
+//! through the helpers here.
+
+use super::{
+    CUT_MAX_OCTAVES, CapacityStep, HYSTERESIS, MAX_STEP, MIN_NAMED, PoolBusy, SATURATED,
+    SATURATED_MARGIN, SPEED_SIGNIFICANCE, STEPS_PER_OCTAVE, StepMove,
+};
+
+/// An overloaded node is cut to what it completes once its connections
+/// have grown this many standard errors over its run of saturated reports
+/// ([`CapacityStep::cut_overload`]). Growth is arrivals less completions,
+/// each about Poisson, so its error is √(sent + completed). The run is
+/// checked at every report, from a node's first, and a random walk's
+/// z-score crosses 3 somewhere along a long run far more often than any
+/// one report's would; at 4 no equal cell of the long grids moved by more
+/// than 10%.
+const OVERLOAD_SIGNIFICANCE: f64 = 4.0;
+
+/// In its first window a node is overloaded, whatever its figure reads,
+/// once its connections have grown this many standard errors
+/// (√(sent + completed), as for [`OVERLOAD_SIGNIFICANCE`]) while it reads
+/// [`SATURATED_MARGIN`] over the pool's mean. A busy fraction over an
+/// interval that began with a moment's idle reads under saturation while
+/// the queue behind it grows: after a start, a slow node of a 2:1 pool at
+/// 90% load read 0.93–0.96 over its first reports, 25 service times apart,
+/// its queue growing 8 a report, and was left at its first share — under
+/// the 0.98 that reads saturated, with too few redirects for the overload
+/// cut's 4 — for ten reports. Only the first window: at 97% load a queue
+/// length on equal nodes grows 2 standard errors by chance, and later
+/// windows have the controller and the cut (`bench/RESULTS.md`,
+/// seventeenth session).
+pub(super) const GROWTH_SIGNIFICANCE: f64 = 2.0;
+
+/// ... and the cut also drains this share of the backlog the run built,
+/// over as long again as the run (never below half of what it completes):
+/// cut to exactly what it completes, a node keeps its backlog and stays
+/// saturated, and the controller took another window a quarter octave to
+/// drain it (the halving node of 8 at 90% load, T = 100 service times,
+/// seed 1: 1.6–1.8 × the better spread with none, 1.3–1.4 with half).
+/// Once drained, the node reads below the pool and the controller gives
+/// the share back.
+pub(super) const OVERLOAD_DRAIN: f64 = 0.5;
+
+/// A run of saturated reports counts for a cut once it is this many
+/// reports long, or one if it began with the node's first: a queue length
+/// saturated at a report says nothing of the interval before, when the
+/// node may have idled, and one report's completions then read low — a
+/// node of an equal pool at 97% load, sent more than its share by the
+/// loads it reported, was cut an octave and more. After a start the first
+/// report is the one chance to cut before a slow node's backlog doubles,
+/// and its interval began with the node's first redirect.
+const MIN_OVERLOAD_REPORTS: f64 = 2.0;
+
+/// A node hotter than the pool is cut to the share it was really sent
+/// once the turns `least-load` gave away from it since its last change of
+/// step — named less sent — are this many standard errors (√named) past
+/// none ([`CapacityStep::cut_to_sent`]). Given away at fresh reports, turns
+/// are the reports' verdict that its share is too big; and a figure that
+/// caps below its backlog (a queue length, `min(100, 100·q/20)`) says so
+/// nowhere else: with the backlog counted, `least-load` steers off a slow
+/// node the moment it reads saturated, so it hovers just under its cap,
+/// never saturated long enough to be cut, while its share names it twice
+/// what it takes. After a start, the pools of 8 at 4:1 with a queue length
+/// at the report and reports one service time old read 1.04–3.11 × the
+/// better spread over ten seeds, 2.77 at the median; at 4 the cut brings
+/// them to 1.04–2.32, 1.98 (`bench/RESULTS.md`, twentieth session).
+const GIVEN_AWAY_SIGNIFICANCE: f64 = 4.0;
+
+/// ... counted only while the node's share names it at most this many
+/// redirects a report ([`CapacityStep::trusted`]; a first correction from
+/// reports older waits for a counted backlog, [`PoolBusy::backlog_growing`],
+/// and so does a cut to what was sent, [`CapacityStep::kept_backlog`]):
+/// past about three trust horizons of four arrivals
+/// each (`load::projector`) a report is too old for `least-load` to
+/// trust, and the turns it gives away are a saturated node's by rule, not
+/// the reports' verdict: without the bound, nodes whose turns went by
+/// that rule at 100 service times were cut too (long grids, seeds 1–2,
+/// queue-shaped figures' excess over the goals +30%, a 4:1 pool of 8
+/// 1.3 → 4.0 × the better spread).
+pub(super) const GIVEN_AWAY_MAX_NAMED: f64 = 12.0;
+
+/// A correction starts from the share a node was really sent, not the one
+/// its share named, once the two differ by more than this many standard
+/// errors of a count (√named; [`CapacityStep::sent_over_named`]): its
+/// figure answers what it was sent. `least-load` hands a saturated node's
+/// turns to lighter candidates, and a node that took that overflow reads
+/// hot on it: after a start, at stale reports, a fast node of a 2:1 pool
+/// was cut an octave for it, to a quarter of its speed's share. Long
+/// grids, queue-shaped figures, seeds 1–4: misses 103 → 94 of 2 880,
+/// excess over the goals 18.0 → 17.3; held-out seeds 5–8 131 → 119, but
+/// excess 24.3 → 25.0; busy fractions 13 → 9 over six seeds
+/// (`bench/RESULTS.md`, twenty-fourth session). That node's first
+/// correction was an early cut, though — its reports after the first
+/// interval read saturated on the overflow — until such a node was no
+/// longer overloaded by it ([`AFTER_FIRST_CONTRAST`](super::AFTER_FIRST_CONTRAST)).
+pub(super) const SENT_SIGNIFICANCE: f64 = 2.0;
+
+/// What a node was sent and how far its connections grew over its latest
+/// run of saturated reports, for [`CapacityStep::cut_overload`].
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(super) struct OverloadRun {
+    /// Redirects sent over the run, and the growth of its connections.
+    pub(super) sent: f64,
+    pub(super) grew: f64,
+    /// Reports, and seconds, the run covers.
+    pub(super) reports: f64,
+    /// Whether it began with the node's first report that covers time.
+    pub(super) from_first: bool,
+    pub(super) covered: f64,
+}
+
+/// What an overloaded node completes, in redirects a second, as
+/// [`CapacityStep::cut_overload`] reads it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Overload {
+    /// Its completions over its run of saturated reports.
+    pub(super) completed: f64,
+    /// The same less what drains its backlog ([`OVERLOAD_DRAIN`]).
+    pub(super) drained: f64,
+}
+
+// === impl Overload ===
+
+impl Overload {
+    /// The rate to send: `drained` while the pool `drains` the cut nodes'
+    /// backlogs ([`PoolBusy::cut_drains`]), `completed` otherwise.
+    pub(super) fn rate(self, drains: bool) -> f64 {
+        if drains { self.drained } else { self.completed }
+    }
+}
+
+// === impl CapacityStep ===
+
+impl CapacityStep {
+    /// What an overloaded node completed over its run of saturated
+    /// reports — what it was sent less the growth of its connections,
+    /// whatever its figure's shape — once that growth is significant
+    /// ([`OVERLOAD_SIGNIFICANCE`]) over a run long enough
+    /// ([`MIN_OVERLOAD_REPORTS`]).
+    pub(super) fn overload(&self) -> Option<Overload> {
+        let OverloadRun {
+            sent,
+            grew,
+            reports,
+            from_first,
+            covered,
+        } = self.overload;
+        let needed = if from_first {
+            1.0
+        } else {
+            MIN_OVERLOAD_REPORTS
+        };
+        let done = completed_past_growth(sent, grew, OVERLOAD_SIGNIFICANCE)?;
+        (reports >= needed && covered > 0.0 && self.named_rate > 0.0).then(|| Overload {
+            completed: done / covered,
+            drained: (done - OVERLOAD_DRAIN * grew).max(done / 2.0) / covered,
+        })
+    }
+
+    /// Whether the node's share is more than its measured speed warrants,
+    /// against the `pool`'s share per speed, past their noise; true where
+    /// either is unmeasured. Equal nodes at 97% load read saturated by
+    /// chance, and stepped down by it the others ran at 99%.
+    pub(super) fn share_outruns_speed(&self, pool: PoolBusy) -> bool {
+        match (self.meter.speed(), pool.share_per_speed) {
+            (Some(own), Some((pool_share, pool_error))) => {
+                let error = own.relative_error.hypot(pool_error);
+                let excess = (self.factor() / own.per_busy_second / pool_share).ln();
+                excess > SPEED_SIGNIFICANCE * error
+            }
+            _ => true,
+        }
+    }
+
+    /// Cuts an overloaded node, in one step of at most two octaves
+    /// ([`CUT_MAX_OCTAVES`]), to the step at or below the share that sends
+    /// it what its completions fill less its drain
+    /// ([`CapacityStep::overload`]), the rest of the `pool` taking
+    /// the difference ([`PoolBusy::rest_scale`]); returns whether it was
+    /// cut. A saturated node's 100% hides how far over it is, and the
+    /// controller steps it down a quarter octave a window, its queue
+    /// growing all the while; but a count of what it completed does not:
+    /// a node that halves its speed mid-run is cut within a window, and
+    /// the slow nodes of a 4:1 pool at their first report after a start.
+    /// Not while the whole pool reads saturated, when growth is anyone's.
+    /// A new run is counted from the cut.
+    pub fn cut_overload(&mut self, pool: PoolBusy) -> bool {
+        let (Some(overload), Some(scale)) = (self.overload(), pool.rest_scale) else {
+            return false;
+        };
+        if pool.mean >= SATURATED - SATURATED_MARGIN {
+            return false;
+        }
+        let rate = overload.rate(pool.cut_drains);
+        let factor = self.factor() * rate / (scale * self.named_rate);
+        self.cut_to(
+            (factor.log2() * STEPS_PER_OCTAVE).floor() as i32,
+            pool.mean,
+            StepMove::CutOverloaded,
+        )
+    }
+
+    /// Cuts a node hotter than the `pool`'s mean to the share it was
+    /// really sent since its last change of step, once the turns
+    /// `least-load` gave away from it are past noise
+    /// ([`GIVEN_AWAY_SIGNIFICANCE`]) at reports fresh enough to be trusted
+    /// ([`GIVEN_AWAY_MAX_NAMED`]) — or at older ones, while its connections
+    /// did not drain all the same ([`CapacityStep::kept_backlog`]) — and
+    /// the cut is more than the hysteresis (two octaves at most, as
+    /// [`CapacityStep::cut_overload`]); returns whether it was cut. A node
+    /// that reads cooler than the pool is left to the controller: its
+    /// turns went to nodes lighter still.
+    pub fn cut_to_sent(&mut self, pool: PoolBusy) -> bool {
+        let Some(busy) = self.busy else {
+            return false;
+        };
+        let given_away = self.record.named - self.record.sent;
+        if !(self.trusted() || self.kept_backlog())
+            || busy <= pool.mean + SATURATED_MARGIN
+            || self.record.named < MIN_NAMED
+            || given_away < GIVEN_AWAY_SIGNIFICANCE * self.record.named.sqrt()
+        {
+            return false;
+        }
+        let steps = (self.record.sent / self.record.named).log2() * STEPS_PER_OCTAVE;
+        steps <= -(0.5 + HYSTERESIS)
+            && self.cut_to(
+                self.step + steps.round() as i32,
+                pool.mean,
+                StepMove::CutToSent,
+            )
+    }
+
+    /// Whether the node holds connections, as many as at its last change
+    /// of step or more. From reports too old for `least-load` to trust,
+    /// the turns it gives away are a saturated node's by rule or repay a
+    /// backlog past its part of the pool's (`NodeLoad::owe_turns`); while
+    /// that backlog was repaid, they say nothing about the share (a 2:1
+    /// pool's slow node whose first cut left 104 jobs queued, repaid over
+    /// the next report, was cut two octaves more on them). But a node
+    /// whose backlog held or grew though turns went elsewhere was sent at
+    /// least what it completed: its share is too big by what it gave
+    /// away. Long grids, queue-shaped figures, seeds 1–4: misses 111 →
+    /// 103 of 2 880, excess over the goals 19.5 → 18.0; busy fractions
+    /// unchanged (`bench/RESULTS.md`, twenty-third session). Counted
+    /// without that condition, 111 and 46.1, the worst cell 2.5 → 5.6 ×
+    /// the better spread.
+    fn kept_backlog(&self) -> bool {
+        self.record.grew >= 0.0 && self.meter.holds_connections()
+    }
+
+    /// What the node was sent over what its share named it for since its
+    /// last change of step, where the two differ past the noise of a count
+    /// ([`SENT_SIGNIFICANCE`]) and enough was named to tell
+    /// ([`MIN_NAMED`]); 1 otherwise.
+    pub(super) fn sent_over_named(&self) -> f64 {
+        let apart = (self.record.sent - self.record.named).abs()
+            > SENT_SIGNIFICANCE * self.record.named.sqrt();
+        if self.record.named >= MIN_NAMED && apart {
+            self.record.sent / self.record.named
+        } else {
+            1.0
+        }
+    }
+
+    /// Whether the node's reports are fresh enough for `least-load` to
+    /// trust: its share named it at most [`GIVEN_AWAY_MAX_NAMED`]
+    /// redirects a report since its last change of step.
+    pub(super) fn trusted(&self) -> bool {
+        self.record.named <= GIVEN_AWAY_MAX_NAMED * self.record.reports
+    }
+
+    /// What the node completed of what it was sent since its last change
+    /// of step, once its connections grew past noise
+    /// ([`GROWTH_SIGNIFICANCE`]).
+    pub(super) fn completed_while_queueing(&self) -> Option<f64> {
+        if self.record.sent > 0.0 {
+            completed_past_growth(self.record.sent, self.record.grew, GROWTH_SIGNIFICANCE)
+        } else {
+            None
+        }
+    }
+
+    /// Cuts the step down to `step`, by two octaves at most
+    /// ([`CUT_MAX_OCTAVES`]), a new run and new windows counted from the
+    /// cut (at the pool's `mean`); returns whether that is a cut at all.
+    fn cut_to(&mut self, step: i32, mean: f64, why: StepMove) -> bool {
+        let most = (STEPS_PER_OCTAVE * CUT_MAX_OCTAVES) as i32;
+        let step = step.max(self.step - most).max(-MAX_STEP);
+        if step >= self.step {
+            return false;
+        }
+        self.step = step;
+        self.moved = Some(why);
+        self.overload = OverloadRun::default();
+        self.restart(mean);
+        true
+    }
+
+    /// Another node was cut ([`CapacityStep::cut_overload`]): a node yet to
+    /// take its first correction takes the cut as that, its windows
+    /// starting afresh at the pool's `mean`. They covered the pool before
+    /// the cut, and read against it the fast nodes of a 4:1 pool, which
+    /// take what the slow ones shed, were corrected as if overloaded
+    /// themselves — or, on a queue-shaped figure, stepped up an octave and
+    /// flooded. Not a node whose last report read saturated: it is one of
+    /// the overloaded, not one of those that take what they shed, and
+    /// settled it lost its early cut — a slow node of a 4:1 pool whose
+    /// growth fell just short of the cut's bar at the first report, while
+    /// its peers' passed, stayed at its first share for whole windows,
+    /// four reports 100 service times apart (`bench/RESULTS.md`,
+    /// seventeenth session).
+    pub fn settle_on_cut(&mut self, mean: f64) {
+        if !self.settled && self.saturated_run == 0.0 {
+            self.restart(mean);
+        }
+    }
+}
+
+/// What a node completed of `sent` redirects while its connections grew
+/// `grew`, once that growth is past `significance` standard errors: growth
+/// is arrivals less completions, each about Poisson, so its error is
+/// √(sent + completed). `None` within the noise.
+fn completed_past_growth(sent: f64, grew: f64, significance: f64) -> Option<f64> {
+    let completed = (sent - grew).max(0.0);
+    (grew > significance * (sent + completed).sqrt()).then_some(completed)
+}
