@@ -159,7 +159,7 @@ impl Registry {
 
     /// Sets the turns node `index` owes the pool from its latest report,
     /// which replaced the count it had `before` in the pool's sums: its
-    /// connections past its share's part of the pool's ([`PoolBacklog`]).
+    /// connections past its share's part of the pool's ([`PoolBacklog`](crate::load::PoolBacklog)).
     fn note_backlog(&mut self, index: usize, before: Option<(u64, f64)>) {
         let node = &self.nodes[index];
         if let Some((connections, share)) = before {

@@ -261,7 +261,7 @@ const EARLY_SIGNIFICANCE: f64 = 3.0;
 const EARLY_WINDOWS: f64 = 2.0;
 
 /// A node overloaded from its first reports is cut after this many,
-/// before its first window is over (see [`CapacityStep::correct`]).
+/// before its first window is over (see [`CapacityStep::correct_among`]).
 const EARLY_CUT_REPORTS: f64 = 2.0;
 
 /// A correction moves a share by one octave at most, either way. The
@@ -469,7 +469,7 @@ const MAX_STEP: i32 = 20;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StepMove {
     /// The controller's correction towards the pool's utilisation
-    /// ([`CapacityStep::correct`]).
+    /// ([`CapacityStep::correct_on_report`]).
     Corrected,
     /// Cut to what its completions fill ([`CapacityStep::cut_overload`]).
     CutOverloaded,
@@ -735,7 +735,7 @@ impl CapacityStep {
             .map(|busy| (self.record.sent / self.record.covered, busy))
     }
 
-    /// Corrects the share ([`CapacityStep::correct`]) once after each
+    /// Corrects the share ([`CapacityStep::correct_among`]) once after each
     /// report, at the first rebuild after it: its survey (`pool`) counts
     /// that report and every other node's latest. Corrected at the report
     /// itself, against the survey of the rebuild before, a node's fresh

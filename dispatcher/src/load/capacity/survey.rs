@@ -82,7 +82,7 @@ pub struct PoolBusy {
     /// its utilisation, each saturated one's as the geometric middle of
     /// its bounds (`saturated_floor`); never under `mean`, which counts a
     /// saturated node's 100% as if that were all it was sent. A node's
-    /// first correction aims at it ([`CapacityStep::correct`]). `mean`
+    /// first correction aims at it ([`CapacityStep::correct_on_report`]). `mean`
     /// while no node is saturated.
     pub utilisation: f64,
     /// How much the redirects of the nodes not cut for overload grow once
@@ -117,13 +117,13 @@ pub struct PoolBusy {
     /// whatever the figure is seen to be, and that ratio's relative
     /// standard error: a node is overloaded by its share only while its
     /// own factor ÷ speed is significantly over it
-    /// ([`CapacityStep::correct`]).
+    /// ([`CapacityStep::correct_on_report`]).
     pub share_per_speed: Option<(f64, f64)>,
     /// Whether some node's connections grew past noise since its last
     /// change of step ([`GROWTH_SIGNIFICANCE`](super::overload::GROWTH_SIGNIFICANCE)): a count, not a figure,
     /// saying some share is wrong. A node's first correction from reports
     /// too old for `least-load` to trust ([`GIVEN_AWAY_MAX_NAMED`](super::overload::GIVEN_AWAY_MAX_NAMED)) waits
-    /// for it ([`CapacityStep::correct`]): with queue lengths 100 service
+    /// for it ([`CapacityStep::correct_on_report`]): with queue lengths 100 service
     /// times old, the eight nodes of an equal pool at 90% load took first
     /// corrections of up to an octave on chance, and three sat at a third
     /// of their peers' share for ~3 000 service times (1.62 × round
