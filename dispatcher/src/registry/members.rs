@@ -136,8 +136,10 @@ impl Registry {
     /// overloaded nodes cut to what they complete
     /// ([`CapacityStep::cut_overload`](crate::load::CapacityStep::cut_overload)), or
     /// hot ones to what `least-load` really sent them
-    /// ([`CapacityStep::cut_to_sent`](crate::load::CapacityStep::cut_to_sent)), the
-    /// others yet to take their first correction taking that as it; every
+    /// ([`CapacityStep::cut_to_sent`](crate::load::CapacityStep::cut_to_sent)) —
+    /// after any cut, a node saturated since its first report at a lower
+    /// bar ([`CapacityStep::cut_overload_beside`](crate::load::CapacityStep::cut_overload_beside)) —
+    /// the others yet to take their first correction taking that as it; every
     /// other node reported since the last pass corrected against this
     /// survey ([`CapacityStep::correct_on_report`](crate::load::CapacityStep::correct_on_report)),
     /// its reports' scatter taken as at least that of the settled nodes at
@@ -168,6 +170,11 @@ impl Registry {
             for n in self.nodes.iter_mut().filter(|n| ready(n)) {
                 n.models.capacity.follow_speed(pool);
                 cut |= n.models.capacity.cut_overload(pool) || n.models.capacity.cut_to_sent(pool);
+            }
+            if cut {
+                for n in self.nodes.iter_mut().filter(|n| ready(n)) {
+                    n.models.capacity.cut_overload_beside(pool);
+                }
             }
         }
         // A node just cut is settled, so this leaves it as it is; the

@@ -1213,6 +1213,46 @@ fn a_run_that_did_not_begin_with_the_first_report_counts_from_its_second() {
 }
 
 #[test]
+fn beside_a_cut_a_node_saturated_from_its_first_report_is_cut_at_the_first_windows_bar() {
+    // Five nodes sent 100 redirects a 2.5 s report; the last two 60%
+    // busy, the first three saturated from their first report, their
+    // connections grown 50 (past 4 standard errors: 4 × √150 = 49), 30
+    // (past 2: 2 × √170 = 26, but not 4) and 20 (not past 2: 27).
+    let busy = [1.0, 1.0, 1.0, 0.6, 0.6];
+    let grew = [50, 30, 20, 0, 0];
+    let mut nodes = vec![CapacityStep::default(); busy.len()];
+    for (k, node) in nodes.iter_mut().enumerate() {
+        node.measure(0.0, busy[k], 0, 0.0);
+        node.measure(100.0, busy[k], grew[k], 2.5);
+        node.observe(busy[k], 2.5, 100.0, 100.0);
+    }
+    let pool = PoolBusy::survey(&nodes).unwrap();
+    let cut: Vec<bool> = nodes.iter_mut().map(|n| n.cut_overload(pool)).collect();
+    assert_eq!(cut, [true, false, false, false, false]);
+    let beside: Vec<bool> = (nodes.iter_mut())
+        .map(|n| n.cut_overload_beside(pool))
+        .collect();
+    assert_eq!(beside, [false, true, false, false, false]);
+    // Cut as the overload cut cuts: to what it completes, the rest
+    // taking the difference.
+    assert!(nodes[1].step() < 0 && nodes[1].moved() == Some(StepMove::CutOverloaded));
+    // Not a node whose run of saturated reports began after its first
+    // (read 0.9 for a moment, then saturated twice, grown 50 of 200:
+    // past 2 standard errors, not 4): it waits for the overload cut's
+    // own bar.
+    let mut late = CapacityStep::default();
+    late.measure(0.0, 0.9, 0, 0.0);
+    late.measure(4.0, 0.9, 0, 0.1);
+    late.observe(0.9, 0.1, 4.0, 4.0);
+    for connections in [25, 50] {
+        late.measure(100.0, 1.0, connections, 2.5);
+        late.observe(1.0, 2.5, 100.0, 100.0);
+    }
+    assert!(late.busy().is_some_and(|busy| busy >= SATURATED));
+    assert!(!late.cut_overload_beside(pool));
+}
+
+#[test]
 fn a_cut_is_a_first_correction_to_the_nodes_yet_to_take_theirs() {
     let mut fresh = two_windows(0.8, 80.0, 80.0);
     fresh.settle_on_cut(0.8);
