@@ -33,7 +33,9 @@ const OVERLOAD_SIGNIFICANCE: f64 = 4.0;
 /// cut's 4 — for ten reports. Only the first window: at 97% load a queue
 /// length on equal nodes grows 2 standard errors by chance, and later
 /// windows have the controller and the cut (`bench/RESULTS.md`,
-/// seventeenth session).
+/// seventeenth session). It is also the bar of a node saturated since its
+/// first report once another node was cut
+/// ([`CapacityStep::cut_overload_beside`]).
 pub(super) const GROWTH_SIGNIFICANCE: f64 = 2.0;
 
 /// ... and the cut also drains this share of the backlog the run built,
