@@ -266,6 +266,14 @@ impl SpeedMeter {
 
     /// The tested segments' mean squared deviation, in standard errors,
     /// and how many (decayed) were tested; `None` before the first.
+    /// Whether the node's record has been tested against counts of
+    /// completions at least once and not found scattering
+    /// ([`SpeedMeter::scattered`]): the least a figure must show before
+    /// its completions per unit are taken for a speed.
+    pub fn tested_unscattered(&self) -> bool {
+        self.tested().is_some() && !self.scattered()
+    }
+
     fn tested(&self) -> Option<(f64, f64)> {
         let (squares, segments) = self.dispersion;
         (segments >= 1.0).then(|| (squares / segments, segments))

@@ -111,7 +111,18 @@ pub struct PoolBusy {
     /// figure has been seen answering changes of share one for one (a busy
     /// fraction: a speed is busy time's inverse, and a queue length read
     /// as one put the N = 8 pools 4:1 at 97% load from 2.4 to 13.8 × the
-    /// better spread), and until a node has a speed.
+    /// better spread), and until more than half the nodes with a speed have
+    /// had it tested against counts of completions and not found
+    /// scattering ([`SpeedMeter::tested_unscattered`](crate::load::SpeedMeter::tested_unscattered)). A queue length averaged over
+    /// the interval answered a 4:1 pool's changes of share one for one at
+    /// its low levels before any segment was tested, and the "speeds" lent
+    /// from it put the slow nodes of a pool of 8 at 90% load, reports 25
+    /// service times old, at 14–15 steps under the fast ones where 8 were
+    /// due (five seeds of eight 1.05–1.40 × the better spread; tested
+    /// first, 0.89–1.08). Long grids, queue-shaped figures: misses 73 → 69
+    /// of 5 760 (those at T = 25 service times 8 → 4), 7 cells ≥ 5% better,
+    /// none worse; busy fractions 7 of 4 320 as before, no cell 5% apart;
+    /// starts unchanged (`bench/RESULTS.md`, thirty-third session).
     pub speed_reference: Option<Speed>,
     /// Σ share factor ÷ Σ measured speed over the nodes with a speed,
     /// whatever the figure is seen to be, and that ratio's relative
@@ -190,6 +201,7 @@ impl PoolBusy {
         let mut ramped = Ramped::default();
         let mut speeds: Vec<Speed> = Vec::new();
         let mut scattered = 0;
+        let mut unscattered = 0;
         let mut backlog_growing = false;
         let mut read_convex = false;
         // Σ factor, Σ speed and Σ (speed's standard error)² over the nodes
@@ -217,6 +229,7 @@ impl PoolBusy {
             if let Some(speed) = node.meter.speed() {
                 speeds.push(speed);
                 scattered += usize::from(node.meter.scattered());
+                unscattered += usize::from(node.meter.tested_unscattered());
                 shared.0 += node.factor();
                 shared.1 += speed.per_busy_second;
                 shared.2 += (speed.relative_error * speed.per_busy_second).powi(2);
@@ -294,7 +307,7 @@ impl PoolBusy {
         // it names keeps step 0.
         let middle = speeds.len() / 2;
         let speed_reference =
-            (response_known && elasticity < CONVEX && !speeds.is_empty()).then(|| {
+            (response_known && elasticity < CONVEX && 2 * unscattered > speeds.len()).then(|| {
                 *speeds
                     .select_nth_unstable_by(middle, |a, b| {
                         a.per_busy_second.total_cmp(&b.per_busy_second)

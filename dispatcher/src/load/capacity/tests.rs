@@ -502,6 +502,30 @@ fn no_speed_is_lent_before_the_figure_is_seen_linear() {
     assert_eq!(unmeasured.speed_reference, None);
 }
 
+#[test]
+fn no_speed_is_lent_before_most_meters_are_tested_and_found_unscattered() {
+    // A linear figure, each node's speed counted from one report of 30
+    // completions: a speed, but no segment of it yet held against the
+    // completions before it.
+    let early = |mut node: CapacityStep| {
+        node.measure(0.0, 0.0, 3, 0.0);
+        node.measure(30.0, 0.5, 3, 10.0);
+        node
+    };
+    let untested = PoolBusy::survey(&[early(answered(1.0)), early(answered(1.0))]).unwrap();
+    assert!(
+        untested.response_known && untested.elasticity < CONVEX,
+        "{untested:?}"
+    );
+    assert_eq!(untested.speed_reference, None);
+    // One tested of three is not most; two are.
+    let tested = || timed(answered(1.0), 40.0, 0.5);
+    let one = PoolBusy::survey(&[tested(), early(answered(1.0)), early(answered(1.0))]);
+    assert_eq!(one.unwrap().speed_reference, None);
+    let two = PoolBusy::survey(&[tested(), tested(), early(answered(1.0))]);
+    assert!(two.unwrap().speed_reference.is_some());
+}
+
 /// `node` whose completions per unit of figure scatter as a queue
 /// length's do: three 10 s reports at 50%, alternately 50 and 250
 /// completions — ten standard errors at the first segment tested.
