@@ -264,8 +264,6 @@ impl SpeedMeter {
         })
     }
 
-    /// The tested segments' mean squared deviation, in standard errors,
-    /// and how many (decayed) were tested; `None` before the first.
     /// Whether the node's record has been tested against counts of
     /// completions at least once and not found scattering
     /// ([`SpeedMeter::scattered`]): the least a figure must show before
@@ -274,6 +272,8 @@ impl SpeedMeter {
         self.tested().is_some() && !self.scattered()
     }
 
+    /// The tested segments' mean squared deviation, in standard errors,
+    /// and how many (decayed) were tested; `None` before the first.
     fn tested(&self) -> Option<(f64, f64)> {
         let (squares, segments) = self.dispersion;
         (segments >= 1.0).then(|| (squares / segments, segments))

@@ -202,8 +202,8 @@ impl CapacityStep {
     }
 
     /// Another node was cut at this pass ([`CapacityStep::cut_overload`],
-    /// [`CapacityStep::cut_to_sent`]): a node not cut itself, that reads
-    /// saturated and has since its first report, is cut as
+    /// [`CapacityStep::cut_to_sent`]): a node not cut itself that has read
+    /// saturated since its first report is cut as
     /// [`CapacityStep::cut_overload`] cuts once its growth is past
     /// [`GROWTH_SIGNIFICANCE`] — the first window's bar — rather than
     /// [`OVERLOAD_SIGNIFICANCE`]; returns whether it was cut. The slow nodes

@@ -113,8 +113,9 @@ pub struct PoolBusy {
     /// as one put the N = 8 pools 4:1 at 97% load from 2.4 to 13.8 × the
     /// better spread), and until more than half the nodes with a speed have
     /// had it tested against counts of completions and not found
-    /// scattering ([`SpeedMeter::tested_unscattered`](crate::load::SpeedMeter::tested_unscattered)). A queue length averaged over
-    /// the interval answered a 4:1 pool's changes of share one for one at
+    /// scattering
+    /// ([`SpeedMeter::tested_unscattered`](crate::load::SpeedMeter::tested_unscattered)).
+    /// A queue length averaged over the interval answered a 4:1 pool's changes of share one for one at
     /// its low levels before any segment was tested, and the "speeds" lent
     /// from it put the slow nodes of a pool of 8 at 90% load, reports 25
     /// service times old, at 14–15 steps under the fast ones where 8 were
@@ -201,7 +202,7 @@ impl PoolBusy {
         let mut ramped = Ramped::default();
         let mut speeds: Vec<Speed> = Vec::new();
         let mut scattered = 0;
-        let mut unscattered = 0;
+        let mut tested_unscattered = 0;
         let mut backlog_growing = false;
         let mut read_convex = false;
         // Σ factor, Σ speed and Σ (speed's standard error)² over the nodes
@@ -229,7 +230,7 @@ impl PoolBusy {
             if let Some(speed) = node.meter.speed() {
                 speeds.push(speed);
                 scattered += usize::from(node.meter.scattered());
-                unscattered += usize::from(node.meter.tested_unscattered());
+                tested_unscattered += usize::from(node.meter.tested_unscattered());
                 shared.0 += node.factor();
                 shared.1 += speed.per_busy_second;
                 shared.2 += (speed.relative_error * speed.per_busy_second).powi(2);
@@ -306,14 +307,16 @@ impl PoolBusy {
         // The upper median, as `Members` re-centres the steps on: the node
         // it names keeps step 0.
         let middle = speeds.len() / 2;
-        let speed_reference =
-            (response_known && elasticity < CONVEX && 2 * unscattered > speeds.len()).then(|| {
-                *speeds
-                    .select_nth_unstable_by(middle, |a, b| {
-                        a.per_busy_second.total_cmp(&b.per_busy_second)
-                    })
-                    .1
-            });
+        let speed_reference = (response_known
+            && elasticity < CONVEX
+            && 2 * tested_unscattered > speeds.len())
+        .then(|| {
+            *speeds
+                .select_nth_unstable_by(middle, |a, b| {
+                    a.per_busy_second.total_cmp(&b.per_busy_second)
+                })
+                .1
+        });
         let rest = named - cut_named;
         // The unsaturated rest, each taking its share of what the drain
         // sheds, at most fully busy on average; a saturated node not cut
