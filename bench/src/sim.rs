@@ -47,6 +47,10 @@ pub const QUEUE_FULL: f64 = 20.0;
 /// for a small pool), in seconds.
 pub const REBUILD_GAP: f64 = 0.005;
 
+/// The golden ratio's fractional part: multiples of it, modulo 1, fall
+/// evenly over [0, 1) in an order unrelated to the index.
+const GOLDEN_FRACTION: f64 = 0.618_033_988_749_895;
+
 /// What a simulated agent puts in `cpu_percent`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Signal {
@@ -99,6 +103,14 @@ pub struct Scenario {
     pub load: f64,
     /// Arrivals simulated, warm-up included.
     pub jobs: usize,
+    /// Over how many mean service times the reports of agents refreshing
+    /// in phase reach the dispatcher: it polls each agent from a task of
+    /// its own whose ticks drift apart, so its rebuilds see a round of
+    /// reports a few at a time over up to a poll interval (100 ms, 2.5
+    /// service times of 40 ms, in `bench/balance-e2e.sh`, where a round
+    /// came in over ~55 ms; the default `--poll-interval` is 1 s). 0 is
+    /// the bulletin board, every report at one instant.
+    pub spread: f64,
     /// Leading arrivals left out of the statistics.
     pub warmup: usize,
     /// Seed of the arrival process; decisions use a derived seed.
@@ -180,6 +192,7 @@ pub fn run(cell: &Cell) -> Outcome {
         speeds,
         servers,
         trace,
+        ..
     } = cell.scenario;
     let trace = trace.filter(|_| cell.balancer == Balancer::LeastLoad);
     let mut picks = vec![0u64; servers];
@@ -290,7 +303,10 @@ fn summarise(mut responses: Vec<f64>) -> Outcome {
 impl World {
     fn new(cell: &Cell) -> Self {
         let Scenario {
-            servers, speeds, ..
+            servers,
+            speeds,
+            spread,
+            ..
         } = cell.scenario;
         let fast = match speeds {
             Speeds::TwoToOne => 2.0,
@@ -302,7 +318,9 @@ impl World {
         let policy = harness::policy();
         let refresh = cell.refresh;
         let phase = |k: usize| match cell.phases {
-            Phases::Together => refresh,
+            // Scattered over the spread by the golden ratio: evenly, in no
+            // order of speed.
+            Phases::Together => refresh + spread * (k as f64 * GOLDEN_FRACTION).fract(),
             Phases::Apart => (k as f64 + 0.5) / servers as f64 * refresh,
         };
         // Reports are never older than T, so nothing goes stale.

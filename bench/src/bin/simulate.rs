@@ -59,6 +59,13 @@ struct Args {
     /// long as a run of `bench/balance-e2e.sh` (15–20 s).
     #[arg(long)]
     from_start: bool,
+    /// Agents refreshing in phase reach the dispatcher spread over this
+    /// many mean service times, not at one instant: it polls each agent
+    /// from a task of its own, so a round of reports comes in a few at a
+    /// time over up to a poll interval (100 ms, 2.5 service times, in
+    /// bench/balance-e2e.sh). 0 is the bulletin board
+    #[arg(long, value_name = "SERVICE_TIMES", default_value_t = 0.0)]
+    poll_spread: f64,
     /// Print least-load's view of the pool to stderr every this many
     /// arrivals of each cell: per node its queue, learnt capacity factor
     /// and cost per redirect, projected report and the picks it got since
@@ -140,6 +147,7 @@ fn main() {
                     jobs,
                     warmup: if args.from_start { 0 } else { jobs / 10 },
                     seed: args.seed,
+                    spread: args.poll_spread,
                     trace: args.trace.filter(|&every| every > 0),
                 };
                 for &signal in &args.signal {

@@ -11,6 +11,7 @@ fn cell(balancer: Balancer, refresh: f64, load: f64) -> Cell {
             jobs: 40_000,
             warmup: 4_000,
             seed: 7,
+            spread: 0.0,
             trace: None,
         },
         refresh,
@@ -76,4 +77,33 @@ fn the_learnt_reference_is_told_no_speed_before_a_report_covers_it() {
     let learnt = run(&cell(Balancer::LearntWrr)).mean;
     let oracle = run(&cell(Balancer::OracleWrr)).mean;
     assert!(learnt > 1.5 * oracle, "learnt {learnt} vs oracle {oracle}");
+}
+
+#[test]
+fn in_phase_reports_reach_the_dispatcher_over_the_spread_each_at_its_own_instant() {
+    let base = cell(Balancer::LeastLoad, 100.0, 0.9);
+    let together = |spread| Cell {
+        scenario: Scenario {
+            spread,
+            ..base.scenario
+        },
+        phases: Phases::Together,
+        ..base
+    };
+    assert!(
+        World::new(&together(0.0))
+            .next_report
+            .iter()
+            .all(|&at| at == 100.0)
+    );
+    let mut due = World::new(&together(2.5)).next_report;
+    assert!(
+        due.iter().all(|&at| (100.0..102.5).contains(&at)),
+        "{due:?}"
+    );
+    due.sort_by(f64::total_cmp);
+    assert!(
+        due.windows(2).all(|pair| pair[1] - pair[0] > 0.1),
+        "{due:?}"
+    );
 }
