@@ -153,6 +153,10 @@ pub struct PooledCost {
     interval: f64,
     intervals: f64,
     rate: f64,
+    /// The shares of new clients of all the nodes, and of those whose
+    /// reports have covered time (whose redirects a second `rate` sums).
+    share: f64,
+    rated_share: f64,
     /// Report moves against redirects, each node's sums centred on its own
     /// means (its own drain) and added up: Σ xy and Σ xx.
     moved: f64,
@@ -188,11 +192,12 @@ impl CostModel {
     }
 
     /// Adds this node's averages to the pool-wide sums; `capacity` is its
-    /// learnt capacity factor ([`CapacityStep::factor`](super::CapacityStep::factor)).
-    pub fn add_to(&self, pooled: &mut PooledCost, capacity: f64) {
+    /// learnt capacity factor ([`CapacityStep::factor`](super::CapacityStep::factor))
+    /// and `share` its share of new clients.
+    pub fn add_to(&self, pooled: &mut PooledCost, capacity: f64, share: f64) {
         match self {
             CostModel::Level(model) => model.add_to(pooled),
-            CostModel::Utilisation(model) => model.add_to(pooled, capacity),
+            CostModel::Utilisation(model) => model.add_to(pooled, capacity, share),
         }
     }
 
@@ -343,7 +348,7 @@ impl Utilisation {
         }
     }
 
-    fn add_to(&self, pooled: &mut PooledCost, capacity: f64) {
+    fn add_to(&self, pooled: &mut PooledCost, capacity: f64, share: f64) {
         if let Some((moved, spread)) = self.steps.centred() {
             pooled.moved += moved;
             pooled.received_spread += spread;
@@ -351,10 +356,12 @@ impl Utilisation {
         pooled.done += self.done;
         pooled.done_by_capacity += self.done * capacity;
         pooled.received += self.received;
+        pooled.share += share;
         if self.interval > 0.0 {
             pooled.interval += self.interval;
             pooled.intervals += 1.0;
             pooled.rate += self.rate;
+            pooled.rated_share += share;
         }
     }
 
@@ -495,9 +502,22 @@ impl PooledCost {
         }
     }
 
-    /// Redirects a second sent to the whole pool, as its reports saw them.
+    /// Redirects a second sent to the whole pool, as its reports saw them:
+    /// the nodes whose reports have covered time, scaled up to every
+    /// node's share. Right after a start, agents' first reports reach the
+    /// dispatcher a few at a time (each agent is polled by a task of its
+    /// own; out of phase, over a whole report interval), and summed over
+    /// those alone the pool's pace read an eighth of what it was at the
+    /// first of eight: a slow node of a 4:1 pool, named an eighth of what
+    /// it was sent, read as sent past its share rather than overloaded,
+    /// and was not cut for a whole report interval (`bench/RESULTS.md`,
+    /// thirty-fourth session).
     pub fn rate(&self) -> f64 {
-        self.rate
+        if self.rated_share > 0.0 {
+            self.rate * (self.share / self.rated_share).max(1.0)
+        } else {
+            self.rate
+        }
     }
 
     /// How far a report moves from the last per redirect received in

@@ -69,19 +69,20 @@ pub struct Figures {
 // === impl Projector ===
 
 impl Projector {
-    /// The projector of `metric` over every node's `models`, with `latencies`
-    /// the health-check latencies measured so far.
+    /// The projector of `metric` over every node's `models` and share of
+    /// new clients, with `latencies` the health-check latencies measured
+    /// so far.
     pub fn new<'a>(
         metric: Metric,
-        models: impl Iterator<Item = &'a NodeModels>,
+        models: impl Iterator<Item = (&'a NodeModels, f64)>,
         latencies: impl Iterator<Item = Duration>,
         epoch: Instant,
     ) -> Self {
         let mut pooled = PooledCost::default();
         if metric != Metric::Latency {
-            for node in models {
+            for (node, share) in models {
                 node.model(metric)
-                    .add_to(&mut pooled, node.capacity.factor());
+                    .add_to(&mut pooled, node.capacity.factor(), share);
             }
         }
         Projector {

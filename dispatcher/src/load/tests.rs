@@ -24,7 +24,7 @@ fn at_capacity(capacity: f64) -> Standing {
 fn pooled(models: &[&CostModel]) -> PooledCost {
     let mut pooled = PooledCost::default();
     for model in models {
-        model.add_to(&mut pooled, 1.0);
+        model.add_to(&mut pooled, 1.0, 1.0);
     }
     pooled
 }
@@ -125,7 +125,12 @@ fn steady_pool(t0: Instant, figure: f64) -> Projector {
             models
         })
         .collect();
-    Projector::new(Metric::Cpu, models.iter(), std::iter::empty(), t0)
+    Projector::new(
+        Metric::Cpu,
+        models.iter().map(|m| (m, 1.0)),
+        std::iter::empty(),
+        t0,
+    )
 }
 
 #[test]
@@ -411,7 +416,7 @@ fn a_node_without_cycles_of_its_own_borrows_the_pools_cost_at_its_capacity() {
     // The pool's only learnt node does 0.05 s a redirect at capacity 2.
     let fast = half_busy(t0);
     let mut pool = PooledCost::default();
-    fast.add_to(&mut pool, 2.0);
+    fast.add_to(&mut pool, 2.0, 1.0);
     // A node learnt to have a quarter of that capacity, with no ended
     // cycle: four times the busy seconds a redirect, not the same.
     let slow = CostModel::utilisation();
@@ -438,4 +443,48 @@ fn reports_at_one_instant_are_folded_into_the_next() {
     let before = half_busy_received() * (-40.0 / CYCLE_WINDOW).exp();
     let learnt = (0.05 * before + 0.5) / (before + 40.0);
     assert!(close(p.cost, learnt), "{} vs {learnt}", p.cost);
+}
+
+#[test]
+fn the_pools_pace_counts_the_nodes_yet_to_report_at_the_pace_of_those_that_have() {
+    // Agents' first reports reach the dispatcher a few at a time: two of
+    // eight nodes at equal shares have reported over time, each sent 10
+    // redirects a second. The pool is sent 80 a second, 10 a share, not
+    // the 20 the two saw.
+    let t0 = Instant::now();
+    let models: Vec<NodeModels> = (0..8)
+        .map(|node| {
+            let mut models = NodeModels::default();
+            if node < 2 {
+                let reports: Vec<_> = (0..=10).map(|i| (i as f64, 0.5, i * 10)).collect();
+                feed(&mut models.cpu, t0, &reports);
+            }
+            models
+        })
+        .collect();
+    let projector = Projector::new(
+        Metric::Cpu,
+        models.iter().map(|m| (m, 1.0)),
+        std::iter::empty(),
+        t0,
+    )
+    .with_shares(8.0);
+    assert!((projector.pace - 10.0).abs() < 1e-9, "{}", projector.pace);
+    // Once every node has reported, the pool's rate is their sum.
+    let reported: Vec<NodeModels> = (0..8)
+        .map(|_| {
+            let mut models = NodeModels::default();
+            let reports: Vec<_> = (0..=10).map(|i| (i as f64, 0.5, i * 10)).collect();
+            feed(&mut models.cpu, t0, &reports);
+            models
+        })
+        .collect();
+    let projector = Projector::new(
+        Metric::Cpu,
+        reported.iter().map(|m| (m, 1.0)),
+        std::iter::empty(),
+        t0,
+    )
+    .with_shares(8.0);
+    assert!((projector.pace - 10.0).abs() < 1e-9, "{}", projector.pace);
 }

@@ -94,6 +94,7 @@ impl Registry {
         now: Instant,
     ) -> Result<Observed, IngestError> {
         let index = self.attribute(source, &report)?;
+        let named_now = self.named_at(&self.nodes[index], now);
         let node = &mut self.nodes[index];
         if let Some(last) = &node.last
             && is_replay(&report, &last.report)
@@ -123,9 +124,10 @@ impl Registry {
             .last
             .as_ref()
             .map_or(0, |last| sent.saturating_sub(last.sent));
-        let named = self
-            .projector
-            .map_or(0.0, |p| p.pace * node.share * elapsed);
+        let named = node
+            .last
+            .as_ref()
+            .map_or(0.0, |last| named_now.since(last.named, elapsed));
         node.models.capacity.measure(
             received as f64,
             report.cpu_percent / 100.0,
@@ -141,6 +143,7 @@ impl Registry {
             report,
             at: now,
             sent,
+            named: named_now,
         });
         node.refresh_base_url();
         self.note_backlog(index, counted_before);

@@ -56,9 +56,14 @@ impl Registry {
     pub fn members(&mut self, now: Instant, metric: Metric) -> Members {
         let stale_after = self.settings.stale_after;
         let epoch = *self.epoch.get_or_insert(now);
+        // What the pace and shares about to change named each node so far.
+        for index in 0..self.nodes.len() {
+            self.nodes[index].named = self.named_at(&self.nodes[index], now);
+        }
+        self.named_until = Some(now);
         let projector = Projector::new(
             metric,
-            self.nodes.iter().map(|n| &n.models),
+            self.nodes.iter().map(|n| (&n.models, n.share)),
             self.nodes.iter().filter_map(|n| n.health.latency()),
             epoch,
         );

@@ -87,6 +87,9 @@ pub struct Registry {
     projector: Option<Projector>,
     /// The instant projections count seconds from: the first snapshot's.
     epoch: Option<Instant>,
+    /// When the last snapshot set the pace and shares in force, up to
+    /// which every node's [`Node::named`](node::Node::named) is summed.
+    named_until: Option<Instant>,
     /// The connections and shares that turns owed for a backlog are
     /// reckoned against ([`Node::backlog_count`]): summed at each snapshot,
     /// kept up to date by each report, so a report costs O(1), not a scan
@@ -107,6 +110,16 @@ pub struct Registry {
 // === impl Registry ===
 
 impl Registry {
+    /// What `node`'s shares have named it for up to `now`: its sums to
+    /// the last snapshot carried on at that snapshot's pace and its share.
+    fn named_at(&self, node: &Node, now: Instant) -> node::Named {
+        let pace = self.projector.as_ref().map_or(0.0, |p| p.pace);
+        let seconds = self.named_until.map_or(0.0, |until| {
+            now.saturating_duration_since(until).as_secs_f64()
+        });
+        node.named.after(pace, node.share, seconds)
+    }
+
     /// A registry holding the configured backends, none reported yet.
     pub fn new(
         backends: &[BackendConfig],
@@ -121,6 +134,7 @@ impl Registry {
             signer,
             projector: None,
             epoch: None,
+            named_until: None,
             backlog: PoolBacklog::default(),
             forget_due: None,
             fail_open: false,

@@ -53,6 +53,8 @@ pub(super) struct Node {
     /// Its share of new clients at the last snapshot (weight × ramp ×
     /// capacity), 0 while it takes none.
     pub share: f64,
+    /// What its shares named it for up to the last snapshot.
+    pub named: Named,
     /// The learnt capacity factor last logged, so that each change is
     /// logged once (see `note_capacity` in `members.rs`).
     pub capacity_logged: f64,
@@ -78,6 +80,47 @@ pub(super) struct Received {
     pub at: Instant,
     /// The node's redirect counter when the report arrived.
     pub sent: u64,
+    /// What its shares had named it for when the report arrived.
+    pub named: Named,
+}
+
+/// The redirects a node's shares named it for, summed snapshot by snapshot
+/// (each snapshot's pace × the node's share × how long it stood), and the
+/// seconds of that with a pace to name by. Named at each report from the
+/// pace and share of that moment instead, an interval over which shares
+/// changed was named as if the latest had stood throughout: right after
+/// a start, a fast node whose report came just after its slow peers were
+/// cut was named the pace their cut raised for the whole interval, read
+/// as given away turns it had never been named, and was cut itself.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub(super) struct Named {
+    pub redirects: f64,
+    pub paced: f64,
+}
+
+// === impl Named ===
+
+impl Named {
+    /// These sums carried `seconds` further at `pace` redirects a second
+    /// per unit of `share`.
+    pub fn after(self, pace: f64, share: f64, seconds: f64) -> Named {
+        Named {
+            redirects: self.redirects + pace * share * seconds,
+            paced: self.paced + if pace > 0.0 { seconds } else { 0.0 },
+        }
+    }
+
+    /// What was named between `earlier` and these sums, over `elapsed`
+    /// seconds: where part of them had no pace to name by (the pool's
+    /// first reports), the rest's rate stands for it; 0 where none had.
+    pub fn since(self, earlier: Named, elapsed: f64) -> f64 {
+        let paced = self.paced - earlier.paced;
+        if paced > 0.0 {
+            (self.redirects - earlier.redirects) * (elapsed / paced).max(1.0)
+        } else {
+            0.0
+        }
+    }
 }
 
 // === impl Node ===
@@ -95,6 +138,7 @@ impl Node {
             last: None,
             models: NodeModels::default(),
             share: 0.0,
+            named: Named::default(),
             capacity_logged: 1.0,
             load: Arc::default(),
             admin: None,

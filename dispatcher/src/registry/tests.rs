@@ -996,3 +996,25 @@ fn a_node_owes_the_connections_past_its_part_of_the_pools_counted_by_agents_that
     // 40 + 10 + 20 over three: "a" holds 40 of its part's 23⅓.
     assert_eq!(owed("a"), 17);
 }
+
+#[test]
+fn a_node_is_named_what_each_snapshots_pace_and_share_named_it_while_they_stood() {
+    use super::node::Named;
+    // Two seconds at 10 redirects a second per share, then two at 20 (its
+    // peers were cut): 60 named, not the 80 that the pace at the report
+    // over the whole interval says.
+    let named = Named::default().after(10.0, 1.0, 2.0).after(20.0, 1.0, 2.0);
+    assert_eq!(named.since(Named::default(), 4.0), 60.0);
+    // The first two seconds had no pace (the pool's first reports): the
+    // rest's rate stands for them.
+    let late = Named::default().after(0.0, 1.0, 2.0).after(10.0, 1.0, 2.0);
+    assert_eq!(late.since(Named::default(), 4.0), 40.0);
+    // With no pace throughout nothing is named (it then counts as sent).
+    let none = Named::default().after(0.0, 1.0, 4.0);
+    assert_eq!(none.since(Named::default(), 4.0), 0.0);
+    // Since an earlier report, only what came after it.
+    assert_eq!(
+        named.since(Named::default().after(10.0, 1.0, 2.0), 2.0),
+        40.0
+    );
+}

@@ -42,7 +42,7 @@ impl Registry {
     fn view_projector(&self, now: Instant) -> Projector {
         Projector::new(
             Metric::Cpu,
-            self.nodes.iter().map(|n| &n.models),
+            self.nodes.iter().map(|n| (&n.models, n.share)),
             std::iter::empty(),
             self.epoch.unwrap_or(now),
         )
