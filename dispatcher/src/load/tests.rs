@@ -117,11 +117,20 @@ fn a_saturated_projection_keeps_its_excess_only_where_connections_go_uncounted()
 /// A pool of two nodes sent 10 redirects a second each, reporting `figure`
 /// every second for ten seconds.
 fn steady_pool(t0: Instant, figure: f64) -> Projector {
-    let models: Vec<NodeModels> = (0..2)
-        .map(|_| {
+    pool_reporting(t0, figure, 2, 2)
+}
+
+/// A pool of `nodes` at equal shares of which the first `reported` were
+/// sent 10 redirects a second each, reporting `figure` every second for
+/// ten seconds; the rest have yet to report.
+fn pool_reporting(t0: Instant, figure: f64, nodes: usize, reported: usize) -> Projector {
+    let models: Vec<NodeModels> = (0..nodes)
+        .map(|node| {
             let mut models = NodeModels::default();
-            let reports: Vec<_> = (0..=10).map(|i| (i as f64, figure, i * 10)).collect();
-            feed(&mut models.cpu, t0, &reports);
+            if node < reported {
+                let reports: Vec<_> = (0..=10).map(|i| (i as f64, figure, i * 10)).collect();
+                feed(&mut models.cpu, t0, &reports);
+            }
             models
         })
         .collect();
@@ -447,44 +456,14 @@ fn reports_at_one_instant_are_folded_into_the_next() {
 
 #[test]
 fn the_pools_pace_counts_the_nodes_yet_to_report_at_the_pace_of_those_that_have() {
-    // Agents' first reports reach the dispatcher a few at a time: two of
-    // eight nodes at equal shares have reported over time, each sent 10
-    // redirects a second. The pool is sent 80 a second, 10 a share, not
-    // the 20 the two saw.
+    // Agents' first reports reach the dispatcher a few at a time: of eight
+    // nodes at equal shares, `reported` have reported over time, each sent
+    // 10 redirects a second. The pool is sent 80 a second, 10 a share —
+    // not the 20 that two of them saw.
     let t0 = Instant::now();
-    let models: Vec<NodeModels> = (0..8)
-        .map(|node| {
-            let mut models = NodeModels::default();
-            if node < 2 {
-                let reports: Vec<_> = (0..=10).map(|i| (i as f64, 0.5, i * 10)).collect();
-                feed(&mut models.cpu, t0, &reports);
-            }
-            models
-        })
-        .collect();
-    let projector = Projector::new(
-        Metric::Cpu,
-        models.iter().map(|m| (m, 1.0)),
-        std::iter::empty(),
-        t0,
-    )
-    .with_shares(8.0);
-    assert!((projector.pace - 10.0).abs() < 1e-9, "{}", projector.pace);
-    // Once every node has reported, the pool's rate is their sum.
-    let reported: Vec<NodeModels> = (0..8)
-        .map(|_| {
-            let mut models = NodeModels::default();
-            let reports: Vec<_> = (0..=10).map(|i| (i as f64, 0.5, i * 10)).collect();
-            feed(&mut models.cpu, t0, &reports);
-            models
-        })
-        .collect();
-    let projector = Projector::new(
-        Metric::Cpu,
-        reported.iter().map(|m| (m, 1.0)),
-        std::iter::empty(),
-        t0,
-    )
-    .with_shares(8.0);
-    assert!((projector.pace - 10.0).abs() < 1e-9, "{}", projector.pace);
+    let pace = |reported| pool_reporting(t0, 0.5, 8, reported).with_shares(8.0).pace;
+    assert!((pace(2) - 10.0).abs() < 1e-9, "{}", pace(2));
+    assert!((pace(8) - 10.0).abs() < 1e-9, "{}", pace(8));
+    // Before any has, there is no pace.
+    assert_eq!(pace(0), 0.0);
 }
