@@ -110,16 +110,6 @@ pub struct Registry {
 // === impl Registry ===
 
 impl Registry {
-    /// What `node`'s shares have named it for up to `now`: its sums to
-    /// the last snapshot carried on at that snapshot's pace and its share.
-    fn named_at(&self, node: &Node, now: Instant) -> node::Named {
-        let pace = self.projector.as_ref().map_or(0.0, |p| p.pace);
-        let seconds = self.named_until.map_or(0.0, |until| {
-            now.saturating_duration_since(until).as_secs_f64()
-        });
-        node.named.after(pace, node.share, seconds)
-    }
-
     /// A registry holding the configured backends, none reported yet.
     pub fn new(
         backends: &[BackendConfig],
@@ -141,6 +131,16 @@ impl Registry {
         };
         registry.reconfigure(backends, registry.settings.clone(), registry.signer.clone());
         registry
+    }
+
+    /// What `node`'s shares have named it for up to `now`: its sums to
+    /// the last snapshot carried on at that snapshot's pace and its share.
+    fn named_at(&self, node: &Node, now: Instant) -> node::Named {
+        let pace = self.projector.as_ref().map_or(0.0, |p| p.pace);
+        let seconds = self.named_until.map_or(0.0, |until| {
+            now.saturating_duration_since(until).as_secs_f64()
+        });
+        node.named.after(pace, node.share, seconds)
     }
 
     /// Applies a new configuration (SIGHUP) without losing what is known:

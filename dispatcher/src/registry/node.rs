@@ -94,7 +94,9 @@ pub(super) struct Received {
 /// as given away turns it had never been named, and was cut itself.
 #[derive(Debug, Default, Clone, Copy, PartialEq)]
 pub(super) struct Named {
+    /// Redirects named, in all.
     pub redirects: f64,
+    /// Seconds of them with a pace (the pool's first report over time on).
     pub paced: f64,
 }
 
