@@ -459,11 +459,12 @@ fn the_pools_pace_counts_the_nodes_yet_to_report_at_the_pace_of_those_that_have(
     // Agents' first reports reach the dispatcher a few at a time: of eight
     // nodes at equal shares, `reported` have reported over time, each sent
     // 10 redirects a second. The pool is sent 80 a second, 10 a share —
-    // not the 20 that two of them saw.
+    // not the 40 that four of them saw.
     let t0 = Instant::now();
     let pace = |reported| pool_reporting(t0, 0.5, 8, reported).with_shares(8.0).pace;
-    assert!((pace(2) - 10.0).abs() < 1e-9, "{}", pace(2));
+    assert!((pace(4) - 10.0).abs() < 1e-9, "{}", pace(4));
     assert!((pace(8) - 10.0).abs() < 1e-9, "{}", pace(8));
-    // Before any has, there is no pace.
+    // Until half the pool has, there is no pace to scale up.
+    assert_eq!(pace(3), 0.0);
     assert_eq!(pace(0), 0.0);
 }
