@@ -504,18 +504,19 @@ impl PooledCost {
 
     /// Redirects a second sent to the whole pool, as its reports saw them:
     /// the nodes whose reports have covered time, scaled up to every
-    /// node's share once they hold half of it, and none before. Right after a start, agents' first reports reach the
-    /// dispatcher a few at a time (each agent is polled by a task of its
-    /// own; out of phase, over a whole report interval), and summed over
-    /// those alone the pool's pace read an eighth of what it was at the
-    /// first of eight: a slow node of a 4:1 pool, named an eighth of what
-    /// it was sent, read as sent past its share rather than overloaded,
-    /// and was not cut for a whole report interval. Scaled up from fewer,
-    /// out of phase, the first reporters' intervals are a fraction of a
-    /// service time and their rates the noisiest: pools of 100 on
-    /// queue-shaped figures, out of phase, went 0.99 → 1.36–1.38 × the
-    /// better spread at reports 25 service times old, and back with the
-    /// half (`bench/RESULTS.md`, thirty-fourth session).
+    /// node's share once they hold half of it, and none before. Right
+    /// after a start, agents' first reports reach the dispatcher a few at
+    /// a time (each agent is polled by a task of its own; out of phase,
+    /// over a whole report interval), and summed over those alone the
+    /// pool's pace read an eighth of what it was at the first of eight: a
+    /// slow node of a 4:1 pool, named an eighth of what it was sent, read
+    /// as sent past its share rather than overloaded, and was not cut for
+    /// a whole report interval. Scaled up from fewer than half, out of
+    /// phase, it rests on the first reporters, whose intervals are a
+    /// fraction of a service time and whose rates are the noisiest: pools
+    /// of 100 on queue-shaped figures, out of phase, went 0.99 → 1.36–1.38
+    /// × the better spread at reports 25 service times old, and back with
+    /// the half (`bench/RESULTS.md`, thirty-fourth session).
     pub fn rate(&self) -> f64 {
         if self.rated_share * 2.0 < self.share {
             0.0

@@ -57,8 +57,9 @@ impl Registry {
         let stale_after = self.settings.stale_after;
         let epoch = *self.epoch.get_or_insert(now);
         // What the pace and shares about to change named each node so far.
-        for index in 0..self.nodes.len() {
-            self.nodes[index].named = self.named_at(&self.nodes[index], now);
+        let (pace, seconds) = self.naming_since_snapshot(now);
+        for node in &mut self.nodes {
+            node.named = node.named.after(pace, node.share, seconds);
         }
         self.named_until = Some(now);
         let projector = Projector::new(

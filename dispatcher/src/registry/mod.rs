@@ -136,11 +136,17 @@ impl Registry {
     /// What `node`'s shares have named it for up to `now`: its sums to
     /// the last snapshot carried on at that snapshot's pace and its share.
     fn named_at(&self, node: &Node, now: Instant) -> node::Named {
+        let (pace, seconds) = self.naming_since_snapshot(now);
+        node.named.after(pace, node.share, seconds)
+    }
+
+    /// The pace set by the last snapshot, and the seconds from it to `now`.
+    fn naming_since_snapshot(&self, now: Instant) -> (f64, f64) {
         let pace = self.projector.as_ref().map_or(0.0, |p| p.pace);
         let seconds = self.named_until.map_or(0.0, |until| {
             now.saturating_duration_since(until).as_secs_f64()
         });
-        node.named.after(pace, node.share, seconds)
+        (pace, seconds)
     }
 
     /// Applies a new configuration (SIGHUP) without losing what is known:
