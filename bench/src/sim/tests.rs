@@ -57,11 +57,11 @@ fn tracing_a_cell_leaves_its_outcome_alone() {
 
 #[test]
 fn the_learnt_reference_is_told_no_speed_before_a_report_covers_it() {
-    // A 4:1 pool out of phase, reports 100 service times apart: the fast
-    // nodes report first. Told 1 for an uncovered node, the row knew the
-    // slow nodes' speed (1) from the start and read 1.24 × the oracle;
-    // told the pool's mean, the slow nodes queue until their own first
-    // covering report, as any strategy's would.
+    // A 4:1 pool out of phase, reports 100 service times apart. Told 1
+    // for an uncovered node, the row knew the slow nodes' speed (1) from
+    // the start and read 1.24 × the oracle; told the pool's mean, the
+    // slow nodes queue until their own first covering report, as any
+    // strategy's would.
     let cell = |balancer| {
         let base = cell(balancer, 100.0, 0.5);
         Cell {
@@ -105,5 +105,39 @@ fn in_phase_reports_reach_the_dispatcher_over_the_spread_each_at_its_own_instant
     assert!(
         due.windows(2).all(|pair| pair[1] - pair[0] > 0.1),
         "{due:?}"
+    );
+}
+
+#[test]
+fn out_of_phase_agents_report_in_an_order_the_seed_deals_not_their_speed() {
+    let base = cell(Balancer::LeastLoad, 100.0, 0.9);
+    let first_reporters: Vec<usize> = (1..=8)
+        .map(|seed| {
+            let cell = Cell {
+                scenario: Scenario {
+                    seed,
+                    speeds: Speeds::FourToOne,
+                    ..base.scenario
+                },
+                ..base
+            };
+            let due = World::new(&cell).next_report;
+            let mut slots = due.clone();
+            slots.sort_by(f64::total_cmp);
+            // One agent per slot, each (slot + ½) / N into the interval.
+            for (slot, at) in slots.iter().enumerate() {
+                assert!((at - (slot as f64 + 0.5) * 12.5).abs() < 1e-9, "{due:?}");
+            }
+            (0..8).min_by(|&a, &b| due[a].total_cmp(&due[b])).unwrap()
+        })
+        .collect();
+    // The fast half is nodes 0–3: some seeds let a slow node report first.
+    assert!(
+        first_reporters.iter().any(|&node| node >= 4),
+        "{first_reporters:?}"
+    );
+    assert!(
+        first_reporters.iter().any(|&node| node < 4),
+        "{first_reporters:?}"
     );
 }
