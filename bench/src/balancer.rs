@@ -72,7 +72,7 @@ pub enum Weights {
     /// Its speed over the interval the report covers: the pool's mean
     /// speed in the first report, and a change of speed shows one report
     /// late. The mean, not 1: 1 is a slow node's speed, and out of phase
-    /// the fast nodes, reporting first, told the row the slow ones' speeds
+    /// the fast nodes reporting first told the row the slow ones' speeds
     /// before any report covered them.
     CoveredSpeed,
     /// Its speed as the dispatcher's
