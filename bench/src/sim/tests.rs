@@ -122,11 +122,12 @@ fn out_of_phase_agents_report_in_an_order_the_seed_deals_not_their_speed() {
                 ..base
             };
             let due = World::new(&cell).next_report;
-            let mut slots = due.clone();
-            slots.sort_by(f64::total_cmp);
+            let mut instants = due.clone();
+            instants.sort_by(f64::total_cmp);
             // One agent per slot, each (slot + ½) / N into the interval.
-            for (slot, at) in slots.iter().enumerate() {
-                assert!((at - (slot as f64 + 0.5) * 12.5).abs() < 1e-9, "{due:?}");
+            for (slot, at) in instants.iter().enumerate() {
+                let expected = (slot as f64 + 0.5) / 8.0 * 100.0;
+                assert!((at - expected).abs() < 1e-9, "{due:?}");
             }
             (0..8).min_by(|&a, &b| due[a].total_cmp(&due[b])).unwrap()
         })
