@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use signpost_e2e::{Proc, Stub, eventually, eventually_within, scaled};
+use signpost_e2e::{Proc, Stub, eventually, eventually_within, reserved_port, scaled};
 
 /// An agent advertising a backend that does not exist, plus `args`.
 async fn agent(args: &[&str]) -> Proc {
@@ -40,12 +40,11 @@ async fn a_probe_failing_from_the_first_is_logged() {
 async fn pushing_agents_return_soon_after_a_dispatcher_outage() {
     // A control port that nothing listens on yet: the agent fails, backs
     // off for a while, and must find the dispatcher within its capped
-    // backoff (3 intervals) once it starts there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("an ephemeral port")
-        .port();
-    let control = format!("127.0.0.1:{port}");
+    // backoff (3 intervals) once it starts there. The port stays reserved
+    // until the dispatcher starts: released for the whole outage, another
+    // test's ephemeral port took it once and the dispatcher could not bind.
+    let reserved = reserved_port();
+    let control = reserved.local_addr().expect("a bound port").to_string();
     let agent = agent(&["--dispatcher", &format!("http://{control}")]).await;
     eventually("the push failure to be logged", || async {
         agent.stderr().contains("push failed")
@@ -58,6 +57,7 @@ async fn pushing_agents_return_soon_after_a_dispatcher_outage() {
     // machine.
     tokio::time::sleep(Duration::from_secs(8)).await;
 
+    drop(reserved);
     let disp = Proc::command("signpost-dispatcher")
         .args(&["--listen", "127.0.0.1:0", "--control-listen", &control])
         .listeners(2)

@@ -150,11 +150,42 @@ pub fn config_file(contents: &str) -> tempfile::NamedTempFile {
     file
 }
 
+/// A loopback port bound but not listened on: connections to it are
+/// refused, and no other socket takes it while the returned one is held. A
+/// port bound and released at once is free for another test's ephemeral
+/// listener to take (a dispatcher-outage test once lost its port so).
+pub fn reserved_port() -> tokio::net::TcpSocket {
+    let socket = tokio::net::TcpSocket::new_v4().expect("open a socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("a loopback address"))
+        .expect("bind an ephemeral port");
+    socket
+}
+
 /// A loopback URL on which nothing listens, so connections are refused: a
-/// port bound and released at once.
+/// [`reserved_port`] held for the rest of the test process.
 pub fn refused_url() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    let addr = listener.local_addr().expect("read the ephemeral port");
-    drop(listener);
+    let socket = reserved_port();
+    let addr = socket.local_addr().expect("read the ephemeral port");
+    Box::leak(Box::new(socket));
     format!("http://{addr}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reserved_port_refuses_connections_and_no_listener_takes_it() {
+        let reserved = reserved_port();
+        let addr = reserved.local_addr().expect("a bound port");
+        let taken = std::net::TcpListener::bind(addr);
+        assert!(taken.is_err(), "{addr} was bound twice");
+        let refused = std::net::TcpStream::connect(addr).map_err(|err| err.kind());
+        assert_eq!(
+            refused.err(),
+            Some(std::io::ErrorKind::ConnectionRefused),
+            "{addr}"
+        );
+    }
 }

@@ -200,8 +200,11 @@ impl ProcBuilder {
         let waited = tokio::time::timeout(patience(), wait).await;
         if waited.is_err() || proc.listeners.len() < self.listeners {
             panic!(
-                "{} announced {:?}, expected {} listeners",
-                proc.bin, proc.listeners, self.listeners
+                "{} announced {:?}, expected {} listeners; stderr:\n{}",
+                proc.bin,
+                proc.listeners,
+                self.listeners,
+                proc.stderr()
             );
         }
         proc
