@@ -547,6 +547,10 @@ pub struct CapacityStep {
     /// Whether a report covering time has been measured
     /// ([`CapacityStep::measure`]).
     measured_before: bool,
+    /// The utilisation of the node's first report covering time, until
+    /// its second is measured: whether a run of saturated reports that
+    /// begins there counts from the start ([`NEAR_SATURATED`](overload::NEAR_SATURATED)).
+    first_measured: Option<f64>,
     /// The share factor before a drop of the node's own speed, while the
     /// drop is provisional ([`CapacityStep::follow_own_speed`]).
     before_drop: Option<f64>,
@@ -607,6 +611,12 @@ impl CapacityStep {
         let grew = self.meter.observe(sent, utilisation, connections, elapsed);
         self.follow_own_speed();
         let first = !self.measured_before;
+        let after_busy_first = self
+            .first_measured
+            .is_some_and(|busy| busy >= overload::NEAR_SATURATED);
+        if grew.is_some() {
+            self.first_measured = first.then_some(utilisation);
+        }
         self.measured_before |= grew.is_some();
         self.record.grew += grew.unwrap_or(0.0);
         self.segment.grew += grew.unwrap_or(0.0);
@@ -614,7 +624,7 @@ impl CapacityStep {
             Some(grew) if utilisation >= SATURATED => {
                 let run = &mut self.overload;
                 if run.reports == 0.0 {
-                    run.from_first = first;
+                    run.from_start = first || after_busy_first;
                 }
                 run.sent += sent.max(0.0);
                 run.grew += grew;
@@ -935,6 +945,7 @@ impl CapacityStep {
             overload: self.overload,
             named_rate: self.named_rate,
             measured_before: self.measured_before,
+            first_measured: self.first_measured,
             before_drop: self.before_drop,
             moved: self.moved,
             read_convex: self.read_convex,

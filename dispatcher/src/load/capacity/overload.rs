@@ -58,6 +58,23 @@ pub(super) const OVERLOAD_DRAIN: f64 = 0.5;
 /// and its interval began with the node's first redirect.
 const MIN_OVERLOAD_REPORTS: f64 = 2.0;
 
+/// ... or one if it began with the node's second report after a first that
+/// read at least this busy: that node did not idle before the run either.
+/// Agents out of phase each report first at a moment of their own, so one
+/// whose first report came a few service times after a start covered
+/// only those: a slow node of a 4:1 pool of 8, busy fractions, reports
+/// 100 service times apart, read 0.96 over its first 6 and was saturated
+/// over the next 100, its queue grown by 133 — and was cut only a report
+/// later still, with ~200 queued. Starts (ten seeds, both phasings,
+/// medians × the better spread): that pool at T = 100 / 25 service times
+/// 11.7 / 3.4 → 10.7 / 3.0, the 4:1 pools of 3 at T = 100 4.4 → 3.9, the
+/// 2:1 pools of 8 at T = 100 3.25 → 3.34, every other median as before.
+/// Long grids: busy fractions (seeds 1–6) misses 9 → 8 of 4 320, Σ excess
+/// over the goals 2.57 → 2.23; queue-shaped figures (seeds 1–8) 83 → 82 of
+/// 5 760, 9.12 → 9.05, four cells ≥ 3% better and two worse; no equal
+/// pool's cell moved (`bench/RESULTS.md`, thirty-sixth session).
+pub(super) const NEAR_SATURATED: f64 = 0.9;
+
 /// A node hotter than the pool is cut to the share it was really sent
 /// once the turns `least-load` gave away from it since its last change of
 /// step — named less sent — are this many standard errors (√named) past
@@ -111,8 +128,9 @@ pub(super) struct OverloadRun {
     pub(super) grew: f64,
     /// Reports, and seconds, the run covers.
     pub(super) reports: f64,
-    /// Whether it began with the node's first report that covers time.
-    pub(super) from_first: bool,
+    /// Whether it began with the node's first report that covers time, or
+    /// with its second after a first that read [`NEAR_SATURATED`].
+    pub(super) from_start: bool,
     pub(super) covered: f64,
 }
 
@@ -155,10 +173,10 @@ impl CapacityStep {
             sent,
             grew,
             reports,
-            from_first,
+            from_start,
             covered,
         } = self.overload;
-        let needed = if from_first {
+        let needed = if from_start {
             1.0
         } else {
             MIN_OVERLOAD_REPORTS
@@ -203,7 +221,8 @@ impl CapacityStep {
 
     /// Another node was cut at this pass ([`CapacityStep::cut_overload`],
     /// [`CapacityStep::cut_to_sent`]): a node not cut itself that has read
-    /// saturated since its first report is cut as
+    /// saturated since its first report (or its second, after a first
+    /// that read [`NEAR_SATURATED`]) is cut as
     /// [`CapacityStep::cut_overload`] cuts once its growth is past
     /// [`GROWTH_SIGNIFICANCE`] — the first window's bar — rather than
     /// [`OVERLOAD_SIGNIFICANCE`]; returns whether it was cut. The slow nodes
@@ -224,7 +243,7 @@ impl CapacityStep {
     /// starts' medians as before or better (`bench/RESULTS.md`,
     /// thirty-third session).
     pub fn cut_overload_beside(&mut self, pool: PoolBusy) -> bool {
-        if !self.overload.from_first
+        if !self.overload.from_start
             || self.moved.is_some()
             || !self.busy.is_some_and(|busy| busy >= SATURATED)
         {

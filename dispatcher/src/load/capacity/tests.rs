@@ -1208,32 +1208,50 @@ fn a_cut_drains_only_what_the_rest_can_take() {
     assert_eq!(run.last().unwrap(), &[(-0.75f64).exp2()]);
 }
 
-#[test]
-fn a_run_that_did_not_begin_with_the_first_report_counts_from_its_second() {
-    // 10 of 100 done: significant within one report. A first report
-    // counts alone; after an unsaturated one, a run takes two.
+/// Four nodes that have reported once (their first report covers no
+/// time), for [`report_overloaded`].
+fn started_pool() -> Vec<CapacityStep> {
     let mut nodes = vec![CapacityStep::default(); 4];
     for node in &mut nodes {
         node.measure(0.0, 0.6, 0, 0.0);
     }
-    let report = |nodes: &mut Vec<CapacityStep>, busy: f64, connections: u64| {
-        nodes[0].measure(100.0, busy, connections, 2.5);
-        nodes[0].observe(busy, 2.5, 100.0, 100.0);
-        for node in &mut nodes[1..] {
-            node.measure(100.0, 0.6, 0, 2.5);
-            node.observe(0.6, 2.5, 100.0, 100.0);
-        }
-        let pool = PoolBusy::survey(nodes.iter()).unwrap();
-        nodes[0].cut_overload(pool)
-    };
-    assert!(!report(&mut nodes, 0.9, 0));
-    assert!(!report(&mut nodes, 1.0, 90));
-    assert!(report(&mut nodes, 1.0, 180));
-    let mut fresh = vec![CapacityStep::default(); 4];
-    for node in &mut fresh {
-        node.measure(0.0, 0.6, 0, 0.0);
+    nodes
+}
+
+/// A report of 100 redirects over 2.5 s from every node of `nodes`: the
+/// first reads `busy` with `connections` open, the others 0.6 with none;
+/// then the survey and whether the first was cut for overload.
+fn report_overloaded(nodes: &mut [CapacityStep], busy: f64, connections: u64) -> bool {
+    nodes[0].measure(100.0, busy, connections, 2.5);
+    nodes[0].observe(busy, 2.5, 100.0, 100.0);
+    for node in &mut nodes[1..] {
+        node.measure(100.0, 0.6, 0, 2.5);
+        node.observe(0.6, 2.5, 100.0, 100.0);
     }
-    assert!(report(&mut fresh, 1.0, 90));
+    let pool = PoolBusy::survey(nodes.iter()).unwrap();
+    nodes[0].cut_overload(pool)
+}
+
+#[test]
+fn a_run_that_did_not_begin_with_the_first_report_counts_from_its_second() {
+    // 10 of 100 done: significant within one report. A first report
+    // counts alone; after an unsaturated one, a run takes two.
+    let mut nodes = started_pool();
+    assert!(!report_overloaded(&mut nodes, 0.6, 0));
+    assert!(!report_overloaded(&mut nodes, 1.0, 90));
+    assert!(report_overloaded(&mut nodes, 1.0, 180));
+    assert!(report_overloaded(&mut started_pool(), 1.0, 90));
+    // So does one after a first that read near saturation (a short first
+    // interval, agents out of phase): the node did not idle before it.
+    let mut nodes = started_pool();
+    assert!(!report_overloaded(&mut nodes, 0.96, 5));
+    assert!(report_overloaded(&mut nodes, 1.0, 95));
+    // But only its second: later, near saturation is no start.
+    let mut nodes = started_pool();
+    assert!(!report_overloaded(&mut nodes, 0.6, 0));
+    assert!(!report_overloaded(&mut nodes, 0.96, 5));
+    assert!(!report_overloaded(&mut nodes, 1.0, 95));
+    assert!(report_overloaded(&mut nodes, 1.0, 185));
 }
 
 #[test]
@@ -1260,14 +1278,14 @@ fn beside_a_cut_a_node_saturated_from_its_first_report_is_cut_at_the_first_windo
     // Cut as the overload cut cuts: to what it completes, the rest
     // taking the difference.
     assert!(nodes[1].step() < 0 && nodes[1].moved() == Some(StepMove::CutOverloaded));
-    // Not a node whose run of saturated reports began after its first
-    // (read 0.9 for a moment, then saturated twice, grown 50 of 200:
+    // Not a node whose run of saturated reports began after a first that
+    // idled (read 0.6 for a moment, then saturated twice, grown 50 of 200:
     // past 2 standard errors, not 4): it waits for the overload cut's
     // own bar.
     let mut late = CapacityStep::default();
-    late.measure(0.0, 0.9, 0, 0.0);
-    late.measure(4.0, 0.9, 0, 0.1);
-    late.observe(0.9, 0.1, 4.0, 4.0);
+    late.measure(0.0, 0.6, 0, 0.0);
+    late.measure(4.0, 0.6, 0, 0.1);
+    late.observe(0.6, 0.1, 4.0, 4.0);
     for connections in [25, 50] {
         late.measure(100.0, 1.0, connections, 2.5);
         late.observe(1.0, 2.5, 100.0, 100.0);
