@@ -544,13 +544,8 @@ pub struct CapacityStep {
     /// what it was sent, while the dispatcher had no pace to name by (the
     /// pool's first reports): what a cut scales ([`PoolBusy::rest_scale`]).
     named_rate: f64,
-    /// Whether a report covering time has been measured
-    /// ([`CapacityStep::measure`]).
-    measured_before: bool,
-    /// The utilisation of the node's first report covering time, until
-    /// its second is measured: whether a run of saturated reports that
-    /// begins there counts from the start ([`NEAR_SATURATED`](overload::NEAR_SATURATED)).
-    first_measured: Option<f64>,
+    /// The reports covering time measured so far ([`CapacityStep::measure`]).
+    covering: Covering,
     /// The share factor before a drop of the node's own speed, while the
     /// drop is provisional ([`CapacityStep::follow_own_speed`]).
     before_drop: Option<f64>,
@@ -562,6 +557,18 @@ pub struct CapacityStep {
     /// Whether the node was corrected against a pool whose figure read
     /// convex (see [`CONVEX_ONCE_READ`]); kept across changes of step.
     read_convex: bool,
+}
+
+/// How many reports covering time a node has had: none, its first (with
+/// the utilisation it read, which says whether a run of saturated reports
+/// beginning at its second counts from the start: [`NEAR_SATURATED`](overload::NEAR_SATURATED)),
+/// or more.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+enum Covering {
+    #[default]
+    None,
+    First(f64),
+    More,
 }
 
 // === impl CapacityStep ===
@@ -610,14 +617,16 @@ impl CapacityStep {
     pub fn measure(&mut self, sent: f64, utilisation: f64, connections: u64, elapsed: f64) {
         let grew = self.meter.observe(sent, utilisation, connections, elapsed);
         self.follow_own_speed();
-        let first = !self.measured_before;
-        let after_busy_first = self
-            .first_measured
-            .is_some_and(|busy| busy >= overload::NEAR_SATURATED);
+        let first = self.covering == Covering::None;
+        let after_busy_first =
+            matches!(self.covering, Covering::First(busy) if busy >= overload::NEAR_SATURATED);
         if grew.is_some() {
-            self.first_measured = first.then_some(utilisation);
+            self.covering = if first {
+                Covering::First(utilisation)
+            } else {
+                Covering::More
+            };
         }
-        self.measured_before |= grew.is_some();
         self.record.grew += grew.unwrap_or(0.0);
         self.segment.grew += grew.unwrap_or(0.0);
         match grew {
@@ -944,8 +953,7 @@ impl CapacityStep {
             meter: self.meter,
             overload: self.overload,
             named_rate: self.named_rate,
-            measured_before: self.measured_before,
-            first_measured: self.first_measured,
+            covering: self.covering,
             before_drop: self.before_drop,
             moved: self.moved,
             read_convex: self.read_convex,
