@@ -1241,12 +1241,13 @@ fn a_run_that_did_not_begin_with_the_first_report_counts_from_its_second() {
     assert!(!report_overloaded(&mut nodes, 1.0, 90));
     assert!(report_overloaded(&mut nodes, 1.0, 180));
     assert!(report_overloaded(&mut started_pool(), 1.0, 90));
-    // So does one after a first that read near saturation (a short first
-    // interval, agents out of phase): the node did not idle before it.
+    // A run that begins at the second report counts alone too when the
+    // first read near saturation (a short first interval, agents out of
+    // phase): the node did not idle before it.
     let mut nodes = started_pool();
     assert!(!report_overloaded(&mut nodes, 0.96, 5));
     assert!(report_overloaded(&mut nodes, 1.0, 95));
-    // But only its second: later, near saturation is no start.
+    // Only at the second: later in a run, near saturation is no start.
     let mut nodes = started_pool();
     assert!(!report_overloaded(&mut nodes, 0.6, 0));
     assert!(!report_overloaded(&mut nodes, 0.96, 5));
