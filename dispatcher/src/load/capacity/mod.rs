@@ -74,7 +74,14 @@
 //! nodes at 90% load a node weighted 10% above its share runs at 99%, so
 //! equal nodes must keep exactly equal weights (a stale pool is then
 //! spread as evenly as round robin), while a node twice or half as fast
-//! gets twice or half the share.
+//! gets twice or half the share. Equal figures are the right aim for a
+//! busy fraction, whose speeds are then lent; a queue length should not
+//! read equal: mean response time is least where a fast node queues more
+//! than a slow one, by the root of their speeds, so a settled node's aim
+//! is the pool's mean × √(its factor) over the pool's mean √factor, while
+//! figures read well under their cap ([`ROOT_RULE_FULL_BELOW`]). A slow
+//! node then settles a step under its proportional share rather than a
+//! step over, where the hysteresis held it in pools of 2 and 3.
 //!
 //! All of the above reads utilisations, and a saturated node's 100% hides
 //! how far over it is. Once the pool's figure has been seen answering the
@@ -460,6 +467,34 @@ const MAX_RESPONSE_LEVERAGE: f64 = 0.5 * std::f64::consts::LN_2;
 /// 2.71 / 1.77 and 2.90 / 2.18 (`bench/RESULTS.md`, fifteenth session).
 const CUT_MAX_OCTAVES: f64 = 2.0;
 
+/// Where a settled node's queue-shaped figure and the pool's mean both
+/// read under this, the node's target leans to its capacity in full:
+/// the pool's mean × √(its factor) over the pool's mean √factor
+/// ([`CapacityStep::judged_against`]). Mean response time over servers of
+/// unequal speed μᵢ is least where each one's marginal cost
+/// μᵢ / (μᵢ − λᵢ)² is equal, so its spare rate μᵢ − λᵢ goes as √μᵢ and
+/// its queue λᵢ / (μᵢ − λᵢ) as √μᵢ less 1: a fast node should queue
+/// more than a slow one, not the same. Equal figures give shares in
+/// proportion to capacity (an oracle WRR's), where one quarter-octave
+/// step over sends a slow node of a 4:1 pool of 2 at 90% load 15% past
+/// its share: it queued 5–34 jobs behind `least-load`'s steering, and
+/// the hysteresis held it there. Aiming its queue at half the fast
+/// node's, it settles a step under, where a step over costs little.
+/// Long grids, queue-shaped figures, seeds 1–8: misses 82 → 63 of
+/// 5 760, excess over the goals 9.05 → 7.85, pools of 2 and 3 24 → 6;
+/// busy fractions never read convex and are untouched. An exponent of
+/// 0.7 rather than ½ gave 63 and 8.35, worst cell 2.02
+/// (`bench/RESULTS.md`, thirty-seventh session).
+const ROOT_RULE_FULL_BELOW: f64 = 0.4;
+
+/// ... and from this up not at all: a figure capped at saturation (a
+/// queue of 20 reads 1) cannot show a fast node queueing twice as long,
+/// so its target ran past the cap, and a fast node of a 4:1 pool of 8
+/// at 97% load kept stepping up, to twice its peers' share with 148
+/// jobs queued (1.23 → 1.95 × the better spread; faded by the pool's
+/// mean alone, not also the node's own figure).
+const ROOT_RULE_NONE_FROM: f64 = 0.8;
+
 /// The largest step either way: 32× the median.
 const MAX_STEP: i32 = 20;
 
@@ -782,7 +817,7 @@ impl CapacityStep {
     /// node's record against at least its `peers`' scatter, and returns
     /// the factor its share is weighted by.
     fn correct_among(&mut self, pool: PoolBusy, peers: Option<f64>) -> f64 {
-        let mean = pool.mean;
+        let pool_mean = pool.mean;
         self.read_convex |= pool.reads_convex();
         let Some(busy) = self.busy else {
             return self.factor();
@@ -792,8 +827,12 @@ impl CapacityStep {
         if pool.speed_reference.is_some() && self.meter.speed().is_some() {
             return self.factor();
         }
-        self.measure_response(mean);
+        self.measure_response(pool_mean);
         self.restart_record_at_shift(pool, peers);
+        // What the node is judged against from here on, and its share
+        // corrected towards: the pool's mean, leaning to the node's
+        // capacity at a queue-shaped figure.
+        let mean = self.judged_against(busy, pool);
         // An overloaded node's queue grows with every second it waits, and
         // 100% against a cooler pool is unambiguous: it steps down after
         // one window; any other correction waits for two. A node's first
@@ -840,7 +879,7 @@ impl CapacityStep {
             && !self.settled
             && self.record.reports >= EARLY_CUT_REPORTS
             && self.record.named >= MIN_NAMED;
-        if (mean < MIN_MEAN && !self.hot_in_a_quiet_convex_pool(busy, mean, pool))
+        if (pool_mean < MIN_MEAN && !self.hot_in_a_quiet_convex_pool(busy, pool_mean, pool))
             || (!early_cut && self.within_noise(busy, mean, pool, peers))
             || (!early
                 && !early_cut
@@ -903,9 +942,28 @@ impl CapacityStep {
         let factor = self.update(ratio.clamp(self.factor() / most, self.factor() * most));
         if self.step != before {
             self.moved = Some(StepMove::Corrected);
-            self.restart(mean);
+            self.restart(pool_mean);
         }
         factor
+    }
+
+    /// What a settled node reading `busy` is corrected towards: the
+    /// `pool`'s mean, leaning to the node's capacity where the figure
+    /// reads convex (a queue length) — × (√factor ÷ the pool's mean
+    /// √factor), in full under [`ROOT_RULE_FULL_BELOW`], fading to none
+    /// at [`ROOT_RULE_NONE_FROM`] by the higher of `busy` and the mean.
+    /// A node's first correction aims at the pool's utilisation instead
+    /// ([`CapacityStep::correct_among`]), and a busy fraction's nodes at
+    /// the mean: their speeds are lent once measured
+    /// ([`CapacityStep::follow_speed`]).
+    fn judged_against(&self, busy: f64, pool: PoolBusy) -> f64 {
+        if !self.settled || !pool.reads_convex() || pool.mean_root_factor <= 0.0 {
+            return pool.mean;
+        }
+        let fade = (ROOT_RULE_NONE_FROM - pool.mean.max(busy))
+            / (ROOT_RULE_NONE_FROM - ROOT_RULE_FULL_BELOW);
+        let lean = self.factor().sqrt() / pool.mean_root_factor;
+        pool.mean * lean.powf(fade.clamp(0.0, 1.0))
     }
 
     /// Restarts the node's record at its latest segment where the

@@ -30,6 +30,11 @@ pub struct PoolBusy {
     /// The same over the nodes whose smoothed utilisation is under
     /// saturation; `mean` while none is.
     pub unsaturated_mean: f64,
+    /// The mean of √(share factor) over the nodes `mean` is taken over:
+    /// what a node's own √factor is weighed against where a queue-shaped
+    /// figure's target leans to the faster nodes
+    /// ([`ROOT_RULE_FULL_BELOW`](super::ROOT_RULE_FULL_BELOW)).
+    pub mean_root_factor: f64,
     /// The least fraction of what the saturated nodes are sent that they
     /// must be able to do if the pool can take its load: what the pool is
     /// sent less what its unsaturated nodes can do (each one's redirects ÷
@@ -194,7 +199,7 @@ impl PoolBusy {
     /// Surveys the nodes' capacity models; `None` before any reported
     /// since its last change of step.
     pub fn survey<'a>(nodes: impl IntoIterator<Item = &'a CapacityStep>) -> Option<PoolBusy> {
-        let (mut busy, mut count) = (0.0, 0.0);
+        let (mut busy, mut count, mut root_factors) = (0.0, 0.0, 0.0);
         let (mut unsaturated_busy, mut unsaturated_count) = (0.0, 0.0);
         let (mut sent, mut unsaturated, mut saturated) = (0.0, 0.0, 0.0);
         let (mut product, mut spread) = (0.0, 0.0);
@@ -245,6 +250,7 @@ impl PoolBusy {
                 Some(window) => {
                     busy += window.1;
                     count += 1.0;
+                    root_factors += node.factor().sqrt();
                     if window.1 < SATURATED {
                         unsaturated_busy += window.1;
                         unsaturated_count += 1.0;
@@ -335,6 +341,7 @@ impl PoolBusy {
             speed_reference,
             share_per_speed: (shared.1 > 0.0)
                 .then(|| (shared.0 / shared.1, shared.2.sqrt() / shared.1)),
+            mean_root_factor: root_factors / count,
             unsaturated_mean: if unsaturated_count > 0.0 {
                 unsaturated_busy / unsaturated_count
             } else {

@@ -27,6 +27,7 @@ fn surveyed(mean: f64, saturated_floor: Option<f64>, elasticity: f64) -> PoolBus
     PoolBusy {
         mean,
         unsaturated_mean: mean,
+        mean_root_factor: 1.0,
         saturated_floor,
         elasticity,
         response_known: true,
@@ -638,6 +639,52 @@ fn a_convex_figure_is_judged_over_its_record_with_the_pools_likeness() {
     assert_ne!(queue_like().correct(convex(None)), 1.0);
     // The pool's reports are 90% alike: the same deviation is noise.
     assert_eq!(queue_like().correct(convex(Some(0.9))), 1.0);
+}
+
+#[test]
+fn a_queue_shaped_figure_aims_a_node_at_the_root_of_its_capacity() {
+    // The slow node of a 4:1 pair, settled at a quarter of the fast
+    // node's share, its queue reading 0.25 and 0.35 in turn over 40
+    // reports of 2.5 s; the figure convex, neighbouring reports unlike.
+    let slow = |mean: f64, mean_root_factor: f64| {
+        let mut node = CapacityStep::default();
+        node.shift(-8);
+        node.restart(mean);
+        for i in 0..40 {
+            let u = mean + if i % 2 == 0 { -0.05 } else { 0.05 };
+            node.observe(u, 2.5, 25.0, 25.0);
+        }
+        let pool = PoolBusy {
+            likeness: Some(0.0),
+            mean_root_factor,
+            ..surveyed(mean, None, CONVEX)
+        };
+        node.correct(pool)
+    };
+    // Beside a node four times as fast (mean √factor (1 + ½) ÷ 2) it
+    // should queue half as long: at the pool's mean it is over its
+    // share, and steps down.
+    assert!(slow(0.3, 0.75) < 0.25, "{}", slow(0.3, 0.75));
+    // Among nodes at its own step, the mean is its aim: it holds.
+    assert_eq!(slow(0.3, 0.5), 0.25);
+    // A figure near its cap cannot show the difference: it holds.
+    assert_eq!(slow(0.85, 0.75), 0.25);
+}
+
+#[test]
+fn the_survey_takes_the_mean_root_factor_over_the_nodes_in_its_mean() {
+    let at = |step: i32, reported: bool| {
+        let mut node = CapacityStep::default();
+        node.shift(step);
+        if reported {
+            node.observe(0.3, 2.5, 25.0, 25.0);
+        }
+        node
+    };
+    // A fast node and one four times slower; a node with no window yet
+    // is in neither the mean nor its root factor.
+    let pool = PoolBusy::survey(&[at(0, true), at(-8, true), at(4, false)]).unwrap();
+    assert!((pool.mean_root_factor - 0.75).abs() < 1e-12, "{pool:?}");
 }
 
 #[test]
