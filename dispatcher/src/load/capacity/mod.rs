@@ -477,9 +477,10 @@ const CUT_MAX_OCTAVES: f64 = 2.0;
 /// more than a slow one, not the same. Equal figures give shares in
 /// proportion to capacity (an oracle WRR's), where one quarter-octave
 /// step over sends a slow node of a 4:1 pool of 2 at 90% load 15% past
-/// its share: it queued 5–34 jobs behind `least-load`'s steering, and
-/// the hysteresis held it there. Aiming its queue at half the fast
-/// node's, it settles a step under, where a step over costs little.
+/// its share: it queued up to 43 jobs behind `least-load`'s steering,
+/// and the hysteresis held it there. Aiming its queue at half the fast
+/// node's, it settles a step under, near the optimum, where a step
+/// either way costs little.
 /// Long grids, queue-shaped figures, seeds 1–8: misses 82 → 63 of
 /// 5 760, excess over the goals 9.05 → 7.85, pools of 2 and 3 24 → 6;
 /// busy fractions never read convex and are untouched. An exponent of
