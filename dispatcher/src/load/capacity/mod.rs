@@ -818,7 +818,7 @@ impl CapacityStep {
     /// node's record against at least its `peers`' scatter, and returns
     /// the factor its share is weighted by.
     fn correct_among(&mut self, pool: PoolBusy, peers: Option<f64>) -> f64 {
-        let pool_mean = pool.mean;
+        let mean = pool.mean;
         self.read_convex |= pool.reads_convex();
         let Some(busy) = self.busy else {
             return self.factor();
@@ -828,12 +828,12 @@ impl CapacityStep {
         if pool.speed_reference.is_some() && self.meter.speed().is_some() {
             return self.factor();
         }
-        self.measure_response(pool_mean);
+        self.measure_response(mean);
         self.restart_record_at_shift(pool, peers);
         // What the node is judged against from here on, and its share
         // corrected towards: the pool's mean, leaning to the node's
         // capacity at a queue-shaped figure.
-        let mean = self.judged_against(busy, pool);
+        let aim = self.judged_against(busy, pool);
         // An overloaded node's queue grows with every second it waits, and
         // 100% against a cooler pool is unambiguous: it steps down after
         // one window; any other correction waits for two. A node's first
@@ -845,9 +845,9 @@ impl CapacityStep {
         // are as likely queues filling by chance (a queue-shaped figure
         // read 0.05 to 0.27 on equal nodes, and every node of the pool was
         // moved an octave: 3–7× round robin over a 20 s run).
-        let over = |b: f64| b >= SATURATED && mean < b - SATURATED_MARGIN;
+        let over = |b: f64| b >= SATURATED && aim < b - SATURATED_MARGIN;
         // In its first window, what a node whose queue grew completed.
-        let growing = if !self.settled && busy >= mean + SATURATED_MARGIN {
+        let growing = if !self.settled && busy >= aim + SATURATED_MARGIN {
             self.completed_while_queueing()
         } else {
             None
@@ -871,7 +871,7 @@ impl CapacityStep {
             && self.record.covered < EARLY_WINDOWS * WINDOW
             && pool.saturated_floor.is_some()
             && (self.trusted() || pool.backlog_growing)
-            && self.significant(busy, mean);
+            && self.significant(busy, aim);
         // A node overloaded from its first reports (a slow node of an
         // unequal pool after a restart) is cut without waiting for its
         // window, and by as much as the pool's survey says: its queue
@@ -880,8 +880,8 @@ impl CapacityStep {
             && !self.settled
             && self.record.reports >= EARLY_CUT_REPORTS
             && self.record.named >= MIN_NAMED;
-        if (pool_mean < MIN_MEAN && !self.hot_in_a_quiet_convex_pool(busy, pool_mean, pool))
-            || (!early_cut && self.within_noise(busy, mean, pool, peers))
+        if (mean < MIN_MEAN && !self.hot_in_a_quiet_convex_pool(busy, mean, pool))
+            || (!early_cut && self.within_noise(busy, aim, pool, peers))
             || (!early
                 && !early_cut
                 && (self.record.covered < windows * WINDOW
@@ -896,13 +896,13 @@ impl CapacityStep {
         // stepped up two where three were due, leaving the slow ones
         // overloaded a window longer.
         let target = if self.settled || overloaded {
-            mean
+            aim
         } else {
             pool.utilisation
         };
         self.settled = true;
         let before = self.step;
-        let gain = if busy.max(mean) < SATURATED {
+        let gain = if busy.max(aim) < SATURATED {
             1.0
         } else {
             GAIN_NEAR_SATURATION
@@ -911,7 +911,7 @@ impl CapacityStep {
         let mut ratio = share_sent * (target / busy.max(0.01)).powf(gain);
         // An overloaded node, or one hot far past its noise at a convex
         // figure, steps down one step at least.
-        if overloaded || self.hotter_past_noise(mean, pool, peers) {
+        if overloaded || self.hotter_past_noise(aim, pool, peers) {
             ratio = ratio.min(self.factor() * (-1.0 / STEPS_PER_OCTAVE).exp2());
         }
         // An early cut's capacity lies between `floor` and all of what it
@@ -919,12 +919,11 @@ impl CapacityStep {
         // geometric middle of the two (one octave down at most, as every
         // correction).
         if early_cut && let Some(floor) = pool.saturated_floor {
-            ratio = ratio.min(self.factor() * mean * floor.sqrt());
+            ratio = ratio.min(self.factor() * aim * floor.sqrt());
         }
         if let Some(completed) = growing {
             // What it completed of what it was sent, brought to the mean.
-            ratio =
-                ratio.min(self.factor() * completed / self.record.sent * (mean / busy).min(1.0));
+            ratio = ratio.min(self.factor() * completed / self.record.sent * (aim / busy).min(1.0));
         }
         // A saturated node's 100% is a bound, so no more than what it was
         // sent, even where that is within the noise of a count.
@@ -934,7 +933,7 @@ impl CapacityStep {
         let cautious = !pool.response_known
             && pool.saturated_floor.is_none()
             && !overloaded
-            && !self.far_colder_past_noise(mean, pool, peers);
+            && !self.far_colder_past_noise(aim, pool, peers);
         let most = if cautious {
             (1.0 / STEPS_PER_OCTAVE).exp2()
         } else {
@@ -943,7 +942,7 @@ impl CapacityStep {
         let factor = self.update(ratio.clamp(self.factor() / most, self.factor() * most));
         if self.step != before {
             self.moved = Some(StepMove::Corrected);
-            self.restart(pool_mean);
+            self.restart(mean);
         }
         factor
     }
