@@ -813,8 +813,10 @@ impl CapacityStep {
         }
     }
 
-    /// Corrects the share towards the `pool`'s mean utilisation (an early
-    /// cut by its saturated floor; see the module docs), judging the
+    /// Corrects the share towards the `pool`'s mean utilisation (leaning
+    /// to the node's capacity at a queue-shaped figure:
+    /// [`CapacityStep::judged_against`]; an early cut by its saturated
+    /// floor; see the module docs), judging the
     /// node's record against at least its `peers`' scatter, and returns
     /// the factor its share is weighted by.
     fn correct_among(&mut self, pool: PoolBusy, peers: Option<f64>) -> f64 {
