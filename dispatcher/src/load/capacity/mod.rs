@@ -959,7 +959,7 @@ impl CapacityStep {
     /// the mean: their speeds are lent once measured
     /// ([`CapacityStep::follow_speed`]).
     fn judged_against(&self, busy: f64, pool: PoolBusy) -> f64 {
-        if !self.settled || !pool.reads_convex() || pool.mean_root_factor <= 0.0 {
+        if !self.settled || !pool.reads_convex() {
             return pool.mean;
         }
         let fade = (ROOT_RULE_NONE_FROM - pool.mean.max(busy))

@@ -30,7 +30,8 @@ pub struct PoolBusy {
     /// The same over the nodes whose smoothed utilisation is under
     /// saturation; `mean` while none is.
     pub unsaturated_mean: f64,
-    /// The mean of √(share factor) over the nodes `mean` is taken over:
+    /// The mean of √(share factor) over the nodes `mean` is taken over
+    /// (positive: a survey counts at least one node, and every factor is):
     /// what a node's own √factor is weighed against where a queue-shaped
     /// figure's target leans to the faster nodes
     /// ([`ROOT_RULE_FULL_BELOW`](super::ROOT_RULE_FULL_BELOW)).
