@@ -127,6 +127,13 @@
 //! fourteenth session, taken only after a node's first correction and
 //! over a window-long run, an octave at most and each node reckoned alone,
 //! had brought busy fractions' excess from 27.8 / 22.8 / 26.6 / 27.3.
+//! A node that reads saturated while `least-load` steers off it is sent
+//! about what it completes, and its backlog holds rather than grows: it is
+//! overloaded all the same once, over two saturated reports, its share
+//! names it past noise for more than it completed
+//! ([`SHORTFALL_SIGNIFICANCE`](overload::SHORTFALL_SIGNIFICANCE); long
+//! grids, queue-shaped figures, seeds 1–8: misses 63 → 58 of 5 760,
+//! thirty-eighth session).
 //!
 //! The same count speaks before a figure reads saturated: a busy fraction
 //! over an interval that began with a moment's idle reads 0.93–0.96 while
@@ -618,7 +625,10 @@ impl CapacityStep {
     /// second from looking so for ~40 s. The node was `sent` redirects
     /// over the report, of the `named` its share named it for; `named` is
     /// 0 while the dispatcher has no pace to name by, and then counts as
-    /// what was sent (see the `sent` field).
+    /// what was sent (see the `sent` field). Called after
+    /// [`CapacityStep::measure`] for the same report, which begins or
+    /// extends the node's run of saturated reports: the run counts what
+    /// was named over it.
     pub fn observe(&mut self, utilisation: f64, elapsed: f64, sent: f64, named: f64) {
         if elapsed <= 0.0 {
             return;
@@ -626,6 +636,9 @@ impl CapacityStep {
         let sent = sent.max(0.0);
         let named = if named > 0.0 { named } else { sent };
         self.named_rate = named / elapsed;
+        if self.overload.reports > 0.0 {
+            self.overload.named += named;
+        }
         let u = utilisation.clamp(0.0, 1.0);
         if !self.settled && self.first_interval.is_none() {
             self.first_interval = Some((u * elapsed, elapsed));

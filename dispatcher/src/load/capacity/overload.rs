@@ -38,6 +38,26 @@ const OVERLOAD_SIGNIFICANCE: f64 = 4.0;
 /// ([`CapacityStep::cut_overload_beside`]).
 pub(super) const GROWTH_SIGNIFICANCE: f64 = 2.0;
 
+/// An overloaded node is also one whose share named it, over a run of at
+/// least [`MIN_OVERLOAD_REPORTS`] saturated reports, this many standard
+/// errors (√(named + completed)) more than it completed — whether or not
+/// its connections grew ([`CapacityStep::overload`]). Busy throughout the
+/// run, it completed what it can do; `least-load` steers off a node that
+/// reads saturated and sends it about what it completes, so its backlog
+/// holds (or drains a few jobs a report) and never grows past the growth
+/// bar, while its share still names it for twice that. After a start at
+/// reports 100 service times apart, out of phase, two slow nodes of a 4:1
+/// pool of 8 at 70% load held 20–80 jobs this way for four reports, cut
+/// only as far as the turns `least-load` gave away (to 0.71 and 0.84)
+/// where their peers were cut to what they complete (0.25–0.30): that
+/// cell 1.32 → 1.09 × the better spread. Long grids, queue-shaped
+/// figures, seeds 1–8: misses 63 → 58 of 5 760, excess over the goals
+/// 7.85 → 6.78, 19 cells ≥ 5% better and 10 worse; busy fractions (seeds
+/// 1–6) 8 misses as before. At 4 standard errors, 6.56, but 53 cells
+/// better and 27 worse, among them pools of 3 at 97% load with a node
+/// halving its speed (`bench/RESULTS.md`, thirty-eighth session).
+pub(super) const SHORTFALL_SIGNIFICANCE: f64 = 6.0;
+
 /// ... and the cut also drains this share of the backlog the run built,
 /// over as long again as the run (never below half of what it completes):
 /// cut to exactly what it completes, a node keeps its backlog and stays
@@ -123,9 +143,11 @@ pub(super) const SENT_SIGNIFICANCE: f64 = 2.0;
 /// run of saturated reports, for [`CapacityStep::cut_overload`].
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(super) struct OverloadRun {
-    /// Redirects sent over the run, and the growth of its connections.
+    /// Redirects sent over the run, the growth of its connections, and
+    /// the redirects its share named it for.
     pub(super) sent: f64,
     pub(super) grew: f64,
+    pub(super) named: f64,
     /// Reports, and seconds, the run covers.
     pub(super) reports: f64,
     /// Whether it began with the node's first report that covers time, or
@@ -161,7 +183,8 @@ impl CapacityStep {
     /// reports — what it was sent less the growth of its connections,
     /// whatever its figure's shape — once that growth is significant
     /// ([`OVERLOAD_SIGNIFICANCE`]) over a run long enough
-    /// ([`MIN_OVERLOAD_REPORTS`]).
+    /// ([`MIN_OVERLOAD_REPORTS`]), or what it completed falls short of
+    /// what its share named it for ([`SHORTFALL_SIGNIFICANCE`]).
     pub(super) fn overload(&self) -> Option<Overload> {
         self.overload_past(OVERLOAD_SIGNIFICANCE)
     }
@@ -172,6 +195,7 @@ impl CapacityStep {
         let OverloadRun {
             sent,
             grew,
+            named,
             reports,
             from_start,
             covered,
@@ -181,10 +205,17 @@ impl CapacityStep {
         } else {
             MIN_OVERLOAD_REPORTS
         };
-        let done = completed_past_growth(sent, grew, significance)?;
+        let done = completed_past_growth(sent, grew, significance).or_else(|| {
+            let done = (sent - grew).max(0.0);
+            let short = named - done > SHORTFALL_SIGNIFICANCE * (named + done).sqrt();
+            (reports >= MIN_OVERLOAD_REPORTS && short).then_some(done)
+        })?;
+        // A backlog that shrank over the run needs no more draining than
+        // `least-load`'s steering gives it.
+        let drained = (done - OVERLOAD_DRAIN * grew.max(0.0)).max(done / 2.0);
         (reports >= needed && covered > 0.0 && self.named_rate > 0.0).then(|| Overload {
             completed: done / covered,
-            drained: (done - OVERLOAD_DRAIN * grew).max(done / 2.0) / covered,
+            drained: drained / covered,
         })
     }
 

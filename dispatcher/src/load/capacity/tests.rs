@@ -1410,3 +1410,45 @@ fn an_unsaturated_report_ends_the_run_a_change_of_step_does_not() {
     node.measure(100.0, 0.9, 200, 2.5);
     assert_eq!(node.overload, OverloadRun::default());
 }
+
+/// Four nodes whose shares name each 100 redirects a 2.5 s report: the
+/// first saturated throughout with 40 connections open, sent `sent` a
+/// report (all of which it completes), the others 60% busy and sent
+/// 100; after each of `reports`, the survey and a cut. The first
+/// node's factor after each.
+fn held_backlog(sent: f64, reports: usize) -> Vec<f64> {
+    let mut nodes = vec![CapacityStep::default(); 4];
+    nodes[0].measure(0.0, 1.0, 40, 0.0);
+    for node in &mut nodes[1..] {
+        node.measure(0.0, 0.6, 0, 0.0);
+    }
+    (0..reports)
+        .map(|_| {
+            nodes[0].measure(sent, 1.0, 40, 2.5);
+            nodes[0].observe(1.0, 2.5, sent, 100.0);
+            for node in &mut nodes[1..] {
+                node.measure(100.0, 0.6, 0, 2.5);
+                node.observe(0.6, 2.5, 100.0, 100.0);
+            }
+            let pool = PoolBusy::survey(&nodes).unwrap();
+            nodes[0].cut_overload(pool);
+            nodes[0].factor()
+        })
+        .collect()
+}
+
+#[test]
+fn a_saturated_node_completing_short_of_its_share_is_cut_though_its_backlog_holds() {
+    // Sent 40 of the 100 named, its backlog never grows: no growth to
+    // count. Short by 60 a report: within 6 standard errors at one
+    // report (6 × √140 = 71), past them at two (120 against
+    // 6 × √280 = 100). It completes 16 a second; the three others,
+    // sent 120 a second, take 144, 1.2 times as much, so its share is
+    // 16 / 1.2 of the 40 it names, 2^(-1.58): the step below, 2^(-7/4).
+    let run = held_backlog(40.0, 3);
+    assert_eq!(run[..2], [1.0, (-1.75f64).exp2()]);
+    // Sent what its share names and completing it, it is not overloaded,
+    // however long it reads saturated.
+    let run = held_backlog(100.0, 12);
+    assert!(run.iter().all(|&f| f == 1.0), "{run:?}");
+}
