@@ -156,6 +156,21 @@ pub(super) struct OverloadRun {
     pub(super) covered: f64,
 }
 
+// === impl OverloadRun ===
+
+impl OverloadRun {
+    /// What the node completed over the run — what it was sent less the
+    /// growth of its connections — where that falls short of what its
+    /// share named it for by [`SHORTFALL_SIGNIFICANCE`] standard errors
+    /// (√(named + completed)), over [`MIN_OVERLOAD_REPORTS`] reports at
+    /// least.
+    fn completed_short_of_named(&self) -> Option<f64> {
+        let done = (self.sent - self.grew).max(0.0);
+        let short = self.named - done > SHORTFALL_SIGNIFICANCE * (self.named + done).sqrt();
+        (self.reports >= MIN_OVERLOAD_REPORTS && short).then_some(done)
+    }
+}
+
 /// What an overloaded node completes, in redirects a second, as
 /// [`CapacityStep::cut_overload`] reads it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -195,21 +210,18 @@ impl CapacityStep {
         let OverloadRun {
             sent,
             grew,
-            named,
             reports,
             from_start,
             covered,
+            ..
         } = self.overload;
         let needed = if from_start {
             1.0
         } else {
             MIN_OVERLOAD_REPORTS
         };
-        let done = completed_past_growth(sent, grew, significance).or_else(|| {
-            let done = (sent - grew).max(0.0);
-            let short = named - done > SHORTFALL_SIGNIFICANCE * (named + done).sqrt();
-            (reports >= MIN_OVERLOAD_REPORTS && short).then_some(done)
-        })?;
+        let done = completed_past_growth(sent, grew, significance)
+            .or_else(|| self.overload.completed_short_of_named())?;
         // A backlog that shrank over the run needs no more draining than
         // `least-load`'s steering gives it.
         let drained = (done - OVERLOAD_DRAIN * grew.max(0.0)).max(done / 2.0);
