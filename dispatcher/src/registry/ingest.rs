@@ -128,15 +128,13 @@ impl Registry {
             .last
             .as_ref()
             .map_or(0.0, |last| named_now.since(last.named, elapsed));
-        node.models.capacity.measure(
-            received as f64,
+        node.models.capacity.report(
             report.cpu_percent / 100.0,
-            report.connections,
             elapsed,
+            received as f64,
+            named,
+            report.connections,
         );
-        node.models
-            .capacity
-            .observe(report.cpu_percent / 100.0, elapsed, received as f64, named);
         let gap = Duration::from_secs_f64(elapsed).min(self.settings.stale_after);
         node.outlier.observe(&report, gap, now);
         node.last = Some(Received {

@@ -617,6 +617,25 @@ enum Covering {
 // === impl CapacityStep ===
 
 impl CapacityStep {
+    /// Folds in a report: a `utilisation` over the `elapsed` seconds since
+    /// the node's previous report (0 for its first), over which it was
+    /// `sent` redirects of the `named` its share named it for, with
+    /// `connections` open at its end. Measured first
+    /// ([`CapacityStep::measure`]), so that a run of saturated reports the
+    /// report begins or extends counts what was named over it
+    /// ([`CapacityStep::observe`]).
+    pub fn report(
+        &mut self,
+        utilisation: f64,
+        elapsed: f64,
+        sent: f64,
+        named: f64,
+        connections: u64,
+    ) {
+        self.measure(sent, utilisation, connections, elapsed);
+        self.observe(utilisation, elapsed, sent, named);
+    }
+
     /// Folds in a utilisation reported `elapsed` seconds after the
     /// previous report. A node's first report (no previous one: `elapsed`
     /// is 0) describes a time before the dispatcher sent it anything, so it
@@ -625,11 +644,9 @@ impl CapacityStep {
     /// second from looking so for ~40 s. The node was `sent` redirects
     /// over the report, of the `named` its share named it for; `named` is
     /// 0 while the dispatcher has no pace to name by, and then counts as
-    /// what was sent (see the `sent` field). Called after
-    /// [`CapacityStep::measure`] for the same report, which begins or
-    /// extends the node's run of saturated reports: the run counts what
-    /// was named over it.
-    pub fn observe(&mut self, utilisation: f64, elapsed: f64, sent: f64, named: f64) {
+    /// what was sent (see the `sent` field), and counts towards any run of
+    /// saturated reports ([`CapacityStep::report`]).
+    fn observe(&mut self, utilisation: f64, elapsed: f64, sent: f64, named: f64) {
         if elapsed <= 0.0 {
             return;
         }
@@ -663,7 +680,7 @@ impl CapacityStep {
     /// Folds a report into the node's [`SpeedMeter`]: `sent` redirects
     /// over the `elapsed` seconds it covers, its `utilisation` and the
     /// `connections` open at its end.
-    pub fn measure(&mut self, sent: f64, utilisation: f64, connections: u64, elapsed: f64) {
+    fn measure(&mut self, sent: f64, utilisation: f64, connections: u64, elapsed: f64) {
         let grew = self.meter.observe(sent, utilisation, connections, elapsed);
         self.follow_own_speed();
         let first = self.covering == Covering::None;

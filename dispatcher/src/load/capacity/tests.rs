@@ -1424,11 +1424,9 @@ fn held_backlog(sent: f64, reports: usize) -> Vec<f64> {
     }
     (0..reports)
         .map(|_| {
-            nodes[0].measure(sent, 1.0, 40, 2.5);
-            nodes[0].observe(1.0, 2.5, sent, 100.0);
+            nodes[0].report(1.0, 2.5, sent, 100.0, 40);
             for node in &mut nodes[1..] {
-                node.measure(100.0, 0.6, 0, 2.5);
-                node.observe(0.6, 2.5, 100.0, 100.0);
+                node.report(0.6, 2.5, 100.0, 100.0, 0);
             }
             let pool = PoolBusy::survey(&nodes).unwrap();
             nodes[0].cut_overload(pool);
