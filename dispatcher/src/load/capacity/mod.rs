@@ -135,14 +135,6 @@
 //! grids, queue-shaped figures, seeds 1–8: misses 63 → 58 of 5 760,
 //! thirty-eighth session).
 //!
-//! Each node's first correction reads its own figure against the pool's,
-//! so two going opposite ways compound: a slow node cut an octave and a
-//! fast one raised an octave put a 2:1 pool at 4:1. Once a peer's first
-//! move went the other way, a node's first moves its share no further
-//! than the pool's counts put its saturated and unsaturated nodes apart
-//! ([`PoolBusy::first_move_most`]; long grids, queue-shaped figures,
-//! seeds 1–12: misses 89 → 85 of 8 640, thirty-ninth session).
-//!
 //! The same count speaks before a figure reads saturated: a busy fraction
 //! over an interval that began with a moment's idle reads 0.93–0.96 while
 //! the queue behind it grows. In its first window a node whose connections
@@ -185,7 +177,6 @@ mod survey;
 
 use overload::OverloadRun;
 use record::Record;
-use survey::Way;
 pub use survey::{PoolBusy, StepScatter};
 
 use super::SpeedMeter;
@@ -941,7 +932,6 @@ impl CapacityStep {
         } else {
             pool.utilisation
         };
-        let first = !self.settled;
         self.settled = true;
         let before = self.step;
         let gain = if busy.max(aim) < SATURATED {
@@ -971,20 +961,6 @@ impl CapacityStep {
         // sent, even where that is within the noise of a count.
         if busy >= SATURATED && self.record.named >= MIN_NAMED {
             ratio = ratio.min(self.factor() * self.record.sent / self.record.named);
-        }
-        // A first correction compounds with a peer's that went the
-        // other way; the counts bound the two together.
-        if first {
-            if let Some(most) = pool.first_move_most(self.step, Way::Up)
-                && !overloaded
-            {
-                ratio = ratio.min(self.factor() * most);
-            }
-            if let Some(most) = pool.first_move_most(self.step, Way::Down)
-                && ratio < self.factor()
-            {
-                ratio = ratio.max(self.factor() / most);
-            }
         }
         let cautious = !pool.response_known
             && pool.saturated_floor.is_none()

@@ -149,26 +149,6 @@ pub struct PoolBusy {
     /// 9 → 7 (busy fractions); starts lose 6–11% in two cells of reports
     /// 25–100 service times old (`bench/RESULTS.md`, twenty-first session).
     pub backlog_growing: bool,
-    /// How far apart the pool's counts put its saturated nodes' shares and
-    /// the rest's: the saturated (reading so, or with connections grown
-    /// past noise) sent what they complete of what they are named for,
-    /// and the rest, to fill what the pool is named for, growing by what
-    /// that leaves over what they are named — the ratio of the two moves.
-    /// A node's first correction moves its share no further than this
-    /// once a peer's moved the other way, where the figure's answer to a
-    /// change of share is unknown or convex
-    /// ([`PoolBusy::first_move_most`]). `None` while no node is saturated
-    /// or none is not.
-    pub counted_contrast: Option<f64>,
-    /// The lowest and highest step of the nodes surveyed.
-    pub step_range: (i32, i32),
-}
-
-/// Which way a correction moves a share ([`PoolBusy::first_move_most`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Way {
-    Up,
-    Down,
 }
 
 /// How widely the reports of the nodes sent the same share scatter: per
@@ -217,41 +197,6 @@ impl PoolBusy {
         self.elasticity >= CONVEX
     }
 
-    /// The most a node at `step` may move its share `way` at its first
-    /// correction, as a factor: the pool's
-    /// [`PoolBusy::counted_contrast`], once some node's step lies the
-    /// other way from it — a peer's first move went the other way — and
-    /// while the figure is not known to answer a change of share one for
-    /// one. `None`: no bound. Each first correction of a queue-shaped
-    /// figure reads only its own node against the pool, so a slow node
-    /// cut an octave (its 100% is a bound, its floor degenerate) and a fast
-    /// one raised an octave (a queue of 1–2 reads a tenth of the pool's
-    /// utilisation) compound: a 2:1 pool of 8 at 90% load, out of phase,
-    /// reports 100 service times old, was put at 4:1, and its fast half
-    /// queued 30–90 jobs for ~1 000 service times (1.52 × the better
-    /// spread; 1.35 bounded). Either way, not only up: in phase the fast
-    /// half moves first, and the slow nodes then cut an octave each on
-    /// top of it. Not the first mover's: in phase the fast half's octave
-    /// is the whole of a 2:1 pool's correction, and bounded too, the first
-    /// moves fell short and later ones overshot (seeds 1–8: 22 cells ≥ 5%
-    /// worse, a 4:1 pool of 3 at 70% load 0.99 → 1.67; up only and for
-    /// every mover, a 2:1 pool of 8 in phase 0.91 → 1.22). Long grids,
-    /// queue-shaped figures: seeds 1–8 misses
-    /// 58 → 57 of 5 760, excess over the goals 6.78 → 6.61, 10 cells ≥ 5%
-    /// better and 6 worse; held-out seeds 9–12 31 → 28, 3.95 → 3.66, 8 and
-    /// 3 (`bench/RESULTS.md`, thirty-ninth session).
-    pub(super) fn first_move_most(&self, step: i32, way: Way) -> Option<f64> {
-        let (lowest, highest) = self.step_range;
-        let other_way = match way {
-            Way::Up => lowest < step,
-            Way::Down => highest > step,
-        };
-        let unknown = self.reads_convex() || !self.response_known;
-        self.counted_contrast
-            .filter(|_| other_way && unknown)
-            .map(|contrast| contrast.max(1.0))
-    }
-
     /// Surveys the nodes' capacity models; `None` before any reported
     /// since its last change of step.
     pub fn survey<'a>(nodes: impl IntoIterator<Item = &'a CapacityStep>) -> Option<PoolBusy> {
@@ -272,22 +217,7 @@ impl PoolBusy {
         let (mut named, mut cut_named) = (0.0, 0.0);
         let (mut completed, mut drained) = (0.0, 0.0);
         let (mut rest_busy, mut rest_count, mut rest_saturated) = (0.0, 0.0, 0.0);
-        // Named for, over the nodes with a window; the saturated among
-        // them named for and completing; the rest named for.
-        let (mut window_named, mut hot_named, mut hot_done, mut cold_named) = (0.0, 0.0, 0.0, 0.0);
-        let mut step_range = (i32::MAX, i32::MIN);
         for node in nodes {
-            step_range = (step_range.0.min(node.step), step_range.1.max(node.step));
-            if let Some((_, b)) = node.window() {
-                window_named += node.named_rate;
-                if b >= SATURATED || node.completed_while_queueing().is_some() {
-                    let done = (node.record.sent - node.record.grew).max(0.0) / node.record.covered;
-                    hot_named += node.named_rate;
-                    hot_done += done.min(node.named_rate);
-                } else {
-                    cold_named += node.named_rate;
-                }
-            }
             backlog_growing |= node.completed_while_queueing().is_some();
             read_convex |= node.read_convex;
             named += node.named_rate;
@@ -405,11 +335,7 @@ impl PoolBusy {
         let cut_rate = Overload { completed, drained }.rate(cut_drains);
         let rest_scale =
             (cut_named > 0.0 && rest > 0.0 && named > cut_rate).then(|| (named - cut_rate) / rest);
-        let counted_contrast = (hot_done > 0.0 && cold_named > 0.0)
-            .then(|| (window_named - hot_done) / cold_named * hot_named / hot_done);
         Some(PoolBusy {
-            counted_contrast,
-            step_range,
             backlog_growing,
             rest_scale,
             cut_drains,

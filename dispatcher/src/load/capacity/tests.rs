@@ -38,8 +38,6 @@ fn surveyed(mean: f64, saturated_floor: Option<f64>, elasticity: f64) -> PoolBus
         rest_scale: None,
         cut_drains: true,
         backlog_growing: true,
-        counted_contrast: None,
-        step_range: (0, 0),
     }
 }
 
@@ -280,72 +278,6 @@ fn an_interval_the_dispatcher_had_no_pace_for_counts_as_sent_what_was_named() {
     }
     assert_eq!(node.sent_over_named(), 1.0);
     assert_eq!(node.correct(mean(0.4)), (-0.25f64).exp2());
-}
-
-#[test]
-fn a_first_correction_after_a_peers_opposite_move_is_bounded_by_the_counts() {
-    // A pool whose figure's answer to a change of share is unknown, with
-    // a saturated node, whose counts put its saturated and unsaturated
-    // nodes' shares 1.5 apart.
-    let counted = |step_range| PoolBusy {
-        response_known: false,
-        counted_contrast: Some(1.5),
-        step_range,
-        ..overloaded(0.5)
-    };
-    // A cold node (a queue of one job reads 5% against 50%) moves up an
-    // octave at its first correction while no peer has moved down ...
-    let cold = || {
-        let mut node = CapacityStep::default();
-        node.observe(0.05, 4.0, 90.0, 90.0);
-        node
-    };
-    assert_eq!(cold().correct(counted((0, 0))), 2.0);
-    // ... but once one was cut, only as far as the counts say: 1.5, the
-    // step of 1.41.
-    assert_eq!(cold().correct(counted((-4, 0))), 0.5f64.exp2());
-    // A saturated node is cut an octave at its first correction while no
-    // peer has moved up ...
-    let hot = || {
-        let mut node = CapacityStep::default();
-        node.observe(1.0, 4.0, 90.0, 90.0);
-        node.observe(1.0, 4.0, 90.0, 90.0);
-        node
-    };
-    assert_eq!(hot().correct(counted((0, 0))), 0.5);
-    // ... but once one moved up, to 1 / 1.5 at most: the step of 0.71.
-    assert_eq!(hot().correct(counted((0, 4))), (-0.5f64).exp2());
-    // A figure known to answer one for one is not bounded.
-    let linear = PoolBusy {
-        response_known: true,
-        ..counted((-4, 0))
-    };
-    assert_eq!(cold().correct(linear), 2.0);
-}
-
-#[test]
-fn the_survey_counts_how_far_apart_saturated_and_unsaturated_shares_lie() {
-    // Named 10 redirects a second each: the saturated node completes 7.4
-    // of them, so the other must take 12.6, 1.26 times its share, while
-    // the saturated one's shrinks to 0.74 of its own: 1.70 apart.
-    let mut hot = CapacityStep::default();
-    hot.observe(1.0, 10.0, 74.0, 100.0);
-    hot.shift(-4);
-    let mut cold = CapacityStep::default();
-    cold.observe(0.1, 10.0, 100.0, 100.0);
-    let survey = PoolBusy::survey(&[hot, cold]).unwrap();
-    let contrast = survey.counted_contrast.unwrap();
-    assert!((contrast - 1.26 / 0.74).abs() < 1e-9, "{contrast}");
-    assert_eq!(survey.step_range, (-4, 0));
-    // The cold node's first move up is bounded: a peer lies below it; the
-    // hot one's down is: a peer lies above it. Neither the other way.
-    assert_eq!(survey.first_move_most(0, Way::Up), Some(contrast));
-    assert_eq!(survey.first_move_most(-4, Way::Down), Some(contrast));
-    assert_eq!(survey.first_move_most(-4, Way::Up), None);
-    assert_eq!(survey.first_move_most(0, Way::Down), None);
-    // No saturated node, no bound.
-    let survey = PoolBusy::survey(&[cold, cold]).unwrap();
-    assert_eq!(survey.counted_contrast, None);
 }
 
 #[test]
