@@ -227,7 +227,9 @@ fn summary(grid: &Grid, blocks: &[Block], learnt: bool) {
              report (what any learner must wait for): {} spread checks miss, excess over the goal \
              {:.2}.\n",
             over.len(),
-            over.iter().map(|ratio| ratio - WITHIN_SPREAD).sum::<f64>()
+            // From +0: an empty f64 sum is −0, printed "-0.00".
+            over.iter()
+                .fold(0.0, |excess, ratio| excess + ratio - WITHIN_SPREAD)
         );
     }
     let misses: Vec<_> = blocks.iter().flat_map(|b| grid.misses(b)).collect();
