@@ -140,10 +140,7 @@ impl Grid {
 
     /// `least-load` ÷ the better of round robin and the oracle WRR.
     pub fn vs_spread(&self, block: &Block, refresh: f64) -> f64 {
-        let spread = self
-            .mean(block, refresh, Balancer::RoundRobin)
-            .min(self.mean(block, refresh, Balancer::OracleWrr));
-        self.mean(block, refresh, Balancer::LeastLoad) / spread
+        self.vs_better_of_rr_and(block, refresh, Balancer::OracleWrr)
     }
 
     /// `least-load` ÷ the better of round robin and the WRR told the true
@@ -152,9 +149,14 @@ impl Grid {
     /// report says a node's speed before the first one. NaN where that row
     /// was not run.
     pub fn vs_first_report_spread(&self, block: &Block, refresh: f64) -> f64 {
+        self.vs_better_of_rr_and(block, refresh, Balancer::LearntWrr)
+    }
+
+    /// `least-load` ÷ the better of round robin and `wrr`.
+    fn vs_better_of_rr_and(&self, block: &Block, refresh: f64, wrr: Balancer) -> f64 {
         let spread = self
             .mean(block, refresh, Balancer::RoundRobin)
-            .min(self.mean(block, refresh, Balancer::LearntWrr));
+            .min(self.mean(block, refresh, wrr));
         self.mean(block, refresh, Balancer::LeastLoad) / spread
     }
 
