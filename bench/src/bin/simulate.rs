@@ -69,9 +69,11 @@ struct Args {
     /// Print least-load's view of the pool to stderr every this many
     /// arrivals of each cell: per node its queue, learnt capacity factor
     /// and cost per redirect, projected report and the picks it got since
-    /// the last line, each line labelled with its cell. Narrow the run to
-    /// one cell's block first (--servers 8 --load 0.9 --speeds four-to-one
-    /// --signal busy --phases together --only least-load) and grep the T.
+    /// the last line, each line labelled with its cell; between them, each
+    /// change of a node's learnt capacity as the dispatcher logs it, with
+    /// what moved it. Narrow the run to one cell's block first (--servers 8
+    /// --load 0.9 --speeds four-to-one --signal busy --phases together
+    /// --only least-load --threads 1) and read from the T's first line.
     #[arg(long, value_name = "ARRIVALS")]
     trace: Option<usize>,
 }
@@ -130,6 +132,21 @@ impl std::fmt::Display for PhaseArg {
 
 fn main() {
     let args = Args::parse();
+    if args.trace.is_some() {
+        // The dispatcher's own line for each move of a node's capacity
+        // step says what moved it, which the trace's snapshots cannot.
+        // Simulated time runs far faster than the wall clock: no stamps.
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .without_time()
+            .with_ansi(false)
+            .with_target(false)
+            .with_level(false)
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                "signpost_dispatcher::registry=info",
+            ))
+            .init();
+    }
     let mut blocks = Vec::new();
     for &servers in &args.servers {
         for &load in &args.load {
