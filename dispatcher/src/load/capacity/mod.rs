@@ -64,11 +64,18 @@
 //! when its speed halves ([`SHIFT_SIGNIFICANCE`]) — and a node whose
 //! record reads hotter than the pool far past that noise steps down a
 //! step at least ([`HOT_SIGNIFICANCE`]): the divided gain moved it less
-//! than one, and equal nodes stepped up on chance stayed up. One node is
-//! not held to a step before the slope is measured: one at or above the
-//! median's step whose record reads under a quarter of the pool's mean,
-//! far past that noise ([`FAR_COLDER`]) — the fast half of an unequal
-//! pool, which climbed a step every eight reports otherwise. The result
+//! than one, and equal nodes stepped up on chance stayed up. Two nodes
+//! are not held to a step before the slope is measured: one at or above
+//! the median's step whose record reads under a quarter of the pool's
+//! mean, far past that noise ([`FAR_COLDER`]) — the fast half of an
+//! unequal pool, which climbed a step every eight reports otherwise; and
+//! one stepping down whose record restarted where its figure shifted
+//! hotter — its speed dropped, which chance does not do, and one node of
+//! eight halving its speed at 70–90% load, reports 100 service times
+//! old, came down a quarter octave every 8–20 reports while its queue
+//! held (long grids, queue-shaped figures, seeds 1–8: misses 58 → 54 of
+//! 5 760, four such cells 5% better or more, none worse;
+//! `bench/RESULTS.md`, fortieth session). The result
 //! is rounded to quarter octaves (×1.19 steps) and moves to another step
 //! only once the estimate is well past the boundary: on a pool of equal
 //! nodes at 90% load a node weighted 10% above its share runs at 99%, so
@@ -554,6 +561,11 @@ pub struct CapacityStep {
     record: Record,
     /// The latest part of `record`, tested against the rest of it.
     segment: Record,
+    /// Whether `record` restarted where the node's figure shifted hotter
+    /// past noise, since the step last changed: its speed dropped (another
+    /// tenant arrived), which chance does not do, so its next step down is
+    /// not held to one ([`CapacityStep::correct_among`]).
+    shifted_hotter: bool,
     /// Whether the node's first correction has been taken (its step may
     /// have stayed): from then on corrections wait for whole windows.
     settled: bool,
@@ -962,9 +974,12 @@ impl CapacityStep {
         if busy >= SATURATED && self.record.named >= MIN_NAMED {
             ratio = ratio.min(self.factor() * self.record.sent / self.record.named);
         }
+        // A node stepping down after its figure shifted hotter lost speed.
+        let slowed = self.shifted_hotter && ratio < self.factor();
         let cautious = !pool.response_known
             && pool.saturated_floor.is_none()
             && !overloaded
+            && !slowed
             && !self.far_colder_past_noise(aim, pool, peers);
         let most = if cautious {
             (1.0 / STEPS_PER_OCTAVE).exp2()
@@ -1021,8 +1036,10 @@ impl CapacityStep {
         let (Some(now), Some(then)) = (error(&segment), error(&before)) else {
             return;
         };
-        if (segment.average() - before.average()).abs() >= SHIFT_SIGNIFICANCE * now.hypot(then) {
+        let shift = segment.average() - before.average();
+        if shift.abs() >= SHIFT_SIGNIFICANCE * now.hypot(then) {
             self.record = segment;
+            self.shifted_hotter = shift > 0.0;
             // What is left of the record comes after the first interval.
             if !self.settled {
                 self.first_interval = Some((0.0, 0.0));
