@@ -64,8 +64,8 @@
 //! when its speed halves ([`SHIFT_SIGNIFICANCE`]) — and a node whose
 //! record reads hotter than the pool far past that noise steps down a
 //! step at least ([`HOT_SIGNIFICANCE`]): the divided gain moved it less
-//! than one, and equal nodes stepped up on chance stayed up. Two nodes
-//! are not held to a step before the slope is measured: one at or above
+//! than one, and equal nodes stepped up on chance stayed up. Two kinds of
+//! node are not held to a step before the slope is measured: one at or above
 //! the median's step whose record reads under a quarter of the pool's
 //! mean, far past that noise ([`FAR_COLDER`]) — the fast half of an
 //! unequal pool, which climbed a step every eight reports otherwise; and
