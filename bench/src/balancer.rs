@@ -10,7 +10,12 @@
 //! cost, which no dispatcher can know. One more oracle bounds what any
 //! report-driven strategy can do on a cold start: smooth WRR with the true
 //! speeds, but each learnt only from the report that covers it (a node's
-//! first report, which covers no time, says nothing). And one reference
+//! first report, which covers no time, says nothing). Another is told
+//! more than any dispatcher can be, but only from the same moment: round
+//! robin until every node has reported over time, then the shortest
+//! expected delay on each node's exact queue and true speed — what the
+//! backlog built before the first reports costs even a dispatcher that
+//! then knows everything. And one reference
 //! measures instead of being told: smooth WRR on each node's speed as the
 //! dispatcher measures it from busy-fraction reports
 //! ([`SpeedMeter`](signpost_dispatcher::load::SpeedMeter)), without the
@@ -58,6 +63,13 @@ pub enum Balancer {
     /// Two distinct uniform candidates, the lower report + redirects since
     /// × true per-job cost wins (bench-side oracle).
     OracleTwoChoices,
+    /// signpost `round-robin` until every node has reported over time (at
+    /// T for agents in phase), then the node whose exact queue, over its
+    /// true speed, finishes a new job soonest (bench-side oracle): no
+    /// dispatcher knows that much, but none knows anything sooner either,
+    /// so where even this row misses a goal, the backlog of the first
+    /// interval alone costs more than the goal allows.
+    InformedSed,
     /// signpost `least-load`.
     LeastLoad,
 }
@@ -92,13 +104,16 @@ pub struct NodeView {
     pub cost: f64,
     /// The node's true speed at the report (oracle only).
     pub speed: f64,
+    /// The node's exact queue and true speed now, once [`Balancer::InformedSed`]
+    /// is told them (oracle only).
+    pub exact: Option<(u64, f64)>,
 }
 
 // === impl Balancer ===
 
 impl Balancer {
     /// Every balancer, in table order.
-    pub const ALL: [Balancer; 9] = [
+    pub const ALL: [Balancer; 10] = [
         Balancer::Random,
         Balancer::RoundRobin,
         Balancer::OracleWrr,
@@ -107,6 +122,7 @@ impl Balancer {
         Balancer::Greedy,
         Balancer::TwoChoices,
         Balancer::OracleTwoChoices,
+        Balancer::InformedSed,
         Balancer::LeastLoad,
     ];
 
@@ -121,6 +137,9 @@ impl Balancer {
             Balancer::Greedy => "greedy arg-min (report)",
             Balancer::TwoChoices => "P2C (report)",
             Balancer::OracleTwoChoices => "oracle: P2C, report + sent × true cost",
+            Balancer::InformedSed => {
+                "oracle: round robin until the first reports, then exact queues ÷ true speeds"
+            }
             Balancer::LeastLoad => "**least-load**",
         }
     }
@@ -136,6 +155,7 @@ impl Balancer {
             Balancer::Greedy => "greedy",
             Balancer::TwoChoices => "p2c",
             Balancer::OracleTwoChoices => "oracle-p2c",
+            Balancer::InformedSed => "oracle-sed",
             Balancer::LeastLoad => "least-load",
         }
     }
@@ -170,7 +190,7 @@ impl Balancer {
     /// bench-side rows ignore the tables, so they take the cheapest.
     pub fn strategy(self) -> Strategy {
         let kind = match self {
-            Balancer::RoundRobin => StrategyKind::RoundRobin,
+            Balancer::RoundRobin | Balancer::InformedSed => StrategyKind::RoundRobin,
             Balancer::OracleWrr | Balancer::LearntWrr | Balancer::MeasuredWrr => {
                 StrategyKind::WeightedRoundRobin
             }
@@ -200,6 +220,10 @@ impl Balancer {
                 backend.load.add_redirect();
                 backend.id.parse().expect("node ids are indexes")
             }
+            Balancer::InformedSed => match shortest_expected_delay(view) {
+                Some(node) => node,
+                None => Balancer::RoundRobin.pick(pool, view, now, rng),
+            },
             Balancer::Greedy => greedy(view, rng),
             Balancer::TwoChoices => two_choices(view, rng, |v| v.reported),
             Balancer::OracleTwoChoices => {
@@ -226,6 +250,20 @@ fn greedy<R: Rng>(view: &[NodeView], rng: &mut R) -> usize {
         }
     }
     best.0
+}
+
+/// The node that would finish a new job soonest, (exact queue + 1) ÷ true
+/// speed, ties to the first; `None` until every node's exact queue is told.
+fn shortest_expected_delay(view: &[NodeView]) -> Option<usize> {
+    let mut best = None;
+    for (i, node) in view.iter().enumerate() {
+        let (queue, speed) = node.exact?;
+        let delay = (queue as f64 + 1.0) / speed;
+        if best.is_none_or(|(_, least)| delay < least) {
+            best = Some((i, delay));
+        }
+    }
+    best.map(|(i, _)| i)
 }
 
 /// Two distinct uniform candidates; the lower `score` wins, ties keep the
@@ -259,8 +297,23 @@ mod tests {
                 cost: 0.1,
                 speed: 1.0,
                 sent_since: 0,
+                exact: None,
             })
             .collect()
+    }
+
+    #[test]
+    fn shortest_expected_delay_weighs_each_queue_by_its_speed() {
+        let mut v = view(&[0.0, 0.0, 0.0]);
+        assert_eq!(shortest_expected_delay(&v), None, "not told yet");
+        // 3 queued at speed 4 finish a new job in 1; 1 at speed 1 in 2.
+        v[0].exact = Some((3, 4.0));
+        v[1].exact = Some((1, 1.0));
+        assert_eq!(shortest_expected_delay(&v), None, "one node untold");
+        v[2].exact = Some((2, 1.0));
+        assert_eq!(shortest_expected_delay(&v), Some(0));
+        v[0].exact = Some((8, 4.0));
+        assert_eq!(shortest_expected_delay(&v), Some(1));
     }
 
     #[test]

@@ -218,6 +218,8 @@ pub fn run(cell: &Cell) -> Outcome {
         world.report(node, 0.0);
     }
     world.rebuild(0.0);
+    // Every node has reported over time once its first phase has passed.
+    let informed_from = world.next_report.iter().copied().fold(0.0, f64::max);
     for job in 0..jobs {
         t += exponential(&mut arrivals) / rate;
         let size = exponential(&mut arrivals);
@@ -225,6 +227,11 @@ pub fn run(cell: &Cell) -> Outcome {
             world.servers[0].set_speed(0.5);
         }
         world.catch_up(t);
+        if cell.balancer == Balancer::InformedSed && t >= informed_from {
+            for (view, server) in world.view.iter_mut().zip(&mut world.servers) {
+                view.exact = Some((server.queue_len(t) as u64, server.speed()));
+            }
+        }
         let now = world.at(t);
         let chosen = cell
             .balancer
@@ -462,6 +469,8 @@ impl World {
                 Signal::Busy | Signal::Pressure => 1.0 / server.speed() / self.refresh,
             },
             speed: server.speed(),
+            // Told again before the next pick, once the row is told it.
+            exact: None,
         };
         self.seq[node] += 1;
         let report = LoadReport {

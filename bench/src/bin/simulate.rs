@@ -44,7 +44,7 @@ struct Args {
     #[arg(long, default_value_t = 2)]
     threads: usize,
     /// Only these rows (random, round-robin, oracle-wrr, learnt-wrr,
-    /// measured-wrr, greedy, p2c, oracle-p2c, least-load); the goals need round-robin, oracle-wrr,
+    /// measured-wrr, greedy, p2c, oracle-p2c, oracle-sed, least-load); the goals need round-robin, oracle-wrr,
     /// oracle-p2c and least-load.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
@@ -212,15 +212,22 @@ fn main() {
         }
     }
     if balancers.contains(&Balancer::LeastLoad) {
-        summary(&grid, &blocks, balancers.contains(&Balancer::LearntWrr));
+        summary(
+            &grid,
+            &blocks,
+            balancers.contains(&Balancer::LearntWrr),
+            balancers.contains(&Balancer::InformedSed),
+        );
     }
     eprintln!("simulated in {:.1} s", elapsed.as_secs_f64());
 }
 
 /// The worst ratios over every block, every missed goal, and — where the
 /// WRR told the speeds at the first report ran (`learnt`) — how many spread
-/// checks miss against it in place of the WRR told them from the start.
-fn summary(grid: &Grid, blocks: &[Block], learnt: bool) {
+/// checks miss against it in place of the WRR told them from the start;
+/// and where the oracle told everything from the first reports ran
+/// (`informed`), how many spread misses it misses too.
+fn summary(grid: &Grid, blocks: &[Block], learnt: bool, informed: bool) {
     let cells = || {
         blocks
             .iter()
@@ -247,6 +254,20 @@ fn summary(grid: &Grid, blocks: &[Block], learnt: bool) {
             // From +0: an empty f64 sum is −0, printed "-0.00".
             over.iter()
                 .fold(0.0, |excess, ratio| excess + ratio - WITHIN_SPREAD)
+        );
+    }
+    if informed {
+        let (mut missed, mut out_of_reach) = (0, 0);
+        for (b, r) in cells() {
+            if grid.vs_spread(b, r) > WITHIN_SPREAD {
+                missed += 1;
+                out_of_reach += usize::from(grid.informed_vs_spread(b, r) > WITHIN_SPREAD);
+            }
+        }
+        println!(
+            "{missed} spread checks miss; in {out_of_reach} of their cells the oracle told every \
+             node's exact queue and true speed from the first reports on misses the goal too (the \
+             backlog built before any report costs more there than the goal allows).\n"
         );
     }
     let misses: Vec<_> = blocks.iter().flat_map(|b| grid.misses(b)).collect();
