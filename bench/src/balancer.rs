@@ -68,7 +68,8 @@ pub enum Balancer {
     /// true speed, finishes a new job soonest (bench-side oracle): no
     /// dispatcher knows that much, but none knows anything sooner either,
     /// so where even this row misses a goal, the backlog of the first
-    /// interval alone costs more than the goal allows.
+    /// interval is what misses it (shortest expected delay is near the
+    /// best drain, not proven the best: a strong hint, not a bound).
     InformedSed,
     /// signpost `least-load`.
     LeastLoad,

@@ -156,8 +156,8 @@ impl Grid {
     /// first reports are in ([`Balancer::InformedSed`]) ÷ the better of
     /// round robin and the oracle WRR. Over [`WITHIN_SPREAD`], the backlog
     /// built before the first reports costs more than the spread goal
-    /// allows, whatever a dispatcher learns from them. NaN where that row
-    /// was not run.
+    /// allows even a dispatcher told everything after them. NaN where that
+    /// row was not run.
     pub fn informed_vs_spread(&self, block: &Block, refresh: f64) -> f64 {
         self.mean(block, refresh, Balancer::InformedSed)
             / self.better_of_rr_and(block, refresh, Balancer::OracleWrr)

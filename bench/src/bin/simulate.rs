@@ -266,8 +266,8 @@ fn summary(grid: &Grid, blocks: &[Block], learnt: bool, informed: bool) {
         }
         println!(
             "{missed} spread checks miss; in {out_of_reach} of their cells the oracle told every \
-             node's exact queue and true speed from the first reports on misses the goal too (the \
-             backlog built before any report costs more there than the goal allows).\n"
+             node's exact queue and true speed from the first reports on misses the goal too (there \
+             the backlog built before any report costs more than the goal allows even it).\n"
         );
     }
     let misses: Vec<_> = blocks.iter().flat_map(|b| grid.misses(b)).collect();

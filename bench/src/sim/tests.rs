@@ -150,8 +150,9 @@ fn the_informed_oracle_is_round_robin_until_every_node_has_reported() {
     let blind = |balancer| run(&cell(balancer, 1.0e6, 0.9));
     assert_eq!(blind(Balancer::InformedSed), blind(Balancer::RoundRobin));
     // Told each node's exact queue from the first reports on, it joins
-    // the shortest: at 90% load on 8 equal nodes it comes near M/M/8, far
-    // under round robin's ~M/D-like spread and under least-load's.
+    // the shortest: at 90% load on 8 equal nodes it pools their queues,
+    // where round robin leaves each node a queue of its own, and it sees
+    // what least-load's reports a service time old cannot.
     let told = run(&cell(Balancer::InformedSed, 1.0, 0.9)).mean;
     let round_robin = run(&cell(Balancer::RoundRobin, 1.0, 0.9)).mean;
     let least_load = run(&cell(Balancer::LeastLoad, 1.0, 0.9)).mean;
