@@ -103,8 +103,6 @@ pub struct NodeView {
     pub sent_since: u64,
     /// The true increase of the figure per job sent (oracle only).
     pub cost: f64,
-    /// The node's true speed at the report (oracle only).
-    pub speed: f64,
     /// The node's exact queue and true speed now, once [`Balancer::InformedSed`]
     /// is told them (oracle only).
     pub exact: Option<(u64, f64)>,
@@ -296,7 +294,6 @@ mod tests {
             .map(|&reported| NodeView {
                 reported,
                 cost: 0.1,
-                speed: 1.0,
                 sent_since: 0,
                 exact: None,
             })

@@ -468,7 +468,6 @@ impl World {
                 Signal::Queue => 1.0 / QUEUE_FULL,
                 Signal::Busy | Signal::Pressure => 1.0 / server.speed() / self.refresh,
             },
-            speed: server.speed(),
             // Told again before the next pick, once the row is told it.
             exact: None,
         };

@@ -235,11 +235,11 @@ impl Grid {
                 .collect();
             let _ = writeln!(out, "| {} | {} |", balancer.name(), row.join(" | "));
         }
+        let ratio = |label: &str, f: &dyn Fn(f64) -> f64| {
+            let row: Vec<String> = REFRESHES.iter().map(|&r| format!("{:.2}", f(r))).collect();
+            format!("| {label} | {} |\n", row.join(" | "))
+        };
         if balancers.contains(&Balancer::LeastLoad) {
-            let ratio = |label: &str, f: &dyn Fn(f64) -> f64| {
-                let row: Vec<String> = REFRESHES.iter().map(|&r| format!("{:.2}", f(r))).collect();
-                format!("| {label} | {} |\n", row.join(" | "))
-            };
             out += &ratio("least-load ÷ better spread (≤ 1.10)", &|r| {
                 self.vs_spread(block, r)
             });
@@ -254,14 +254,9 @@ impl Grid {
             }
         }
         if balancers.contains(&Balancer::InformedSed) {
-            let row: Vec<String> = REFRESHES
-                .iter()
-                .map(|&r| format!("{:.2}", self.informed_vs_spread(block, r)))
-                .collect();
-            let _ = writeln!(
-                out,
-                "| oracle told everything from the first reports ÷ better spread | {} |",
-                row.join(" | ")
+            out += &ratio(
+                "oracle told everything from the first reports ÷ better spread",
+                &|r| self.informed_vs_spread(block, r),
             );
         }
         out
