@@ -142,8 +142,10 @@ impl Registry {
     /// overloaded nodes cut to what they complete
     /// ([`CapacityStep::cut_overload`](crate::load::CapacityStep::cut_overload)), or
     /// hot ones to what `least-load` really sent them
-    /// ([`CapacityStep::cut_to_sent`](crate::load::CapacityStep::cut_to_sent)) —
-    /// after any cut, a node saturated since its first report at a lower
+    /// ([`CapacityStep::cut_to_sent`](crate::load::CapacityStep::cut_to_sent)),
+    /// or backlogged ones by their connections alone
+    /// ([`CapacityStep::cut_backlogged`](crate::load::CapacityStep::cut_backlogged)) —
+    /// after any cut of the first two, a node saturated since its first report at a lower
     /// bar ([`CapacityStep::cut_overload_beside`](crate::load::CapacityStep::cut_overload_beside)) —
     /// the others yet to take their first correction taking that as it; every
     /// other node reported since the last pass corrected against this
@@ -175,7 +177,13 @@ impl Registry {
         if let Some(pool) = pool {
             for n in self.nodes.iter_mut().filter(|n| ready(n)) {
                 n.models.capacity.follow_speed(pool);
-                cut |= n.models.capacity.cut_overload(pool) || n.models.capacity.cut_to_sent(pool);
+                let capacity = &mut n.models.capacity;
+                let counted = capacity.cut_overload(pool) || capacity.cut_to_sent(pool);
+                // Cut on its level alone, a node moves alone (see there).
+                if !counted {
+                    capacity.cut_backlogged(pool);
+                }
+                cut |= counted;
             }
             if cut {
                 for n in self.nodes.iter_mut().filter(|n| ready(n)) {

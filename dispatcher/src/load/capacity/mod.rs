@@ -177,11 +177,32 @@
 //! named ([`SENT_SIGNIFICANCE`](overload::SENT_SIGNIFICANCE)) — a fast node that took the overflow of
 //! saturated ones read hot on it, and was cut for it (seeds 1–4: misses
 //! 103 → 94; twenty-fourth session).
+//!
+//! The counts above all read growth or shortfall, and a node sent a few
+//! percent more than it completes hides in their noise: its queue grows a
+//! few jobs a report against a random walk of ~15 at reports 100 service
+//! times apart. Its *level* does not hide ([`level`]): a queue below
+//! saturation holds `k` jobs with a chance of about `ρᵏ`, so a node that
+//! holds far more connections than a queue at the pool's typical level
+//! would reach by chance, at two reports running, is cut — from reports
+//! too old for `least-load` to trust, which steers off it otherwise — to
+//! what it completed over its run of saturated reports less its drain, a
+//! step at least ([`CapacityStep::cut_backlogged`]). After a start, out of
+//! phase, the fast node of a 4:1 pool of 8 at 70% load that took the first
+//! correction alone, an octave up before its slow peers were cut, ran at
+//! 103–109% of its speed with 60–110 jobs queued for five reports 100
+//! service times apart, against its peers' 0–3: cut at its fourth, that
+//! cell 1.44 → 1.15 × the better spread. Long grids, queue-shaped figures,
+//! seeds 1–8: misses 52 → 44 of 5 760, Σ excess over the goals 6.03 →
+//! 5.11, 18 cells ≥ 5% better and one worse (`bench/RESULTS.md`,
+//! forty-second session).
 
+mod level;
 mod overload;
 mod record;
 mod survey;
 
+use level::Levels;
 use overload::OverloadRun;
 use record::Record;
 pub use survey::{PoolBusy, StepScatter};
@@ -531,6 +552,9 @@ pub enum StepMove {
     PoolSpeed,
     /// A drop of its own measured speed ([`SpeedMeter::take_change`]).
     OwnSpeedDrop,
+    /// Cut while it held connections past chance
+    /// ([`CapacityStep::cut_backlogged`]).
+    CutBacklogged,
 }
 
 // === impl StepMove ===
@@ -544,6 +568,7 @@ impl StepMove {
             StepMove::CutToSent => "cut to what least-load really sent it",
             StepMove::PoolSpeed => "its measured speed over the median node's",
             StepMove::OwnSpeedDrop => "its own measured speed dropped",
+            StepMove::CutBacklogged => "cut while it held connections far past the pool's",
         }
     }
 }
@@ -612,6 +637,9 @@ pub struct CapacityStep {
     /// Whether the node was corrected against a pool whose figure read
     /// convex (see [`CONVEX_ONCE_READ`]); kept across changes of step.
     read_convex: bool,
+    /// The connections it held at its reports; kept across changes of
+    /// step.
+    levels: Levels,
 }
 
 /// How many reports covering time a node has had: none, its first (with
@@ -646,6 +674,7 @@ impl CapacityStep {
     ) {
         self.measure(sent, utilisation, connections, elapsed);
         self.observe(utilisation, elapsed, sent, named);
+        self.levels.add(connections);
     }
 
     /// Folds in a utilisation reported `elapsed` seconds after the
@@ -1064,6 +1093,7 @@ impl CapacityStep {
             before_drop: self.before_drop,
             moved: self.moved,
             read_convex: self.read_convex,
+            levels: self.levels,
             ..CapacityStep::default()
         };
     }

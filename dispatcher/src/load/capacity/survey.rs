@@ -7,7 +7,7 @@
 use super::overload::Overload;
 use super::record::likeness;
 use super::{
-    CONVEX, CONVEX_ONCE_READ, CapacityStep, MIN_RESPONSE_SPREAD, RAMP_OTHERS_MEAN, SATURATED,
+    CONVEX, CONVEX_ONCE_READ, CapacityStep, MIN_RESPONSE_SPREAD, RAMP_OTHERS_MEAN, SATURATED, level,
 };
 use crate::load::Speed;
 
@@ -25,6 +25,10 @@ const MAX_ELASTICITY: f64 = 20.0;
 /// corrected against.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PoolBusy {
+    /// How many connections the ready nodes typically hold
+    /// ([`level::typical`]), which a node's own are held against
+    /// ([`CapacityStep::cut_backlogged`]); `None` before any reported.
+    pub typical_level: Option<f64>,
     /// The ready nodes' mean smoothed utilisation.
     pub mean: f64,
     /// The same over the nodes whose smoothed utilisation is under
@@ -217,7 +221,9 @@ impl PoolBusy {
         let (mut named, mut cut_named) = (0.0, 0.0);
         let (mut completed, mut drained) = (0.0, 0.0);
         let (mut rest_busy, mut rest_count, mut rest_saturated) = (0.0, 0.0, 0.0);
+        let mut levels = Vec::new();
         for node in nodes {
+            levels.push(node.levels);
             backlog_growing |= node.completed_while_queueing().is_some();
             read_convex |= node.read_convex;
             named += node.named_rate;
@@ -336,6 +342,7 @@ impl PoolBusy {
         let rest_scale =
             (cut_named > 0.0 && rest > 0.0 && named > cut_rate).then(|| (named - cut_rate) / rest);
         Some(PoolBusy {
+            typical_level: level::typical(&levels),
             backlog_growing,
             rest_scale,
             cut_drains,

@@ -25,6 +25,7 @@ fn two_windows(busy: f64, sent: f64, named: f64) -> CapacityStep {
 /// share has been measured as `elasticity`.
 fn surveyed(mean: f64, saturated_floor: Option<f64>, elasticity: f64) -> PoolBusy {
     PoolBusy {
+        typical_level: None,
         mean,
         unsaturated_mean: mean,
         mean_root_factor: 1.0,
@@ -1451,4 +1452,74 @@ fn a_saturated_node_completing_short_of_its_share_is_cut_though_its_backlog_hold
     // however long it reads saturated.
     let run = held_backlog(100.0, 12);
     assert!(run.iter().all(|&f| f == 1.0), "{run:?}");
+}
+
+/// Node 0's factor after each report of a pool of four, each report of
+/// `per_report` redirects over 2.5 s, the pass cutting it for its
+/// backlog alone ([`CapacityStep::cut_backlogged`]): it reads `busy` with
+/// `own` connections open at each report, the three others read 0.6 with
+/// `others` open in turn. Every node's first report (no time covered)
+/// counts no connections: a baseline.
+fn backlogged(own: &[u64], busy: f64, others: &[u64], per_report: f64) -> Vec<f64> {
+    let mut nodes = vec![CapacityStep::default(); 4];
+    for node in &mut nodes {
+        node.report(busy, 0.0, 0.0, 0.0, 0);
+    }
+    own.iter()
+        .enumerate()
+        .map(|(k, &open)| {
+            nodes[0].report(busy, 2.5, per_report, per_report, open);
+            for (j, node) in nodes[1..].iter_mut().enumerate() {
+                let open = others[(k + j) % others.len()];
+                node.report(0.6, 2.5, per_report, per_report, open);
+            }
+            let pool = PoolBusy::survey(&nodes).unwrap();
+            nodes[0].cut_backlogged(pool);
+            nodes[0].factor()
+        })
+        .collect()
+}
+
+#[test]
+fn a_node_holding_connections_past_chance_is_cut_whatever_its_growth() {
+    // Its peers hold 0–3 (typically 2: the bar is 17 connections); it
+    // holds 40, then 44 — 4 more a report against a random walk of ~14
+    // a report, far inside the overload cut's noise. Held past the bar
+    // at two reports running, it is cut at the second: over its run of
+    // saturated reports it completed 156 of 200 in 5 s, 31.2 a second,
+    // less half the 44 it queued, 26.8, of the 40 a second its share
+    // names: 2^(-0.58), to the step below, 2^(-3/4).
+    let peers = [0, 2, 3, 1];
+    assert_eq!(
+        backlogged(&[40, 44, 48], 1.0, &peers, 100.0),
+        [1.0, (-0.75f64).exp2(), (-0.75f64).exp2()],
+    );
+    // Its new record needs two reports of its own before another cut:
+    // at the fourth, a step at least (its share still named 40).
+    let run = backlogged(&[40, 44, 48, 52], 1.0, &peers, 100.0);
+    assert_eq!(run[3], (-1.0f64).exp2(), "{run:?}");
+    // A figure under its cap counts no run: a step.
+    assert_eq!(
+        backlogged(&[40, 44], 0.5, &peers, 100.0)[1],
+        (-0.25f64).exp2()
+    );
+    // Not where a queue at the pool's level reaches it by chance, nor
+    // from reports fresh enough for `least-load` to steer off it.
+    let busy_peers = [25, 35, 30, 28];
+    assert!(
+        backlogged(&[40, 44, 48], 1.0, &busy_peers, 100.0)
+            .iter()
+            .all(|&f| f == 1.0)
+    );
+    assert!(
+        backlogged(&[40, 44, 48], 1.0, &peers, 5.0)
+            .iter()
+            .all(|&f| f == 1.0)
+    );
+    // Nor at one report past the bar.
+    assert!(
+        backlogged(&[40, 10, 44], 1.0, &peers, 100.0)
+            .iter()
+            .all(|&f| f == 1.0)
+    );
 }
