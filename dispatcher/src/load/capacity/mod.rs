@@ -190,9 +190,10 @@
 //! step at least ([`CapacityStep::cut_backlogged`]). After a start, out of
 //! phase, the fast node of a 4:1 pool of 8 at 70% load that took the first
 //! correction alone, an octave up before its slow peers were cut, ran at
-//! 103–109% of its speed with 60–110 jobs queued for five reports 100
-//! service times apart, against its peers' 0–3: cut at its fourth, that
-//! cell 1.44 → 1.15 × the better spread. Long grids, queue-shaped figures,
+//! 103–109% of its speed and held 50–114 jobs from ~280 to ~480 service
+//! times after the start, against its peers' 0–3, until ~860 in all; cut
+//! a step at its report at ~380, it drained by ~570, and that cell went
+//! 1.44 → 1.15 × the better spread. Long grids, queue-shaped figures,
 //! seeds 1–8: misses 52 → 44 of 5 760, Σ excess over the goals 6.03 →
 //! 5.11, 18 cells ≥ 5% better and one worse (`bench/RESULTS.md`,
 //! forty-second session).
