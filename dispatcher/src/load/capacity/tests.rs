@@ -1431,11 +1431,20 @@ fn held_backlog(sent: f64, reports: usize) -> Vec<f64> {
             for node in &mut nodes[1..] {
                 node.report(0.6, 2.5, 100.0, 100.0, 0);
             }
-            let pool = PoolBusy::survey(&nodes).unwrap();
-            nodes[0].cut_overload(pool);
-            nodes[0].factor()
+            survey_and_cut_first(&mut nodes, CapacityStep::cut_overload)
         })
         .collect()
+}
+
+/// A pass over `nodes` that reported: the survey, and `cut` of the
+/// first node against it; its factor after.
+fn survey_and_cut_first(
+    nodes: &mut [CapacityStep],
+    cut: impl FnOnce(&mut CapacityStep, PoolBusy) -> bool,
+) -> f64 {
+    let pool = PoolBusy::survey(&*nodes).unwrap();
+    cut(&mut nodes[0], pool);
+    nodes[0].factor()
 }
 
 #[test]
@@ -1473,9 +1482,7 @@ fn backlogged(own: &[u64], busy: f64, others: &[u64], per_report: f64) -> Vec<f6
                 let open = others[(k + j) % others.len()];
                 node.report(0.6, 2.5, per_report, per_report, open);
             }
-            let pool = PoolBusy::survey(&nodes).unwrap();
-            nodes[0].cut_backlogged(pool);
-            nodes[0].factor()
+            survey_and_cut_first(&mut nodes, CapacityStep::cut_backlogged)
         })
         .collect()
 }
