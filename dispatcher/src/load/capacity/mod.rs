@@ -194,8 +194,9 @@
 //! times after the start, against its peers' 0–3, until ~860 in all; cut
 //! a step at its report at ~380, it drained by ~570, and that cell went
 //! 1.44 → 1.15 × the better spread. Long grids, queue-shaped figures,
-//! seeds 1–8: misses 52 → 44 of 5 760, Σ excess over the goals 6.03 →
-//! 5.11, 18 cells ≥ 5% better and one worse (`bench/RESULTS.md`,
+//! seeds 1–8: misses 54 → 46 of 5 760, Σ excess over the goals 6.03 →
+//! 5.11, 18 cells ≥ 5% better and one worse; held-out seeds 9–12 31 → 26;
+//! busy fractions, seeds 1–6, 8 → 8, none worse (`bench/RESULTS.md`,
 //! forty-second session).
 
 mod level;
