@@ -165,9 +165,15 @@ impl OverloadRun {
     /// (√(named + completed)), over [`MIN_OVERLOAD_REPORTS`] reports at
     /// least.
     fn completed_short_of_named(&self) -> Option<f64> {
-        let done = (self.sent - self.grew).max(0.0);
+        let done = self.completed();
         let short = self.named - done > SHORTFALL_SIGNIFICANCE * (self.named + done).sqrt();
         (self.reports >= MIN_OVERLOAD_REPORTS && short).then_some(done)
+    }
+
+    /// What the node completed over the run: what it was sent less the
+    /// growth of its connections.
+    fn completed(&self) -> f64 {
+        (self.sent - self.grew).max(0.0)
     }
 
     /// The `done` redirects the node completed over the run as a rate, and
@@ -385,8 +391,7 @@ impl CapacityStep {
         let run = self.overload;
         let mut step = self.step - 1;
         if run.reports >= 1.0 && run.covered > 0.0 && self.named_rate > 0.0 {
-            let done = (run.sent - run.grew).max(0.0);
-            let rate = run.rates(done).rate(pool.cut_drains);
+            let rate = run.rates(run.completed()).rate(pool.cut_drains);
             let factor = self.factor() * rate / self.named_rate;
             step = step.min((factor.log2() * STEPS_PER_OCTAVE).floor() as i32);
         }
